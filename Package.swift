@@ -1,0 +1,162 @@
+// swift-tools-version:6.1
+// Flashback Collector: the storage side of the Flashback control plane and its metrics store.
+// The target map and the way of a sample are described in docs/architecture.md.
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "flashback-collector",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flashback-collector", targets: ["flashback-collector"]),
+        .library(name: "RocksDB", targets: ["RocksDB"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // MARK: Storage engine
+        .systemLibrary(
+            name: "CRocksDB",
+            pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]
+        ),
+        .target(
+            name: "RocksDB",
+            dependencies: ["CRocksDB"],
+            swiftSettings: strict
+        ),
+
+        // MARK: Domain
+        .target(
+            name: "CollectorModel",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CollectorStore",
+            dependencies: [
+                "RocksDB",
+                "CollectorModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CollectorAuth",
+            dependencies: [
+                "CollectorModel",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: Service
+        .target(
+            name: "CollectorHTTP",
+            dependencies: [
+                "CollectorModel",
+                "CollectorStore",
+                "CollectorAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "flashback-collector",
+            dependencies: [
+                "CollectorModel",
+                "CollectorStore",
+                "CollectorAuth",
+                "CollectorHTTP",
+                "RocksDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "CollectorTesting",
+            dependencies: [
+                "RocksDB",
+                "CollectorAuth",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RocksDBTests",
+            dependencies: ["RocksDB", "CollectorTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: [
+                "CollectorModel",
+                "CollectorStore",
+                "CollectorAuth",
+                "CollectorHTTP",
+                "CollectorTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "flashback-collector",
+                "CollectorTesting",
+                "CollectorAuth",
+                "CollectorModel",
+                "CollectorStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: Benchmarks (swift package benchmark)
+        .executableTarget(
+            name: "RocksDBBenchmarks",
+            dependencies: [
+                "RocksDB",
+                "CollectorTesting",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/RocksDBBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

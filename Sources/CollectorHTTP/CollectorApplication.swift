@@ -1,0 +1,57 @@
+import CollectorAuth
+import CollectorStore
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Builds the collector's HTTP application: routes, middleware and listener.
+///
+/// Everything a route needs arrives through ``Dependencies``; the builder holds no global state,
+/// so tests build the same application in-process (HummingbirdTesting) with a temporary store.
+public enum CollectorApplication {
+    /// What the routes use.
+    public struct Dependencies: Sendable {
+        public var storage: CollectorStorage
+        public var tokens: TokenAuthority
+        public var readiness: ServiceReadiness
+        public var version: String
+
+        public init(storage: CollectorStorage, tokens: TokenAuthority, readiness: ServiceReadiness, version: String) {
+            self.storage = storage
+            self.tokens = tokens
+            self.readiness = readiness
+            self.version = version
+        }
+    }
+
+    /// The router with every route of the collector.
+    public static func makeRouter(_ dependencies: Dependencies) -> Router<CollectorRequestContext> {
+        let router = Router(context: CollectorRequestContext.self)
+        router.add(middleware: APIErrorMiddleware())
+        HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
+
+        let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
+        IdentityRoutes().register(on: authenticated)
+        return router
+    }
+
+    /// The HTTP application listening on `address`; it marks readiness once bound.
+    public static func make(
+        _ dependencies: Dependencies,
+        address: ListenAddress,
+        logger: Logger
+    ) -> some ApplicationProtocol & Service {
+        let readiness = dependencies.readiness
+        return Application(
+            router: makeRouter(dependencies),
+            configuration: ApplicationConfiguration(
+                address: .hostname(address.host, port: address.port),
+                serverName: "flashback-collector/\(dependencies.version)"),
+            onServerRunning: { channel in
+                readiness.markUp(.http)
+                logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(address)")"])
+            },
+            logger: logger)
+    }
+}

@@ -1,0 +1,21 @@
+import CollectorModel
+import Hummingbird
+
+/// The request context of every collector route: Hummingbird's core storage plus the caller
+/// established by ``TokenAuthMiddleware`` (absent on unauthenticated routes).
+public struct CollectorRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The verified caller; set by ``TokenAuthMiddleware`` before any protected handler runs.
+    public var identity: CallerIdentity?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = CoreRequestContextStorage(source: source)
+        self.identity = nil
+    }
+
+    /// The verified caller, or a 401 when the route was reached without one.
+    public func requireIdentity() throws -> CallerIdentity {
+        guard let identity else { throw APIError(.unauthorized, "missing bearer token") }
+        return identity
+    }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import CollectorAuth
+import CollectorHTTP
+import CollectorStore
+import Foundation
+import Logging
+import RocksDB
+import ServiceLifecycle
+import UnixSignals
+
+/// `flashback-collector serve`: runs the HTTP API and the UDP listener on the embedded RocksDB.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the collector (HTTP API, UDP ingest, RocksDB storage)."
+    )
+
+    @Option(name: .long, help: "JSON config file (env FLASHBACK_CONFIG). Keys are option names.")
+    var config: String?
+
+    @Option(name: .long, help: "Data directory: RocksDB, master key, JWT secret (default: ./data; env FLASHBACK_DATA_DIR).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "HTTP listen address host:port (default: 127.0.0.1:8080; env FLASHBACK_HTTP_ADDRESS).")
+    var httpAddress: String?
+
+    @Option(name: .long, help: "UDP listen address host:port (default: 127.0.0.1:8089; env FLASHBACK_UDP_ADDRESS).")
+    var udpAddress: String?
+
+    @Option(name: .long, help: "UDP receive buffer in bytes (default: 8388608; env FLASHBACK_UDP_RECEIVE_BUFFER).")
+    var udpReceiveBuffer: Int?
+
+    @Option(name: .long, help: "Log format: text or json (default: text; env FLASHBACK_LOG_FORMAT).")
+    var logFormat: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: info; env FLASHBACK_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .long, help: "HS256 secret for user tokens (default: generated into DATA_DIR/jwt.secret; env FLASHBACK_JWT_SECRET).")
+    var jwtSecret: String?
+
+    @Option(name: .long, help: "PEM public key file (RS256, ES256 or EdDSA) of an external token issuer (default: none; env FLASHBACK_JWT_PUBLIC_KEY).")
+    var jwtPublicKey: String?
+
+    @Option(name: .long, help: "File with the 32-byte master key sealing secrets at rest (default: DATA_DIR/master.key, created 0600; env FLASHBACK_MASTER_KEY_FILE).")
+    var masterKeyFile: String?
+
+    struct Settings {
+        var dataDirectory: String
+        var httpAddress: ListenAddress
+        var udpAddress: ListenAddress
+        var udpReceiveBuffer: Int
+        var logFormat: LogFormat
+        var logLevel: Logger.Level
+        var jwtSecret: String?
+        var jwtPublicKeyFile: String?
+        var masterKeyFile: String
+    }
+
+    func resolveSettings() async throws -> Settings {
+        let source = try await SettingsSource(configFile: config)
+        let dataDirectory = source.string("data-dir", flag: dataDir, default: "./data")
+        let http = source.string("http-address", flag: httpAddress, default: "127.0.0.1:8080")
+        let udp = source.string("udp-address", flag: udpAddress, default: "127.0.0.1:8089")
+        guard let httpListen = ListenAddress(parsing: http) else { throw ValidationError("http-address must be host:port, not \(http)") }
+        guard let udpListen = ListenAddress(parsing: udp) else { throw ValidationError("udp-address must be host:port, not \(udp)") }
+        let formatText = source.string("log-format", flag: logFormat, default: "text")
+        guard let format = LogFormat(rawValue: formatText) else { throw ValidationError("log-format must be text or json, not \(formatText)") }
+        let levelText = source.string("log-level", flag: logLevel, default: "info")
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else { throw ValidationError("log-level \(levelText) is not a log level") }
+        let receiveBuffer = try source.int("udp-receive-buffer", flag: udpReceiveBuffer, default: 8 << 20)
+        return Settings(
+            dataDirectory: dataDirectory,
+            httpAddress: httpListen,
+            udpAddress: udpListen,
+            udpReceiveBuffer: receiveBuffer,
+            logFormat: format,
+            logLevel: level,
+            jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
+            jwtPublicKeyFile: source.optionalString("jwt-public-key", flag: jwtPublicKey),
+            masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")))
+    }
+
+    func run() async throws {
+        let settings = try await resolveSettings()
+        bootstrapLogging(format: settings.logFormat, level: settings.logLevel)
+        let logger = Logger(label: "flashback.collector")
+
+        let storage: CollectorStorage
+        do {
+            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, logger: logger)
+        } catch {
+            StartupFailure.exit(error)
+        }
+        if storage.startup.previousShutdownWasUnclean {
+            logger.warning("previous shutdown was unclean; RocksDB recovered from its write-ahead log",
+                           metadata: ["unclean_shutdowns_total": "\(storage.startup.uncleanShutdownCount)"])
+        }
+        logger.info("storage open", metadata: [
+            "path": "\(storage.database.path)",
+            "created": "\(storage.startup.createdNow)",
+            "format_version": "\(CollectorStorage.formatVersion)",
+        ])
+
+        let failure: (any Error)?
+        do {
+            try await serve(settings: settings, storage: storage, logger: logger)
+            failure = nil
+        } catch {
+            failure = error
+        }
+        storage.close()
+        if let failure { StartupFailure.exit(failure) }
+        logger.info("clean shutdown complete")
+    }
+
+    private func serve(settings: Settings, storage: CollectorStorage, logger: Logger) async throws {
+        _ = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
+        let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
+
+        let readiness = ServiceReadiness()
+        readiness.markUp(.storage)
+        let dependencies = CollectorApplication.Dependencies(
+            storage: storage, tokens: tokens, readiness: readiness, version: FlashbackCollector.version)
+        let http = HTTPListenerService(
+            CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
+            address: settings.httpAddress)
+        let udp = UDPListener(
+            address: settings.udpAddress, sink: CountingDatagramSink(),
+            receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger)
+
+        // Services stop in reverse order: readiness flips to 503 first, then listeners drain.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: http),
+                .init(service: udp),
+                .init(service: ReadinessService(readiness: readiness)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("services stopped; closing storage")
+    }
+
+    private func tokenKeys(_ settings: Settings) throws -> TokenKeys {
+        var keys = TokenKeys()
+        if let file = settings.jwtPublicKeyFile {
+            guard let pem = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) }) else {
+                throw SecretFileError(description: "cannot read the JWT public key file \(file)")
+            }
+            keys.publicKeyPEM = pem
+        }
+        if let secret = settings.jwtSecret {
+            keys.hmacSecret = Array(secret.utf8)
+        } else if settings.jwtPublicKeyFile == nil {
+            keys.hmacSecret = try JWTSecretFile.loadOrCreate(dataDirectory: settings.dataDirectory)
+        }
+        return keys
+    }
+}
+
+/// The HS256 secret generated into the data directory when none is configured, so that
+/// `flashback-collector token` and `serve` agree without any setup.
+enum JWTSecretFile {
+    static func path(dataDirectory: String) -> String {
+        (dataDirectory as NSString).appendingPathComponent("jwt.secret")
+    }
+
+    static func loadOrCreate(dataDirectory: String) throws -> [UInt8] {
+        try SecretFile.loadOrCreate(at: path(dataDirectory: dataDirectory), byteCount: 32).bytes
+    }
+}
+
+/// Ends the process after an environment failure (port taken, data directory locked, bad key
+/// file) with exactly one line on stderr and exit status 1.
+enum StartupFailure {
+    static func exit(_ error: any Error) -> Never {
+        let message: String
+        switch error {
+        case let error as ListenError: message = error.description
+        case let error as StorageError: message = error.description
+        case let error as SecretFileError: message = error.description
+        case let error as TokenKeyError: message = error.description
+        case let error as ServiceGroupError: message = "\(error)"
+        default: message = "\(error)"
+        }
+        FileHandle.standardError.write(Data("flashback-collector: error: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Resolves each setting as flag > environment (`FLASHBACK_…`) > JSON config file > default.
+///
+/// Flags are parsed by swift-argument-parser as optionals (so that "not given" is visible);
+/// the environment and the file are read through swift-configuration.
+struct SettingsSource {
+    private let reader: ConfigReader
+
+    /// - Parameters:
+    ///   - configFile: the `--config` flag; falls back to `FLASHBACK_CONFIG`.
+    ///   - environment: the process environment (injectable for tests).
+    init(configFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment) async throws {
+        let env = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: ["flashback"])
+        var providers: [any ConfigProvider] = [env]
+        if let path = configFile ?? environment["FLASHBACK_CONFIG"], !path.isEmpty {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("config file \(path) does not exist")
+            }
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ValidationError("config file \(path) is not valid JSON: \(error)")
+            }
+        }
+        self.reader = ConfigReader(providers: providers)
+    }
+
+    /// The value of `key` (an option name such as `data-dir`).
+    func string(_ key: String, flag: String?, default defaultValue: String) -> String {
+        flag ?? reader.string(forKey: ConfigKey(key)) ?? defaultValue
+    }
+
+    /// The value of `key`, or `nil` when no source sets it.
+    func optionalString(_ key: String, flag: String?) -> String? {
+        flag ?? reader.string(forKey: ConfigKey(key))
+    }
+
+    /// A boolean setting; the environment accepts `true/false/1/0/yes/no`.
+    func bool(_ key: String, flag: Bool?, default defaultValue: Bool) throws -> Bool {
+        if let flag { return flag }
+        guard let text = reader.string(forKey: ConfigKey(key)) ?? reader.bool(forKey: ConfigKey(key)).map({ $0 ? "true" : "false" }) else {
+            return defaultValue
+        }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ValidationError("\(key) must be true or false, not \(text)")
+        }
+    }
+
+    /// An integer setting.
+    func int(_ key: String, flag: Int?, default defaultValue: Int) throws -> Int {
+        if let flag { return flag }
+        if let number = reader.int(forKey: ConfigKey(key)) { return number }
+        guard let text = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let number = Int(text) else { throw ValidationError("\(key) must be an integer, not \(text)") }
+        return number
+    }
+}

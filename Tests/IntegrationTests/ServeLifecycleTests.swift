@@ -1,0 +1,109 @@
+import CollectorTesting
+import Foundation
+import Testing
+
+/// The built binary, started as an operator would: real sockets, real signals, real RocksDB.
+@Suite("serve: lifecycle of the real binary")
+struct ServeLifecycleTests {
+    let directory = TemporaryDirectory(prefix: "serve")
+    var dataDirectory: String { directory.appending("data") }
+
+    func start(_ arguments: [String] = [], environment: [String: String] = [:]) throws -> CollectorProcess {
+        try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: arguments, environment: environment)
+    }
+
+    @Test func readyThenCleanShutdownOnSIGTERM() async throws {
+        let collector = try start()
+        #expect(await collector.waitFor(path: "/-/ready", status: 200), "stdout: \(collector.standardOutput)\nstderr: \(collector.standardError)")
+        let health = try await collector.get("/health")
+        #expect(health.status == 200)
+        #expect(health.body.contains(#""ready":true"#))
+        collector.send(SIGTERM)
+        #expect(await collector.waitForExit() == 0)
+        #expect(collector.standardOutput.contains("clean shutdown complete"))
+        #expect(collector.standardError.isEmpty, "stderr: \(collector.standardError)")
+        #expect(FileManager.default.fileExists(atPath: dataDirectory + "/master.key"))
+
+        // The restart after a clean shutdown reports nothing unclean.
+        let again = try start()
+        #expect(await again.waitFor(path: "/-/ready", status: 200))
+        #expect(!again.standardOutput.contains("unclean"))
+        again.send(SIGINT)
+        #expect(await again.waitForExit() == 0)
+    }
+
+    @Test func killMinus9IsReportedAsUncleanAtTheNextStart() async throws {
+        let first = try start()
+        #expect(await first.waitFor(path: "/-/ready", status: 200))
+        first.send(SIGKILL)
+        #expect(await first.waitForExit() != 0)
+
+        let second = try start(["--log-format", "json"])
+        #expect(await second.waitFor(path: "/-/ready", status: 200))
+        let lines = second.standardOutput.split(separator: "\n")
+        let unclean = lines.first { $0.contains("previous shutdown was unclean") }
+        #expect(unclean != nil, "stdout: \(second.standardOutput)")
+        if let unclean {
+            let object = try JSONSerialization.jsonObject(with: Data(unclean.utf8)) as? [String: Any]
+            #expect(object?["level"] as? String == "warning")
+            #expect(object?["unclean_shutdowns_total"] as? String == "1")
+        }
+        second.send(SIGTERM)
+        #expect(await second.waitForExit() == 0)
+    }
+
+    @Test func aSecondServeOnTheSameDataDirectoryFailsWithOneLine() async throws {
+        let first = try start()
+        #expect(await first.waitFor(path: "/-/ready", status: 200))
+        let second = try start()
+        let status = await second.waitForExit()
+        #expect(status != nil && status != 0)
+        let errorLines = second.standardError.split(separator: "\n")
+        #expect(errorLines.count == 1, "stderr: \(second.standardError)")
+        #expect(errorLines.first?.contains("in use by another flashback-collector process") == true)
+        // The first one is unaffected.
+        #expect(try await first.get("/-/ready").status == 200)
+        first.send(SIGTERM)
+        #expect(await first.waitForExit() == 0)
+    }
+
+    @Test func aPortInUseFailsWithOneLineAndLeavesTheStoreClean() async throws {
+        let first = try start()
+        #expect(await first.waitFor(path: "/-/ready", status: 200))
+        let other = TemporaryDirectory(prefix: "serve-other")
+        let second = try CollectorProcess(dataDirectory: other.appending("data"), logDirectory: other.path, httpPort: first.httpPort)
+        let status = await second.waitForExit()
+        #expect(status != nil && status != 0)
+        let errorLines = second.standardError.split(separator: "\n")
+        #expect(errorLines.count == 1, "stderr: \(second.standardError)")
+        #expect(errorLines.first?.contains("cannot listen on 127.0.0.1:\(first.httpPort) (HTTP): address already in use") == true)
+        first.send(SIGTERM)
+        #expect(await first.waitForExit() == 0)
+
+        // The failed start closed its store cleanly.
+        let third = try CollectorProcess(dataDirectory: other.appending("data"), logDirectory: other.path)
+        #expect(await third.waitFor(path: "/-/ready", status: 200))
+        #expect(!third.standardOutput.contains("unclean"))
+        third.send(SIGTERM)
+        #expect(await third.waitForExit() == 0)
+    }
+
+    @Test func helpShowsEveryDefaultAndEnvironmentVariable() throws {
+        let process = Process()
+        process.executableURL = CollectorProcess.executableURL
+        process.arguments = ["serve", "--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        // Help text wraps at the terminal width; compare with whitespace runs folded to one space.
+        let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        for expected in ["default: ./data", "FLASHBACK_DATA_DIR", "default: 127.0.0.1:8080", "FLASHBACK_HTTP_ADDRESS",
+                         "default: 127.0.0.1:8089", "FLASHBACK_UDP_ADDRESS", "default: text", "FLASHBACK_LOG_FORMAT",
+                         "FLASHBACK_JWT_SECRET", "FLASHBACK_JWT_PUBLIC_KEY", "FLASHBACK_MASTER_KEY_FILE", "FLASHBACK_CONFIG"] {
+            #expect(help.contains(expected), "help lacks \(expected)")
+        }
+    }
+}
