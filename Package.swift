@@ -59,6 +59,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Registry",
+            dependencies: [
+                "RocksDB",
+                "CollectorModel",
+                "CollectorStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "CollectorAuth",
             dependencies: [
                 "CollectorModel",
@@ -74,6 +86,7 @@ let package = Package(
                 "CollectorModel",
                 "CollectorStore",
                 "CollectorAuth",
+                "Registry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,6 +102,7 @@ let package = Package(
                 "CollectorStore",
                 "CollectorAuth",
                 "CollectorHTTP",
+                "Registry",
                 "RocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -118,6 +132,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RegistryTests",
+            dependencies: [
+                "Registry",
+                "CollectorStore",
+                "CollectorTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CollectorTests",
             dependencies: [
                 "CollectorModel",
@@ -125,6 +150,7 @@ let package = Package(
                 "CollectorAuth",
                 "CollectorHTTP",
                 "CollectorTesting",
+                "Registry",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -3,6 +3,7 @@ import CollectorStore
 import Hummingbird
 import Logging
 import NIOCore
+import Registry
 import ServiceLifecycle
 
 /// Builds the collector's HTTP application: routes, middleware and listener.
@@ -14,12 +15,14 @@ public enum CollectorApplication {
     public struct Dependencies: Sendable {
         public var storage: CollectorStorage
         public var tokens: TokenAuthority
+        public var registry: NodeRegistry
         public var readiness: ServiceReadiness
         public var version: String
 
-        public init(storage: CollectorStorage, tokens: TokenAuthority, readiness: ServiceReadiness, version: String) {
+        public init(storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, readiness: ServiceReadiness, version: String) {
             self.storage = storage
             self.tokens = tokens
+            self.registry = registry
             self.readiness = readiness
             self.version = version
         }
@@ -30,9 +33,12 @@ public enum CollectorApplication {
         let router = Router(context: CollectorRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
         HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
+        let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
+        registryRoutes.registerPublic(on: router)
 
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
         IdentityRoutes().register(on: authenticated)
+        registryRoutes.registerAuthenticated(on: authenticated)
         return router
     }
 

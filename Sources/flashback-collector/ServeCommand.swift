@@ -4,6 +4,7 @@ import CollectorHTTP
 import CollectorStore
 import Foundation
 import Logging
+import Registry
 import RocksDB
 import ServiceLifecycle
 import UnixSignals
@@ -45,6 +46,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "File with the 32-byte master key sealing secrets at rest (default: DATA_DIR/master.key, created 0600; env FLASHBACK_MASTER_KEY_FILE).")
     var masterKeyFile: String?
 
+    @Option(name: .long, help: "PEM RSA public key file verifying public nodes that register without id_org (default: none; env FLASHBACK_PLATFORM_PUBLIC_KEY).")
+    var platformPublicKey: String?
+
+    @Option(name: .long, help: "Most keys per organization (default: 5; env FLASHBACK_MAX_ORG_KEYS).")
+    var maxOrgKeys: Int?
+
+    @Option(name: .long, help: "Accepted clock skew of signed node messages in seconds, either way (default: 300; env FLASHBACK_SIGNATURE_WINDOW).")
+    var signatureWindow: Int?
+
+    @Option(name: .long, help: "Seconds of silence after which a node is OFFLINE (default: 180; env FLASHBACK_NODE_OFFLINE_AFTER).")
+    var nodeOfflineAfter: Int?
+
+    @Option(name: .long, help: "Seconds of silence after which a node is DISCONNECTED (default: 900; env FLASHBACK_NODE_DISCONNECTED_AFTER).")
+    var nodeDisconnectedAfter: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
+    var syncWrites: Bool?
+
     struct Settings {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -55,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         var jwtSecret: String?
         var jwtPublicKeyFile: String?
         var masterKeyFile: String
+        var registry: RegistrySettings
     }
 
     func resolveSettings() async throws -> Settings {
@@ -69,6 +89,21 @@ struct ServeCommand: AsyncParsableCommand {
         let levelText = source.string("log-level", flag: logLevel, default: "info")
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else { throw ValidationError("log-level \(levelText) is not a log level") }
         let receiveBuffer = try source.int("udp-receive-buffer", flag: udpReceiveBuffer, default: 8 << 20)
+        var registry = RegistrySettings()
+        registry.maxKeysPerOrganization = try source.int("max-org-keys", flag: maxOrgKeys, default: 5)
+        registry.signatureWindow = TimeInterval(try source.int("signature-window", flag: signatureWindow, default: 300))
+        registry.liveness = LivenessPolicy(
+            offlineAfter: TimeInterval(try source.int("node-offline-after", flag: nodeOfflineAfter, default: 180)),
+            disconnectedAfter: TimeInterval(try source.int("node-disconnected-after", flag: nodeDisconnectedAfter, default: 900)))
+        registry.syncWrites = try source.bool("sync-writes", flag: syncWrites, default: false)
+        guard registry.maxKeysPerOrganization > 0, registry.signatureWindow > 0,
+              registry.liveness.offlineAfter > 0, registry.liveness.disconnectedAfter > registry.liveness.offlineAfter else {
+            throw ValidationError("max-org-keys and signature-window must be positive, and node-disconnected-after must exceed node-offline-after")
+        }
+        if let file = source.optionalString("platform-public-key", flag: platformPublicKey) {
+            guard let pem = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read platform-public-key file \(file)") }
+            registry.platformPublicKeyPEM = String(decoding: pem, as: UTF8.self)
+        }
         return Settings(
             dataDirectory: dataDirectory,
             httpAddress: httpListen,
@@ -78,7 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
             logLevel: level,
             jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
             jwtPublicKeyFile: source.optionalString("jwt-public-key", flag: jwtPublicKey),
-            masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")))
+            masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")),
+            registry: registry)
     }
 
     func run() async throws {
@@ -115,13 +151,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private func serve(settings: Settings, storage: CollectorStorage, logger: Logger) async throws {
-        _ = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
+        let (masterKey, _) = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
         let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
+        let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings.registry, logger: logger)
 
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
         let dependencies = CollectorApplication.Dependencies(
-            storage: storage, tokens: tokens, readiness: readiness, version: FlashbackCollector.version)
+            storage: storage, tokens: tokens, registry: registry, readiness: readiness, version: FlashbackCollector.version)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
@@ -181,6 +218,7 @@ enum StartupFailure {
         case let error as StorageError: message = error.description
         case let error as SecretFileError: message = error.description
         case let error as TokenKeyError: message = error.description
+        case let error as RegistryError: message = "platform public key: \(error.message)"
         case let error as ServiceGroupError: message = "\(error)"
         default: message = "\(error)"
         }

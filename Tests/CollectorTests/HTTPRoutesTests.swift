@@ -3,12 +3,14 @@ import CollectorHTTP
 import CollectorModel
 import CollectorStore
 import CollectorTesting
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Registry
 import Testing
 
 /// Routes exercised in-process through HummingbirdTesting, on a real temporary RocksDB store.
@@ -28,7 +30,8 @@ struct HTTPRoutesTests {
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let readiness = ServiceReadiness()
-        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, readiness: readiness, version: "test"))
+        let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
+        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, readiness: readiness, version: "test"))
         let application = Application(router: router)
         let harness = Harness(storage: storage, tokens: tokens, readiness: readiness, application: application)
         try await application.test(.router) { client in try await body(harness, client) }

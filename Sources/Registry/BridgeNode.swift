@@ -1,0 +1,86 @@
+import Foundation
+
+/// A registered bridge node.
+public struct BridgeNode: Codable, Sendable, Equatable {
+    /// Server-assigned id (UUID, lower case).
+    public var id: String
+    /// The node's public IP; unique within its organization (or among public nodes).
+    public var ip: String
+    public var region: String
+    /// Cloud provider as the node reported it (`AWS`, `GCP`, `S3`, …), if any.
+    public var provider: String?
+    /// Node software version.
+    public var version: String
+    /// The status text the node sent at registration (`running`, `active`, …).
+    public var reportedStatus: String
+    /// `ServiceFlag` bitmask: STORAGE 1, AILLM 2, CHAT 4.
+    public var nodeServices: Int
+    /// The node's base URL.
+    public var url: String
+    /// The owning organization, or `nil` for a Flashback-operated public node.
+    public var organization: String?
+    public var createdAt: Date
+    /// When the collector last heard from the node (registration, status report, ingest).
+    public var lastSeen: Date
+    /// Set by an administrator's soft delete; a deleted node is hidden and its token revoked.
+    public var deletedAt: Date?
+    /// The organization key that verified the latest registration.
+    public var keyID: String?
+    /// Latency of the latest status report, in milliseconds.
+    public var latencyMs: Double?
+    /// The node credential sealed under the master key (`SecretBox`, context `node-token:<id>`);
+    /// `nil` when revoked.
+    public var sealedToken: [UInt8]?
+
+    public var isDeleted: Bool { deletedAt != nil }
+}
+
+/// Liveness of a node derived from when it was last heard from (DESIGN.md §4.5).
+public enum NodeLiveness: String, Sendable, Codable {
+    case online = "ONLINE"
+    case offline = "OFFLINE"
+    case disconnected = "DISCONNECTED"
+}
+
+/// When a silent node turns OFFLINE and then DISCONNECTED.
+public struct LivenessPolicy: Sendable, Equatable {
+    /// Silence after which a node is OFFLINE (default 3 minutes).
+    public var offlineAfter: TimeInterval
+    /// Silence after which a node is DISCONNECTED (default 15 minutes).
+    public var disconnectedAfter: TimeInterval
+
+    public init(offlineAfter: TimeInterval = 180, disconnectedAfter: TimeInterval = 900) {
+        self.offlineAfter = offlineAfter
+        self.disconnectedAfter = disconnectedAfter
+    }
+
+    public func liveness(lastSeen: Date, now: Date) -> NodeLiveness {
+        let silence = now.timeIntervalSince(lastSeen)
+        if silence < offlineAfter { return .online }
+        if silence < disconnectedAfter { return .offline }
+        return .disconnected
+    }
+}
+
+/// The fields of a signed node message (`/register`, `/unregister`, `/status`) that the
+/// signature covers, plus the organization that selects the keys.
+public struct SignedNodeMessage: Sendable, Equatable {
+    public var ip: String
+    public var region: String
+    public var timestamp: NodeTimestamp
+    /// Base64 (standard alphabet, padded) RSASSA-PKCS1-v1_5 SHA-256 signature.
+    public var signature: String
+    /// The owning organization; absent for public nodes (platform key).
+    public var organization: String?
+
+    public init(ip: String, region: String, timestamp: NodeTimestamp, signature: String, organization: String?) {
+        self.ip = ip
+        self.region = region
+        self.timestamp = timestamp
+        self.signature = signature
+        self.organization = organization
+    }
+
+    /// The exact bytes the node signed: `ip|region|timestamp` (no trailing newline).
+    public var signedBytes: [UInt8] { Array("\(ip)|\(region)|\(timestamp.signedText)".utf8) }
+}

@@ -1,0 +1,451 @@
+import CollectorStore
+import Crypto
+import Foundation
+import Logging
+import RocksDB
+import Synchronization
+
+/// Settings of the node registry, all with the defaults of DESIGN.md §4.
+public struct RegistrySettings: Sendable {
+    /// Most keys an organization may hold (`--max-org-keys`).
+    public var maxKeysPerOrganization = 5
+    /// Accepted clock skew of a signed node message, either way (`--signature-window`).
+    public var signatureWindow: TimeInterval = 300
+    /// When silent nodes turn OFFLINE and DISCONNECTED.
+    public var liveness = LivenessPolicy()
+    /// PEM RSA public key that verifies public nodes (messages without `id_org`).
+    public var platformPublicKeyPEM: String?
+    /// Fsync registry writes (`--sync-writes`).
+    public var syncWrites = false
+
+    public init() {}
+}
+
+/// A node's registration request (`POST /register`), after JSON decoding.
+public struct NodeRegistration: Sendable {
+    public var message: SignedNodeMessage
+    public var provider: String?
+    public var version: String
+    public var status: String
+    public var nodeServices: Int?
+    public var url: String?
+
+    public init(message: SignedNodeMessage, provider: String?, version: String, status: String, nodeServices: Int?, url: String?) {
+        self.message = message
+        self.provider = provider
+        self.version = version
+        self.status = status
+        self.nodeServices = nodeServices
+        self.url = url
+    }
+}
+
+/// Organization keys and bridge nodes: signed registration, the node directory and node
+/// credentials, persisted in the `registry` column family and mirrored in memory.
+///
+/// Every mutation is written to RocksDB (WAL on) before the in-memory state changes and before
+/// the caller is answered, so a restart finds exactly what was acknowledged.
+/// Thread-safety: `Sendable`; mutations are serialised by one lock (they are rare and short).
+public final class NodeRegistry: Sendable {
+    private struct State {
+        var keys: [String: OrganizationKey] = [:]
+        var verifiers: [String: NodeSignatureVerifier] = [:]
+        var nodes: [String: BridgeNode] = [:]
+        /// `organization ?? ""` + "\u{0}" + ip → node id.
+        var nodeByAddress: [String: String] = [:]
+        /// node id → plaintext credential (for bearer checks and UDP HMAC).
+        var tokens: [String: String] = [:]
+        var replay = ReplayGuard()
+    }
+
+    private let state: Mutex<State>
+    private let database: Database
+    private let family: ColumnFamily
+    private let secrets: SecretBox
+    private let platformVerifier: NodeSignatureVerifier?
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+    /// The registry's settings.
+    public let settings: RegistrySettings
+
+    static let keyPrefix = Array("orgkey/".utf8)
+    static let nodePrefix = Array("node/".utf8)
+
+    /// Loads the registry from `storage`.
+    /// - Parameter clock: the time source; tests inject one to move through liveness states.
+    public init(
+        storage: CollectorStorage,
+        secrets: SecretBox,
+        settings: RegistrySettings = RegistrySettings(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) throws {
+        self.database = storage.database
+        self.family = storage.columnFamily(.registry)
+        self.secrets = secrets
+        self.settings = settings
+        self.now = clock
+        self.logger = logger
+        if let pem = settings.platformPublicKeyPEM {
+            platformVerifier = try NodeSignatureVerifier(keyID: nil, pem: pem)
+        } else {
+            platformVerifier = nil
+        }
+
+        var loaded = State()
+        let decoder = JSONDecoder()
+        try database.scan(family, lowerBound: Self.keyPrefix, upperBound: Self.keyPrefix.prefixUpperBound) { _, value in
+            let key = try decoder.decode(OrganizationKey.self, from: Data(value))
+            loaded.keys[key.id] = key
+            loaded.verifiers[key.id] = try NodeSignatureVerifier(keyID: key.id, pem: key.publicKeyPEM)
+            return true
+        }
+        try database.scan(family, lowerBound: Self.nodePrefix, upperBound: Self.nodePrefix.prefixUpperBound) { _, value in
+            let node = try decoder.decode(BridgeNode.self, from: Data(value))
+            loaded.nodes[node.id] = node
+            loaded.nodeByAddress[Self.addressKey(organization: node.organization, ip: node.ip)] = node.id
+            if let sealed = node.sealedToken, !node.isDeleted {
+                if let token = try? secrets.open(sealed, context: "node-token:\(node.id)") {
+                    loaded.tokens[node.id] = String(decoding: token, as: UTF8.self)
+                } else {
+                    logger.error("a node credential cannot be opened with this master key; the node must register again", metadata: ["node": "\(node.id)"])
+                }
+            }
+            return true
+        }
+        let current = clock()
+        var expired: [[UInt8]] = []
+        try database.scan(family, lowerBound: ReplayGuard.keyPrefix, upperBound: ReplayGuard.keyPrefix.prefixUpperBound) { key, _ in
+            if let entry = ReplayGuard.parse(storageKey: Array(key)) {
+                if entry.expiry > current {
+                    loaded.replay.remember(entry.fingerprint, until: entry.expiry, now: current)
+                } else {
+                    expired.append(Array(key))
+                }
+            }
+            return true
+        }
+        if let last = expired.last {
+            try database.deleteRange(from: ReplayGuard.keyPrefix, to: last + [0], in: family)
+        }
+        state = Mutex(loaded)
+        logger.info("registry loaded", metadata: ["keys": "\(loaded.keys.count)", "nodes": "\(loaded.nodes.count)"])
+    }
+
+    // MARK: Organization keys
+
+    /// Generates an RSA-2048 key pair for `organization`, stores the public key and returns the
+    /// private key (PKCS#1 PEM), which is not kept anywhere.
+    /// - Throws: `.invalid` when the organization already has the maximum number of keys.
+    public func createKey(organization: String) throws -> (key: OrganizationKey, privateKeyPEM: String) {
+        let maximum = settings.maxKeysPerOrganization
+        let full = state.withLock { state in state.keys.values.filter { $0.organization == organization }.count >= maximum }
+        if full { throw RegistryError.invalid(Self.tooManyKeysMessage(maximum)) }
+        // Key generation takes 0.1–0.4 s; it runs outside the lock and the count is checked again.
+        let (privatePEM, publicPEM) = try OrganizationKeyGenerator.generate()
+        let key = OrganizationKey(id: UUID().uuidString.lowercased(), organization: organization, publicKeyPEM: publicPEM, createdAt: now())
+        let verifier = try NodeSignatureVerifier(keyID: key.id, pem: publicPEM)
+        try state.withLock { state in
+            guard state.keys.values.filter({ $0.organization == organization }).count < maximum else {
+                throw RegistryError.invalid(Self.tooManyKeysMessage(maximum))
+            }
+            try database.put(Self.recordKey(Self.keyPrefix, key.id), try JSONEncoder().encode(key), in: family, sync: settings.syncWrites)
+            state.keys[key.id] = key
+            state.verifiers[key.id] = verifier
+        }
+        logger.notice("organization key created", metadata: ["organization": "\(organization)", "key": "\(key.id)"])
+        return (key, privatePEM)
+    }
+
+    static func tooManyKeysMessage(_ maximum: Int) -> String {
+        "Maximum number of organization keys (\(maximum)) has been reached. Delete an existing key before creating a new one."
+    }
+
+    /// The organization's keys, newest first, each with the IPs of the nodes linked to it.
+    public func keys(organization: String) -> [OrganizationKeyListing] {
+        state.withLock { state in
+            state.keys.values
+                .filter { $0.organization == organization }
+                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+                .map { key in
+                    let ips = state.nodes.values.filter { $0.keyID == key.id && !$0.isDeleted }.map(\.ip).sorted()
+                    return OrganizationKeyListing(key: key, nodeIPs: ips)
+                }
+        }
+    }
+
+    /// Deletes every key of the organization; nodes linked to them lose the link and their
+    /// credential and must register again with a new key.
+    /// - Returns: how many keys were deleted.
+    public func deleteAllKeys(organization: String) throws -> Int {
+        try state.withLock { state in
+            let ids = state.keys.values.filter { $0.organization == organization }.map(\.id)
+            try deleteKeys(ids, state: &state)
+            return ids.count
+        }
+    }
+
+    /// Deletes one key of the organization (cascading as ``deleteAllKeys(organization:)``).
+    /// - Throws: `.notFound` when the key does not exist or belongs to another organization.
+    public func deleteKey(organization: String, id: String) throws {
+        try state.withLock { state in
+            guard let key = state.keys[id], key.organization == organization else {
+                throw RegistryError.notFound("Organization key not found or does not belong to this organization")
+            }
+            try deleteKeys([key.id], state: &state)
+        }
+    }
+
+    private func deleteKeys(_ ids: [String], state: inout State) throws {
+        guard !ids.isEmpty else { return }
+        let removed = Set(ids)
+        let batch = WriteBatch()
+        var unlinked: [BridgeNode] = []
+        for id in ids { batch.delete(Self.recordKey(Self.keyPrefix, id), in: family) }
+        for var node in state.nodes.values where node.keyID.map(removed.contains) == true {
+            node.keyID = nil
+            node.sealedToken = nil
+            batch.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family)
+            unlinked.append(node)
+        }
+        try database.write(batch, sync: settings.syncWrites)
+        for id in ids {
+            state.keys[id] = nil
+            state.verifiers[id] = nil
+        }
+        for node in unlinked {
+            state.nodes[node.id] = node
+            state.tokens[node.id] = nil
+        }
+        logger.notice("organization keys deleted", metadata: ["keys": "\(ids.count)", "nodes_unlinked": "\(unlinked.count)"])
+    }
+
+    // MARK: Signed messages
+
+    /// Checks a signed node message: timestamp inside the window, signature valid for one of the
+    /// organization's keys (or the platform key), and not seen before. Records the signature.
+    /// - Returns: the id of the key that verified it (`nil` for the platform key).
+    public func verify(_ message: SignedNodeMessage) throws -> String? {
+        try state.withLock { state in try verify(message, state: &state) }
+    }
+
+    private func verify(_ message: SignedNodeMessage, state: inout State) throws -> String? {
+        let current = now()
+        let skew = message.timestamp.date.timeIntervalSince(current)
+        guard abs(skew) <= settings.signatureWindow else {
+            throw RegistryError.invalid("timestamp \(message.timestamp) is \(Int(abs(skew))) s \(skew < 0 ? "old" : "in the future"); signed messages must be within ±\(Int(settings.signatureWindow)) s of the server's clock")
+        }
+        guard let signature = Self.decodeBase64(message.signature) else {
+            throw RegistryError.invalid("signature is not valid Base64")
+        }
+        let verifiers: [NodeSignatureVerifier]
+        if let organization = message.organization {
+            verifiers = state.keys.values.filter { $0.organization == organization }
+                .sorted { $0.createdAt > $1.createdAt }
+                .compactMap { state.verifiers[$0.id] }
+            guard !verifiers.isEmpty else {
+                throw RegistryError.invalid("organization \(organization) has no keys to verify the signature; create one with POST /organization/{orgId}/key")
+            }
+        } else {
+            guard let platformVerifier else {
+                throw RegistryError.invalid("id_org is required: this collector has no platform key for public nodes")
+            }
+            verifiers = [platformVerifier]
+        }
+        let bytes = message.signedBytes
+        guard let verifier = verifiers.first(where: { $0.isValid(signature: signature, message: bytes) }) else {
+            throw RegistryError.invalid(message.organization == nil
+                ? "signature does not verify with the platform key"
+                : "signature does not verify with any key of organization \(message.organization ?? "")")
+        }
+        let fingerprint = ReplayGuard.fingerprint(signature)
+        guard !state.replay.wasSeen(fingerprint, now: current) else {
+            throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
+        }
+        let expiry = message.timestamp.date.addingTimeInterval(settings.signatureWindow + 1)
+        try database.put(ReplayGuard.storageKey(fingerprint: fingerprint, expiry: expiry), [], in: family, sync: settings.syncWrites)
+        state.replay.remember(fingerprint, until: expiry, now: current)
+        return verifier.keyID
+    }
+
+    static func decodeBase64(_ text: String) -> [UInt8]? {
+        let compact = text.filter { !$0.isWhitespace }
+        guard !compact.isEmpty, let data = Data(base64Encoded: compact) else { return nil }
+        return Array(data)
+    }
+
+    // MARK: Registration
+
+    /// Verifies and upserts a node by (organization, ip); rotates its credential.
+    /// - Returns: the node and its new credential (shown to the node once).
+    public func register(_ registration: NodeRegistration) throws -> (node: BridgeNode, token: String) {
+        let message = registration.message
+        return try state.withLock { state in
+            let keyID = try verify(message, state: &state)
+            let current = now()
+            let address = Self.addressKey(organization: message.organization, ip: message.ip)
+            var node: BridgeNode
+            if let id = state.nodeByAddress[address], let existing = state.nodes[id] {
+                node = existing
+            } else {
+                node = BridgeNode(
+                    id: UUID().uuidString.lowercased(), ip: message.ip, region: message.region,
+                    provider: nil, version: registration.version, reportedStatus: registration.status,
+                    nodeServices: 1, url: "", organization: message.organization, createdAt: current,
+                    lastSeen: current, deletedAt: nil, keyID: nil, latencyMs: nil, sealedToken: nil)
+            }
+            let token = Self.makeToken(nodeID: node.id)
+            node.region = message.region
+            node.provider = registration.provider ?? node.provider
+            node.version = registration.version
+            node.reportedStatus = registration.status
+            node.nodeServices = registration.nodeServices ?? (node.nodeServices == 0 ? 1 : node.nodeServices)
+            node.url = registration.url ?? (node.url.isEmpty ? "https://\(message.ip)" : node.url)
+            node.lastSeen = current
+            node.deletedAt = nil
+            node.keyID = keyID
+            node.sealedToken = try secrets.seal(Array(token.utf8), context: "node-token:\(node.id)")
+            try database.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family, sync: settings.syncWrites)
+            state.nodes[node.id] = node
+            state.nodeByAddress[address] = node.id
+            state.tokens[node.id] = token
+            return (node, token)
+        }
+    }
+
+    /// Verifies an unregistration and removes the node with its links and credential.
+    /// Without a region the message is rebuilt with the node's stored region (DESIGN.md §4.3).
+    /// - Throws: `.notFound` when no such node is registered.
+    public func unregister(ip: String, region: String?, timestamp: NodeTimestamp, signature: String, organization: String?) throws {
+        try state.withLock { state in
+            let address = Self.addressKey(organization: organization, ip: ip)
+            // With a region the signature is checked before anything about the node is revealed.
+            if let region {
+                _ = try verify(SignedNodeMessage(ip: ip, region: region, timestamp: timestamp, signature: signature, organization: organization), state: &state)
+            }
+            guard let id = state.nodeByAddress[address], let node = state.nodes[id] else {
+                throw RegistryError.notFound("Node \(ip) is not registered")
+            }
+            if region == nil {
+                _ = try verify(SignedNodeMessage(ip: ip, region: node.region, timestamp: timestamp, signature: signature, organization: organization), state: &state)
+            }
+            try database.delete(Self.recordKey(Self.nodePrefix, id), in: family, sync: settings.syncWrites)
+            state.nodes[id] = nil
+            state.nodeByAddress[address] = nil
+            state.tokens[id] = nil
+        }
+    }
+
+    // MARK: Directory
+
+    /// Nodes offering any of `services` (a `ServiceFlag` bitmask; 0 = all) that are public or
+    /// belong to `organization`, in a stable order (newest id first).
+    public func nodes(services: Int, organization: String?) -> [BridgeNode] {
+        state.withLock { state in
+            state.nodes.values
+                .filter { !$0.isDeleted && ($0.organization == nil || $0.organization == organization) }
+                .filter { services == 0 || $0.nodeServices & services != 0 }
+                .sorted { $0.id > $1.id }
+        }
+    }
+
+    /// The organization's nodes that are not deleted, ordered by id descending.
+    public func nodes(organization: String) -> [BridgeNode] {
+        state.withLock { state in
+            state.nodes.values.filter { $0.organization == organization && !$0.isDeleted }.sorted { $0.id > $1.id }
+        }
+    }
+
+    /// One node by id, whatever its organization.
+    public func node(id: String) -> BridgeNode? {
+        state.withLock { $0.nodes[id] }
+    }
+
+    /// Soft-deletes an organization's node (by UUID or IP) and revokes its credential.
+    /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (already deleted).
+    public func deleteNode(organization: String, idOrIP: String) throws {
+        try state.withLock { state in
+            let id = state.nodes[idOrIP] != nil ? idOrIP : state.nodeByAddress[Self.addressKey(organization: organization, ip: idOrIP)]
+            guard let id, var node = state.nodes[id], node.organization == organization else {
+                throw RegistryError.notFound("Node not found in this organization")
+            }
+            guard !node.isDeleted else { throw RegistryError(.conflict, "Node is already deleted") }
+            node.deletedAt = now()
+            node.sealedToken = nil
+            try database.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family, sync: settings.syncWrites)
+            state.nodes[node.id] = node
+            state.tokens[node.id] = nil
+        }
+    }
+
+    /// The liveness of `node` now.
+    public func liveness(of node: BridgeNode) -> NodeLiveness {
+        settings.liveness.liveness(lastSeen: node.lastSeen, now: now())
+    }
+
+    /// The current time of the registry's clock.
+    public var currentTime: Date { now() }
+
+    // MARK: Node credentials
+
+    /// The node a credential belongs to, or `nil` when it is unknown, revoked or malformed.
+    /// Comparison is constant-time.
+    public func authenticate(nodeToken: String) -> BridgeNode? {
+        guard let nodeID = Self.nodeID(inToken: nodeToken) else { return nil }
+        return state.withLock { state in
+            guard let expected = state.tokens[nodeID], let node = state.nodes[nodeID], !node.isDeleted else { return nil }
+            return Self.constantTimeEquals(Array(expected.utf8), Array(nodeToken.utf8)) ? node : nil
+        }
+    }
+
+    /// The plaintext credential of a node (the HMAC key of its UDP datagrams), if it has one.
+    public func credential(nodeID: String) -> String? {
+        state.withLock { $0.tokens[nodeID] }
+    }
+
+    /// Token format: `fbn1.<node id>.<43 base64url characters of 32 random bytes>`.
+    static func makeToken(nodeID: String) -> String {
+        let random = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let encoded = random.base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return "fbn1.\(nodeID).\(encoded)"
+    }
+
+    static func nodeID(inToken token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "fbn1", !parts[1].isEmpty, parts[1].count <= 64 else { return nil }
+        return String(parts[1])
+    }
+
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<a.count { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    // MARK: Keys
+
+    static func addressKey(organization: String?, ip: String) -> String {
+        (organization ?? "") + "\u{0}" + ip
+    }
+
+    static func recordKey(_ prefix: [UInt8], _ id: String) -> [UInt8] {
+        prefix + Array(id.utf8)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The smallest key greater than every key starting with this prefix (for iterator bounds).
+    var prefixUpperBound: [UInt8] {
+        var bound = self
+        while let last = bound.last {
+            if last < 0xFF {
+                bound[bound.count - 1] = last + 1
+                return bound
+            }
+            bound.removeLast()
+        }
+        return [0xFF]
+    }
+}

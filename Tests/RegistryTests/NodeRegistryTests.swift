@@ -1,0 +1,238 @@
+import CollectorStore
+import CollectorTesting
+import Crypto
+import Foundation
+import Logging
+import Registry
+import Testing
+
+/// The registry on a real RocksDB, with signatures made by the `openssl` CLI as a node makes them.
+@Suite("Node registry")
+final class NodeRegistryTests {
+    let directory = TemporaryDirectory(prefix: "registry")
+    let clock = ManualClock()
+    let masterKey = MasterKey(key: SymmetricKey(size: .bits256))
+    var storage: CollectorStorage
+    var registry: NodeRegistry
+
+    init() throws {
+        storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), clock: clock.source, logger: Logger(label: "test"))
+    }
+
+    deinit { storage.close() }
+
+    /// Closes and reopens storage and registry, as a restart does.
+    func restart(settings: RegistrySettings = RegistrySettings()) throws {
+        storage.close()
+        storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings, clock: clock.source, logger: Logger(label: "test"))
+    }
+
+    var timestamp: String { String(Int64(clock.now.timeIntervalSince1970)) }
+
+    func registration(_ signer: OpenSSLSigner, ip: String = "203.0.113.10", region: String = "eu-central-1", org: String? = "org-a",
+                      timestamp: String? = nil, signedRegion: String? = nil) throws -> NodeRegistration {
+        let stamp = timestamp ?? self.timestamp
+        let signature = try signer.signNodeMessage(ip: ip, region: signedRegion ?? region, timestamp: stamp)
+        let message = SignedNodeMessage(ip: ip, region: region, timestamp: try #require(NodeTimestamp(string: stamp)), signature: signature, organization: org)
+        return NodeRegistration(message: message, provider: "AWS", version: "0.0.28", status: "running", nodeServices: nil, url: nil)
+    }
+
+    func orgSigner(_ organization: String = "org-a") throws -> OpenSSLSigner {
+        let (_, pem) = try registry.createKey(organization: organization)
+        return try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
+    }
+
+    @Test func generatedKeyIsPKCS1AndItsSignaturesRegisterANode() throws {
+        let (key, pem) = try registry.createKey(organization: "org-a")
+        #expect(pem.hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
+        #expect(key.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----"))
+        let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
+        let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
+        #expect(signature.count == 344)
+
+        let (node, token) = try registry.register(try registration(signer))
+        #expect(node.ip == "203.0.113.10")
+        #expect(node.organization == "org-a")
+        #expect(node.keyID == key.id)
+        #expect(node.nodeServices == 1)
+        #expect(node.provider == "AWS")
+        #expect(registry.nodes(organization: "org-a").map(\.id) == [node.id])
+        #expect(registry.keys(organization: "org-a").first?.nodeIPs == ["203.0.113.10"])
+        #expect(registry.authenticate(nodeToken: token)?.id == node.id)
+        #expect(registry.credential(nodeID: node.id) == token)
+    }
+
+    @Test func rejectedSignaturesChangeNothing() throws {
+        let signer = try orgSigner()
+        let stranger = try OpenSSLSigner.generate(directory: directory.path)
+        let otherOrg = try orgSigner("org-b")
+
+        let cases: [(String, NodeRegistration, String)] = [
+            ("wrong key", try registration(stranger), "does not verify"),
+            ("another organization's key", try registration(otherOrg), "does not verify"),
+            ("tampered region", try registration(signer, region: "us-east-1", signedRegion: "eu-central-1"), "does not verify"),
+            ("stale timestamp", try registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) - 301)), "old"),
+            ("future timestamp", try registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) + 301)), "future"),
+            ("unknown organization", try registration(signer, org: "org-unknown"), "has no keys"),
+            ("public node without platform key", try registration(signer, org: nil), "id_org is required"),
+        ]
+        for (name, request, text) in cases {
+            do {
+                _ = try registry.register(request)
+                Issue.record("\(name) was accepted")
+            } catch let error as RegistryError {
+                #expect(error.kind == .invalid, "\(name)")
+                #expect(error.message.contains(text), "\(name): \(error.message)")
+            }
+        }
+        #expect(registry.nodes(organization: "org-a").isEmpty)
+        #expect(registry.nodes(organization: "org-b").isEmpty)
+        #expect(registry.nodes(services: 0, organization: nil).isEmpty)
+    }
+
+    @Test func aReplayedSignatureIsRejectedEvenAfterARestart() throws {
+        let signer = try orgSigner()
+        let request = try registration(signer)
+        _ = try registry.register(request)
+        #expect(throws: RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")) {
+            try self.registry.register(request)
+        }
+        try restart()
+        #expect(throws: RegistryError.self) { try self.registry.register(request) }
+        // A new message one second later is fine.
+        clock.advance(by: 1)
+        _ = try registry.register(try registration(signer))
+    }
+
+    @Test func isoTimestampsAreSignedVerbatim() throws {
+        let signer = try orgSigner()
+        let iso = clock.now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let (node, _) = try registry.register(try registration(signer, timestamp: iso))
+        #expect(node.ip == "203.0.113.10")
+    }
+
+    @Test func reRegistrationUpsertsAndRotatesTheCredential() throws {
+        let signer = try orgSigner()
+        let (first, oldToken) = try registry.register(try registration(signer))
+        clock.advance(by: 5)
+        let (second, newToken) = try registry.register(try registration(signer, region: "eu-west-1"))
+        #expect(first.id == second.id)
+        #expect(second.region == "eu-west-1")
+        #expect(oldToken != newToken)
+        #expect(registry.authenticate(nodeToken: oldToken) == nil)
+        #expect(registry.authenticate(nodeToken: newToken)?.id == first.id)
+        #expect(registry.authenticate(nodeToken: "fbn1.\(first.id).forged") == nil)
+        #expect(registry.authenticate(nodeToken: "garbage") == nil)
+        // The same IP in another organization is another node.
+        let other = try orgSigner("org-b")
+        let (third, _) = try registry.register(try registration(other, org: "org-b"))
+        #expect(third.id != first.id)
+    }
+
+    @Test func keysNodesLinksAndCredentialsSurviveARestart() throws {
+        let signer = try orgSigner()
+        let (node, token) = try registry.register(try registration(signer))
+        let keys = registry.keys(organization: "org-a")
+        try restart()
+        #expect(registry.keys(organization: "org-a") == keys)
+        #expect(registry.nodes(organization: "org-a") == [node])
+        #expect(registry.authenticate(nodeToken: token)?.id == node.id)
+        // The restored key still verifies new signatures.
+        clock.advance(by: 1)
+        _ = try registry.register(try registration(signer))
+    }
+
+    @Test func atMostFiveKeysPerOrganization() throws {
+        for _ in 0..<5 { _ = try registry.createKey(organization: "org-a") }
+        #expect(throws: RegistryError.invalid("Maximum number of organization keys (5) has been reached. Delete an existing key before creating a new one.")) {
+            try self.registry.createKey(organization: "org-a")
+        }
+        _ = try registry.createKey(organization: "org-b")
+        let listed = registry.keys(organization: "org-a")
+        #expect(listed.count == 5)
+        #expect(listed.map(\.key.createdAt) == listed.map(\.key.createdAt).sorted(by: >))
+    }
+
+    @Test func deletingKeysCascadesToNodeLinksAndCredentials() throws {
+        let signer = try orgSigner()
+        let (node, token) = try registry.register(try registration(signer))
+        let keyID = try #require(registry.keys(organization: "org-a").first?.key.id)
+        #expect(throws: RegistryError.self) { try self.registry.deleteKey(organization: "org-b", id: keyID) }
+        try registry.deleteKey(organization: "org-a", id: keyID)
+        #expect(registry.keys(organization: "org-a").isEmpty)
+        #expect(registry.node(id: node.id)?.keyID == nil)
+        #expect(registry.authenticate(nodeToken: token) == nil)
+        // The node must register again with a new key; the old key no longer verifies.
+        clock.advance(by: 1)
+        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
+        _ = try registry.createKey(organization: "org-a")
+        _ = try registry.createKey(organization: "org-a")
+        #expect(try registry.deleteAllKeys(organization: "org-a") == 2)
+        #expect(try registry.deleteAllKeys(organization: "org-a") == 0)
+    }
+
+    @Test func unregisterRemovesTheNode() throws {
+        let signer = try orgSigner()
+        let (node, token) = try registry.register(try registration(signer))
+        clock.advance(by: 1)
+        let signature = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        // Without a region, the stored one completes the signed message.
+        try registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: signature, organization: "org-a")
+        #expect(registry.nodes(organization: "org-a").isEmpty)
+        #expect(registry.authenticate(nodeToken: token) == nil)
+        #expect(registry.keys(organization: "org-a").first?.nodeIPs == [])
+        clock.advance(by: 1)
+        let again = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        #expect(throws: RegistryError.notFound("Node 203.0.113.10 is not registered")) {
+            try self.registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
+        }
+    }
+
+    @Test func softDeleteByIdOrIPRevokesAndHides() throws {
+        let signer = try orgSigner()
+        let (node, token) = try registry.register(try registration(signer))
+        #expect(throws: RegistryError.self) { try self.registry.deleteNode(organization: "org-b", idOrIP: node.id) }
+        try registry.deleteNode(organization: "org-a", idOrIP: node.ip)
+        #expect(registry.nodes(organization: "org-a").isEmpty)
+        #expect(registry.authenticate(nodeToken: token) == nil)
+        #expect(throws: RegistryError(.conflict, "Node is already deleted")) { try self.registry.deleteNode(organization: "org-a", idOrIP: node.id) }
+        #expect(throws: RegistryError.notFound("Node not found in this organization")) { try self.registry.deleteNode(organization: "org-a", idOrIP: "198.51.100.1") }
+    }
+
+    @Test func livenessFollowsSilence() throws {
+        let signer = try orgSigner()
+        let (node, _) = try registry.register(try registration(signer))
+        #expect(registry.liveness(of: node) == .online)
+        clock.advance(by: 179)
+        #expect(registry.liveness(of: node) == .online)
+        clock.advance(by: 1)
+        #expect(registry.liveness(of: node) == .offline)
+        clock.advance(by: 719)
+        #expect(registry.liveness(of: node) == .offline)
+        clock.advance(by: 1)
+        #expect(registry.liveness(of: node) == .disconnected)
+    }
+
+    @Test func publicNodesUseThePlatformKeyAndServiceFilters() throws {
+        let platform = try OpenSSLSigner.generate(directory: directory.path)
+        var settings = RegistrySettings()
+        settings.platformPublicKeyPEM = try platform.publicKeyPEM()
+        try restart(settings: settings)
+        var request = try registration(platform, ip: "198.51.100.7", org: nil)
+        request.nodeServices = 3
+        let (publicNode, _) = try registry.register(request)
+        #expect(publicNode.organization == nil)
+        let signer = try orgSigner()
+        var privateRequest = try registration(signer)
+        privateRequest.nodeServices = 4
+        let (privateNode, _) = try registry.register(privateRequest)
+
+        #expect(registry.nodes(services: 0, organization: nil).map(\.id) == [publicNode.id])
+        #expect(registry.nodes(services: 2, organization: nil).map(\.id) == [publicNode.id])
+        #expect(registry.nodes(services: 4, organization: nil).isEmpty)
+        #expect(registry.nodes(services: 4, organization: "org-a").map(\.id) == [privateNode.id])
+        #expect(Set(registry.nodes(services: 0, organization: "org-a").map(\.id)) == [publicNode.id, privateNode.id])
+    }
+}
