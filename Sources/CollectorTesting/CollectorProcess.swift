@@ -105,9 +105,9 @@ public final class CollectorProcess: @unchecked Sendable {
     }
 
     /// A GET (or other method) to the collector; returns status, headers and body text.
-    public func get(_ path: String, headers: [(String, String)] = [], method: HTTPMethod = .GET, body: String? = nil) async throws -> CollectorResponse {
+    public func get(_ path: String, headers: [(String, String)] = [], method: String = "GET", body: String? = nil) async throws -> CollectorResponse {
         var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
+        request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
