@@ -2,13 +2,17 @@
 # Installs the Debian packages the collector and its tests need, when missing.
 # Usage: scripts/install-deps.sh [--test]
 #   (no flag)  build and run: librocksdb-dev libssl-dev zlib1g-dev
-#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd
+#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, python3 with pip,
+#              and moto[server] + boto3 from PyPI (a real S3 endpoint with signature checks)
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
 packages=(librocksdb-dev libssl-dev zlib1g-dev pkg-config)
+testing=0
 if [[ "${1:-}" == "--test" ]]; then
+  testing=1
   packages+=(openssl netcat-openbsd)
+  command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 fi
 
 missing=()
@@ -18,15 +22,20 @@ for package in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}" >&2
 sudo_cmd=()
 if [[ "$(id -u)" != "0" ]]; then
   sudo_cmd=(sudo)
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ((testing)) && ! python3 -c 'import moto.server, boto3, flask, flask_cors' >/dev/null 2>&1; then
+  echo "install-deps: installing moto[server] from PyPI" >&2
+  python3 -m pip install --quiet 'moto[server]>=5' boto3 ||
+    python3 -m pip install --quiet --break-system-packages 'moto[server]>=5' boto3
+fi

@@ -1,5 +1,6 @@
 import CollectorAuth
 import CollectorStore
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -16,15 +17,25 @@ public enum CollectorApplication {
         public var storage: CollectorStorage
         public var tokens: TokenAuthority
         public var registry: NodeRegistry
+        public var catalog: StorageCatalog
+        public var validator: BucketValidator
         public var readiness: ServiceReadiness
         public var version: String
+        public var clock: @Sendable () -> Date
 
-        public init(storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, readiness: ServiceReadiness, version: String) {
+        public init(
+            storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
+            validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
+            clock: @escaping @Sendable () -> Date = { Date() }
+        ) {
             self.storage = storage
             self.tokens = tokens
             self.registry = registry
+            self.catalog = catalog
+            self.validator = validator
             self.readiness = readiness
             self.version = version
+            self.clock = clock
         }
     }
 
@@ -39,6 +50,10 @@ public enum CollectorApplication {
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
         IdentityRoutes().register(on: authenticated)
         registryRoutes.registerAuthenticated(on: authenticated)
+        CatalogRoutes(catalog: dependencies.catalog, validator: dependencies.validator).register(on: authenticated)
+
+        let nodes = router.group().add(middleware: NodeAuthMiddleware(registry: dependencies.registry))
+        AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)
         return router
     }
 

@@ -1,5 +1,6 @@
 import CollectorModel
 import Hummingbird
+import Registry
 
 /// The request context of every collector route: Hummingbird's core storage plus the caller
 /// established by ``TokenAuthMiddleware`` (absent on unauthenticated routes).
@@ -7,10 +8,13 @@ public struct CollectorRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The verified caller; set by ``TokenAuthMiddleware`` before any protected handler runs.
     public var identity: CallerIdentity?
+    /// The bridge node established by ``NodeAuthMiddleware`` (node credential routes).
+    public var node: BridgeNode?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = CoreRequestContextStorage(source: source)
         self.identity = nil
+        self.node = nil
     }
 
     /// The verified caller, or a 401 when the route was reached without one.

@@ -14,6 +14,7 @@ extension RegistryError {
         case .invalid, .conflict: return APIError(.badRequest, message)
         case .forbidden: return APIError(.forbidden, message)
         case .notFound: return APIError(.notFound, message)
+        case .quotaExceeded: return APIError(.tooManyRequests, message)
         }
     }
 }

@@ -12,6 +12,8 @@ public struct RegistryError: Error, Equatable, Sendable, CustomStringConvertible
         case notFound
         /// The entity exists in a state that does not allow the operation (400 in the contract).
         case conflict
+        /// An organization quota is exhausted (429).
+        case quotaExceeded
     }
 
     public let kind: Kind

@@ -154,11 +154,14 @@ struct ServeCommand: AsyncParsableCommand {
         let (masterKey, _) = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
         let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings.registry, logger: logger)
+        var catalogSettings = CatalogSettings()
+        catalogSettings.syncWrites = settings.registry.syncWrites
+        let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: catalogSettings, logger: logger)
 
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
         let dependencies = CollectorApplication.Dependencies(
-            storage: storage, tokens: tokens, registry: registry, readiness: readiness, version: FlashbackCollector.version)
+            storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: readiness, version: FlashbackCollector.version)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

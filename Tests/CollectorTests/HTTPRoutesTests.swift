@@ -31,7 +31,8 @@ struct HTTPRoutesTests {
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let readiness = ServiceReadiness()
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
-        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, readiness: readiness, version: "test"))
+        let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
+        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: readiness, version: "test"))
         let application = Application(router: router)
         let harness = Harness(storage: storage, tokens: tokens, readiness: readiness, application: application)
         try await application.test(.router) { client in try await body(harness, client) }

@@ -35,7 +35,8 @@ struct RegistryRoutesTests {
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), logger: Logger(label: "test"))
-        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, readiness: ServiceReadiness(), version: "test"))
+        let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
+        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: ServiceReadiness(), version: "test"))
         let harness = Harness(tokens: tokens, registry: registry, directory: directory.path)
         try await Application(router: router).test(.router) { client in try await body(harness, client) }
     }

@@ -1,0 +1,240 @@
+import Foundation
+import Registry
+
+/// `StorageBucket` as the API shows it (flashback-api.md §2.1). Never carries the secret.
+struct BucketDTO: Encodable, Sendable {
+    struct RepoBasic: Encodable, Sendable {
+        var id: String
+        var name: String
+        var storageType: String
+        var createdAt: String
+    }
+
+    var id: String
+    var name: String
+    var bucket: String
+    var storageType: String
+    var key: String?
+    var endpoint: String?
+    var region: String?
+    var status: String?
+    var lastStatusAt: String?
+    var latency_ms: Int?
+    var projectId: String?
+    var createdAt: String
+    var workspaceId: String
+    var walletAddress: String?
+    var repos: [RepoBasic]
+
+    init(_ bucket: StorageBucket, repos: [Repository]) {
+        id = bucket.id
+        name = bucket.name
+        self.bucket = bucket.bucket
+        storageType = bucket.storageType.rawValue
+        key = bucket.key
+        endpoint = bucket.endpoint
+        region = bucket.region
+        status = bucket.status
+        lastStatusAt = bucket.lastStatusAt?.flashbackTimestamp
+        latency_ms = bucket.latencyMs
+        projectId = bucket.projectId
+        createdAt = bucket.createdAt.flashbackTimestamp
+        workspaceId = bucket.workspaceId
+        walletAddress = bucket.walletAddress
+        self.repos = repos.map { RepoBasic(id: $0.id, name: $0.name, storageType: $0.storageType.rawValue, createdAt: $0.createdAt.flashbackTimestamp) }
+    }
+}
+
+/// `POST /bucket` and `PUT /bucket/{id}` bodies; every field optional here, required ones checked by the route.
+struct BucketRequest: Decodable {
+    var name: String?
+    var bucket: String?
+    var storageType: String?
+    var key: String?
+    var secret: String?
+    var region: String?
+    var endpoint: String?
+    var workspaceId: String?
+    var walletAddress: String?
+    var projectId: String?
+    var apiKeyUuid: String?
+}
+
+/// `POST /bucket/{id}/validate` body (all optional; present values are tested instead of stored ones).
+struct ValidateRequest: Decodable {
+    var bucket: String?
+    var key: String?
+    var secret: String?
+    var endpoint: String?
+    var region: String?
+}
+
+struct ValidationResponse: Encodable, Sendable {
+    var success: Bool
+    var status: String
+    var latency_ms: Int
+    var message: String
+}
+
+struct BucketListResponse: Encodable, Sendable {
+    var success = true
+    var buckets: [BucketDTO]
+}
+
+struct BucketWriteResponse: Encodable, Sendable {
+    var success = true
+    var bucketId: String
+    var status: String?
+    var latency_ms: Int?
+}
+
+/// An element of `repoBuckets` (or the legacy `repoUnits`).
+struct RepoBucketRequest: Decodable {
+    var folder: String?
+    var master: Bool?
+    var bucketId: String?
+    var unitId: String?
+    var bucket: BucketReference?
+    var unit: BucketReference?
+
+    /// `bucket` may be an id/name string or a bucket object with an `id`.
+    enum BucketReference: Decodable {
+        case text(String)
+        case object(id: String?)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                self = .text(text)
+            } else {
+                struct Object: Decodable { var id: String? }
+                self = .object(id: try container.decode(Object.self).id)
+            }
+        }
+
+        var reference: String? {
+            switch self {
+            case .text(let text): return text
+            case .object(let id): return id
+            }
+        }
+    }
+}
+
+struct RepoRequest: Decodable {
+    var name: String
+    var storageType: String
+    var mode: String?
+    var workspaceId: String
+    var repoBuckets: [RepoBucketRequest]?
+    var repoUnits: [RepoBucketRequest]?
+    var walletAddress: String?
+}
+
+struct RepoWriteResponse: Encodable, Sendable {
+    var success = true
+    var repoId: String
+}
+
+/// The body of a refused repository write: the envelope plus the contract's error fields.
+struct RepoErrorResponse: Encodable, Sendable {
+    var success = false
+    var message: String
+    var error_code: String
+    var error_message: String
+}
+
+/// `ApiKey` (§2.3); the secret never appears.
+struct APIKeyDTO: Encodable, Sendable {
+    var id: String
+    var name: String
+    var accessType: String
+    var key: String
+    var repoId: String
+    var createdAt: String
+
+    init(_ key: RepoAPIKey) {
+        id = key.id
+        name = key.name
+        accessType = key.accessType.rawValue
+        self.key = key.accessKeyID
+        repoId = key.repoId
+        createdAt = key.createdAt.flashbackTimestamp
+    }
+}
+
+struct RepoDTO: Encodable, Sendable {
+    struct Link: Encodable, Sendable {
+        var folder: String
+        var master: Bool
+        var bucketId: String
+        var bucket: BucketDTO?
+    }
+
+    var id: String
+    var name: String
+    var storageType: String
+    var mode: String
+    var workspaceId: String
+    var buckets: [Link]
+    var apiKeys: [APIKeyDTO]
+    var createdAt: String
+    var walletAddress: String?
+}
+
+struct RepoListResponse: Encodable, Sendable {
+    var success = true
+    var repos: [RepoDTO]
+}
+
+struct APIKeyRequest: Decodable {
+    var name: String
+    var accessType: String
+    var repoId: String?
+}
+
+struct APIKeyCreatedResponse: Encodable, Sendable {
+    var success = true
+    var id: String
+    var key: String
+    var secret: String
+}
+
+struct APIKeyListResponse: Encodable, Sendable {
+    var success = true
+    var keys: [APIKeyDTO]
+}
+
+/// `POST /apikey/authorize` body: the parts of an S3 request an app signed, as a node saw them.
+struct AuthorizeRequest: Decodable {
+    var method: String
+    var path: String
+    var query: String?
+    /// Header names and values as received; an object, or an array of `[name, value]` pairs.
+    var headers: HeaderList
+    /// The bucket the node routed the request to, when it knows it.
+    var bucket: String?
+
+    struct HeaderList: Decodable {
+        var pairs: [(name: String, value: String)]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let object = try? container.decode([String: String].self) {
+                pairs = object.map { (name: $0.key, value: $0.value) }
+            } else {
+                pairs = try container.decode([[String]].self).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
+            }
+        }
+    }
+}
+
+struct AuthorizeResponse: Encodable, Sendable {
+    var success: Bool
+    var allow: Bool
+    var message: String
+    var operation: String?
+    var repoId: String?
+    var apiKeyId: String?
+    var accessType: String?
+}

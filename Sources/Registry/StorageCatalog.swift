@@ -1,0 +1,500 @@
+import CollectorStore
+import Crypto
+import Foundation
+import Logging
+import RocksDB
+import Synchronization
+
+/// Who is asking: the organization and, when the token lists any, the workspaces it may see.
+public struct CatalogScope: Sendable {
+    public var organization: String
+    /// Empty means every workspace of the organization.
+    public var workspaces: [String]
+
+    public init(organization: String, workspaces: [String]) {
+        self.organization = organization
+        self.workspaces = workspaces
+    }
+
+    func sees(organization: String, workspace: String) -> Bool {
+        organization == self.organization && (workspaces.isEmpty || workspaces.contains(workspace))
+    }
+}
+
+/// The fields of a bucket as created or updated; `nil` leaves a field unchanged on update.
+public struct BucketDraft: Sendable {
+    public var name: String?
+    public var bucket: String?
+    public var storageType: StorageType?
+    public var key: String?
+    /// The provider secret in plaintext, sealed before it is stored.
+    public var secret: String?
+    public var endpoint: String?
+    public var region: String?
+    public var projectId: String?
+    public var workspaceId: String?
+    public var walletAddress: String?
+
+    public init() {}
+}
+
+/// A repository as created or updated.
+public struct RepositoryDraft: Sendable {
+    public var name: String
+    public var storageType: StorageType
+    public var mode: RepoMode
+    public var workspaceId: String
+    public var buckets: [RepoBucketLink]
+    public var walletAddress: String?
+
+    public init(name: String, storageType: StorageType, mode: RepoMode, workspaceId: String, buckets: [RepoBucketLink], walletAddress: String?) {
+        self.name = name
+        self.storageType = storageType
+        self.mode = mode
+        self.workspaceId = workspaceId
+        self.buckets = buckets
+        self.walletAddress = walletAddress
+    }
+}
+
+/// Quotas of the storage catalog.
+public struct CatalogSettings: Sendable {
+    /// Buckets per organization (`--max-buckets-per-org`).
+    public var maxBucketsPerOrganization = 100
+    /// Repositories per organization (`--max-repos-per-org`).
+    public var maxReposPerOrganization = 100
+    /// Fsync catalog writes.
+    public var syncWrites = false
+
+    public init() {}
+}
+
+/// A repo API key found by its access key id, with what authorizing a request needs.
+public struct ResolvedAPIKey: Sendable {
+    public var key: RepoAPIKey
+    public var secret: String
+    public var repository: Repository
+    public var buckets: [StorageBucket]
+}
+
+/// Buckets, repositories and repo storage API keys of every organization, persisted in the
+/// `registry` column family and mirrored in memory.
+///
+/// Every method takes the caller's ``CatalogScope``; an entity outside it answers "not found",
+/// never its data. Role checks (who may change what) belong to the caller.
+/// Thread-safety: `Sendable`; mutations are serialised by one lock and written to RocksDB before
+/// the in-memory state changes.
+public final class StorageCatalog: Sendable {
+    private struct State {
+        var buckets: [String: StorageBucket] = [:]
+        var repos: [String: Repository] = [:]
+        var keys: [String: RepoAPIKey] = [:]
+        var keyByAccessID: [String: String] = [:]
+        var secretsByKeyID: [String: String] = [:]
+    }
+
+    private let state: Mutex<State>
+    private let database: Database
+    private let family: ColumnFamily
+    private let secrets: SecretBox
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+    public let settings: CatalogSettings
+
+    static let bucketPrefix = Array("bucket/".utf8)
+    static let repoPrefix = Array("repo/".utf8)
+    static let keyPrefix = Array("repokey/".utf8)
+
+    public init(
+        storage: CollectorStorage,
+        secrets: SecretBox,
+        settings: CatalogSettings = CatalogSettings(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) throws {
+        database = storage.database
+        family = storage.columnFamily(.registry)
+        self.secrets = secrets
+        self.settings = settings
+        now = clock
+        self.logger = logger
+        var loaded = State()
+        let decoder = JSONDecoder()
+        try database.scan(family, lowerBound: Self.bucketPrefix, upperBound: Self.bucketPrefix.prefixUpperBound) { _, value in
+            let bucket = try decoder.decode(StorageBucket.self, from: Data(value))
+            loaded.buckets[bucket.id] = bucket
+            return true
+        }
+        try database.scan(family, lowerBound: Self.repoPrefix, upperBound: Self.repoPrefix.prefixUpperBound) { _, value in
+            let repo = try decoder.decode(Repository.self, from: Data(value))
+            loaded.repos[repo.id] = repo
+            return true
+        }
+        try database.scan(family, lowerBound: Self.keyPrefix, upperBound: Self.keyPrefix.prefixUpperBound) { _, value in
+            let key = try decoder.decode(RepoAPIKey.self, from: Data(value))
+            loaded.keys[key.id] = key
+            if !key.isDeleted {
+                loaded.keyByAccessID[key.accessKeyID] = key.id
+                if let secret = try? secrets.open(key.sealedSecret, context: "repo-key:\(key.id)") {
+                    loaded.secretsByKeyID[key.id] = String(decoding: secret, as: UTF8.self)
+                } else {
+                    logger.error("a repo API key secret cannot be opened with this master key", metadata: ["key": "\(key.id)"])
+                }
+            }
+            return true
+        }
+        state = Mutex(loaded)
+    }
+
+    private func persist(_ prefix: [UInt8], _ id: String, _ value: some Encodable) throws {
+        try database.put(prefix + Array(id.utf8), try JSONEncoder().encode(value), in: family, sync: settings.syncWrites)
+    }
+
+    // MARK: Buckets
+
+    /// The buckets the scope sees (optionally of one workspace), oldest first.
+    public func buckets(_ scope: CatalogScope, workspaceId: String? = nil) -> [StorageBucket] {
+        state.withLock { state in
+            state.buckets.values
+                .filter { !$0.isDeleted && scope.sees(organization: $0.organization, workspace: $0.workspaceId) }
+                .filter { workspaceId == nil || $0.workspaceId == workspaceId }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    /// Buckets not used by any MIRROR repository.
+    public func availableBuckets(_ scope: CatalogScope, workspaceId: String? = nil) -> [StorageBucket] {
+        let all = buckets(scope, workspaceId: workspaceId)
+        let mirrored = state.withLock { state in
+            Set(state.repos.values.filter { !$0.isDeleted && $0.mode == .mirror }.flatMap { $0.buckets.map(\.bucketId) })
+        }
+        return all.filter { !mirrored.contains($0.id) }
+    }
+
+    /// One bucket the scope sees; `.notFound` otherwise.
+    public func bucket(_ scope: CatalogScope, id: String) throws -> StorageBucket {
+        try state.withLock { state in try visibleBucket(state, scope, id) }
+    }
+
+    private func visibleBucket(_ state: State, _ scope: CatalogScope, _ id: String) throws -> StorageBucket {
+        guard let bucket = state.buckets[id], !bucket.isDeleted, scope.sees(organization: bucket.organization, workspace: bucket.workspaceId) else {
+            throw RegistryError.notFound("Bucket not found")
+        }
+        return bucket
+    }
+
+    /// The repositories (not deleted) that use a bucket.
+    public func repositories(usingBucket id: String) -> [Repository] {
+        state.withLock { state in state.repos.values.filter { !$0.isDeleted && $0.buckets.contains { $0.bucketId == id } } }
+    }
+
+    /// Creates a bucket. `draft` must carry name, bucket, storageType and workspaceId.
+    public func createBucket(_ scope: CatalogScope, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
+        guard let name = draft.name, let providerBucket = draft.bucket, let type = draft.storageType, let workspace = draft.workspaceId else {
+            throw RegistryError.invalid("name, bucket, storageType and workspaceId are required")
+        }
+        guard scope.workspaces.isEmpty || scope.workspaces.contains(workspace) else {
+            throw RegistryError.forbidden("Access denied: you have no access to workspace \(workspace)")
+        }
+        let id = UUID().uuidString.lowercased()
+        var bucket = StorageBucket(
+            id: id, organization: scope.organization, workspaceId: workspace, name: name, bucket: providerBucket,
+            storageType: type, key: draft.key, sealedSecret: nil, endpoint: draft.endpoint, region: draft.region,
+            projectId: draft.projectId, walletAddress: draft.walletAddress, status: nil, lastStatusAt: nil,
+            latencyMs: nil, createdAt: now(), deletedAt: nil)
+        if let secret = draft.secret { bucket.sealedSecret = try secrets.seal(Array(secret.utf8), context: "bucket:\(id)") }
+        apply(validation, to: &bucket)
+        return try state.withLock { state in
+            let mine = state.buckets.values.filter { $0.organization == scope.organization && !$0.isDeleted }
+            guard mine.count < settings.maxBucketsPerOrganization else {
+                throw RegistryError(.quotaExceeded, "Bucket quota exceeded: an organization may have at most \(settings.maxBucketsPerOrganization) buckets")
+            }
+            guard !mine.contains(where: { $0.name == name }) else {
+                throw RegistryError.invalid("A bucket named \(name) already exists in this organization")
+            }
+            try persist(Self.bucketPrefix, id, bucket)
+            state.buckets[id] = bucket
+            return bucket
+        }
+    }
+
+    /// Overwrites the fields present in `draft`; a new secret is sealed, an absent one kept.
+    public func updateBucket(_ scope: CatalogScope, id: String, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
+        if let workspace = draft.workspaceId, !(scope.workspaces.isEmpty || scope.workspaces.contains(workspace)) {
+            throw RegistryError.forbidden("Access denied: you have no access to workspace \(workspace)")
+        }
+        let sealed = try draft.secret.map { try secrets.seal(Array($0.utf8), context: "bucket:\(id)") }
+        return try state.withLock { state in
+            var bucket = try visibleBucket(state, scope, id)
+            if let name = draft.name, name != bucket.name {
+                guard !state.buckets.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == name }) else {
+                    throw RegistryError.invalid("A bucket named \(name) already exists in this organization")
+                }
+                bucket.name = name
+            }
+            if let value = draft.bucket { bucket.bucket = value }
+            if let value = draft.storageType { bucket.storageType = value }
+            if let value = draft.key { bucket.key = value }
+            if let sealed { bucket.sealedSecret = sealed }
+            if let value = draft.endpoint { bucket.endpoint = value }
+            if let value = draft.region { bucket.region = value }
+            if let value = draft.projectId { bucket.projectId = value }
+            if let value = draft.workspaceId { bucket.workspaceId = value }
+            if let value = draft.walletAddress { bucket.walletAddress = value }
+            apply(validation, to: &bucket)
+            try persist(Self.bucketPrefix, id, bucket)
+            state.buckets[id] = bucket
+            return bucket
+        }
+    }
+
+    /// Records the outcome of a validation run.
+    public func recordValidation(bucketID: String, _ result: BucketValidationResult) throws {
+        try state.withLock { state in
+            guard var bucket = state.buckets[bucketID], !bucket.isDeleted else { return }
+            apply(result, to: &bucket)
+            try persist(Self.bucketPrefix, bucketID, bucket)
+            state.buckets[bucketID] = bucket
+        }
+    }
+
+    private func apply(_ result: BucketValidationResult?, to bucket: inout StorageBucket) {
+        guard let result else { return }
+        bucket.status = result.status
+        bucket.latencyMs = result.latencyMs
+        bucket.lastStatusAt = now()
+    }
+
+    /// Soft-deletes a bucket. `.forbidden` while a repository uses it.
+    public func deleteBucket(_ scope: CatalogScope, id: String) throws {
+        try state.withLock { state in
+            var bucket = try visibleBucket(state, scope, id)
+            if let user = state.repos.values.first(where: { !$0.isDeleted && $0.buckets.contains { $0.bucketId == id } }) {
+                throw RegistryError.forbidden("Bucket is in use by repository \(user.name); remove it from the repository first")
+            }
+            bucket.deletedAt = now()
+            bucket.sealedSecret = nil
+            try persist(Self.bucketPrefix, id, bucket)
+            state.buckets[id] = bucket
+        }
+    }
+
+    /// The plaintext provider secret of a bucket, for validation.
+    public func providerSecret(of bucket: StorageBucket) -> String? {
+        guard let sealed = bucket.sealedSecret, let bytes = try? secrets.open(sealed, context: "bucket:\(bucket.id)") else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Repositories
+
+    /// The repositories the scope sees, optionally one workspace or one id.
+    public func repositories(_ scope: CatalogScope, workspaceId: String? = nil, repoId: String? = nil) -> [Repository] {
+        state.withLock { state in
+            state.repos.values
+                .filter { !$0.isDeleted && scope.sees(organization: $0.organization, workspace: $0.workspaceId) }
+                .filter { workspaceId == nil || $0.workspaceId == workspaceId }
+                .filter { repoId == nil || $0.id == repoId }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    /// One repository the scope sees; `.notFound` otherwise.
+    public func repository(_ scope: CatalogScope, id: String) throws -> Repository {
+        try state.withLock { state in try visibleRepo(state, scope, id) }
+    }
+
+    private func visibleRepo(_ state: State, _ scope: CatalogScope, _ id: String) throws -> Repository {
+        guard let repo = state.repos[id], !repo.isDeleted, scope.sees(organization: repo.organization, workspace: repo.workspaceId) else {
+            throw RegistryError.notFound("Repository not found")
+        }
+        return repo
+    }
+
+    /// Creates a repository after checking the NORMAL/MIRROR rules.
+    public func createRepository(_ scope: CatalogScope, _ draft: RepositoryDraft) throws -> Repository {
+        guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
+            throw RegistryError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
+        }
+        return try state.withLock { state in
+            let mine = state.repos.values.filter { $0.organization == scope.organization && !$0.isDeleted }
+            guard mine.count < settings.maxReposPerOrganization else {
+                throw RepoRuleError(.quotaExceeded, "Repository quota exceeded: at most \(settings.maxReposPerOrganization) repositories")
+            }
+            guard !mine.contains(where: { $0.name == draft.name }) else {
+                throw RepoRuleError(.nameAlreadyUsed, "A repository named \(draft.name) already exists")
+            }
+            try checkRules(state, scope, draft, excluding: nil, previous: nil)
+            let repo = Repository(
+                id: UUID().uuidString.lowercased(), organization: scope.organization, workspaceId: draft.workspaceId,
+                name: draft.name, storageType: draft.storageType, mode: draft.mode, buckets: draft.buckets,
+                walletAddress: draft.walletAddress, createdAt: now(), deletedAt: nil)
+            try persist(Self.repoPrefix, repo.id, repo)
+            state.repos[repo.id] = repo
+            return repo
+        }
+    }
+
+    /// Replaces a repository's definition; NORMAL folders may not be removed or re-pointed.
+    public func updateRepository(_ scope: CatalogScope, id: String, _ draft: RepositoryDraft) throws -> Repository {
+        try state.withLock { state in
+            var repo = try visibleRepo(state, scope, id)
+            if draft.name != repo.name,
+               state.repos.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == draft.name }) {
+                throw RepoRuleError(.nameAlreadyUsed, "A repository named \(draft.name) already exists")
+            }
+            guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
+                throw RegistryError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
+            }
+            try checkRules(state, scope, draft, excluding: id, previous: repo)
+            repo.name = draft.name
+            repo.storageType = draft.storageType
+            repo.mode = draft.mode
+            repo.workspaceId = draft.workspaceId
+            repo.buckets = draft.buckets
+            repo.walletAddress = draft.walletAddress ?? repo.walletAddress
+            try persist(Self.repoPrefix, id, repo)
+            state.repos[id] = repo
+            return repo
+        }
+    }
+
+    private func checkRules(_ state: State, _ scope: CatalogScope, _ draft: RepositoryDraft, excluding: String?, previous: Repository?) throws {
+        guard !draft.buckets.isEmpty else { throw RegistryError.invalid("repoBuckets must name at least one bucket") }
+        for link in draft.buckets {
+            guard let bucket = state.buckets[link.bucketId], !bucket.isDeleted,
+                  scope.sees(organization: bucket.organization, workspace: bucket.workspaceId) else {
+                throw RepoRuleError(.notFound, "Bucket \(link.bucketId) not found")
+            }
+        }
+        let others = state.repos.values.filter { !$0.isDeleted && $0.id != excluding && $0.organization == scope.organization }
+        let ids = draft.buckets.map(\.bucketId)
+        switch draft.mode {
+        case .mirror:
+            let masters = draft.buckets.filter(\.master).count
+            if masters == 0 { throw RepoRuleError(.mirrorMasterUnitMissing, "A MIRROR repository needs one master bucket") }
+            if masters > 1 { throw RepoRuleError(.mirrorMasterUnitCountInvalid, "A MIRROR repository has exactly one master bucket, not \(masters)") }
+            if let other = others.first(where: { repo in repo.buckets.contains { ids.contains($0.bucketId) } }) {
+                throw RepoRuleError(.mirrorUnitAlreadyInOtherRepo, "A bucket of this MIRROR repository is already used by repository \(other.name)")
+            }
+        case .normal:
+            let folders = draft.buckets.map(\.folder)
+            if Set(folders).count != folders.count {
+                throw RepoRuleError(.normalUnitFolderAlreadyUsed, "Each folder of a NORMAL repository maps to one bucket")
+            }
+            if let other = others.first(where: { $0.mode == .mirror && $0.buckets.contains { ids.contains($0.bucketId) } }) {
+                throw RepoRuleError(.mirrorUnitAlreadyInOtherRepo, "A bucket is already part of MIRROR repository \(other.name)")
+            }
+            if let previous, previous.mode == .normal {
+                for old in previous.buckets {
+                    guard let now = draft.buckets.first(where: { $0.folder == old.folder }) else {
+                        throw RepoRuleError(.normalUnitFolderCannotDelete, "Folder \(old.folder) cannot be removed from a NORMAL repository")
+                    }
+                    if now.bucketId != old.bucketId {
+                        throw RepoRuleError(.normalUnitCannotEditFolder, "Folder \(old.folder) cannot be moved to another bucket")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Soft-deletes a repository; its API keys stop working at once.
+    public func deleteRepository(_ scope: CatalogScope, id: String) throws {
+        try state.withLock { state in
+            var repo = try visibleRepo(state, scope, id)
+            repo.deletedAt = now()
+            let batch = WriteBatch()
+            batch.put(Self.repoPrefix + Array(id.utf8), try JSONEncoder().encode(repo), in: family)
+            var revoked: [RepoAPIKey] = []
+            for var key in state.keys.values where key.repoId == id && !key.isDeleted {
+                key.deletedAt = repo.deletedAt
+                batch.put(Self.keyPrefix + Array(key.id.utf8), try JSONEncoder().encode(key), in: family)
+                revoked.append(key)
+            }
+            try database.write(batch, sync: settings.syncWrites)
+            state.repos[id] = repo
+            for key in revoked {
+                state.keys[key.id] = key
+                state.keyByAccessID[key.accessKeyID] = nil
+                state.secretsByKeyID[key.id] = nil
+            }
+        }
+    }
+
+    // MARK: Repo API keys
+
+    /// Creates a key for a repository; the secret is returned here and never again.
+    public func createAPIKey(_ scope: CatalogScope, repoId: String, name: String, accessType: AccessType) throws -> (key: RepoAPIKey, secret: String) {
+        let secret = Self.makeSecret()
+        return try state.withLock { state in
+            let repo = try visibleRepo(state, scope, repoId)
+            var accessKeyID = Self.makeAccessKeyID()
+            while state.keyByAccessID[accessKeyID] != nil { accessKeyID = Self.makeAccessKeyID() }
+            let id = UUID().uuidString.lowercased()
+            let key = RepoAPIKey(
+                id: id, repoId: repo.id, organization: repo.organization, name: name, accessType: accessType,
+                accessKeyID: accessKeyID, sealedSecret: try secrets.seal(Array(secret.utf8), context: "repo-key:\(id)"),
+                createdAt: now(), deletedAt: nil)
+            try persist(Self.keyPrefix, id, key)
+            state.keys[id] = key
+            state.keyByAccessID[accessKeyID] = id
+            state.secretsByKeyID[id] = secret
+            return (key, secret)
+        }
+    }
+
+    /// The repository's keys that are not deleted, oldest first (never their secrets).
+    public func apiKeys(_ scope: CatalogScope, repoId: String) throws -> [RepoAPIKey] {
+        try state.withLock { state in
+            _ = try visibleRepo(state, scope, repoId)
+            return state.keys.values.filter { $0.repoId == repoId && !$0.isDeleted }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    /// Renames a key and changes its access; effective for the next authorization.
+    public func updateAPIKey(_ scope: CatalogScope, repoId: String, keyId: String, name: String, accessType: AccessType) throws {
+        try state.withLock { state in
+            _ = try visibleRepo(state, scope, repoId)
+            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw RegistryError.notFound("API key not found") }
+            key.name = name
+            key.accessType = accessType
+            try persist(Self.keyPrefix, keyId, key)
+            state.keys[keyId] = key
+        }
+    }
+
+    /// Revokes a key at once (soft delete).
+    public func deleteAPIKey(_ scope: CatalogScope, repoId: String, keyId: String) throws {
+        try state.withLock { state in
+            _ = try visibleRepo(state, scope, repoId)
+            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw RegistryError.notFound("API key not found") }
+            key.deletedAt = now()
+            try persist(Self.keyPrefix, keyId, key)
+            state.keys[keyId] = key
+            state.keyByAccessID[key.accessKeyID] = nil
+            state.secretsByKeyID[keyId] = nil
+        }
+    }
+
+    /// The live key with this access key id, with its secret, repository and buckets.
+    public func resolve(accessKeyID: String) -> ResolvedAPIKey? {
+        state.withLock { state in
+            guard let id = state.keyByAccessID[accessKeyID], let key = state.keys[id], !key.isDeleted,
+                  let secret = state.secretsByKeyID[id], let repo = state.repos[key.repoId], !repo.isDeleted else { return nil }
+            let buckets = repo.buckets.compactMap { state.buckets[$0.bucketId] }.filter { !$0.isDeleted }
+            return ResolvedAPIKey(key: key, secret: secret, repository: repo, buckets: buckets)
+        }
+    }
+
+    /// `FB` + 18 characters of `[A-Z2-7]`: 20 characters like an AWS access key id.
+    static func makeAccessKeyID() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        let random = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        return "FB" + String(random.prefix(18).map { alphabet[Int($0) % alphabet.count] })
+    }
+
+    /// 40 characters of `[A-Za-z0-9+/]` (240 bits), like an AWS secret access key.
+    static func makeSecret() -> String {
+        let random = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) } + SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) }
+        return String(random.base64EncodedString().prefix(40))
+    }
+}
