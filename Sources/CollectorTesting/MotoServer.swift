@@ -54,8 +54,10 @@ public final class MotoServer: @unchecked Sendable {
     }
 
     deinit {
+        // SIGKILL: a child spawned from a test thread may have SIGTERM blocked, and moto must not
+        // outlive the test run either way.
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

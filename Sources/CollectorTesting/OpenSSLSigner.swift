@@ -42,19 +42,11 @@ public struct OpenSSLSigner: Sendable {
 
     @discardableResult
     static func shell(_ script: String, environment: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw OpenSSLError(description: "`\(script)` exited with \(process.terminationStatus)")
+        let result = try runCommand("/bin/sh", ["-c", script], environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
+        guard result.status == 0 else {
+            throw OpenSSLError(description: "`\(script)` exited with \(result.status): \(result.standardError)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return result.standardOutput
     }
 }
 

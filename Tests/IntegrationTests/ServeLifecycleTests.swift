@@ -89,17 +89,10 @@ struct ServeLifecycleTests {
     }
 
     @Test func helpShowsEveryDefaultAndEnvironmentVariable() throws {
-        let process = Process()
-        process.executableURL = CollectorProcess.executableURL
-        process.arguments = ["serve", "--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
+        let result = try runCommand(CollectorProcess.executableURL.path, ["serve", "--help"])
+        #expect(result.status == 0)
         // Help text wraps at the terminal width; compare with whitespace runs folded to one space.
-        let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let help = result.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         for expected in ["default: ./data", "FLASHBACK_DATA_DIR", "default: 127.0.0.1:8080", "FLASHBACK_HTTP_ADDRESS",
                          "default: 127.0.0.1:8089", "FLASHBACK_UDP_ADDRESS", "default: text", "FLASHBACK_LOG_FORMAT",
                          "FLASHBACK_JWT_SECRET", "FLASHBACK_JWT_PUBLIC_KEY", "FLASHBACK_MASTER_KEY_FILE", "FLASHBACK_CONFIG"] {

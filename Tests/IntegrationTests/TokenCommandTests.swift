@@ -12,21 +12,10 @@ struct TokenCommandTests {
     var dataDirectory: String { directory.appending("data") }
 
     func runToken(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = CollectorProcess.executableURL
-        process.arguments = ["token", "--data-dir", dataDirectory] + arguments
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLASHBACK_") }
         env.merge(environment) { _, new in new }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output.trimmingCharacters(in: .whitespacesAndNewlines), error)
+        let result = try runCommand(CollectorProcess.executableURL.path, ["token", "--data-dir", dataDirectory] + arguments, environment: env)
+        return (result.status, result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), result.standardError)
     }
 
     @Test func tokenFromTheCLIIsAcceptedAndAlteredOnesAreNot() async throws {

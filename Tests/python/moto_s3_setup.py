@@ -22,5 +22,7 @@ iam.put_user_policy(UserName="collector", PolicyName="s3", PolicyDocument=json.d
     "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
 }))
 boto3.client("s3", **setup).create_bucket(Bucket=bucket)
-urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST")).read()
+# A raw body (not a form): moto reads the new count from the request data.
+urllib.request.urlopen(urllib.request.Request(
+    endpoint + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})).read()
 print(json.dumps({"accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}))

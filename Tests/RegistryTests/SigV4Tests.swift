@@ -1,0 +1,67 @@
+import Foundation
+import Registry
+import Testing
+
+@Suite("AWS Signature Version 4")
+struct SigV4Tests {
+    /// The "GET Object" example of the Amazon S3 SigV4 documentation.
+    static let awsExample = SigV4.Request(
+        method: "GET", path: "/test.txt", query: "",
+        headers: [
+            (name: "Host", value: "examplebucket.s3.amazonaws.com"),
+            (name: "Range", value: "bytes=0-9"),
+            (name: "x-amz-content-sha256", value: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (name: "x-amz-date", value: "20130524T000000Z"),
+        ])
+    static let awsSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    static let awsSignature = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+
+    @Test func verifiesTheDocumentedExample() throws {
+        let header = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=\(Self.awsSignature)"
+        let authorization = try #require(SigV4.Authorization(header: header))
+        #expect(authorization.accessKeyID == "AKIAIOSFODNN7EXAMPLE")
+        #expect(authorization.region == "us-east-1")
+        #expect(authorization.signedHeaders == ["host", "range", "x-amz-content-sha256", "x-amz-date"])
+        let now = Date(timeIntervalSince1970: 1_369_353_600)  // 2013-05-24T00:00:00Z
+        try SigV4.verify(Self.awsExample, authorization: authorization, secret: Self.awsSecret, now: now)
+        #expect(throws: SigV4.VerificationError.signatureMismatch) {
+            try SigV4.verify(Self.awsExample, authorization: authorization, secret: Self.awsSecret + "x", now: now)
+        }
+        var tampered = Self.awsExample
+        tampered.headers[1] = (name: "Range", value: "bytes=0-99")
+        #expect(throws: SigV4.VerificationError.signatureMismatch) {
+            try SigV4.verify(tampered, authorization: authorization, secret: Self.awsSecret, now: now)
+        }
+        #expect(throws: SigV4.VerificationError.clockSkew) {
+            try SigV4.verify(Self.awsExample, authorization: authorization, secret: Self.awsSecret, now: now.addingTimeInterval(901))
+        }
+    }
+
+    @Test func signThenVerifyRoundTrips() throws {
+        var request = SigV4.Request(method: "PUT", path: "/repo/dir/a%20b%2Bc.txt", query: "partNumber=1&uploadId=x%2Fy", headers: [(name: "host", value: "127.0.0.1:9000")])
+        let now = Date(timeIntervalSince1970: 1_760_000_000)
+        SigV4.sign(&request, accessKeyID: "FBTESTKEY", secret: "s" + String(repeating: "e", count: 39), region: "eu-central-1", date: now)
+        let header = try #require(request.headers.first { $0.name == "Authorization" }?.value)
+        let authorization = try #require(SigV4.Authorization(header: header))
+        try SigV4.verify(request, authorization: authorization, secret: "s" + String(repeating: "e", count: 39), now: now)
+        request.path = "/repo/dir/other.txt"
+        #expect(throws: SigV4.VerificationError.signatureMismatch) {
+            try SigV4.verify(request, authorization: authorization, secret: "s" + String(repeating: "e", count: 39), now: now)
+        }
+    }
+
+    @Test func rejectsHeadersThatAreNotSigV4() {
+        #expect(SigV4.Authorization(header: "AWS AKID:signature") == nil)
+        #expect(SigV4.Authorization(header: "AWS4-HMAC-SHA256 Credential=AKID/2013/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=ab") == nil)
+        #expect(SigV4.Authorization(header: "AWS4-HMAC-SHA256 garbage") == nil)
+    }
+
+    @Test func azureStringToSignFollowsTheSharedKeyLayout() throws {
+        let authorization = try #require(AzureSharedKey.authorization(
+            method: "HEAD", account: "acct", accountKey: Data(repeating: 7, count: 32).base64EncodedString(),
+            path: "/container", query: [("restype", "container")],
+            headers: [("x-ms-date", "Fri, 27 Nov 2026 10:00:00 GMT"), ("x-ms-version", AzureSharedKey.version)]))
+        #expect(authorization.hasPrefix("SharedKey acct:"))
+        #expect(AzureSharedKey.authorization(method: "HEAD", account: "a", accountKey: "not base64!", path: "/c", query: [], headers: []) == nil)
+    }
+}
