@@ -49,6 +49,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Ingest",
+            dependencies: ["CollectorModel"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "CollectorStore",
             dependencies: [
                 "RocksDB",
@@ -132,6 +137,12 @@ let package = Package(
         .testTarget(
             name: "RocksDBTests",
             dependencies: ["RocksDB", "CollectorTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: ["Ingest"],
+            resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,146 @@
+import Foundation
+import Ingest
+import Testing
+
+/// The parser against fixture files: every accepted form and escape (valid.lp) and every
+/// rejection reason (invalid.lp), each annotated in the file itself.
+@Suite("Line protocol parser")
+struct LineProtocolParserTests {
+    static func fixture(_ name: String) throws -> [UInt8] {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+        return Array(try Data(contentsOf: url))
+    }
+
+    /// A `# =>` annotation.
+    struct Expected: Decodable {
+        var measurement: String
+        var tags: [String: String]
+        var fields: [String: Value]
+        var timestamp: Int64?
+
+        enum Value: Decodable, Equatable {
+            case float(Double), integer(Int64), unsigned(UInt64), string(String), boolean(Bool)
+
+            enum Key: String, CodingKey { case float, integer, unsigned, string, boolean }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: Key.self)
+                if let value = try container.decodeIfPresent(Double.self, forKey: .float) { self = .float(value) }
+                else if let value = try container.decodeIfPresent(Int64.self, forKey: .integer) { self = .integer(value) }
+                else if let value = try container.decodeIfPresent(UInt64.self, forKey: .unsigned) { self = .unsigned(value) }
+                else if let value = try container.decodeIfPresent(String.self, forKey: .string) { self = .string(value) }
+                else { self = .boolean(try container.decode(Bool.self, forKey: .boolean)) }
+            }
+
+            var fieldValue: FieldValue {
+                switch self {
+                case .float(let v): return .float(v)
+                case .integer(let v): return .integer(v)
+                case .unsigned(let v): return .unsigned(v)
+                case .string(let v): return .string(v)
+                case .boolean(let v): return .boolean(v)
+                }
+            }
+        }
+    }
+
+    /// Splits a fixture into its physical lines (by `\n` only) to read the annotations.
+    static func lines(_ bytes: [UInt8]) -> [String] {
+        bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func everyValidFormParsesAsAnnotated() throws {
+        let bytes = try Self.fixture("valid.lp")
+        let result = bytes.withUnsafeBytes { LineProtocolParser().parse($0) }
+        #expect(result.errors.isEmpty, "\(result.errors)")
+        let lines = Self.lines(bytes)
+        var expectations: [(line: Int, point: Expected)] = []
+        for (index, text) in lines.enumerated() where text.hasPrefix("# => ") {
+            expectations.append((index + 2, try JSONDecoder().decode(Expected.self, from: Data(text.dropFirst(5).utf8))))
+        }
+        #expect(expectations.count == 12)
+        #expect(result.points.count == expectations.count)
+        for (line, expected) in expectations {
+            guard let point = result.points.first(where: { $0.line == line }) else {
+                Issue.record("no point parsed from line \(line)")
+                continue
+            }
+            #expect(point.measurement == expected.measurement, "line \(line)")
+            #expect(point.tags.map(\.key) == point.tags.map(\.key).sorted(), "line \(line): tags not sorted")
+            #expect(Dictionary(uniqueKeysWithValues: point.tags.map { ($0.key, $0.value) }) == expected.tags, "line \(line)")
+            #expect(Dictionary(uniqueKeysWithValues: point.fields.map { ($0.key, $0.value) }) == expected.fields.mapValues(\.fieldValue), "line \(line)")
+            #expect(point.timestamp == expected.timestamp, "line \(line)")
+        }
+    }
+
+    @Test func everyRejectionReasonIsReportedAndGoodLinesSurvive() throws {
+        let bytes = try Self.fixture("invalid.lp")
+        let parser = LineProtocolParser(precision: .nanoseconds, maxLineLength: 200, maxTags: 3)
+        let result = bytes.withUnsafeBytes { parser.parse($0) }
+        let lines = Self.lines(bytes)
+        var expected: [Int: String] = [:]
+        for (index, text) in lines.enumerated() where text.hasPrefix("# expect: ") {
+            expected[index + 2] = String(text.dropFirst("# expect: ".count))
+        }
+        let reported = Dictionary(uniqueKeysWithValues: result.errors.map { ($0.line, $0.reason.rawValue) })
+        #expect(reported == expected, "reported \(reported.sorted { $0.key < $1.key })")
+        #expect(Set(result.errors.map(\.reason)) == Set(LineErrorReason.allCases), "a reason has no fixture line")
+        #expect(result.points.map(\.measurement) == ["good", "good", "good"])
+        #expect(result.points.map(\.timestamp) == [1, 2, 3])
+        #expect(result.lines == result.points.count + result.errors.count)
+        for error in result.errors { #expect(error.description.hasPrefix("line \(error.line): ")) }
+    }
+
+    @Test func precisionScalesTimestamps() {
+        for (precision, factor) in [(TimestampPrecision.seconds, Int64(1_000_000_000)), (.milliseconds, 1_000_000), (.microseconds, 1_000), (.nanoseconds, 1)] {
+            let result = LineProtocolParser(precision: precision).parse("m v=1 1760000000\n")
+            #expect(result.points.first?.timestamp == 1_760_000_000 * factor)
+        }
+        #expect(TimestampPrecision(parameter: "n") == .nanoseconds)
+        #expect(TimestampPrecision(parameter: "u") == .microseconds)
+        #expect(TimestampPrecision(parameter: "h") == nil)
+        // Out of range once scaled.
+        let overflow = LineProtocolParser(precision: .seconds).parse("m v=1 9223372036854775807")
+        #expect(overflow.errors.first?.reason == .invalidTimestamp)
+    }
+
+    @Test func quotedStringsMaySpanLinesAndCountThem() {
+        let result = LineProtocolParser().parse("m s=\"first\nsecond\" 1\nm v=2 2\nbad\n")
+        #expect(result.points.count == 2)
+        #expect(result.points.first?.fields.first?.value == .string("first\nsecond"))
+        #expect(result.points.last?.line == 3)
+        #expect(result.errors.first?.line == 4)
+    }
+
+    @Test func commentsBlankLinesAndEmptyBodies() {
+        #expect(LineProtocolParser().parse("").points.isEmpty)
+        let result = LineProtocolParser().parse("\n\n   \n# comment v=1\n\t# indented comment\nm v=1\n")
+        #expect(result.points.count == 1)
+        #expect(result.points.first?.line == 6)
+        #expect(result.lines == 1)
+    }
+
+    /// Random bytes and random mutations of valid lines never trap, and every reported line
+    /// number lies inside the input.
+    @Test func arbitraryBytesNeverTrap() {
+        var generator = SystemRandomNumberGenerator()
+        let seeds = ["node_status,node=n1,bucket=b1 status=1i,latency_ms=12.5 1760000000000000000",
+                     "m\\ x,t\\=1=v\\,2 s=\"q\\\"\\\\\",b=t,u=1u -1", "a b=1"]
+        let alphabet = Array(" ,=\\\"\n\r#0123456789.eE-+iutfTFabc\u{00}\u{FF}".utf8)
+        for _ in 0..<3000 {
+            var bytes = Array(seeds.randomElement(using: &generator)!.utf8)
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                let index = Int.random(in: 0...bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes.insert(alphabet.randomElement(using: &generator)!, at: index)
+                case 1: if index < bytes.count { bytes.remove(at: index) }
+                default: if index < bytes.count { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+                }
+            }
+            let lineCount = bytes.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let result = bytes.withUnsafeBytes { LineProtocolParser(maxLineLength: 64, maxTags: 2).parse($0) }
+            for error in result.errors { #expect((1...lineCount).contains(error.line)) }
+            for point in result.points { #expect((1...lineCount).contains(point.line)) }
+        }
+    }
+}
