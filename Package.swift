@@ -54,6 +54,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TimeSeries",
+            dependencies: ["RocksDB", "CollectorModel"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "CollectorStore",
             dependencies: [
                 "RocksDB",
@@ -143,6 +148,11 @@ let package = Package(
             name: "IngestTests",
             dependencies: ["Ingest"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TimeSeriesTests",
+            dependencies: ["TimeSeries", "RocksDB", "CollectorTesting"],
             swiftSettings: strict
         ),
         .testTarget(

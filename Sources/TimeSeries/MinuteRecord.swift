@@ -1,0 +1,180 @@
+/// One sample of one field inside a minute record.
+public struct FieldSample: Equatable, Sendable {
+    /// Index of the field in the collector's field dictionary.
+    public var field: UInt16
+    /// Nanoseconds since the Unix epoch.
+    public var timestamp: Int64
+    public var value: Double
+
+    public init(field: UInt16, timestamp: Int64, value: Double) {
+        self.field = field
+        self.timestamp = timestamp
+        self.value = value
+    }
+}
+
+/// The samples of one series (measurement + tags) in one minute, for every field: the unit of
+/// storage in the `minute` column family, and also the merge operand that adds samples to it.
+///
+/// Invariant: samples are sorted by (field, timestamp) and unique per (field, timestamp), so the
+/// rollups derived from a record are a function of the *set* of samples: writing the same sample
+/// twice changes nothing, and a later write of the same (field, timestamp) replaces the value
+/// ("the later value wins", as in InfluxDB).
+///
+/// Encoding (docs/format.md): `0x01 ‖ count u32 BE ‖ count × (field u16 BE ‖ timestamp i64 BE ‖
+/// value f64 bit pattern BE)`, 18 bytes per sample.
+public struct MinuteRecord: Equatable, Sendable {
+    public static let formatVersion: UInt8 = 1
+    static let entrySize = 18
+    static let headerSize = 5
+
+    /// Samples sorted by (field, timestamp), unique on that pair.
+    public private(set) var samples: [FieldSample]
+
+    /// Builds a record from samples in any order; for a repeated (field, timestamp) the one that
+    /// comes later in `samples` wins.
+    public init(samples: [FieldSample]) {
+        self.samples = MinuteRecord.normalise(samples)
+    }
+
+    private init(sorted: [FieldSample]) {
+        samples = sorted
+    }
+
+    static func normalise(_ samples: [FieldSample]) -> [FieldSample] {
+        // A stable sort keeps arrival order among equal keys; the last of each run wins.
+        let ordered = samples.enumerated().sorted {
+            ($0.element.field, $0.element.timestamp, $0.offset) < ($1.element.field, $1.element.timestamp, $1.offset)
+        }
+        var out: [FieldSample] = []
+        out.reserveCapacity(ordered.count)
+        for (_, sample) in ordered {
+            if let last = out.last, last.field == sample.field, last.timestamp == sample.timestamp {
+                out[out.count - 1] = sample
+            } else {
+                out.append(sample)
+            }
+        }
+        return out
+    }
+
+    /// Merges records oldest first: a later record's sample replaces an earlier one with the
+    /// same (field, timestamp).
+    public static func merging(_ records: [MinuteRecord]) -> MinuteRecord {
+        guard records.count > 1 else { return records.first ?? MinuteRecord(sorted: []) }
+        return MinuteRecord(samples: records.flatMap(\.samples))
+    }
+
+    /// The serialized form.
+    public func encoded() -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(Self.headerSize + samples.count * Self.entrySize)
+        bytes.append(Self.formatVersion)
+        append(UInt32(samples.count), to: &bytes)
+        for sample in samples {
+            append(sample.field, to: &bytes)
+            append(UInt64(bitPattern: sample.timestamp), to: &bytes)
+            append(sample.value.bitPattern, to: &bytes)
+        }
+        return bytes
+    }
+
+    /// Decodes a serialized record; `nil` for a wrong version, length or order.
+    public init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.headerSize, bytes[0] == Self.formatVersion else { return nil }
+        let count = Int(read(UInt32.self, bytes, at: 1))
+        guard bytes.count == Self.headerSize + count * Self.entrySize else { return nil }
+        var samples: [FieldSample] = []
+        samples.reserveCapacity(count)
+        var offset = Self.headerSize
+        for _ in 0..<count {
+            let sample = FieldSample(
+                field: read(UInt16.self, bytes, at: offset),
+                timestamp: Int64(bitPattern: read(UInt64.self, bytes, at: offset + 2)),
+                value: Double(bitPattern: read(UInt64.self, bytes, at: offset + 10)))
+            if let last = samples.last, (last.field, last.timestamp) >= (sample.field, sample.timestamp) { return nil }
+            samples.append(sample)
+            offset += Self.entrySize
+        }
+        self.init(sorted: samples)
+    }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard let record = bytes.withUnsafeBytes({ MinuteRecord(decoding: $0) }) else { return nil }
+        self = record
+    }
+
+    /// The rollup of one field's samples, or `nil` when the field has none in this minute.
+    public func rollup(field: UInt16) -> FieldRollup? {
+        var rollup: FieldRollup?
+        for sample in samples where sample.field == field {
+            if rollup == nil {
+                rollup = FieldRollup(sample: sample)
+            } else {
+                rollup?.add(sample)
+            }
+        }
+        return rollup
+    }
+
+    /// The fields present in this minute.
+    public var fields: [UInt16] {
+        var out: [UInt16] = []
+        for sample in samples where out.last != sample.field { out.append(sample.field) }
+        return out
+    }
+}
+
+/// count, sum, min, max, first and last (with their times) and the online count of one field
+/// over an interval; the same shape for minutes and days, so a day is the merge of its minutes.
+public struct FieldRollup: Equatable, Sendable {
+    public var count: UInt64
+    public var sum: Double
+    public var min: Double
+    public var max: Double
+    public var first: Double
+    public var firstTime: Int64
+    public var last: Double
+    public var lastTime: Int64
+    /// Samples with a value above zero: the ONLINE minutes of a status series.
+    public var onlineCount: UInt64
+
+    public init(sample: FieldSample) {
+        count = 1
+        sum = sample.value
+        min = sample.value
+        max = sample.value
+        first = sample.value
+        firstTime = sample.timestamp
+        last = sample.value
+        lastTime = sample.timestamp
+        onlineCount = sample.value > 0 ? 1 : 0
+    }
+
+    public mutating func add(_ sample: FieldSample) {
+        merge(FieldRollup(sample: sample))
+    }
+
+    /// Combines two rollups of disjoint sample sets (commutative and associative).
+    public mutating func merge(_ other: FieldRollup) {
+        count += other.count
+        sum += other.sum
+        min = Swift.min(min, other.min)
+        max = Swift.max(max, other.max)
+        if other.firstTime < firstTime { (first, firstTime) = (other.first, other.firstTime) }
+        if other.lastTime >= lastTime { (last, lastTime) = (other.last, other.lastTime) }
+        onlineCount += other.onlineCount
+    }
+
+    public var average: Double { count == 0 ? 0 : sum / Double(count) }
+}
+
+@inline(__always)
+private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+}
+
+@inline(__always)
+private func read<T: FixedWidthInteger>(_ type: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> T {
+    T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+}
