@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Registry
 import ServiceLifecycle
+import TimeSeries
 
 /// Builds the collector's HTTP application: routes, middleware and listener.
 ///
@@ -18,6 +19,8 @@ public enum CollectorApplication {
         public var tokens: TokenAuthority
         public var registry: NodeRegistry
         public var catalog: StorageCatalog
+        public var timeSeries: TimeSeriesStore
+        public var syncWrites: Bool
         public var validator: BucketValidator
         public var readiness: ServiceReadiness
         public var version: String
@@ -25,6 +28,7 @@ public enum CollectorApplication {
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
+            timeSeries: TimeSeriesStore, syncWrites: Bool = false,
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }
         ) {
@@ -32,6 +36,8 @@ public enum CollectorApplication {
             self.tokens = tokens
             self.registry = registry
             self.catalog = catalog
+            self.timeSeries = timeSeries
+            self.syncWrites = syncWrites
             self.validator = validator
             self.readiness = readiness
             self.version = version
@@ -46,6 +52,8 @@ public enum CollectorApplication {
         HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
         registryRoutes.registerPublic(on: router)
+        IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
+                     syncWrites: dependencies.syncWrites, now: dependencies.clock).register(on: router)
 
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
         IdentityRoutes().register(on: authenticated)

@@ -1,6 +1,7 @@
 import CollectorModel
 import Hummingbird
 import Registry
+import Synchronization
 
 /// The request context of every collector route: Hummingbird's core storage plus the caller
 /// established by ``TokenAuthMiddleware`` (absent on unauthenticated routes).
@@ -16,6 +17,11 @@ public struct CollectorRequestContext: RequestContext {
         self.identity = nil
         self.node = nil
     }
+
+    /// Largest accepted request body in bytes (`--max-body-size`, default 32 MiB); larger ones get 413.
+    public static let bodyLimit = Atomic<Int>(32 << 20)
+
+    public var maxUploadSize: Int { Self.bodyLimit.load(ordering: .relaxed) }
 
     /// The verified caller, or a 401 when the route was reached without one.
     public func requireIdentity() throws -> CallerIdentity {

@@ -56,6 +56,8 @@ public final class NodeRegistry: Sendable {
         /// node id → plaintext credential (for bearer checks and UDP HMAC).
         var tokens: [String: String] = [:]
         var replay = ReplayGuard()
+        /// When each node's last-heard time was last written to RocksDB.
+        var persistedSeen: [String: Date] = [:]
     }
 
     private let state: Mutex<State>
@@ -375,6 +377,22 @@ public final class NodeRegistry: Sendable {
             try database.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family, sync: settings.syncWrites)
             state.nodes[node.id] = node
             state.tokens[node.id] = nil
+        }
+    }
+
+    /// Records that a node was heard from (an ingest request or a status report). The time is
+    /// kept in memory at once and written to RocksDB at most every 30 s per node.
+    public func markSeen(nodeID: String) {
+        let current = now()
+        state.withLock { state in
+            guard var node = state.nodes[nodeID], !node.isDeleted else { return }
+            node.lastSeen = current
+            state.nodes[nodeID] = node
+            if let persisted = state.persistedSeen[nodeID], current.timeIntervalSince(persisted) < 30 { return }
+            if let encoded = try? JSONEncoder().encode(node) {
+                try? database.put(Self.recordKey(Self.nodePrefix, nodeID), encoded, in: family)
+                state.persistedSeen[nodeID] = current
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import Logging
 import Registry
 import RocksDB
 import ServiceLifecycle
+import TimeSeries
 import UnixSignals
 
 /// `flashback-collector serve`: runs the HTTP API and the UDP listener on the embedded RocksDB.
@@ -124,7 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let storage: CollectorStorage
         do {
-            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, logger: logger)
+            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, extraFamilies: TimeSeriesStore.columnFamilies, logger: logger)
         } catch {
             StartupFailure.exit(error)
         }
@@ -157,11 +158,13 @@ struct ServeCommand: AsyncParsableCommand {
         var catalogSettings = CatalogSettings()
         catalogSettings.syncWrites = settings.registry.syncWrites
         let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: catalogSettings, logger: logger)
+        let timeSeries = try TimeSeriesStore(database: storage.database)
 
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
         let dependencies = CollectorApplication.Dependencies(
-            storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: readiness, version: FlashbackCollector.version)
+            storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
+            syncWrites: settings.registry.syncWrites, readiness: readiness, version: FlashbackCollector.version)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Registry
 import Testing
+import TimeSeries
 
 /// Buckets, repositories, repo API keys and `/apikey/authorize` over HTTP (in-process), against a
 /// real RocksDB, a real S3 endpoint (moto with signature checks) and botocore-signed requests.
@@ -32,14 +33,14 @@ struct CatalogRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let registry = try NodeRegistry(storage: storage, secrets: secrets, logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: secrets, logger: Logger(label: "test"))
         let router = CollectorApplication.makeRouter(.init(
-            storage: storage, tokens: tokens, registry: registry, catalog: catalog,
+            storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: try TimeSeriesStore(database: storage.database),
             validator: BucketValidator(timeout: .seconds(5)), readiness: ServiceReadiness(), version: "test"))
         let harness = Harness(tokens: tokens, registry: registry, catalog: catalog, directory: directory.path)
         try await Application(router: router).test(.router) { client in try await body(harness, client) }

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Registry
 import Testing
+import TimeSeries
 
 /// Routes exercised in-process through HummingbirdTesting, on a real temporary RocksDB store.
 @Suite("HTTP routes in-process")
@@ -26,13 +27,13 @@ struct HTTPRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.path, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.path, extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let readiness = ServiceReadiness()
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
-        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: readiness, version: "test"))
+        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: try TimeSeriesStore(database: storage.database), readiness: readiness, version: "test"))
         let application = Application(router: router)
         let harness = Harness(storage: storage, tokens: tokens, readiness: readiness, application: application)
         try await application.test(.router) { client in try await body(harness, client) }

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Registry
 import Testing
+import TimeSeries
 
 /// Organization keys, registration and the node directory over HTTP (in-process), with real
 /// `openssl` signatures and a real RocksDB.
@@ -31,12 +32,12 @@ struct RegistryRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: .init(size: .bits256))), logger: Logger(label: "test"))
-        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, readiness: ServiceReadiness(), version: "test"))
+        let router = CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: try TimeSeriesStore(database: storage.database), readiness: ServiceReadiness(), version: "test"))
         let harness = Harness(tokens: tokens, registry: registry, directory: directory.path)
         try await Application(router: router).test(.router) { client in try await body(harness, client) }
     }

@@ -1,0 +1,217 @@
+import CollectorAuth
+import CollectorModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ingest
+import NIOCore
+import Registry
+import TimeSeries
+
+/// InfluxDB-compatible ingest (`POST /write`, `POST /api/v2/write`, `GET /ping`) and the generic
+/// rollup read API (`GET /api/v1/rollups`).
+///
+/// Writers: a node with its `nodeToken` (`Bearer` or `Token`), writing only its own series (a
+/// line's `node` tag must be absent, which adds it, or equal the node id), or a user token of an
+/// ADMINISTRATORS/OWNER, writing for the token's organization. A 204 is sent only after the
+/// request's samples are committed to RocksDB with the WAL on.
+struct IngestRoutes {
+    let store: TimeSeriesStore
+    let registry: NodeRegistry
+    let tokens: TokenAuthority
+    let syncWrites: Bool
+    let now: @Sendable () -> Date
+
+    /// Who writes, and for which organization.
+    enum Writer {
+        case node(BridgeNode)
+        case organization(String)
+
+        var organization: String {
+            switch self {
+            case .node(let node): return node.organization ?? ""
+            case .organization(let organization): return organization
+            }
+        }
+    }
+
+    /// The writer of a request, or 401/403.
+    func writer(_ request: Request) async throws -> Writer {
+        guard let value = request.headers[.authorization] else {
+            throw APIError(.unauthorized, "missing token: send a node token or an organization token as Authorization: Bearer", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, ["bearer", "token"].contains(parts[0].lowercased()) else {
+            throw APIError(.unauthorized, "unsupported authorization scheme")
+        }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        if token.hasPrefix("fbn1.") {
+            guard let node = registry.authenticate(nodeToken: token) else { throw APIError(.unauthorized, "invalid or revoked node token") }
+            return .node(node)
+        }
+        let identity: CallerIdentity
+        do {
+            identity = try await tokens.verify(token)
+        } catch {
+            throw TokenAuthMiddleware.unauthorized(error)
+        }
+        guard identity.role.canAdministerOrganization else {
+            throw APIError(.forbidden, "Insufficient permissions: only OWNER and ADMINISTRATOR tokens (or node tokens) may write")
+        }
+        return .organization(identity.organization)
+    }
+
+    struct WriteError: Encodable, Sendable {
+        var success = false
+        var code = "invalid"
+        var message: String
+        /// InfluxDB 1.x clients read `error`.
+        var error: String
+        var line: Int?
+        var rejected: Int
+        var accepted: Int
+    }
+
+    func register(on router: some RouterMethods<CollectorRequestContext>) {
+        router.get("/ping") { _, _ in Response(status: .noContent, headers: [.init("X-Influxdb-Version")!: "flashback-collector"]) }
+        router.head("/ping") { _, _ in Response(status: .noContent) }
+        router.post("/write") { request, context in
+            try await write(request, context: context, precision: request.uri.queryParameters.get("precision"))
+        }
+        router.post("/api/v2/write") { request, context in
+            try await write(request, context: context, precision: request.uri.queryParameters.get("precision"))
+        }
+        router.get("/api/v1/rollups") { request, context -> JSONResponse<RollupsResponse> in
+            try await rollups(request, context: context)
+        }
+    }
+
+    func write(_ request: Request, context: CollectorRequestContext, precision text: String?) async throws -> Response {
+        let writer = try await writer(request)
+        guard let precision = TimestampPrecision(parameter: text ?? "ns") else {
+            throw APIError(.badRequest, "precision must be one of ns, us, ms, s (or n, u)")
+        }
+        if let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" {
+            throw APIError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported yet; send the body uncompressed")
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
+        }
+        let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision).parse($0) }
+        let receivedAt = now()
+        let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
+        var errors = parsed.errors
+        var points: [SeriesPoint] = []
+        points.reserveCapacity(parsed.points.count)
+        for point in parsed.points {
+            var tags = point.tags.map { (key: $0.key, value: $0.value) }
+            if case .node(let node) = writer {
+                if let claimed = point.tag("node") {
+                    guard claimed == node.id else {
+                        errors.append(LineError(line: point.line, reason: .invalidTag, detail: "node tag \(claimed) is not the writing node"))
+                        continue
+                    }
+                } else {
+                    tags.append((key: "node", value: node.id))
+                    tags.sort { $0.key < $1.key }
+                }
+            }
+            let fields = point.fields.compactMap { field in field.value.numericValue.map { (name: field.key, value: $0) } }
+            guard !fields.isEmpty else {
+                errors.append(LineError(line: point.line, reason: .invalidFieldValue, detail: "no numeric field (string fields are not stored)"))
+                continue
+            }
+            points.append(SeriesPoint(organization: writer.organization, measurement: point.measurement, tags: tags, fields: fields, timestamp: point.timestamp ?? nowNanos))
+        }
+        let outcome = try store.write(points, now: receivedAt, sync: syncWrites)
+        if case .node(let node) = writer { registry.markSeen(nodeID: node.id) }
+        errors.sort { $0.line < $1.line }
+        let rejectedLines = errors.count
+        if rejectedLines == 0, outcome.rejectedTotal == 0 {
+            return Response(status: .noContent)
+        }
+        // Partial write, as InfluxDB: the good lines are stored; the answer names the first bad one.
+        let message: String
+        if let first = errors.first {
+            message = "partial write: line \(first.line): \(first.detail) (\(rejectedLines) line(s) rejected)"
+        } else {
+            message = "partial write: \(outcome.firstRejection ?? "samples rejected") (\(outcome.rejectedTotal) sample(s) rejected)"
+        }
+        let error = WriteError(message: message, error: message, line: errors.first?.line,
+                               rejected: rejectedLines + outcome.rejectedTotal, accepted: outcome.stored)
+        return try JSONResponse(status: .badRequest, body: error).response(from: request, context: context)
+    }
+
+    struct RollupsResponse: Encodable, Sendable {
+        struct Row: Encodable, Sendable {
+            var start: Int64
+            var count: UInt64
+            var sum: Double
+            var min: Double
+            var max: Double
+            var first: Double
+            var last: Double
+            var firstTime: Int64
+            var lastTime: Int64
+            var online: UInt64
+        }
+
+        struct Series: Encodable, Sendable {
+            var measurement: String
+            var field: String
+            var tags: [String: String]
+            var rows: [Row]
+        }
+
+        var success = true
+        var series: [Series]?
+        var count: UInt64?
+    }
+
+    func rollups(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<RollupsResponse> {
+        let query = request.uri.queryParameters
+        let organization: String
+        switch try await writer(request) {
+        case .node(let node): organization = node.organization ?? ""
+        case .organization(let org): organization = org
+        }
+        guard let measurement = query.get("measurement").nonEmpty, let fieldName = query.get("field").nonEmpty else {
+            throw APIError(.badRequest, "measurement and field are required")
+        }
+        let resolution = query.get("resolution").nonEmpty ?? "minute"
+        guard resolution == "minute" || resolution == "day" else { throw APIError(.badRequest, "resolution must be minute or day") }
+        let nowSeconds = Int64(now().timeIntervalSince1970)
+        guard let start = Int64(query.get("start").nonEmpty ?? String(nowSeconds - 3600)),
+              let end = Int64(query.get("end").nonEmpty ?? String(nowSeconds + 60)), end > start else {
+            throw APIError(.badRequest, "start and end must be Unix seconds with end > start")
+        }
+        var filters: [String: String] = [:]
+        for (key, value) in query where key.hasPrefix("tag.") {
+            filters[String(key.dropFirst(4))] = String(value)
+        }
+        guard let field = store.index.existingFieldID(fieldName) else {
+            return JSONResponse(body: query.get("aggregate") == "count" ? RollupsResponse(series: nil, count: 0) : RollupsResponse(series: [], count: nil))
+        }
+        var total: UInt64 = 0
+        var series: [RollupsResponse.Series] = []
+        for (id, key) in store.index.series(organization: organization, measurement: measurement) {
+            let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            guard filters.allSatisfy({ tags[$0.key] == $0.value }) else { continue }
+            let rows = try store.rollups(series: id, field: field, start: start, end: end, perDay: resolution == "day")
+            total += rows.reduce(0) { $0 + $1.rollup.count }
+            if !rows.isEmpty {
+                series.append(RollupsResponse.Series(measurement: measurement, field: fieldName, tags: tags, rows: rows.map {
+                    RollupsResponse.Row(start: $0.start, count: $0.rollup.count, sum: $0.rollup.sum, min: $0.rollup.min, max: $0.rollup.max,
+                                        first: $0.rollup.first, last: $0.rollup.last, firstTime: $0.rollup.firstTime,
+                                        lastTime: $0.rollup.lastTime, online: $0.rollup.onlineCount)
+                }))
+            }
+        }
+        if query.get("aggregate") == "count" { return JSONResponse(body: RollupsResponse(series: nil, count: total)) }
+        return JSONResponse(body: RollupsResponse(series: series, count: nil))
+    }
+}
