@@ -196,6 +196,7 @@ let package = Package(
                 "CollectorModel",
                 "CollectorStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -25,3 +25,21 @@ public func freeLoopbackPort(udp: Bool = false) -> Int {
     }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// Sends one UDP datagram to a loopback port.
+public func sendUDP(_ payload: [UInt8], port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    precondition(fd >= 0, "socket() failed")
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = payload.withUnsafeBytes { bytes in
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+}

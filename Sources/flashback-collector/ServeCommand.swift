@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "UDP receive buffer in bytes (default: 8388608; env FLASHBACK_UDP_RECEIVE_BUFFER).")
     var udpReceiveBuffer: Int?
 
+    @Option(name: .long, help: "UDP authentication: hmac (each datagram starts with '#fb1 <nodeId> <unix-seconds> <base64 HMAC-SHA256(nodeToken, rest)>') or none (default: none on a loopback address, hmac otherwise; env FLASHBACK_UDP_AUTH).")
+    var udpAuth: String?
+
     @Option(name: .long, help: "Log format: text or json (default: text; env FLASHBACK_LOG_FORMAT).")
     var logFormat: String?
 
@@ -70,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         var httpAddress: ListenAddress
         var udpAddress: ListenAddress
         var udpReceiveBuffer: Int
+        var udpAuth: UDPAuthMode
         var logFormat: LogFormat
         var logLevel: Logger.Level
         var jwtSecret: String?
@@ -90,6 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
         let levelText = source.string("log-level", flag: logLevel, default: "info")
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else { throw ValidationError("log-level \(levelText) is not a log level") }
         let receiveBuffer = try source.int("udp-receive-buffer", flag: udpReceiveBuffer, default: 8 << 20)
+        let authText = source.string("udp-auth", flag: udpAuth, default: udpListen.isLoopback ? "none" : "hmac")
+        guard let udpAuthMode = UDPAuthMode(rawValue: authText) else { throw ValidationError("udp-auth must be hmac or none, not \(authText)") }
         var registry = RegistrySettings()
         registry.maxKeysPerOrganization = try source.int("max-org-keys", flag: maxOrgKeys, default: 5)
         registry.signatureWindow = TimeInterval(try source.int("signature-window", flag: signatureWindow, default: 300))
@@ -110,6 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
             httpAddress: httpListen,
             udpAddress: udpListen,
             udpReceiveBuffer: receiveBuffer,
+            udpAuth: udpAuthMode,
             logFormat: format,
             logLevel: level,
             jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
@@ -169,7 +176,8 @@ struct ServeCommand: AsyncParsableCommand {
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
         let udp = UDPListener(
-            address: settings.udpAddress, sink: CountingDatagramSink(),
+            address: settings.udpAddress,
+            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow, logger: logger),
             receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger)
 
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.

@@ -1,0 +1,102 @@
+import CollectorAuth
+import CollectorModel
+import CollectorStore
+import CollectorTesting
+import Crypto
+import Foundation
+import Synchronization
+import Testing
+
+/// Ingest through the real binary: UDP over a real socket, and `kill -9` in the middle of a
+/// stream of writes losing nothing that was acknowledged.
+@Suite("ingest: the real binary")
+struct IngestDurabilityTests {
+    let directory = TemporaryDirectory(prefix: "ingest-binary")
+    var dataDirectory: String { directory.appending("data") }
+
+    func ownerAuth() async throws -> [(String, String)] {
+        let secret = try SecretFile.load(at: dataDirectory + "/jwt.secret", byteCount: 32)
+        let token = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
+            .mint(for: CallerIdentity(organization: "org-d", user: "ops", role: .owner), lifetime: 600)
+        return [("Authorization", "Bearer \(token)")]
+    }
+
+    func count(_ collector: CollectorProcess, auth: [(String, String)], measurement: String) async throws -> Int {
+        let now = Int64(Date().timeIntervalSince1970)
+        let response = try await collector.get("/api/v1/rollups?measurement=\(measurement)&field=v&start=\(now - 7200)&end=\(now + 7200)&aggregate=count", headers: auth)
+        return (try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])?["count"] as? Int ?? -1
+    }
+
+    @Test func signedUDPDatagramsOverARealSocketAreStored() async throws {
+        let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: ["--udp-auth", "hmac"])
+        #expect(await collector.waitFor(path: "/-/ready", status: 200))
+        defer { collector.send(SIGTERM) }
+        let auth = try await ownerAuth()
+        // Register a node of org-d the installer's way, to get its nodeToken.
+        let key = try await collector.get("/organization/org-d/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
+        let signer = try OpenSSLSigner(privateKeyPEM: key.body, directory: directory.path)
+        let stamp = String(Int64(Date().timeIntervalSince1970))
+        let signature = try signer.signNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: stamp)
+        let registered = try await collector.get("/register", method: "POST", body: #"{"ip":"192.0.2.7","region":"eu","timestamp":\#(stamp),"signature":"\#(signature)","id_org":"org-d","status":"running","version":"1"}"#)
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(registered.body.utf8)) as? [String: Any])
+        let nodeID = try #require(fields["nodeId"] as? String)
+        let token = try #require(fields["nodeToken"] as? String)
+
+        let seconds = Int64(Date().timeIntervalSince1970)
+        let body = Array("probe,site=a v=1 \(seconds)000000000\nprobe,site=b v=2 \(seconds)000000000\n".utf8)
+        let mac = Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(token.utf8)))).base64EncodedString()
+        sendUDP(Array("#fb1 \(nodeID) \(seconds) \(mac)\n".utf8) + body, port: collector.udpPort)
+        // Unsigned and wrongly signed datagrams store nothing.
+        sendUDP(Array("probe,site=c v=3 \(seconds)000000000\n".utf8), port: collector.udpPort)
+        sendUDP(Array("#fb1 \(nodeID) \(seconds) \(mac)\n".utf8) + body + Array("probe,site=d v=4\n".utf8), port: collector.udpPort)
+
+        // Wait (bounded) for the datagram to be stored.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        var stored = 0
+        while ContinuousClock.now < deadline {
+            stored = try await count(collector, auth: auth, measurement: "probe")
+            if stored >= 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(stored == 2)
+    }
+
+    @Test func killMinus9LosesNoAcknowledgedSample() async throws {
+        let first = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        #expect(await first.waitFor(path: "/-/ready", status: 200))
+        let auth = try await ownerAuth()
+        let acknowledged = Mutex(0)
+        let base = Int64(Date().timeIntervalSince1970) * 1_000_000_000
+        // A writer streams 200-line batches with unique timestamps until the process dies.
+        let writer = Task {
+            var batch = 0
+            while !Task.isCancelled {
+                let lines = (0..<200).map { "durable,series=s\($0 % 10) v=\($0) \(base + Int64(batch * 200 + $0) * 1_000)" }.joined(separator: "\n")
+                guard let response = try? await first.get("/write", headers: auth, method: "POST", body: lines) else { break }
+                guard response.status == 204 else { break }
+                acknowledged.withLock { $0 += 200 }
+                batch += 1
+            }
+        }
+        // Wait until a good number of batches is acknowledged, then kill -9 mid-stream.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while acknowledged.withLock({ $0 }) < 4000, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        first.send(SIGKILL)
+        _ = await first.waitForExit()
+        writer.cancel()
+        _ = await writer.value
+        let acked = acknowledged.withLock { $0 }
+        #expect(acked >= 4000)
+
+        let second = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        #expect(await second.waitFor(path: "/-/ready", status: 200))
+        #expect(second.standardOutput.contains("previous shutdown was unclean"))
+        let stored = try await count(second, auth: auth, measurement: "durable")
+        #expect(stored >= acked, "acknowledged \(acked), found \(stored)")
+        #expect(stored <= acked + 200 * 4, "more than the in-flight batches appeared")
+        second.send(SIGTERM)
+        #expect(await second.waitForExit() == 0)
+    }
+}
