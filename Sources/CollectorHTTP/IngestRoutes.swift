@@ -1,5 +1,6 @@
 import CollectorAuth
 import CollectorModel
+import CompressNIO
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -91,15 +92,26 @@ struct IngestRoutes {
         guard let precision = TimestampPrecision(parameter: text ?? "ns") else {
             throw APIError(.badRequest, "precision must be one of ns, us, ms, s (or n, u)")
         }
-        if let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" {
-            throw APIError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported yet; send the body uncompressed")
+        let encoding = request.headers[.contentEncoding]?.lowercased() ?? "identity"
+        guard encoding == "identity" || encoding == "gzip" else {
+            throw APIError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported; send gzip or an uncompressed body")
         }
         var request = request
-        let body: ByteBuffer
+        var body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: context.maxUploadSize)
         } catch {
             throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
+        }
+        if encoding == "gzip" {
+            do {
+                // The limit holds after decompression too: a small bomb cannot inflate past it.
+                body = try body.decompress(with: .gzip(), maxSize: context.maxUploadSize)
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                throw APIError(.contentTooLarge, "decompressed request body is larger than \(context.maxUploadSize) bytes")
+            } catch {
+                throw APIError(.badRequest, "request body is not valid gzip")
+            }
         }
         let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision).parse($0) }
         let receivedAt = now()

@@ -7,6 +7,7 @@ import Logging
 import Registry
 import RocksDB
 import ServiceLifecycle
+import Synchronization
 import TimeSeries
 import UnixSignals
 
@@ -65,6 +66,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds of silence after which a node is DISCONNECTED (default: 900; env FLASHBACK_NODE_DISCONNECTED_AFTER).")
     var nodeDisconnectedAfter: Int?
 
+    @Option(name: .long, help: "Largest request body in bytes, also after gzip decompression (default: 33554432; env FLASHBACK_MAX_BODY_SIZE).")
+    var maxBodySize: Int?
+
+    @Option(name: .long, help: "Oldest accepted sample in seconds before now (default: 172800 = 48 h; env FLASHBACK_MAX_SAMPLE_AGE).")
+    var maxSampleAge: Int?
+
+    @Option(name: .long, help: "Series per organization; only new series beyond it are refused (default: 1000000; env FLASHBACK_MAX_SERIES_PER_ORG).")
+    var maxSeriesPerOrg: Int?
+
     @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
     var syncWrites: Bool?
 
@@ -80,6 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         var jwtPublicKeyFile: String?
         var masterKeyFile: String
         var registry: RegistrySettings
+        var timeSeries: TimeSeriesSettings
+        var maxBodySize: Int
     }
 
     func resolveSettings() async throws -> Settings {
@@ -107,6 +119,13 @@ struct ServeCommand: AsyncParsableCommand {
               registry.liveness.offlineAfter > 0, registry.liveness.disconnectedAfter > registry.liveness.offlineAfter else {
             throw ValidationError("max-org-keys and signature-window must be positive, and node-disconnected-after must exceed node-offline-after")
         }
+        var timeSeries = TimeSeriesSettings()
+        timeSeries.maxSampleAge = TimeInterval(try source.int("max-sample-age", flag: maxSampleAge, default: 48 * 3600))
+        timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
+        let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
+        guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, bodyLimit >= 1024 else {
+            throw ValidationError("max-sample-age and max-series-per-org must be positive and max-body-size at least 1024")
+        }
         if let file = source.optionalString("platform-public-key", flag: platformPublicKey) {
             guard let pem = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read platform-public-key file \(file)") }
             registry.platformPublicKeyPEM = String(decoding: pem, as: UTF8.self)
@@ -122,7 +141,9 @@ struct ServeCommand: AsyncParsableCommand {
             jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
             jwtPublicKeyFile: source.optionalString("jwt-public-key", flag: jwtPublicKey),
             masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")),
-            registry: registry)
+            registry: registry,
+            timeSeries: timeSeries,
+            maxBodySize: bodyLimit)
     }
 
     func run() async throws {
@@ -165,7 +186,8 @@ struct ServeCommand: AsyncParsableCommand {
         var catalogSettings = CatalogSettings()
         catalogSettings.syncWrites = settings.registry.syncWrites
         let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: catalogSettings, logger: logger)
-        let timeSeries = try TimeSeriesStore(database: storage.database)
+        let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries)
+        CollectorRequestContext.bodyLimit.store(settings.maxBodySize, ordering: .relaxed)
 
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)

@@ -1,9 +1,12 @@
+import AsyncHTTPClient
 import CollectorAuth
 import CollectorModel
 import CollectorStore
 import CollectorTesting
 import Crypto
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Synchronization
 import Testing
 
@@ -98,5 +101,50 @@ struct IngestDurabilityTests {
         #expect(stored <= acked + 200 * 4, "more than the in-flight batches appeared")
         second.send(SIGTERM)
         #expect(await second.waitForExit() == 0)
+    }
+}
+
+/// Body limits and gzip through the real binary (`--max-body-size`).
+@Suite("ingest: body limits and gzip")
+struct IngestBodyLimitTests {
+    let directory = TemporaryDirectory(prefix: "ingest-limits")
+
+    @Test func gzipBodiesAndLimitsBeforeAndAfterDecompression() async throws {
+        let collector = try CollectorProcess(dataDirectory: directory.appending("data"), logDirectory: directory.path, arguments: ["--max-body-size", "4096"])
+        #expect(await collector.waitFor(path: "/-/ready", status: 200))
+        defer { collector.send(SIGTERM) }
+        let secret = try SecretFile.load(at: directory.appending("data") + "/jwt.secret", byteCount: 32)
+        let token = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
+            .mint(for: CallerIdentity(organization: "org-z", user: "ops", role: .owner), lifetime: 600)
+        let now = Int64(Date().timeIntervalSince1970)
+        func gzip(_ text: String) throws -> String {
+            let input = directory.appending("body-\(UUID().uuidString.prefix(6))")
+            try Data(text.utf8).write(to: URL(fileURLWithPath: input))
+            _ = try runCommand("/usr/bin/env", ["gzip", "-n", input])
+            return input + ".gz"
+        }
+        func post(file: String, gzip: Bool) async throws -> Int {
+            var request = HTTPClientRequest(url: "\(collector.baseURL)/write?precision=s")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            if gzip { request.headers.add(name: "Content-Encoding", value: "gzip") }
+            request.body = .bytes(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: file))))
+            return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
+        }
+        let small = (0..<20).map { "gz,s=\($0) v=\($0) \(now)" }.joined(separator: "\n")
+        #expect(try await post(file: try gzip(small), gzip: true) == 204)
+        // 100 KiB of text compresses below 4 KiB but inflates past the limit.
+        let bomb = String(repeating: "gz,s=x v=1 \(now)\n", count: 5000)
+        let bombFile = try gzip(bomb)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: bombFile)).count < 4096)
+        #expect(try await post(file: bombFile, gzip: true) == 413)
+        let plain = directory.appending("plain")
+        try Data(bomb.utf8).write(to: URL(fileURLWithPath: plain))
+        #expect(try await post(file: plain, gzip: false) == 413)
+        let notGzip = directory.appending("not-gzip")
+        try Data("gz v=1".utf8).write(to: URL(fileURLWithPath: notGzip))
+        #expect(try await post(file: notGzip, gzip: true) == 400)
+        let stored = try await collector.get("/api/v1/rollups?measurement=gz&field=v&start=\(now - 3600)&end=\(now + 3600)&aggregate=count", headers: [("Authorization", "Bearer \(token)")])
+        #expect(stored.body.contains(#""count":20"#), "\(stored.body)")
     }
 }
