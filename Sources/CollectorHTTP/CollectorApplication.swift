@@ -52,8 +52,10 @@ public enum CollectorApplication {
         HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
         registryRoutes.registerPublic(on: router)
-        IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
-                     syncWrites: dependencies.syncWrites, now: dependencies.clock).register(on: router)
+        let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
+                                  syncWrites: dependencies.syncWrites, now: dependencies.clock)
+        ingest.register(on: router)
+        NodeReportRoutes(ingest: ingest).register(on: router)
 
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
         IdentityRoutes().register(on: authenticated)

@@ -358,6 +358,13 @@ public final class NodeRegistry: Sendable {
         }
     }
 
+    /// The registered (not deleted) node with this address in `organization` (`nil`: public nodes).
+    public func node(organization: String?, ip: String) -> BridgeNode? {
+        state.withLock { state in
+            state.nodeByAddress[Self.addressKey(organization: organization, ip: ip)].flatMap { state.nodes[$0] }.flatMap { $0.isDeleted ? nil : $0 }
+        }
+    }
+
     /// One node by id, whatever its organization.
     public func node(id: String) -> BridgeNode? {
         state.withLock { $0.nodes[id] }
@@ -382,11 +389,12 @@ public final class NodeRegistry: Sendable {
 
     /// Records that a node was heard from (an ingest request or a status report). The time is
     /// kept in memory at once and written to RocksDB at most every 30 s per node.
-    public func markSeen(nodeID: String) {
+    public func markSeen(nodeID: String, latencyMs: Double? = nil) {
         let current = now()
         state.withLock { state in
             guard var node = state.nodes[nodeID], !node.isDeleted else { return }
             node.lastSeen = current
+            if let latencyMs { node.latencyMs = latencyMs }
             state.nodes[nodeID] = node
             if let persisted = state.persistedSeen[nodeID], current.timeIntervalSince(persisted) < 30 { return }
             if let encoded = try? JSONEncoder().encode(node) {

@@ -1,0 +1,134 @@
+import Foundation
+import Hummingbird
+import Registry
+import TimeSeries
+
+/// The node status report (`POST /status`, alias `POST /node/status`; flashback-api.md §7.4) and
+/// bucket-traffic reports (`POST /stats/report`; the `StatsData` fields of §8.1).
+struct NodeReportRoutes {
+    let ingest: IngestRoutes
+
+    /// `NodeStatusRequest`.
+    struct StatusRequest: Decodable {
+        var ip: String
+        var region: String
+        var timestamp: NodeTimestamp
+        var signature: String
+        var id_org: String?
+        var buckets: [BucketStatus]
+
+        struct BucketStatus: Decodable {
+            var unitId: String?
+            var bucketId: String?
+            var status: String
+            var latencyMs: Double?
+            var latency_ms: Double?
+            var createdAt: String?
+        }
+    }
+
+    /// One `StatsData` record.
+    struct TrafficRecord: Decodable {
+        var timestamp: Int64?
+        var repoId: String?
+        var unitId: String?
+        var bucketId: String?
+        var upl_bytes: Double?
+        var dwl_bytes: Double?
+        var size_change: Double?
+        var requests: Double?
+        var latency_ms: Double?
+        var host: String?
+    }
+
+    struct ReportResponse: Encodable, Sendable {
+        var success = true
+        var message: String
+        var stored: Int
+    }
+
+    func register(on router: some RouterMethods<CollectorRequestContext>) {
+        for path in ["/status", "/node/status"] {
+            router.post(RouterPath(path)) { request, context -> JSONResponse<ReportResponse> in
+                try await status(request, context: context)
+            }
+        }
+        router.post("/stats/report") { request, context -> JSONResponse<ReportResponse> in
+            try await traffic(request, context: context)
+        }
+    }
+
+    static func date(_ text: String?) -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        if let precise = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return precise }
+        return try? Date(text, strategy: .iso8601)
+    }
+
+    func status(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
+        let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
+        let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
+        try RegistryRoutes.validate(message)
+        guard body.buckets.count <= 10_000 else { throw APIError(.badRequest, "at most 10000 buckets per report") }
+        _ = try registryCall { try ingest.registry.verify(message) }
+        guard let node = ingest.registry.node(organization: message.organization, ip: message.ip) else {
+            throw APIError(.notFound, "Node \(message.ip) is not registered")
+        }
+        let now = ingest.now()
+        var points: [SeriesPoint] = []
+        for (index, bucket) in body.buckets.enumerated() {
+            guard let id = bucket.unitId.nonEmpty ?? bucket.bucketId.nonEmpty else {
+                throw APIError(.badRequest, "buckets[\(index)] needs unitId")
+            }
+            let online: Double
+            switch bucket.status.uppercased() {
+            case "ONLINE", "1": online = 1
+            case "OFFLINE", "DISCONNECTED", "0": online = 0
+            default: throw APIError(.badRequest, "buckets[\(index)].status must be ONLINE, OFFLINE or DISCONNECTED")
+            }
+            var fields: [(name: String, value: Double)] = [(name: "status", value: online)]
+            if let latency = bucket.latencyMs ?? bucket.latency_ms, latency.isFinite, latency >= 0 { fields.append((name: "latency_ms", value: latency)) }
+            let at = Self.date(bucket.createdAt) ?? now
+            points.append(SeriesPoint(
+                organization: node.organization ?? "", measurement: "node_status",
+                tags: [(key: "bucket", value: id), (key: "node", value: node.id)], fields: fields,
+                timestamp: Int64(at.timeIntervalSince1970 * 1e9)))
+        }
+        let outcome = try ingest.store.write(points, now: now, sync: ingest.syncWrites)
+        let latencies = body.buckets.compactMap { $0.latencyMs ?? $0.latency_ms }
+        ingest.registry.markSeen(nodeID: node.id, latencyMs: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
+        if outcome.rejectedTotal > 0 {
+            throw APIError(.badRequest, "status partly refused: \(outcome.firstRejection ?? "samples rejected")")
+        }
+        return JSONResponse(body: ReportResponse(message: "Status recorded", stored: outcome.stored))
+    }
+
+    func traffic(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
+        let writer = try await ingest.writer(request)
+        let records = try await JSONRequest.decode([TrafficRecord].self, from: request, context: context)
+        guard records.count <= 100_000 else { throw APIError(.badRequest, "at most 100000 records per report") }
+        let now = ingest.now()
+        var points: [SeriesPoint] = []
+        for (index, record) in records.enumerated() {
+            guard let bucket = record.bucketId.nonEmpty ?? record.unitId.nonEmpty else { throw APIError(.badRequest, "record \(index) needs bucketId or unitId") }
+            var tags: [(key: String, value: String)] = [(key: "bucket", value: bucket)]
+            if let repo = record.repoId.nonEmpty { tags.append((key: "repo", value: repo)) }
+            if let host = record.host.nonEmpty { tags.append((key: "host", value: host)) }
+            if case .node(let node) = writer { tags.append((key: "node", value: node.id)) }
+            tags.sort { $0.key < $1.key }
+            let values: [(String, Double?)] = [("upl_bytes", record.upl_bytes), ("dwl_bytes", record.dwl_bytes), ("size_change", record.size_change),
+                                               ("requests", record.requests), ("latency_ms", record.latency_ms)]
+            let fields = values.compactMap { name, value in value.flatMap { $0.isFinite ? (name: name, value: $0) : nil } }
+            guard !fields.isEmpty else { throw APIError(.badRequest, "record \(index) has no numeric field") }
+            let seconds = record.timestamp ?? Int64(now.timeIntervalSince1970)
+            let (nanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            guard !overflow else { throw APIError(.badRequest, "record \(index) has an out-of-range timestamp (Unix seconds expected)") }
+            points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: tags, fields: fields, timestamp: nanos))
+        }
+        let outcome = try ingest.store.write(points, now: now, sync: ingest.syncWrites)
+        if case .node(let node) = writer { ingest.registry.markSeen(nodeID: node.id) }
+        if outcome.rejectedTotal > 0 {
+            throw APIError(.badRequest, "report partly refused: \(outcome.firstRejection ?? "samples rejected") (\(outcome.rejectedTotal) sample(s); \(outcome.stored) stored)")
+        }
+        return JSONResponse(body: ReportResponse(message: "Report recorded", stored: outcome.stored))
+    }
+}
