@@ -38,6 +38,8 @@ public struct ColumnFamilyDescriptor: Sendable {
     public var name: String
     /// An optional merge operator; it becomes part of the column family's format.
     public var mergeOperator: (any MergeOperator)?
+    /// An optional compaction filter (e.g. time-based retention).
+    public var compactionFilter: (any CompactionFilter)?
     /// Compression for every level but the last.
     public var compression: Compression = .lz4
     /// Compression for the bottommost level, where most bytes live.
@@ -47,9 +49,10 @@ public struct ColumnFamilyDescriptor: Sendable {
     /// Bits per key of a Bloom filter for point lookups, or `nil` for none.
     public var bloomBitsPerKey: Double? = 10
 
-    public init(name: String, mergeOperator: (any MergeOperator)? = nil) {
+    public init(name: String, mergeOperator: (any MergeOperator)? = nil, compactionFilter: (any CompactionFilter)? = nil) {
         self.name = name
         self.mergeOperator = mergeOperator
+        self.compactionFilter = compactionFilter
     }
 }
 
@@ -58,6 +61,8 @@ final class NativeOptions {
     let database: OpaquePointer
     private(set) var columnFamilies: [OpaquePointer] = []
     private var tableOptions: [OpaquePointer] = []
+    /// Compaction filters are not owned by the options; destroyed here, after the database closed.
+    private var compactionFilters: [OpaquePointer] = []
     private let cache: OpaquePointer
 
     init(_ options: DatabaseOptions) {
@@ -100,6 +105,11 @@ final class NativeOptions {
             // Ownership of the C merge operator passes to the options (a shared_ptr inside).
             rocksdb_options_set_merge_operator(options, MergeOperatorBox.makeCOperator(mergeOperator))
         }
+        if let filter = descriptor.compactionFilter {
+            let handle = CompactionFilterBox.makeCFilter(filter)
+            rocksdb_options_set_compaction_filter(options, handle)
+            compactionFilters.append(handle)
+        }
         columnFamilies.append(options)
         tableOptions.append(table)
         return options
@@ -110,5 +120,6 @@ final class NativeOptions {
         for table in tableOptions { rocksdb_block_based_options_destroy(table) }
         rocksdb_options_destroy(database)
         rocksdb_cache_destroy(cache)
+        for filter in compactionFilters { rocksdb_compactionfilter_destroy(filter) }
     }
 }

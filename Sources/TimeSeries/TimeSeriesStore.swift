@@ -61,9 +61,17 @@ public struct TimeSeriesSettings: Sendable {
 /// day's minute rollups, computed from the minute records.
 /// Thread-safety: `Sendable`; concurrent writes are ordered by RocksDB.
 public final class TimeSeriesStore: Sendable {
-    /// Column families the store uses, with their options.
-    public static var columnFamilies: [ColumnFamilyDescriptor] {
-        [ColumnFamilyDescriptor(name: "series"), ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator())]
+    /// Column families the store uses, with their options; minute records older than
+    /// `minuteRetention` are dropped as compactions reach them (`--retention-minute`, 35 days).
+    public static func columnFamilies(minuteRetention: TimeInterval = 35 * 86_400) -> [ColumnFamilyDescriptor] {
+        [ColumnFamilyDescriptor(name: "series"),
+         ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator(),
+                                compactionFilter: RetentionFilter(retention: minuteRetention))]
+    }
+
+    /// Forces a compaction of the minute records, which applies the retention filter to all of them.
+    public func enforceRetention() throws {
+        try database.compact(minutes)
     }
 
     public let index: SeriesIndex

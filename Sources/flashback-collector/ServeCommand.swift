@@ -75,6 +75,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Series per organization; only new series beyond it are refused (default: 1000000; env FLASHBACK_MAX_SERIES_PER_ORG).")
     var maxSeriesPerOrg: Int?
 
+    @Option(name: .long, help: "How long minute records are kept, in seconds (default: 3024000 = 35 days; env FLASHBACK_RETENTION_MINUTE).")
+    var retentionMinute: Int?
+
+    @Option(name: .long, help: "Seconds between forced retention compactions (default: 21600 = 6 h; env FLASHBACK_RETENTION_INTERVAL).")
+    var retentionInterval: Int?
+
     @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
     var syncWrites: Bool?
 
@@ -92,6 +98,8 @@ struct ServeCommand: AsyncParsableCommand {
         var registry: RegistrySettings
         var timeSeries: TimeSeriesSettings
         var maxBodySize: Int
+        var minuteRetention: TimeInterval
+        var retentionInterval: Int
     }
 
     func resolveSettings() async throws -> Settings {
@@ -123,6 +131,11 @@ struct ServeCommand: AsyncParsableCommand {
         timeSeries.maxSampleAge = TimeInterval(try source.int("max-sample-age", flag: maxSampleAge, default: 48 * 3600))
         timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
         let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
+        let minuteRetentionSeconds = try source.int("retention-minute", flag: retentionMinute, default: 35 * 86_400)
+        let retentionEvery = try source.int("retention-interval", flag: retentionInterval, default: 6 * 3600)
+        guard minuteRetentionSeconds >= 3600, retentionEvery >= 60 else {
+            throw ValidationError("retention-minute must be at least 3600 and retention-interval at least 60 seconds")
+        }
         guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, bodyLimit >= 1024 else {
             throw ValidationError("max-sample-age and max-series-per-org must be positive and max-body-size at least 1024")
         }
@@ -143,7 +156,9 @@ struct ServeCommand: AsyncParsableCommand {
             masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")),
             registry: registry,
             timeSeries: timeSeries,
-            maxBodySize: bodyLimit)
+            maxBodySize: bodyLimit,
+            minuteRetention: TimeInterval(minuteRetentionSeconds),
+            retentionInterval: retentionEvery)
     }
 
     func run() async throws {
@@ -153,7 +168,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let storage: CollectorStorage
         do {
-            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, extraFamilies: TimeSeriesStore.columnFamilies, logger: logger)
+            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, extraFamilies: TimeSeriesStore.columnFamilies(minuteRetention: settings.minuteRetention), logger: logger)
         } catch {
             StartupFailure.exit(error)
         }
@@ -207,6 +222,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 .init(service: http),
                 .init(service: udp),
+                .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
                 .init(service: ReadinessService(readiness: readiness)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

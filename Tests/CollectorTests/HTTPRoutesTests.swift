@@ -27,7 +27,7 @@ struct HTTPRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.path, extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.path, extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let readiness = ServiceReadiness()

@@ -31,7 +31,7 @@ struct IngestRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
         let clock: @Sendable () -> Date = { IngestRoutesTests.now }

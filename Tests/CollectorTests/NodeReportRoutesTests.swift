@@ -20,7 +20,7 @@ struct NodeReportRoutesTests {
     let directory = TemporaryDirectory(prefix: "reports")
 
     @Test func statusReportsAndTrafficReportsAreStored() async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))

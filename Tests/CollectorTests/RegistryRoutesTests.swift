@@ -32,7 +32,7 @@ struct RegistryRoutesTests {
     }
 
     func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), logger: Logger(label: "test"))

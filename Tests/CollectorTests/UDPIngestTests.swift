@@ -21,7 +21,7 @@ struct UDPIngestTests {
     }
 
     @Test func headersAreVerifiedAndEveryRefusalIsCounted() throws {
-        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies, logger: Logger(label: "test"))
+        let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let clock: @Sendable () -> Date = { UDPIngestTests.now }
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), clock: clock, logger: Logger(label: "test"))

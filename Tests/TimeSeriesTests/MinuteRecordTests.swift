@@ -132,3 +132,37 @@ struct MinuteRecordTests {
         db.close()
     }
 }
+
+@Suite("Retention")
+struct RetentionTests {
+    @Test func compactionDropsRecordsPastTheRetention() throws {
+        let directory = TemporaryDirectory(prefix: "retention")
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_760_000_000))
+        let filter = RetentionFilter(retention: 3600, clock: clock.source)
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: [
+            ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator(), compactionFilter: filter)])
+        let family = try db.columnFamily("minute")
+        let nowMinute = UInt32(1_760_000_000 / 60)
+        let record = MinuteRecord(samples: [FieldSample(field: 0, timestamp: 1, value: 1)]).encoded()
+        for (series, age) in [(1, 120), (1, 59), (2, 61), (2, 1)] as [(UInt64, UInt32)] {
+            try db.put(RollupKey(series: series, interval: nowMinute - age).bytes, record, in: family)
+        }
+        try db.flush(family)
+        try db.compact(family)
+        var remaining: [UInt32] = []
+        try db.scan(family) { key, _ in
+            remaining.append(nowMinute - (RollupKey(bytes: Array(key))?.interval ?? 0))
+            return true
+        }
+        #expect(remaining.sorted() == [1, 59])
+        // Time passes: the next compaction drops what aged out meanwhile.
+        clock.advance(by: 3600)
+        try db.put(RollupKey(series: 3, interval: nowMinute + 59).bytes, record, in: family)
+        try db.flush(family)
+        try db.compact(family)
+        var left = 0
+        try db.scan(family) { _, _ in left += 1; return true }
+        #expect(left == 1)
+        db.close()
+    }
+}

@@ -1,0 +1,36 @@
+import Logging
+import ServiceLifecycle
+import TimeSeries
+
+/// Enforces retention continuously: minute records past `--retention-minute` are dropped by the
+/// compaction filter whenever RocksDB compacts, and this service forces a full compaction of the
+/// minute records every `interval` so that data nobody rewrites ages out too.
+public struct RetentionService: Service {
+    private let store: TimeSeriesStore
+    private let interval: Duration
+    private let logger: Logger
+
+    public init(store: TimeSeriesStore, interval: Duration, logger: Logger) {
+        self.store = store
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            if Task.isShuttingDownGracefully { return }
+            let started = ContinuousClock.now
+            do {
+                try store.enforceRetention()
+                logger.info("retention compaction done", metadata: ["duration": "\(ContinuousClock.now - started)"])
+            } catch {
+                logger.error("retention compaction failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
