@@ -218,6 +218,19 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "TimeSeriesBenchmarks",
+            dependencies: [
+                "TimeSeries",
+                "Ingest",
+                "RocksDB",
+                "CollectorTesting",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/TimeSeriesBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
                 "Ingest",
