@@ -21,6 +21,7 @@ public enum CollectorApplication {
         public var catalog: StorageCatalog
         public var timeSeries: TimeSeriesStore
         public var syncWrites: Bool
+        public var admission: IngestAdmission
         public var validator: BucketValidator
         public var readiness: ServiceReadiness
         public var version: String
@@ -28,7 +29,7 @@ public enum CollectorApplication {
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
-            timeSeries: TimeSeriesStore, syncWrites: Bool = false,
+            timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }
         ) {
@@ -38,6 +39,7 @@ public enum CollectorApplication {
             self.catalog = catalog
             self.timeSeries = timeSeries
             self.syncWrites = syncWrites
+            self.admission = admission
             self.validator = validator
             self.readiness = readiness
             self.version = version
@@ -53,7 +55,7 @@ public enum CollectorApplication {
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
         registryRoutes.registerPublic(on: router)
         let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
-                                  syncWrites: dependencies.syncWrites, now: dependencies.clock)
+                                  syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock)
         ingest.register(on: router)
         NodeReportRoutes(ingest: ingest).register(on: router)
 

@@ -21,6 +21,7 @@ struct IngestRoutes {
     let registry: NodeRegistry
     let tokens: TokenAuthority
     let syncWrites: Bool
+    let admission: IngestAdmission
     let now: @Sendable () -> Date
 
     /// Who writes, and for which organization.
@@ -92,6 +93,12 @@ struct IngestRoutes {
         guard let precision = TimestampPrecision(parameter: text ?? "ns") else {
             throw APIError(.badRequest, "precision must be one of ns, us, ms, s (or n, u)")
         }
+        let weight = min(request.headers[.contentLength].flatMap { Int($0) } ?? context.maxUploadSize, context.maxUploadSize)
+        guard admission.tryAcquire(weight) else {
+            throw APIError(.serviceUnavailable, "the write path is saturated (\(admission.limit) bytes in flight); retry shortly",
+                           headers: [.retryAfter: "1"])
+        }
+        defer { admission.release(weight) }
         let encoding = request.headers[.contentEncoding]?.lowercased() ?? "identity"
         guard encoding == "identity" || encoding == "gzip" else {
             throw APIError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported; send gzip or an uncompressed body")

@@ -69,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request body in bytes, also after gzip decompression (default: 33554432; env FLASHBACK_MAX_BODY_SIZE).")
     var maxBodySize: Int?
 
+    @Option(name: .long, help: "Bytes of ingest requests in flight before new ones get 503 + Retry-After (default: 134217728; env FLASHBACK_MAX_INFLIGHT_BYTES).")
+    var maxInflightBytes: Int?
+
     @Option(name: .long, help: "Oldest accepted sample in seconds before now (default: 172800 = 48 h; env FLASHBACK_MAX_SAMPLE_AGE).")
     var maxSampleAge: Int?
 
@@ -100,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
         var maxBodySize: Int
         var minuteRetention: TimeInterval
         var retentionInterval: Int
+        var maxInflightBytes: Int
     }
 
     func resolveSettings() async throws -> Settings {
@@ -133,6 +137,8 @@ struct ServeCommand: AsyncParsableCommand {
         let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
         let minuteRetentionSeconds = try source.int("retention-minute", flag: retentionMinute, default: 35 * 86_400)
         let retentionEvery = try source.int("retention-interval", flag: retentionInterval, default: 6 * 3600)
+        let inflight = try source.int("max-inflight-bytes", flag: maxInflightBytes, default: 128 << 20)
+        guard inflight >= 1024 else { throw ValidationError("max-inflight-bytes must be at least 1024") }
         guard minuteRetentionSeconds >= 3600, retentionEvery >= 60 else {
             throw ValidationError("retention-minute must be at least 3600 and retention-interval at least 60 seconds")
         }
@@ -158,7 +164,8 @@ struct ServeCommand: AsyncParsableCommand {
             timeSeries: timeSeries,
             maxBodySize: bodyLimit,
             minuteRetention: TimeInterval(minuteRetentionSeconds),
-            retentionInterval: retentionEvery)
+            retentionInterval: retentionEvery,
+            maxInflightBytes: inflight)
     }
 
     func run() async throws {
@@ -208,7 +215,8 @@ struct ServeCommand: AsyncParsableCommand {
         readiness.markUp(.storage)
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
-            syncWrites: settings.registry.syncWrites, readiness: readiness, version: FlashbackCollector.version)
+            syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
+            readiness: readiness, version: FlashbackCollector.version)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

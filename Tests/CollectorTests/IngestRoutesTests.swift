@@ -30,7 +30,7 @@ struct IngestRoutesTests {
         }
     }
 
-    func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
+    func withHarness(admission: IngestAdmission = IngestAdmission(limit: 1 << 20), _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
@@ -40,7 +40,7 @@ struct IngestRoutesTests {
         let router = CollectorApplication.makeRouter(.init(
             storage: storage, tokens: tokens, registry: registry,
             catalog: try StorageCatalog(storage: storage, secrets: secrets, logger: Logger(label: "test")),
-            timeSeries: try TimeSeriesStore(database: storage.database), readiness: ServiceReadiness(), version: "test", clock: clock))
+            timeSeries: try TimeSeriesStore(database: storage.database), admission: admission, readiness: ServiceReadiness(), version: "test", clock: clock))
         try await Application(router: router).test(.router) { client in try await body(Harness(tokens: tokens, registry: registry), client) }
     }
 
@@ -142,6 +142,37 @@ struct IngestRoutesTests {
             let user = try await harness.orgAuth("org-a", .user)
             #expect(try await client.execute(uri: "/write", method: .post, headers: user, body: ByteBuffer(string: "m v=1")).status == .forbidden)
             #expect(try await client.execute(uri: "/write", method: .post, headers: [.authorization: "Token fbn1.x.y"], body: ByteBuffer(string: "m v=1")).status == .unauthorized)
+        }
+    }
+}
+
+@Suite("Ingest admission")
+struct IngestAdmissionTests {
+    @Test func budgetIsEnforcedAndReleased() {
+        let admission = IngestAdmission(limit: 100)
+        #expect(admission.tryAcquire(60))
+        #expect(!admission.tryAcquire(60))
+        #expect(admission.tryAcquire(40))
+        admission.release(60)
+        admission.release(40)
+        #expect(admission.bytesInFlight == 0)
+        // A single request larger than the budget passes when nothing else is in flight.
+        #expect(admission.tryAcquire(500))
+        #expect(!admission.tryAcquire(1))
+        admission.release(500)
+    }
+
+    @Test func saturatedWritePathAnswers503WithRetryAfter() async throws {
+        let admission = IngestAdmission(limit: 1024)
+        #expect(admission.tryAcquire(1024))  // another request holds the whole budget
+        try await IngestRoutesTests().withHarness(admission: admission) { harness, client in
+            let auth = try await harness.orgAuth("org-a")
+            let response = try await client.execute(uri: "/write", method: .post, headers: auth, body: ByteBuffer(string: "m v=1"))
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] == "1")
+            admission.release(1024)
+            #expect(try await client.execute(uri: "/write", method: .post, headers: auth, body: ByteBuffer(string: "m v=1")).status == .noContent)
+            #expect(admission.bytesInFlight == 0)
         }
     }
 }
