@@ -39,6 +39,15 @@ struct IngestRoutes {
 
     /// The writer of a request, or 401/403.
     func writer(_ request: Request) async throws -> Writer {
+        try await caller(request, requireAdministrator: true)
+    }
+
+    /// A node or any member of an organization (reads), or 401.
+    func reader(_ request: Request) async throws -> Writer {
+        try await caller(request, requireAdministrator: false)
+    }
+
+    private func caller(_ request: Request, requireAdministrator: Bool) async throws -> Writer {
         guard let value = request.headers[.authorization] else {
             throw APIError(.unauthorized, "missing token: send a node token or an organization token as Authorization: Bearer", headers: [.wwwAuthenticate: "Bearer"])
         }
@@ -57,7 +66,7 @@ struct IngestRoutes {
         } catch {
             throw TokenAuthMiddleware.unauthorized(error)
         }
-        guard identity.role.canAdministerOrganization else {
+        guard !requireAdministrator || identity.role.canAdministerOrganization else {
             throw APIError(.forbidden, "Insufficient permissions: only OWNER and ADMINISTRATOR tokens (or node tokens) may write")
         }
         return .organization(identity.organization)
@@ -194,7 +203,7 @@ struct IngestRoutes {
     func rollups(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<RollupsResponse> {
         let query = request.uri.queryParameters
         let organization: String
-        switch try await writer(request) {
+        switch try await reader(request) {
         case .node(let node): organization = node.organization ?? ""
         case .organization(let org): organization = org
         }

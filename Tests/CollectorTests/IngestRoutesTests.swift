@@ -141,6 +141,9 @@ struct IngestRoutesTests {
             #expect(try await client.execute(uri: "/write", method: .post, body: ByteBuffer(string: "m v=1")).status == .unauthorized)
             let user = try await harness.orgAuth("org-a", .user)
             #expect(try await client.execute(uri: "/write", method: .post, headers: user, body: ByteBuffer(string: "m v=1")).status == .forbidden)
+            // Any member may read the organization's rollups.
+            #expect(try await Self.count(client, user, measurement: "m", field: "v") == 0)
+            #expect(try await client.execute(uri: "/api/v1/rollups?measurement=m&field=v", method: .get).status == .unauthorized)
             #expect(try await client.execute(uri: "/write", method: .post, headers: [.authorization: "Token fbn1.x.y"], body: ByteBuffer(string: "m v=1")).status == .unauthorized)
         }
     }

@@ -68,29 +68,31 @@ struct IngestDurabilityTests {
         let first = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
         #expect(await first.waitFor(path: "/-/ready", status: 200))
         let auth = try await ownerAuth()
-        let acknowledged = Mutex(0)
+        let acknowledged = AcknowledgedCount()
         let base = Int64(Date().timeIntervalSince1970) * 1_000_000_000
-        // A writer streams 200-line batches with unique timestamps until the process dies.
-        let writer = Task {
-            var batch = 0
-            while !Task.isCancelled {
-                let lines = (0..<200).map { "durable,series=s\($0 % 10) v=\($0) \(base + Int64(batch * 200 + $0) * 1_000)" }.joined(separator: "\n")
-                guard let response = try? await first.get("/write", headers: auth, method: "POST", body: lines) else { break }
-                guard response.status == 204 else { break }
-                acknowledged.withLock { $0 += 200 }
-                batch += 1
+        // Two writers stream 200-line batches with unique timestamps until the process dies; the
+        // first to see 4,000 acknowledged samples signals, so the kill lands mid-stream.
+        let (enough, signal) = AsyncStream.makeStream(of: Void.self)
+        let writers = (0..<2).map { writer in
+            Task {
+                var batch = 0
+                while !Task.isCancelled {
+                    let lines = (0..<200).map { "durable,series=s\($0 % 10),writer=w\(writer) v=\($0) \(base + Int64(batch * 200 + $0) * 1_000)" }.joined(separator: "\n")
+                    guard let response = try? await first.get("/write", headers: auth, method: "POST", body: lines), response.status == 204 else { break }
+                    let total = acknowledged.add(200)
+                    if total >= 4000 { signal.yield() }
+                    batch += 1
+                }
             }
         }
-        // Wait until a good number of batches is acknowledged, then kill -9 mid-stream.
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while acknowledged.withLock({ $0 }) < 4000, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        var iterator = enough.makeAsyncIterator()
+        _ = await iterator.next()
         first.send(SIGKILL)
         _ = await first.waitForExit()
-        writer.cancel()
-        _ = await writer.value
-        let acked = acknowledged.withLock { $0 }
+        for writer in writers { writer.cancel() }
+        for writer in writers { _ = await writer.value }
+        signal.finish()
+        let acked = acknowledged.value
         #expect(acked >= 4000)
 
         let second = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
@@ -98,7 +100,7 @@ struct IngestDurabilityTests {
         #expect(second.standardOutput.contains("previous shutdown was unclean"))
         let stored = try await count(second, auth: auth, measurement: "durable")
         #expect(stored >= acked, "acknowledged \(acked), found \(stored)")
-        #expect(stored <= acked + 200 * 4, "more than the in-flight batches appeared")
+        #expect(stored <= acked + 200 * 2, "more than the in-flight batches appeared")
         second.send(SIGTERM)
         #expect(await second.waitForExit() == 0)
     }
@@ -147,4 +149,19 @@ struct IngestBodyLimitTests {
         let stored = try await collector.get("/api/v1/rollups?measurement=gz&field=v&start=\(now - 3600)&end=\(now + 3600)&aggregate=count", headers: [("Authorization", "Bearer \(token)")])
         #expect(stored.body.contains(#""count":20"#), "\(stored.body)")
     }
+}
+
+/// The samples acknowledged so far, shared by the writer tasks.
+final class AcknowledgedCount: Sendable {
+    private let count = Mutex(0)
+
+    /// Adds `samples` and returns the new total.
+    func add(_ samples: Int) -> Int {
+        count.withLock { value in
+            value += samples
+            return value
+        }
+    }
+
+    var value: Int { count.withLock { $0 } }
 }
