@@ -132,29 +132,11 @@ struct IngestRoutes {
         let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision).parse($0) }
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
-        var errors = parsed.errors
-        var points: [SeriesPoint] = []
-        points.reserveCapacity(parsed.points.count)
-        for point in parsed.points {
-            var tags = point.tags.map { (key: $0.key, value: $0.value) }
-            if case .node(let node) = writer {
-                if let claimed = point.tag("node") {
-                    guard claimed == node.id else {
-                        errors.append(LineError(line: point.line, reason: .invalidTag, detail: "node tag \(claimed) is not the writing node"))
-                        continue
-                    }
-                } else {
-                    tags.append((key: "node", value: node.id))
-                    tags.sort { $0.key < $1.key }
-                }
-            }
-            let fields = point.fields.compactMap { field in field.value.numericValue.map { (name: field.key, value: $0) } }
-            guard !fields.isEmpty else {
-                errors.append(LineError(line: point.line, reason: .invalidFieldValue, detail: "no numeric field (string fields are not stored)"))
-                continue
-            }
-            points.append(SeriesPoint(organization: writer.organization, measurement: point.measurement, tags: tags, fields: fields, timestamp: point.timestamp ?? nowNanos))
-        }
+        var node: BridgeNode?
+        if case .node(let writing) = writer { node = writing }
+        let mapped = SeriesPointMapping.map(parsed.points, organization: writer.organization, node: node, nowNanos: nowNanos)
+        var errors = parsed.errors + mapped.errors
+        let points = mapped.points
         let outcome = try store.write(points, now: receivedAt, sync: syncWrites)
         if case .node(let node) = writer { registry.markSeen(nodeID: node.id) }
         errors.sort { $0.line < $1.line }

@@ -102,27 +102,13 @@ public final class LineProtocolDatagramSink: DatagramSink {
         let parsed = LineProtocolParser().parse(body, firstLine: firstLine)
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
-        var points: [SeriesPoint] = []
-        var refusedLines = parsed.errors.count
-        for point in parsed.points {
-            var tags = point.tags.map { (key: $0.key, value: $0.value) }
-            if let node {
-                if let claimed = point.tag("node") {
-                    guard claimed == node.id else { refusedLines += 1; continue }
-                } else {
-                    tags.append((key: "node", value: node.id))
-                    tags.sort { $0.key < $1.key }
-                }
-            }
-            let fields = point.fields.compactMap { field in field.value.numericValue.map { (name: field.key, value: $0) } }
-            guard !fields.isEmpty else { refusedLines += 1; continue }
-            points.append(SeriesPoint(organization: node?.organization ?? "", measurement: point.measurement, tags: tags, fields: fields, timestamp: point.timestamp ?? nowNanos))
-        }
+        let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node?.organization ?? "", node: node, nowNanos: nowNanos)
+        let refusedLines = parsed.errors.count + mappingErrors.count
         do {
             let outcome = try store.write(points, now: receivedAt, sync: false)
             if let node { registry.markSeen(nodeID: node.id) }
             if refusedLines > 0 || outcome.rejectedTotal > 0 {
-                count(.badLines, parsed.errors.first?.description ?? outcome.firstRejection)
+                count(.badLines, (parsed.errors + mappingErrors).first?.description ?? outcome.firstRejection)
             } else {
                 count(.accepted)
             }

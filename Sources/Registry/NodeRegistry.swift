@@ -420,7 +420,7 @@ public final class NodeRegistry: Sendable {
         guard let nodeID = Self.nodeID(inToken: nodeToken) else { return nil }
         return state.withLock { state in
             guard let expected = state.tokens[nodeID], let node = state.nodes[nodeID], !node.isDeleted else { return nil }
-            return Self.constantTimeEquals(Array(expected.utf8), Array(nodeToken.utf8)) ? node : nil
+            return SigV4.constantTimeEquals(Array(expected.utf8), Array(nodeToken.utf8)) ? node : nil
         }
     }
 
@@ -441,13 +441,6 @@ public final class NodeRegistry: Sendable {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "fbn1", !parts[1].isEmpty, parts[1].count <= 64 else { return nil }
         return String(parts[1])
-    }
-
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in 0..<a.count { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 
     // MARK: Keys

@@ -232,6 +232,7 @@ public enum SigV4 {
         bytes.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Compares without an early exit, so timing does not reveal where two secrets differ.
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
