@@ -2,9 +2,10 @@ import Logging
 import ServiceLifecycle
 import TimeSeries
 
-/// Enforces retention continuously: minute records past `--retention-minute` are dropped by the
-/// compaction filter whenever RocksDB compacts, and this service forces a full compaction of the
-/// minute records every `interval` so that data nobody rewrites ages out too.
+/// Enforces retention continuously: sample blocks past `--retention-minute` and day records past
+/// `--retention-day` are dropped by the compaction filters whenever RocksDB compacts, and this
+/// service forces a full compaction of both every `interval` so that data nobody rewrites ages
+/// out too.
 public struct RetentionService: Service {
     private let store: TimeSeriesStore
     private let interval: Duration

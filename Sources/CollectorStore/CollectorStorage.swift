@@ -13,7 +13,10 @@ import RocksDB
 /// Thread-safety: `Sendable`; share one instance across all services.
 public final class CollectorStorage: Sendable {
     /// The highest on-disk format this binary reads and writes (docs/format.md).
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
+    /// The oldest format this binary opens; format 1 was a pre-release layout with per-minute
+    /// sample records and is not migrated.
+    public static let oldestReadableFormatVersion: UInt32 = 2
 
     /// Column families, by role. See docs/format.md.
     public enum Family: String, CaseIterable, Sendable {
@@ -90,6 +93,9 @@ public final class CollectorStorage: Sendable {
             let version = stored.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             guard version <= CollectorStorage.formatVersion else {
                 throw StorageError(description: "the database in \(database.path) has format version \(version); this binary supports up to \(CollectorStorage.formatVersion): upgrade flashback-collector")
+            }
+            guard version >= CollectorStorage.oldestReadableFormatVersion else {
+                throw StorageError(description: "the database in \(database.path) has format version \(version), a pre-release layout this binary does not migrate: move it away and start with an empty data directory")
             }
             createdNow = false
         } else {

@@ -151,6 +151,11 @@ public final class SeriesIndex: Sendable {
         state.withLock { $0.keys[id] }
     }
 
+    /// Every series id, ascending.
+    public func allSeriesIDs() -> [UInt64] {
+        state.withLock { $0.keys.keys.sorted() }
+    }
+
     /// Every series of `organization` with `measurement` (for queries).
     public func series(organization: String, measurement: String) -> [(id: UInt64, key: SeriesKey)] {
         state.withLock { state in

@@ -27,6 +27,8 @@ public enum SampleRejection: String, Sendable, CaseIterable {
     case tooOld = "too_old"
     case tooFarInFuture = "too_far_in_future"
     case seriesLimit = "series_limit"
+    /// The sample's day is already sealed into a day rollup (only after `--max-sample-age` grew).
+    case daySealed = "day_sealed"
 }
 
 /// What a write did.
@@ -49,58 +51,147 @@ public struct TimeSeriesSettings: Sendable {
     public var maxFutureSkew: TimeInterval = 600
     /// Series per organization (`--max-series-per-org`).
     public var maxSeriesPerOrganization = 1_000_000
+    /// Pending samples that make the flusher write them out without waiting for `flushInterval`.
+    public var flushSamples = 1 << 20
+    /// Longest time an accepted sample waits in memory before it is flushed into its block.
+    public var flushInterval: Duration = .seconds(2)
+    /// Pending samples beyond which a write flushes before returning (bounds memory when the
+    /// flusher falls behind).
+    public var maxPendingSamples = 4 << 20
 
     public init() {}
 }
 
-/// The time-series store: series index, minute records, rollup queries.
+/// The time-series store: series index, ingest log, sample blocks, sealed day rollups, queries.
 ///
-/// Write path: samples are grouped by (series, minute) and each group becomes one merge operand
-/// of a ``MinuteRecord``; one `WriteBatch` per call, WAL on (fsync when `sync`). When `write`
-/// returns, the samples are durable against a process crash. Day rollups are the merge of the
-/// day's minute rollups, computed from the minute records.
-/// Thread-safety: `Sendable`; concurrent writes are ordered by RocksDB.
+/// Write path: a write validates its points, resolves series ids, and commits **one** log entry
+/// holding all its samples to the `ingest_log` column family (WAL on; fsync when `sync`). When
+/// `write` returns the samples are durable against a process crash; they are also added to an
+/// in-memory buffer grouped by (series, hour). ``flush()`` turns the buffer into one merge per
+/// series-hour in the `samples` column family and deletes the log entries it covered, in one
+/// atomic batch; opening the store replays the log entries left by a crash. Reads see the buffer
+/// and the blocks together, so a sample is visible as soon as its write returns.
+///
+/// Rollups: minutes are computed from blocks; a day is computed from its blocks until it can no
+/// longer change (its end is older than `maxSampleAge`), when ``sealDays(now:)`` writes its
+/// rollups into the `day` column family, which outlives the blocks.
+/// Thread-safety: `Sendable`; writes and reads may run concurrently; flushes are serialised.
 public final class TimeSeriesStore: Sendable {
-    /// Column families the store uses, with their options; minute records older than
-    /// `minuteRetention` are dropped as compactions reach them (`--retention-minute`, 35 days).
-    public static func columnFamilies(minuteRetention: TimeInterval = 35 * 86_400) -> [ColumnFamilyDescriptor] {
-        [ColumnFamilyDescriptor(name: "series"),
-         ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator(),
-                                compactionFilter: RetentionFilter(retention: minuteRetention))]
+    /// Column families the store uses, with their options. Blocks older than `minuteRetention`
+    /// (`--retention-minute`, 35 days) and day records older than `dayRetention`
+    /// (`--retention-day`, 800 days) are dropped as compactions reach them.
+    public static func columnFamilies(minuteRetention: TimeInterval = 35 * 86_400, dayRetention: TimeInterval = 800 * 86_400) -> [ColumnFamilyDescriptor] {
+        var log = ColumnFamilyDescriptor(name: Family.log)
+        log.bloomBitsPerKey = nil
+        log.compression = .none
+        log.bottommostCompression = .none
+        return [ColumnFamilyDescriptor(name: Family.series),
+                log,
+                ColumnFamilyDescriptor(name: Family.samples, mergeOperator: SampleBlockMergeOperator(),
+                                       compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention)),
+                ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440, retention: dayRetention))]
     }
 
-    /// Forces a compaction of the minute records, which applies the retention filter to all of them.
-    public func enforceRetention() throws {
-        try database.compact(minutes)
+    enum Family {
+        static let series = "series"
+        static let log = "ingest_log"
+        static let samples = "samples"
+        static let day = "day"
+    }
+
+    /// `series` column family key of the last sealed day (u32 BE days since the epoch).
+    static let sealedThroughKey = Array("s/days_sealed_through".utf8)
+
+    private struct State {
+        var active = PendingSamples()
+        /// Samples being written by a flush: still visible to reads until the batch committed.
+        var flushing: PendingSamples?
+        /// Days up to and including this one are sealed (`nil`: none yet).
+        var sealedThroughDay: UInt32?
     }
 
     public let index: SeriesIndex
     public let settings: TimeSeriesSettings
     private let database: Database
-    private let minutes: ColumnFamily
+    private let log: ColumnFamily
+    private let blocks: ColumnFamily
+    private let days: ColumnFamily
+    private let seriesFamily: ColumnFamily
+    private let state: Mutex<State>
+    private let flushing = Mutex<Void>(())
+    private let nextSequence: Atomic<UInt64>
 
     public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings()) throws {
         self.database = database
         self.settings = settings
-        minutes = try database.columnFamily("minute")
-        index = try SeriesIndex(database: database, family: try database.columnFamily("series"), maxSeriesPerOrganization: settings.maxSeriesPerOrganization)
+        log = try database.columnFamily(Family.log)
+        blocks = try database.columnFamily(Family.samples)
+        days = try database.columnFamily(Family.day)
+        seriesFamily = try database.columnFamily(Family.series)
+        index = try SeriesIndex(database: database, family: seriesFamily, maxSeriesPerOrganization: settings.maxSeriesPerOrganization)
+        var initial = State()
+        if let sealed = try database.get(Self.sealedThroughKey, in: seriesFamily), sealed.count == 4 {
+            initial.sealedThroughDay = sealed.reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        // Replay what a crash left in the log: those writes were acknowledged.
+        var last: UInt64 = 0
+        try database.scan(log) { key, value in
+            guard key.count == 8 else { return true }
+            let sequence = readBigEndian(UInt64.self, key, at: 0)
+            guard IngestLogEntry.decode(value, { series, sample in initial.active.add(series: series, sample) }) else {
+                throw TimeSeriesError.corruptLogEntry(sequence: sequence)
+            }
+            initial.active.recordLog(sequence)
+            last = max(last, sequence)
+            return true
+        }
+        state = Mutex(initial)
+        nextSequence = Atomic(last + 1)
     }
 
-    /// Validates, groups and commits `points`.
+    /// Log entries replayed at open and not yet flushed, plus those written since.
+    public var pendingLogEntries: Int { state.withLock { $0.active.logSequences.count + ($0.flushing?.logSequences.count ?? 0) } }
+
+    /// Samples accepted and not yet flushed into blocks.
+    public var pendingSamples: Int { state.withLock { $0.active.sampleCount + ($0.flushing?.sampleCount ?? 0) } }
+
+    /// Forces a compaction of blocks and day records, which applies the retention filters.
+    public func enforceRetention() throws {
+        try database.compact(blocks)
+        try database.compact(days)
+    }
+
+    /// Validates, logs and buffers `points`.
     /// - Parameter sync: fsync the WAL before returning (power-loss durability).
     public func write(_ points: [SeriesPoint], now: Date, sync: Bool) throws -> WriteOutcome {
         var outcome = WriteOutcome()
         let nowNanos = Int64(now.timeIntervalSince1970 * 1e9)
-        let oldest = nowNanos - Int64(settings.maxSampleAge * 1e9)
+        var oldest = max(0, nowNanos - Int64(settings.maxSampleAge * 1e9))
+        if let sealed = state.withLock({ $0.sealedThroughDay }) {
+            oldest = max(oldest, (Int64(sealed) + 1) * 86_400_000_000_000)
+        }
         let newest = nowNanos + Int64(settings.maxFutureSkew * 1e9)
-        var groups: [RollupKey: [FieldSample]] = [:]
+        var fieldIDs: [String: UInt16] = [:]
+        var entry = IngestLogEntry(reservingPoints: points.count)
+        var timestamps: [Int64] = []
+        timestamps.reserveCapacity(points.count)
+        var fieldValues: [(UInt16, Double)] = []
+        fieldValues.reserveCapacity(points.count * 4)
+        var spans: [Range<Int>] = []
+        spans.reserveCapacity(points.count)
+        var ids: [UInt64] = []
+        ids.reserveCapacity(points.count)
         for point in points {
-            func reject(_ reason: SampleRejection, _ message: String) {
+            func reject(_ reason: SampleRejection, _ message: @autoclosure () -> String) {
                 outcome.rejected[reason, default: 0] += point.fields.count
-                if outcome.firstRejection == nil { outcome.firstRejection = message }
+                if outcome.firstRejection == nil { outcome.firstRejection = message() }
             }
-            guard point.timestamp >= oldest, point.timestamp >= 0 else {
-                reject(.tooOld, "sample of \(point.measurement) is older than the accepted \(Int(settings.maxSampleAge / 3600)) h")
+            guard point.timestamp >= oldest else {
+                if point.timestamp >= nowNanos - Int64(settings.maxSampleAge * 1e9) {
+                    reject(.daySealed, "sample of \(point.measurement) falls in a day whose rollup is already sealed")
+                } else {
+                    reject(.tooOld, "sample of \(point.measurement) is older than the accepted \(Int(settings.maxSampleAge / 3600)) h")
+                }
                 continue
             }
             guard point.timestamp <= newest else {
@@ -114,20 +205,152 @@ public final class TimeSeriesStore: Sendable {
                 reject(.seriesLimit, "\(error)")
                 continue
             }
-            let key = RollupKey(series: id, interval: RollupKey.minute(ofNanoseconds: point.timestamp))
+            let first = fieldValues.count
             for field in point.fields {
-                let fieldID = try index.fieldID(field.name)
-                groups[key, default: []].append(FieldSample(field: fieldID, timestamp: point.timestamp, value: field.value))
+                let fieldID: UInt16
+                if let known = fieldIDs[field.name] {
+                    fieldID = known
+                } else {
+                    fieldID = try index.fieldID(field.name)
+                    fieldIDs[field.name] = fieldID
+                }
+                fieldValues.append((fieldID, field.value))
             }
+            spans.append(first..<fieldValues.count)
+            ids.append(id)
+            timestamps.append(point.timestamp)
+            entry.append(series: id, timestamp: point.timestamp, fields: fieldValues[first..<fieldValues.count])
             outcome.stored += point.fields.count
         }
-        guard !groups.isEmpty else { return outcome }
-        let batch = WriteBatch()
-        for (key, samples) in groups {
-            batch.merge(key.bytes, MinuteRecord(samples: samples).encoded(), in: minutes)
+        guard !ids.isEmpty else { return outcome }
+        let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
+        try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
+        let pending = state.withLock { state in
+            for (offset, id) in ids.enumerated() {
+                state.active.add(series: id, timestamp: timestamps[offset], fields: fieldValues[spans[offset]])
+            }
+            state.active.recordLog(sequence)
+            return state.active.sampleCount
         }
-        try database.write(batch, sync: sync)
+        if pending >= settings.maxPendingSamples { try flush() }
         return outcome
+    }
+
+    /// Flushes when the buffer is due: `flushSamples` pending, or the oldest pending sample
+    /// waited `flushInterval`. Returns whether it flushed.
+    @discardableResult
+    public func flushIfDue() throws -> Bool {
+        let due = state.withLock { state in
+            guard let since = state.active.since else { return !state.active.logSequences.isEmpty }
+            return state.active.sampleCount >= settings.flushSamples || ContinuousClock.now - since >= settings.flushInterval
+        }
+        guard due else { return false }
+        try flush()
+        return true
+    }
+
+    /// Writes every pending sample into its series-hour block (one merge per block, keys in
+    /// order) and deletes the log entries that held them, in one atomic batch.
+    public func flush() throws {
+        try flushing.withLock { _ in
+            let pending = state.withLock { state -> PendingSamples in
+                let taken = state.active
+                state.active = PendingSamples()
+                state.flushing = taken
+                return taken
+            }
+            guard !pending.isEmpty else {
+                state.withLock { $0.flushing = nil }
+                return
+            }
+            do {
+                let batch = WriteBatch()
+                var key = [UInt8](repeating: 0, count: 12)
+                for series in pending.bySeries.keys.sorted() {
+                    for hour in (pending.bySeries[series] ?? []).sorted(by: { $0.hour < $1.hour }) {
+                        RollupKey(series: series, interval: hour.hour).write(into: &key)
+                        batch.merge(key, SampleBlock(samples: hour.samples).encoded(), in: blocks)
+                    }
+                }
+                for sequence in pending.logSequences {
+                    batch.delete(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, in: log)
+                }
+                // No fsync needed: the WAL keeps batches in order, so if this batch is lost the log
+                // entries it deletes are still there and are replayed.
+                try database.write(batch)
+                state.withLock { $0.flushing = nil }
+            } catch {
+                // Put the samples back in front of anything that arrived meanwhile.
+                state.withLock { state in
+                    var restored = pending
+                    restored.append(state.active)
+                    state.active = restored
+                    state.flushing = nil
+                }
+                throw error
+            }
+        }
+    }
+
+    /// The last day that can no longer change at `now`: its end is older than `maxSampleAge`
+    /// (plus a minute for writes in flight).
+    public func lastClosedDay(now: Date) -> UInt32? {
+        let closedBefore = now.timeIntervalSince1970 - settings.maxSampleAge - 60
+        guard closedBefore >= 86_400 else { return nil }
+        return UInt32(clamping: Int64(closedBefore) / 86_400 - 1)
+    }
+
+    /// Days sealed so far (inclusive), or `nil`.
+    public var sealedThroughDay: UInt32? { state.withLock { $0.sealedThroughDay } }
+
+    /// Seals every closed day not sealed yet: computes each series' rollups for the day from
+    /// its blocks and writes them to the `day` column family. Returns the number of records
+    /// written. Idempotent: a crash midway recomputes the same records.
+    @discardableResult
+    public func sealDays(now: Date) throws -> Int {
+        guard let closed = lastClosedDay(now: now) else { return 0 }
+        let previous = state.withLock { $0.sealedThroughDay }
+        if let previous, previous >= closed { return 0 }
+        // From here on writes into these days are refused; then flush what was accepted before.
+        state.withLock { $0.sealedThroughDay = closed }
+        try flush()
+        let firstDay = previous.map { $0 + 1 } ?? 0
+        let firstHour = firstDay.multipliedReportingOverflow(by: 24).partialValue
+        let endHour = (closed + 1) * 24
+        var written = 0
+        var batch = WriteBatch()
+        var batched = 0
+        for series in index.allSeriesIDs() {
+            var perDay: [UInt32: [UInt16: FieldRollup]] = [:]
+            try database.scan(blocks, lowerBound: RollupKey(series: series, interval: firstHour).bytes,
+                              upperBound: RollupKey(series: series, interval: endHour).bytes) { key, value in
+                guard key.count == 12, let block = SampleBlock(decoding: value) else { return true }
+                let day = readBigEndian(UInt32.self, key, at: 8) / 24
+                for field in block.fields {
+                    guard let rollup = block.rollup(field: field) else { continue }
+                    if perDay[day]?[field] == nil {
+                        perDay[day, default: [:]][field] = rollup
+                    } else {
+                        perDay[day]?[field]?.merge(rollup)
+                    }
+                }
+                return true
+            }
+            for (day, fields) in perDay {
+                let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) })
+                batch.put(RollupKey(series: series, interval: day).bytes, record.encoded(), in: days)
+                written += 1
+                batched += 1
+            }
+            if batched >= 4096 {
+                try database.write(batch)
+                batch = WriteBatch()
+                batched = 0
+            }
+        }
+        batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
+        try database.write(batch)
+        return written
     }
 
     /// One interval of a rollup query.
@@ -138,26 +361,71 @@ public final class TimeSeriesStore: Sendable {
     }
 
     /// Rollups of one field of one series between `start` and `end` (Unix seconds, end
-    /// exclusive), per minute or per day (a day is the merge of its minutes).
+    /// exclusive), per minute or per day. Per day, the days are whole: the first is the day
+    /// holding `start`. Sealed days come from their day record, the others from their blocks
+    /// and the pending samples.
     public func rollups(series: UInt64, field: UInt16, start: Int64, end: Int64, perDay: Bool) throws -> [RollupRow] {
         guard end > start else { return [] }
-        // Days are whole: a per-day query starts at the beginning of the day holding `start`.
-        let firstMinute = perDay ? UInt32(clamping: max(0, start) / 86_400 * 1440) : UInt32(clamping: max(0, start) / 60)
-        let lastMinute = UInt32(clamping: (max(0, end) + 59) / 60)
+        let startSeconds = max(0, start)
+        let endSeconds = max(0, end)
         var rows: [RollupRow] = []
-        try database.scan(minutes, lowerBound: RollupKey(series: series, interval: firstMinute).bytes,
-                          upperBound: RollupKey(series: series, interval: lastMinute).bytes) { key, value in
-            guard let rollupKey = RollupKey(bytes: key), let record = MinuteRecord(decoding: value),
-                  let rollup = record.rollup(field: field) else { return true }
-            let intervalStart = perDay ? Int64(rollupKey.interval / 1440) * 86_400 : Int64(rollupKey.interval) * 60
-            if perDay, var last = rows.last, last.start == intervalStart {
-                last.rollup.merge(rollup)
-                rows[rows.count - 1] = last
-            } else {
-                rows.append(RollupRow(start: intervalStart, rollup: rollup))
+        var fromSeconds = perDay ? startSeconds / 86_400 * 86_400 : startSeconds / 60 * 60
+        let toSeconds = perDay ? (endSeconds + 86_399) / 86_400 * 86_400 : (endSeconds + 59) / 60 * 60
+        if perDay, let sealed = sealedThroughDay, fromSeconds < (Int64(sealed) + 1) * 86_400 {
+            let sealedEnd = min(toSeconds, (Int64(sealed) + 1) * 86_400)
+            try database.scan(days, lowerBound: RollupKey(series: series, interval: UInt32(clamping: fromSeconds / 86_400)).bytes,
+                              upperBound: RollupKey(series: series, interval: UInt32(clamping: sealedEnd / 86_400)).bytes) { key, value in
+                guard key.count == 12, let record = DayRecord(decoding: value), let rollup = record.rollup(field: field) else { return true }
+                rows.append(RollupRow(start: Int64(readBigEndian(UInt32.self, key, at: 8)) * 86_400, rollup: rollup))
+                return true
             }
+            fromSeconds = sealedEnd
+        }
+        guard toSeconds > fromSeconds else { return rows }
+        let fromHour = UInt32(clamping: fromSeconds / 3600)
+        let toHour = UInt32(clamping: (toSeconds + 3599) / 3600)
+        // Pending samples first: a sample leaving the buffer is in the blocks by the time the
+        // scan below reads them (merging both is harmless: blocks are unions).
+        let pending = state.withLock { state in
+            var hours = state.flushing?.samples(series: series, fromHour: fromHour, toHour: toHour) ?? [:]
+            for (hour, samples) in state.active.samples(series: series, fromHour: fromHour, toHour: toHour) {
+                hours[hour, default: []] += samples
+            }
+            return hours
+        }
+        var stored: [UInt32: SampleBlock] = [:]
+        try database.scan(blocks, lowerBound: RollupKey(series: series, interval: fromHour).bytes,
+                          upperBound: RollupKey(series: series, interval: toHour).bytes) { key, value in
+            guard key.count == 12, let block = SampleBlock(decoding: value) else { return true }
+            stored[readBigEndian(UInt32.self, key, at: 8)] = block
             return true
         }
+        let fromNanos = fromSeconds * 1_000_000_000
+        let toNanos = toSeconds.multipliedReportingOverflow(by: 1_000_000_000).overflow ? Int64.max : toSeconds * 1_000_000_000
+        for hour in Set(stored.keys).union(pending.keys).sorted() {
+            var block = stored[hour] ?? SampleBlock(samples: [])
+            if let buffered = pending[hour] { block = SampleBlock(samples: block.samples + buffered) }
+            for (minute, rollup) in block.minuteRollups(field: field, fromNanos: fromNanos, toNanos: toNanos) {
+                let intervalStart = perDay ? Int64(minute / 1440) * 86_400 : Int64(minute) * 60
+                if perDay, let last = rows.last, last.start == intervalStart {
+                    rows[rows.count - 1].rollup.merge(rollup)
+                } else {
+                    rows.append(RollupRow(start: intervalStart, rollup: rollup))
+                }
+            }
+        }
         return rows
+    }
+}
+
+/// A store-level failure.
+public enum TimeSeriesError: Error, CustomStringConvertible {
+    /// A log entry that does not decode: the log was damaged.
+    case corruptLogEntry(sequence: UInt64)
+
+    public var description: String {
+        switch self {
+        case .corruptLogEntry(let sequence): return "ingest log entry \(sequence) is damaged; the database needs repair"
+        }
     }
 }

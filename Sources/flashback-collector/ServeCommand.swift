@@ -78,8 +78,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Series per organization; only new series beyond it are refused (default: 1000000; env FLASHBACK_MAX_SERIES_PER_ORG).")
     var maxSeriesPerOrg: Int?
 
-    @Option(name: .long, help: "How long minute records are kept, in seconds (default: 3024000 = 35 days; env FLASHBACK_RETENTION_MINUTE).")
+    @Option(name: .long, help: "How long samples and minute rollups are kept, in seconds (default: 3024000 = 35 days; env FLASHBACK_RETENTION_MINUTE).")
     var retentionMinute: Int?
+
+    @Option(name: .long, help: "How long sealed day rollups are kept, in seconds (default: 69120000 = 800 days; env FLASHBACK_RETENTION_DAY).")
+    var retentionDay: Int?
+
+    @Option(name: .long, help: "Longest wait of an accepted sample in memory before it is merged into its block, in milliseconds; the ingest log keeps it durable meanwhile (default: 2000; env FLASHBACK_FLUSH_INTERVAL_MS).")
+    var flushIntervalMs: Int?
 
     @Option(name: .long, help: "Seconds between forced retention compactions (default: 21600 = 6 h; env FLASHBACK_RETENTION_INTERVAL).")
     var retentionInterval: Int?
@@ -102,6 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         var timeSeries: TimeSeriesSettings
         var maxBodySize: Int
         var minuteRetention: TimeInterval
+        var dayRetention: TimeInterval
         var retentionInterval: Int
         var maxInflightBytes: Int
     }
@@ -136,11 +143,20 @@ struct ServeCommand: AsyncParsableCommand {
         timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
         let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
         let minuteRetentionSeconds = try source.int("retention-minute", flag: retentionMinute, default: 35 * 86_400)
+        let dayRetentionSeconds = try source.int("retention-day", flag: retentionDay, default: 800 * 86_400)
         let retentionEvery = try source.int("retention-interval", flag: retentionInterval, default: 6 * 3600)
+        let flushEvery = try source.int("flush-interval-ms", flag: flushIntervalMs, default: 2000)
+        guard flushEvery >= 10 else { throw ValidationError("flush-interval-ms must be at least 10") }
+        timeSeries.flushInterval = .milliseconds(flushEvery)
         let inflight = try source.int("max-inflight-bytes", flag: maxInflightBytes, default: 128 << 20)
         guard inflight >= 1024 else { throw ValidationError("max-inflight-bytes must be at least 1024") }
         guard minuteRetentionSeconds >= 3600, retentionEvery >= 60 else {
             throw ValidationError("retention-minute must be at least 3600 and retention-interval at least 60 seconds")
+        }
+        guard TimeInterval(minuteRetentionSeconds) > timeSeries.maxSampleAge + 86_400, dayRetentionSeconds >= minuteRetentionSeconds else {
+            // Blocks must outlive the window in which their day can still change, or a day would be
+            // sealed from blocks already dropped.
+            throw ValidationError("retention-minute must exceed max-sample-age by more than a day, and retention-day must be at least retention-minute")
         }
         guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, bodyLimit >= 1024 else {
             throw ValidationError("max-sample-age and max-series-per-org must be positive and max-body-size at least 1024")
@@ -164,6 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
             timeSeries: timeSeries,
             maxBodySize: bodyLimit,
             minuteRetention: TimeInterval(minuteRetentionSeconds),
+            dayRetention: TimeInterval(dayRetentionSeconds),
             retentionInterval: retentionEvery,
             maxInflightBytes: inflight)
     }
@@ -175,7 +192,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let storage: CollectorStorage
         do {
-            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, extraFamilies: TimeSeriesStore.columnFamilies(minuteRetention: settings.minuteRetention), logger: logger)
+            storage = try CollectorStorage.open(dataDirectory: settings.dataDirectory, extraFamilies: TimeSeriesStore.columnFamilies(minuteRetention: settings.minuteRetention, dayRetention: settings.dayRetention), logger: logger)
         } catch {
             StartupFailure.exit(error)
         }
@@ -209,6 +226,9 @@ struct ServeCommand: AsyncParsableCommand {
         catalogSettings.syncWrites = settings.registry.syncWrites
         let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: catalogSettings, logger: logger)
         let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries)
+        if timeSeries.pendingLogEntries > 0 {
+            logger.info("replayed the ingest log", metadata: ["entries": "\(timeSeries.pendingLogEntries)", "samples": "\(timeSeries.pendingSamples)"])
+        }
         CollectorRequestContext.bodyLimit.store(settings.maxBodySize, ordering: .relaxed)
 
         let readiness = ServiceReadiness()
@@ -230,6 +250,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 .init(service: http),
                 .init(service: udp),
+                .init(service: FlushService(store: timeSeries, logger: logger)),
                 .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
                 .init(service: ReadinessService(readiness: readiness)),
             ],

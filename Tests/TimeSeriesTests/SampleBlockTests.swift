@@ -5,7 +5,7 @@ import Testing
 import TimeSeries
 
 @Suite("Minute records and rollups")
-struct MinuteRecordTests {
+struct SampleBlockTests {
     static let minute: Int64 = 29_333_333 * 60_000_000_000
 
     static func sample(_ field: UInt16, second: Int64, _ value: Double) -> FieldSample {
@@ -18,27 +18,27 @@ struct MinuteRecordTests {
             let samples = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
                 Self.sample(UInt16.random(in: 0...3, using: &generator), second: Int64.random(in: 0..<60, using: &generator), Double.random(in: -1e6...1e6, using: &generator))
             }
-            let record = MinuteRecord(samples: samples)
+            let record = SampleBlock(samples: samples)
             let bytes = record.encoded()
-            #expect(MinuteRecord(decoding: bytes) == record)
+            #expect(SampleBlock(decoding: bytes) == record)
             #expect(bytes.count == 5 + record.samples.count * 18)
             if !bytes.isEmpty {
-                #expect(MinuteRecord(decoding: Array(bytes.dropLast())) == nil)
+                #expect(SampleBlock(decoding: Array(bytes.dropLast())) == nil)
             }
         }
-        #expect(MinuteRecord(decoding: [2, 0, 0, 0, 0]) == nil)
+        #expect(SampleBlock(decoding: [2, 0, 0, 0, 0]) == nil)
         // Out-of-order entries are not a valid record.
-        let twisted = [UInt8(1), 0, 0, 0, 2] + MinuteRecord(samples: [Self.sample(1, second: 5, 1)]).encoded().dropFirst(5) + MinuteRecord(samples: [Self.sample(0, second: 5, 1)]).encoded().dropFirst(5)
-        #expect(MinuteRecord(decoding: Array(twisted)) == nil)
+        let twisted = [UInt8(1), 0, 0, 0, 2] + SampleBlock(samples: [Self.sample(1, second: 5, 1)]).encoded().dropFirst(5) + SampleBlock(samples: [Self.sample(0, second: 5, 1)]).encoded().dropFirst(5)
+        #expect(SampleBlock(decoding: Array(twisted)) == nil)
         #expect(RollupKey(bytes: RollupKey(series: 42, interval: 7).bytes) == RollupKey(series: 42, interval: 7))
         #expect(RollupKey(series: 1, interval: 2).bytes.lexicographicallyPrecedes(RollupKey(series: 1, interval: 3).bytes))
         #expect(RollupKey(series: 1, interval: .max).bytes.lexicographicallyPrecedes(RollupKey(series: 2, interval: 0).bytes))
     }
 
     @Test func laterValueWinsAndDuplicatesCountOnce() throws {
-        let record = MinuteRecord(samples: [Self.sample(0, second: 1, 10), Self.sample(0, second: 2, 20), Self.sample(0, second: 1, 11)])
+        let record = SampleBlock(samples: [Self.sample(0, second: 1, 10), Self.sample(0, second: 2, 20), Self.sample(0, second: 1, 11)])
         #expect(record.samples.map(\.value) == [11, 20])
-        let again = MinuteRecord.merging([record, record, record])
+        let again = SampleBlock.merging([record, record, record])
         #expect(again == record)
         let rollup = try #require(record.rollup(field: 0))
         #expect(rollup.count == 2)
@@ -50,19 +50,19 @@ struct MinuteRecordTests {
 
     @Test func aDayIsTheMergeOfItsMinutes() {
         var generator = SystemRandomNumberGenerator()
-        var minutes: [MinuteRecord] = []
+        var minutes: [SampleBlock] = []
         var all: [FieldSample] = []
         for minute in 0..<30 {
             let samples = (0..<Int.random(in: 1...5, using: &generator)).map { index in
                 FieldSample(field: 0, timestamp: Self.minute + Int64(minute) * 60_000_000_000 + Int64(index) * 1_000_000_000,
                             value: Double(Int.random(in: -1...3, using: &generator)))
             }
-            minutes.append(MinuteRecord(samples: samples))
+            minutes.append(SampleBlock(samples: samples))
             all += samples
         }
         var day = minutes[0].rollup(field: 0)!
         for record in minutes.dropFirst() { day.merge(record.rollup(field: 0)!) }
-        let direct = MinuteRecord(samples: all).rollup(field: 0)!
+        let direct = SampleBlock(samples: all).rollup(field: 0)!
         #expect(day == direct)
         #expect(day.onlineCount == UInt64(all.filter { $0.value > 0 }.count))
     }
@@ -70,12 +70,12 @@ struct MinuteRecordTests {
     @Test func rocksDBMergesAreIdempotentAndOrderIndependent() throws {
         let directory = TemporaryDirectory(prefix: "minutes")
         func open(_ name: String) throws -> (Database, ColumnFamily) {
-            let db = try Database.open(path: directory.appending(name), columnFamilies: [ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator())])
+            let db = try Database.open(path: directory.appending(name), columnFamilies: [ColumnFamilyDescriptor(name: "minute", mergeOperator: SampleBlockMergeOperator())])
             return (db, try db.columnFamily("minute"))
         }
         let key = RollupKey(series: 7, interval: RollupKey.minute(ofNanoseconds: Self.minute)).bytes
-        let early = MinuteRecord(samples: [Self.sample(0, second: 5, 1), Self.sample(1, second: 5, 100)])
-        let late = MinuteRecord(samples: [Self.sample(0, second: 50, 0), Self.sample(1, second: 50, 300)])
+        let early = SampleBlock(samples: [Self.sample(0, second: 5, 1), Self.sample(1, second: 5, 100)])
+        let late = SampleBlock(samples: [Self.sample(0, second: 50, 0), Self.sample(1, second: 50, 300)])
 
         // Retry: the same batch three times.
         let (retried, retriedCF) = try open("retried")
@@ -98,19 +98,19 @@ struct MinuteRecordTests {
         let expected = try #require(try once.get(key, in: onceCF))
         #expect(try retried.get(key, in: retriedCF) == expected)
         #expect(try reordered.get(key, in: reorderedCF) == expected)
-        let record = try #require(MinuteRecord(decoding: expected))
+        let record = try #require(SampleBlock(decoding: expected))
         #expect(record.rollup(field: 1)?.count == 2)
         #expect(record.rollup(field: 1)?.sum == 400)
         #expect(record.rollup(field: 0)?.onlineCount == 1)
 
         // A resent sample with a new value replaces the old one, through compaction and reopen.
-        try reordered.merge(key, MinuteRecord(samples: [Self.sample(1, second: 5, 150)]).encoded(), in: reorderedCF)
+        try reordered.merge(key, SampleBlock(samples: [Self.sample(1, second: 5, 150)]).encoded(), in: reorderedCF)
         try reordered.flush(reorderedCF)
         try reordered.compact(reorderedCF)
         reordered.close()
         let (reopened, reopenedCF) = try open("reordered")
         let finalBytes = try #require(try reopened.get(key, in: reopenedCF))
-        let final = try #require(MinuteRecord(decoding: finalBytes))
+        let final = try #require(SampleBlock(decoding: finalBytes))
         #expect(final.rollup(field: 1)?.sum == 450)
         #expect(final.rollup(field: 1)?.count == 2)
         #expect(final.rollup(field: 1)?.first == 150)
@@ -121,12 +121,12 @@ struct MinuteRecordTests {
 
     @Test func recordsAreBounded() throws {
         let directory = TemporaryDirectory(prefix: "minutes-cap")
-        let db = try Database.open(path: directory.appending("db"), columnFamilies: [ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator(maxSamples: 10))])
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: [ColumnFamilyDescriptor(name: "minute", mergeOperator: SampleBlockMergeOperator(maxSamples: 10))])
         let family = try db.columnFamily("minute")
         let key = RollupKey(series: 1, interval: 1).bytes
-        try db.merge(key, MinuteRecord(samples: (0..<30).map { Self.sample(0, second: Int64($0), Double($0)) }).encoded(), in: family)
+        try db.merge(key, SampleBlock(samples: (0..<30).map { Self.sample(0, second: Int64($0), Double($0)) }).encoded(), in: family)
         let cappedBytes = try #require(try db.get(key, in: family))
-        let capped = try #require(MinuteRecord(decoding: cappedBytes))
+        let capped = try #require(SampleBlock(decoding: cappedBytes))
         #expect(capped.samples.count == 10)
         #expect(capped.samples.map { $0.value } == (20..<30).map { Double($0) })
         db.close()
@@ -140,10 +140,10 @@ struct RetentionTests {
         let clock = ManualClock(Date(timeIntervalSince1970: 1_760_000_000))
         let filter = RetentionFilter(retention: 3600, clock: clock.source)
         let db = try Database.open(path: directory.appending("db"), columnFamilies: [
-            ColumnFamilyDescriptor(name: "minute", mergeOperator: MinuteMergeOperator(), compactionFilter: filter)])
+            ColumnFamilyDescriptor(name: "minute", mergeOperator: SampleBlockMergeOperator(), compactionFilter: filter)])
         let family = try db.columnFamily("minute")
         let nowMinute = UInt32(1_760_000_000 / 60)
-        let record = MinuteRecord(samples: [FieldSample(field: 0, timestamp: 1, value: 1)]).encoded()
+        let record = SampleBlock(samples: [FieldSample(field: 0, timestamp: 1, value: 1)]).encoded()
         for (series, age) in [(1, 120), (1, 59), (2, 61), (2, 1)] as [(UInt64, UInt32)] {
             try db.put(RollupKey(series: series, interval: nowMinute - age).bytes, record, in: family)
         }

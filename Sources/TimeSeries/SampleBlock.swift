@@ -1,4 +1,4 @@
-/// One sample of one field inside a minute record.
+/// One sample of one field inside a sample block.
 public struct FieldSample: Equatable, Sendable {
     /// Index of the field in the collector's field dictionary.
     public var field: UInt16
@@ -13,8 +13,10 @@ public struct FieldSample: Equatable, Sendable {
     }
 }
 
-/// The samples of one series (measurement + tags) in one minute, for every field: the unit of
-/// storage in the `minute` column family, and also the merge operand that adds samples to it.
+/// The samples of one series (measurement + tags) in one hour, for every field: the unit of
+/// storage in the `samples` column family, and also the merge operand that adds samples to it.
+/// Minute rollups are computed from a block; day rollups from a day's blocks until the day is
+/// sealed into the `day` column family.
 ///
 /// Invariant: samples are sorted by (field, timestamp) and unique per (field, timestamp), so the
 /// rollups derived from a record are a function of the *set* of samples: writing the same sample
@@ -23,7 +25,7 @@ public struct FieldSample: Equatable, Sendable {
 ///
 /// Encoding (docs/format.md): `0x01 ‖ count u32 BE ‖ count × (field u16 BE ‖ timestamp i64 BE ‖
 /// value f64 bit pattern BE)`, 18 bytes per sample.
-public struct MinuteRecord: Equatable, Sendable {
+public struct SampleBlock: Equatable, Sendable {
     public static let formatVersion: UInt8 = 1
     static let entrySize = 18
     static let headerSize = 5
@@ -34,7 +36,7 @@ public struct MinuteRecord: Equatable, Sendable {
     /// Builds a record from samples in any order; for a repeated (field, timestamp) the one that
     /// comes later in `samples` wins.
     public init(samples: [FieldSample]) {
-        self.samples = MinuteRecord.normalise(samples)
+        self.samples = SampleBlock.normalise(samples)
     }
 
     private init(sorted: [FieldSample]) {
@@ -60,9 +62,9 @@ public struct MinuteRecord: Equatable, Sendable {
 
     /// Merges records oldest first: a later record's sample replaces an earlier one with the
     /// same (field, timestamp).
-    public static func merging(_ records: [MinuteRecord]) -> MinuteRecord {
-        guard records.count > 1 else { return records.first ?? MinuteRecord(sorted: []) }
-        return MinuteRecord(samples: records.flatMap(\.samples))
+    public static func merging(_ records: [SampleBlock]) -> SampleBlock {
+        guard records.count > 1 else { return records.first ?? SampleBlock(sorted: []) }
+        return SampleBlock(samples: records.flatMap(\.samples))
     }
 
     /// The serialized form.
@@ -70,11 +72,11 @@ public struct MinuteRecord: Equatable, Sendable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(Self.headerSize + samples.count * Self.entrySize)
         bytes.append(Self.formatVersion)
-        append(UInt32(samples.count), to: &bytes)
+        appendBigEndian(UInt32(samples.count), to: &bytes)
         for sample in samples {
-            append(sample.field, to: &bytes)
-            append(UInt64(bitPattern: sample.timestamp), to: &bytes)
-            append(sample.value.bitPattern, to: &bytes)
+            appendBigEndian(sample.field, to: &bytes)
+            appendBigEndian(UInt64(bitPattern: sample.timestamp), to: &bytes)
+            appendBigEndian(sample.value.bitPattern, to: &bytes)
         }
         return bytes
     }
@@ -82,16 +84,16 @@ public struct MinuteRecord: Equatable, Sendable {
     /// Decodes a serialized record; `nil` for a wrong version, length or order.
     public init?(decoding bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= Self.headerSize, bytes[0] == Self.formatVersion else { return nil }
-        let count = Int(read(UInt32.self, bytes, at: 1))
+        let count = Int(readBigEndian(UInt32.self, bytes, at: 1))
         guard bytes.count == Self.headerSize + count * Self.entrySize else { return nil }
         var samples: [FieldSample] = []
         samples.reserveCapacity(count)
         var offset = Self.headerSize
         for _ in 0..<count {
             let sample = FieldSample(
-                field: read(UInt16.self, bytes, at: offset),
-                timestamp: Int64(bitPattern: read(UInt64.self, bytes, at: offset + 2)),
-                value: Double(bitPattern: read(UInt64.self, bytes, at: offset + 10)))
+                field: readBigEndian(UInt16.self, bytes, at: offset),
+                timestamp: Int64(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 2)),
+                value: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 10)))
             if let last = samples.last, (last.field, last.timestamp) >= (sample.field, sample.timestamp) { return nil }
             samples.append(sample)
             offset += Self.entrySize
@@ -100,11 +102,11 @@ public struct MinuteRecord: Equatable, Sendable {
     }
 
     public init?(decoding bytes: [UInt8]) {
-        guard let record = bytes.withUnsafeBytes({ MinuteRecord(decoding: $0) }) else { return nil }
+        guard let record = bytes.withUnsafeBytes({ SampleBlock(decoding: $0) }) else { return nil }
         self = record
     }
 
-    /// The rollup of one field's samples, or `nil` when the field has none in this minute.
+    /// The rollup of one field's samples, or `nil` when the field has none in this block.
     public func rollup(field: UInt16) -> FieldRollup? {
         var rollup: FieldRollup?
         for sample in samples where sample.field == field {
@@ -117,7 +119,21 @@ public struct MinuteRecord: Equatable, Sendable {
         return rollup
     }
 
-    /// The fields present in this minute.
+    /// Per-minute rollups of one field for samples in `[fromNanos, toNanos)`, in time order.
+    public func minuteRollups(field: UInt16, fromNanos: Int64, toNanos: Int64) -> [(minute: UInt32, rollup: FieldRollup)] {
+        var out: [(minute: UInt32, rollup: FieldRollup)] = []
+        for sample in samples where sample.field == field && sample.timestamp >= fromNanos && sample.timestamp < toNanos {
+            let minute = RollupKey.minute(ofNanoseconds: sample.timestamp)
+            if let last = out.last, last.minute == minute {
+                out[out.count - 1].rollup.add(sample)
+            } else {
+                out.append((minute, FieldRollup(sample: sample)))
+            }
+        }
+        return out
+    }
+
+    /// The fields present in this block.
     public var fields: [UInt16] {
         var out: [UInt16] = []
         for sample in samples where out.last != sample.field { out.append(sample.field) }
@@ -138,6 +154,18 @@ public struct FieldRollup: Equatable, Sendable {
     public var lastTime: Int64
     /// Samples with a value above zero: the ONLINE minutes of a status series.
     public var onlineCount: UInt64
+
+    public init(count: UInt64, sum: Double, min: Double, max: Double, first: Double, firstTime: Int64, last: Double, lastTime: Int64, onlineCount: UInt64) {
+        self.count = count
+        self.sum = sum
+        self.min = min
+        self.max = max
+        self.first = first
+        self.firstTime = firstTime
+        self.last = last
+        self.lastTime = lastTime
+        self.onlineCount = onlineCount
+    }
 
     public init(sample: FieldSample) {
         count = 1
@@ -167,14 +195,4 @@ public struct FieldRollup: Equatable, Sendable {
     }
 
     public var average: Double { count == 0 ? 0 : sum / Double(count) }
-}
-
-@inline(__always)
-private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-    withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
-}
-
-@inline(__always)
-private func read<T: FixedWidthInteger>(_ type: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> T {
-    T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
 }

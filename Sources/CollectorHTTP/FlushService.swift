@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TimeSeries
+
+/// Moves accepted samples from memory into their blocks: checks every `tick` whether the buffer
+/// is due (``TimeSeriesStore/flushIfDue()``), seals closed days once a minute, and flushes once
+/// more on graceful shutdown, after the listeners stopped (services stop in reverse order).
+/// Nothing depends on the final flush for durability: the ingest log is replayed at open.
+public struct FlushService: Service {
+    private let store: TimeSeriesStore
+    private let tick: Duration
+    private let logger: Logger
+    private let clock: @Sendable () -> Date
+
+    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.tick = tick
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func run() async throws {
+        var lastSealCheck = ContinuousClock.now - .seconds(3600)
+        var failing = false
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
+            } catch {
+                break
+            }
+            do {
+                try store.flushIfDue()
+                if ContinuousClock.now - lastSealCheck >= .seconds(60) {
+                    lastSealCheck = .now
+                    let written = try store.sealDays(now: clock())
+                    if written > 0 { logger.info("sealed day rollups", metadata: ["records": "\(written)", "through_day": "\(store.sealedThroughDay ?? 0)"]) }
+                }
+                if failing { logger.info("flushing recovered") }
+                failing = false
+            } catch {
+                // The samples stay in memory and in the ingest log; the next tick retries.
+                if !failing { logger.error("flush failed; retrying", metadata: ["error": "\(error)"]) }
+                failing = true
+            }
+        }
+        do {
+            try store.flush()
+        } catch {
+            logger.error("final flush failed; the ingest log will be replayed at the next start", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,133 @@
+/// One accepted write, as recorded in the `ingest_log` column family before it is acknowledged.
+///
+/// The log is what makes an acknowledged write durable while its samples wait in memory for the
+/// next flush into sample blocks: a flush writes the blocks and deletes the log entries it covers
+/// in one atomic batch, and opening the store replays whatever is left.
+///
+/// Encoding (docs/format.md): `0x01 ‖ points`, each point `series u64 BE ‖ time i64 BE ‖
+/// n u8 ‖ n × (field u16 BE ‖ value f64 BE)`. A point with more than 255 fields is written as
+/// several points with the same series and time.
+public struct IngestLogEntry: Sendable {
+    public static let formatVersion: UInt8 = 1
+
+    public private(set) var bytes: [UInt8]
+
+    public init(reservingPoints points: Int = 0, fieldsPerPoint: Int = 4) {
+        bytes = [Self.formatVersion]
+        bytes.reserveCapacity(1 + points * (17 + fieldsPerPoint * 10))
+    }
+
+    /// Appends one point; `fields` are (field id, value).
+    public mutating func append(series: UInt64, timestamp: Int64, fields: ArraySlice<(UInt16, Double)>) {
+        var rest = fields
+        while !rest.isEmpty {
+            let chunk = rest.prefix(255)
+            rest = rest.dropFirst(chunk.count)
+            appendBigEndian(series, to: &bytes)
+            appendBigEndian(UInt64(bitPattern: timestamp), to: &bytes)
+            bytes.append(UInt8(chunk.count))
+            for (field, value) in chunk {
+                appendBigEndian(field, to: &bytes)
+                appendBigEndian(value.bitPattern, to: &bytes)
+            }
+        }
+    }
+
+    /// Calls `body(series, sample)` for every sample of an encoded entry; `false` when the bytes
+    /// are not a whole, well-formed entry (then nothing is reported).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, _ body: (UInt64, FieldSample) -> Void) -> Bool {
+        guard bytes.count >= 1, bytes[0] == formatVersion, isWellFormed(bytes) else { return false }
+        var offset = 1
+        while offset < bytes.count {
+            let series = readBigEndian(UInt64.self, bytes, at: offset)
+            let timestamp = Int64(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 8))
+            let count = Int(bytes[offset + 16])
+            offset += 17
+            for _ in 0..<count {
+                body(series, FieldSample(field: readBigEndian(UInt16.self, bytes, at: offset), timestamp: timestamp,
+                                         value: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 2))))
+                offset += 10
+            }
+        }
+        return true
+    }
+
+    private static func isWellFormed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 1
+        while offset < bytes.count {
+            guard offset + 17 <= bytes.count else { return false }
+            offset += 17 + Int(bytes[offset + 16]) * 10
+        }
+        return offset == bytes.count
+    }
+}
+
+/// Samples accepted but not yet flushed into sample blocks, grouped by series and hour, in
+/// arrival order (so that for a repeated (field, time) the later value wins when the block is
+/// built), together with the log entries that hold them.
+struct PendingSamples {
+    struct Hour {
+        var hour: UInt32
+        var samples: [FieldSample]
+    }
+
+    private(set) var bySeries: [UInt64: [Hour]] = [:]
+    private(set) var sampleCount = 0
+    private(set) var logSequences: [UInt64] = []
+    /// When the oldest pending sample arrived.
+    private(set) var since: ContinuousClock.Instant?
+
+    var isEmpty: Bool { sampleCount == 0 && logSequences.isEmpty }
+
+    mutating func add(series: UInt64, _ sample: FieldSample) {
+        let hour = RollupKey.hour(ofNanoseconds: sample.timestamp)
+        if since == nil { since = .now }
+        sampleCount += 1
+        Self.modify(&bySeries[series, default: []], hour: hour) { $0.append(sample) }
+    }
+
+    mutating func add(series: UInt64, timestamp: Int64, fields: ArraySlice<(UInt16, Double)>) {
+        let hour = RollupKey.hour(ofNanoseconds: timestamp)
+        if since == nil { since = .now }
+        sampleCount += fields.count
+        Self.modify(&bySeries[series, default: []], hour: hour) { samples in
+            for (field, value) in fields { samples.append(FieldSample(field: field, timestamp: timestamp, value: value)) }
+        }
+    }
+
+    private static func modify(_ hours: inout [Hour], hour: UInt32, _ body: (inout [FieldSample]) -> Void) {
+        // Most writes go to the newest hour of a series: search from the end.
+        var index = hours.count - 1
+        while index >= 0, hours[index].hour != hour { index -= 1 }
+        if index < 0 {
+            hours.append(Hour(hour: hour, samples: []))
+            index = hours.count - 1
+        }
+        body(&hours[index].samples)
+    }
+
+    mutating func recordLog(_ sequence: UInt64) {
+        logSequences.append(sequence)
+    }
+
+    /// Appends `later` (which arrived after everything here).
+    mutating func append(_ later: PendingSamples) {
+        for (series, hours) in later.bySeries {
+            for hour in hours {
+                Self.modify(&bySeries[series, default: []], hour: hour.hour) { $0 += hour.samples }
+            }
+        }
+        sampleCount += later.sampleCount
+        logSequences += later.logSequences
+        if since == nil { since = later.since }
+    }
+
+    /// The pending samples of `series` in hours `[fromHour, toHour)`.
+    func samples(series: UInt64, fromHour: UInt32, toHour: UInt32) -> [UInt32: [FieldSample]] {
+        var out: [UInt32: [FieldSample]] = [:]
+        for hour in bySeries[series] ?? [] where hour.hour >= fromHour && hour.hour < toHour {
+            out[hour.hour] = hour.samples
+        }
+        return out
+    }
+}

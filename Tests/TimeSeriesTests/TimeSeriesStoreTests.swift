@@ -1,0 +1,207 @@
+import CollectorTesting
+import Foundation
+import RocksDB
+import Testing
+import TimeSeries
+
+@Suite("Time-series store: ingest log, flushes, sealed days")
+struct TimeSeriesStoreTests {
+    /// 2026-03-10T00:00:00Z, a Tuesday; samples are written relative to it.
+    static let dayStart: Int64 = 1_773_100_800
+
+    static func open(_ directory: TemporaryDirectory, settings: TimeSeriesSettings = TimeSeriesSettings()) throws -> (Database, TimeSeriesStore) {
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        return (db, try TimeSeriesStore(database: db, settings: settings))
+    }
+
+    static func point(node: Int, second: Int64, latency: Double, bytes: Double) -> SeriesPoint {
+        SeriesPoint(organization: "org", measurement: "node_bucket", tags: [(key: "node", value: "n\(node)")],
+                    fields: [(name: "latency_ms", value: latency), (name: "upl_bytes", value: bytes)],
+                    timestamp: (dayStart + second) * 1_000_000_000)
+    }
+
+    /// Every rollup of both fields, per minute and per day, for all series: the observable state.
+    static func snapshot(_ store: TimeSeriesStore) throws -> [String] {
+        var out: [String] = []
+        for (id, key) in store.index.series(organization: "org", measurement: "node_bucket") {
+            for name in ["latency_ms", "upl_bytes"] {
+                guard let field = store.index.existingFieldID(name) else { continue }
+                for perDay in [false, true] {
+                    for row in try store.rollups(series: id, field: field, start: dayStart - 86_400, end: dayStart + 3 * 86_400, perDay: perDay) {
+                        out.append("\(key.tags) \(name) \(perDay) \(row.start) \(row.rollup)")
+                    }
+                }
+            }
+        }
+        // Series ids depend on arrival order; the observable state does not.
+        return out.sorted()
+    }
+
+    @Test func acknowledgedSamplesSurviveAReopenBeforeAnyFlush() throws {
+        let directory = TemporaryDirectory(prefix: "ts-log")
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 7200))
+        let points = (0..<50).map { Self.point(node: $0 % 5, second: Int64($0) * 30, latency: Double($0), bytes: Double($0 * 10)) }
+        var (db, store) = try Self.open(directory)
+        let outcome = try store.write(points, now: now, sync: false)
+        #expect(outcome.stored == 100)
+        let before = try Self.snapshot(store)
+        #expect(!before.isEmpty)
+        #expect(store.pendingLogEntries == 1)
+        db.close()
+
+        // Reopen: the log entry is replayed into memory and the reads are the same.
+        (db, store) = try Self.open(directory)
+        #expect(store.pendingLogEntries == 1)
+        #expect(store.pendingSamples == 100)
+        #expect(try Self.snapshot(store) == before)
+        // After a flush the log is empty, and the blocks alone give the same answer after a reopen.
+        try store.flush()
+        #expect(store.pendingLogEntries == 0)
+        #expect(try Self.snapshot(store) == before)
+        db.close()
+        (db, store) = try Self.open(directory)
+        #expect(store.pendingLogEntries == 0)
+        #expect(try Self.snapshot(store) == before)
+        db.close()
+    }
+
+    @Test func retriesAcrossFlushesCountOnceAndLateDataMatchesInOrder() throws {
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400))
+        let points = (0..<400).map { Self.point(node: $0 % 7, second: Int64($0) * 17, latency: Double($0 % 13), bytes: Double($0 * 3)) }
+
+        let inOrderDirectory = TemporaryDirectory(prefix: "ts-order")
+        let (inOrderDB, inOrder) = try Self.open(inOrderDirectory)
+        _ = try inOrder.write(points, now: now, sync: false)
+        try inOrder.flush()
+        let expected = try Self.snapshot(inOrder)
+        inOrderDB.close()
+
+        // The same batch three times, flushed in between and not: identical rollups.
+        let retriedDirectory = TemporaryDirectory(prefix: "ts-retry")
+        let (retriedDB, retried) = try Self.open(retriedDirectory)
+        _ = try retried.write(points, now: now, sync: false)
+        try retried.flush()
+        _ = try retried.write(points, now: now, sync: false)
+        _ = try retried.write(points, now: now, sync: false)
+        #expect(try Self.snapshot(retried) == expected)
+        try retried.flush()
+        #expect(try Self.snapshot(retried) == expected)
+        retriedDB.close()
+
+        // Later half first (flushed), earlier half afterwards, in small shuffled writes.
+        let lateDirectory = TemporaryDirectory(prefix: "ts-late")
+        let (lateDB, late) = try Self.open(lateDirectory)
+        _ = try late.write(Array(points[200...]), now: now, sync: false)
+        try late.flush()
+        for chunk in stride(from: 0, to: 200, by: 25).shuffled() {
+            _ = try late.write(Array(points[chunk..<(chunk + 25)]), now: now, sync: false)
+        }
+        #expect(try Self.snapshot(late) == expected)
+        lateDB.close()
+    }
+
+    @Test func concurrentWritersAndFlushesLoseNothing() async throws {
+        let directory = TemporaryDirectory(prefix: "ts-concurrent")
+        var settings = TimeSeriesSettings()
+        settings.maxPendingSamples = 500   // writers flush inline too
+        let (db, store) = try Self.open(directory, settings: settings)
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    for batch in 0..<25 {
+                        let points = (0..<20).map { index in
+                            Self.point(node: writer, second: Int64(batch * 20 + index), latency: 1, bytes: 1)
+                        }
+                        _ = try store.write(points, now: now, sync: false)
+                    }
+                }
+            }
+            group.addTask {
+                for _ in 0..<50 { try store.flush() }
+            }
+            try await group.waitForAll()
+        }
+        let field = try #require(store.index.existingFieldID("latency_ms"))
+        var total: UInt64 = 0
+        for (id, _) in store.index.series(organization: "org", measurement: "node_bucket") {
+            total += try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 3600, perDay: false).reduce(0) { $0 + $1.rollup.count }
+        }
+        #expect(total == 4 * 25 * 20)
+        try store.flush()
+        #expect(store.pendingSamples == 0)
+        db.close()
+    }
+
+    @Test func aSealedDayEqualsTheMergeOfItsMinutesAndRefusesLateSamples() throws {
+        let directory = TemporaryDirectory(prefix: "ts-seal")
+        var (db, store) = try Self.open(directory)
+        // Two days of samples, every 7 minutes, written while both days are still open.
+        let writeTime = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 2 * 86_400 - 60))
+        let points = (0..<(2 * 1440 / 7)).map { Self.point(node: $0 % 3, second: Int64($0) * 420, latency: Double($0 % 50), bytes: Double($0)) }
+        #expect(try store.write(points, now: writeTime, sync: false).stored == points.count * 2)
+        let minuteRows = try minuteDays(store)
+        let openDays = try Self.snapshot(store)
+        #expect(store.lastClosedDay(now: writeTime) != nil)
+
+        // 48 h after the first day ended it can no longer change: sealing writes its records.
+        let firstDay = UInt32(Self.dayStart / 86_400)
+        let sealTime = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400 + 48 * 3600 + 120))
+        #expect(store.lastClosedDay(now: sealTime) == firstDay)
+        #expect(try store.sealDays(now: sealTime) == 3)
+        #expect(store.sealedThroughDay == firstDay)
+        #expect(try store.sealDays(now: sealTime) == 0)
+        // Day rows (now from day records for the first day) are unchanged, and each equals the
+        // merge of the day's minute rollups.
+        #expect(try Self.snapshot(store) == openDays)
+        let field = try #require(store.index.existingFieldID("latency_ms"))
+        for (id, _) in store.index.series(organization: "org", measurement: "node_bucket") {
+            let days = try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 2 * 86_400, perDay: true)
+            #expect(days.count == 2)
+            for day in days { #expect(minuteRows[id]?[day.start] == day.rollup) }
+        }
+        // A late sample for the sealed day is refused, even with a longer --max-sample-age.
+        var longer = TimeSeriesSettings()
+        longer.maxSampleAge = 30 * 86_400
+        db.close()
+        (db, store) = try Self.open(directory, settings: longer)
+        #expect(store.sealedThroughDay == firstDay)
+        let late = try store.write([Self.point(node: 0, second: 100, latency: 1000, bytes: 1)], now: sealTime, sync: false)
+        #expect(late.stored == 0)
+        #expect(late.rejected[.daySealed] == 2)
+        #expect(try Self.snapshot(store) == openDays)
+        db.close()
+
+        func minuteDays(_ store: TimeSeriesStore) throws -> [UInt64: [Int64: FieldRollup]] {
+            let field = try #require(store.index.existingFieldID("latency_ms"))
+            var out: [UInt64: [Int64: FieldRollup]] = [:]
+            for (id, _) in store.index.series(organization: "org", measurement: "node_bucket") {
+                for row in try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 2 * 86_400, perDay: false) {
+                    let day = row.start / 86_400 * 86_400
+                    if out[id]?[day] == nil { out[id, default: [:]][day] = row.rollup } else { out[id]?[day]?.merge(row.rollup) }
+                }
+            }
+            return out
+        }
+    }
+
+    @Test func logAndDayEncodingsRoundTripAndRejectDamage() {
+        var entry = IngestLogEntry()
+        let fields: [(UInt16, Double)] = (0..<300).map { (UInt16($0), Double($0) * 1.5) }
+        entry.append(series: 9, timestamp: 123, fields: fields[...])
+        entry.append(series: 10, timestamp: 456, fields: fields[0..<2])
+        var decoded: [(UInt64, FieldSample)] = []
+        #expect(entry.bytes.withUnsafeBytes { IngestLogEntry.decode($0) { decoded.append(($0, $1)) } })
+        #expect(decoded.count == 302)
+        #expect(decoded.last.map { $0.0 == 10 && $0.1 == FieldSample(field: 1, timestamp: 456, value: 1.5) } == true)
+        #expect(decoded[299].1 == FieldSample(field: 299, timestamp: 123, value: 448.5))
+        let truncated = Array(entry.bytes.dropLast())
+        #expect(!truncated.withUnsafeBytes { IngestLogEntry.decode($0) { _, _ in Issue.record("decoded a damaged entry") } })
+
+        let record = DayRecord(fields: [(field: 3, rollup: FieldRollup(sample: FieldSample(field: 3, timestamp: 5, value: 2))),
+                                        (field: 1, rollup: FieldRollup(sample: FieldSample(field: 1, timestamp: 6, value: -1)))])
+        #expect(record.fields.map(\.field) == [1, 3])
+        #expect(DayRecord(decoding: record.encoded()) == record)
+        #expect(DayRecord(decoding: Array(record.encoded().dropLast())) == nil)
+    }
+}
