@@ -94,9 +94,11 @@ let package = Package(
         ),
 
         // MARK: Service
+        .target(name: "CSystemMemory"),
         .target(
             name: "CollectorHTTP",
             dependencies: [
+                "CSystemMemory",
                 "CollectorModel",
                 "CollectorStore",
                 "CollectorAuth",
@@ -119,7 +121,9 @@ let package = Package(
                 "CollectorStore",
                 "CollectorAuth",
                 "CollectorHTTP",
+                "CSystemMemory",
                 "Registry",
+                "Ingest",
                 "TimeSeries",
                 "RocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,6 +2,7 @@ import CollectorAuth
 import CollectorStore
 import Foundation
 import Hummingbird
+import Ingest
 import Logging
 import NIOCore
 import Registry
@@ -26,12 +27,14 @@ public enum CollectorApplication {
         public var readiness: ServiceReadiness
         public var version: String
         public var clock: @Sendable () -> Date
+        /// Parsed series sections shared by every line-protocol parse (HTTP and UDP).
+        public var seriesSections: SeriesSectionCache
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
-            clock: @escaping @Sendable () -> Date = { Date() }
+            clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache()
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -44,6 +47,7 @@ public enum CollectorApplication {
             self.readiness = readiness
             self.version = version
             self.clock = clock
+            self.seriesSections = seriesSections
         }
     }
 
@@ -55,7 +59,8 @@ public enum CollectorApplication {
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
         registryRoutes.registerPublic(on: router)
         let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
-                                  syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock)
+                                  syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock,
+                                  seriesSections: dependencies.seriesSections)
         ingest.register(on: router)
         NodeReportRoutes(ingest: ingest).register(on: router)
 

@@ -1,3 +1,4 @@
+import CSystemMemory
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -22,6 +23,7 @@ public struct FlushService: Service {
 
     public func run() async throws {
         var lastSealCheck = ContinuousClock.now - .seconds(3600)
+        var lastTrim = ContinuousClock.now
         var failing = false
         while !Task.isShuttingDownGracefully {
             do {
@@ -30,7 +32,12 @@ public struct FlushService: Service {
                 break
             }
             do {
-                try store.flushIfDue()
+                if try store.flushIfDue(), ContinuousClock.now - lastTrim >= .seconds(2) {
+                    // Give the freed buffers back to the kernel: glibc keeps them otherwise,
+                    // and peak RSS is what an operator sees.
+                    lastTrim = .now
+                    _ = fb_release_free_memory()
+                }
                 if ContinuousClock.now - lastSealCheck >= .seconds(60) {
                     lastSealCheck = .now
                     let written = try store.sealDays(now: clock())

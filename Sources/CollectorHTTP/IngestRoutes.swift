@@ -23,6 +23,7 @@ struct IngestRoutes {
     let syncWrites: Bool
     let admission: IngestAdmission
     let now: @Sendable () -> Date
+    let seriesSections: SeriesSectionCache
 
     /// Who writes, and for which organization.
     enum Writer {
@@ -129,7 +130,7 @@ struct IngestRoutes {
                 throw APIError(.badRequest, "request body is not valid gzip")
             }
         }
-        let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision).parse($0) }
+        let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision, seriesCache: seriesSections).parse($0) }
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
         var node: BridgeNode?

@@ -41,9 +41,11 @@ public final class LineProtocolDatagramSink: DatagramSink {
     private let logger: Logger
     private let counters = Mutex<[Outcome: Int]>([:])
     private let lastLog = Mutex<Date>(.distantPast)
+    private let seriesSections: SeriesSectionCache
 
     public init(store: TimeSeriesStore, registry: NodeRegistry, mode: UDPAuthMode, window: TimeInterval = 300,
-                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) {
+                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache()) {
+        self.seriesSections = seriesSections
         self.store = store
         self.registry = registry
         self.mode = mode
@@ -99,7 +101,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
         } else if mode == .hmac {
             return count(.missingHeader, "datagram without '#fb1' header")
         }
-        let parsed = LineProtocolParser().parse(body, firstLine: firstLine)
+        let parsed = LineProtocolParser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
         let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node?.organization ?? "", node: node, nowNanos: nowNanos)

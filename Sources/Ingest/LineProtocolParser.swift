@@ -16,11 +16,16 @@ public struct LineProtocolParser: Sendable {
     public var maxLineLength: Int
     /// Most tags per line (`--max-tags-per-series`).
     public var maxTags: Int
+    /// Remembers parsed series sections (measurement and tags) across calls, so a series seen
+    /// before costs a hash lookup instead of a parse; `nil` parses every line in full.
+    public var seriesCache: SeriesSectionCache?
 
-    public init(precision: TimestampPrecision = .nanoseconds, maxLineLength: Int = 64 * 1024, maxTags: Int = 64) {
+    public init(precision: TimestampPrecision = .nanoseconds, maxLineLength: Int = 64 * 1024, maxTags: Int = 64,
+                seriesCache: SeriesSectionCache? = nil) {
         self.precision = precision
         self.maxLineLength = maxLineLength
         self.maxTags = maxTags
+        self.seriesCache = seriesCache
     }
 
     /// The outcome of parsing one body or datagram.
@@ -88,28 +93,19 @@ public struct LineProtocolParser: Sendable {
                 throw fail(.lineTooLong, "line is longer than \(maxLineLength) bytes")
             }
         }
-        // Measurement.
-        let measurement = try scanner.readToken(stops: .measurement, unescape: .measurement)
+        let measurementText: String
+        var tags: [LinePoint.Tag]
+        let section = scanner.seriesSection()
+        if let section, let cache = seriesCache, let known = cache.lookup(section) {
+            (measurementText, tags) = (known.measurement, known.tags)
+            scanner.position = lineStart + section.count
+        } else {
+            (measurementText, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
+            if let section, let cache = seriesCache, scanner.position == lineStart + section.count {
+                cache.insert(section, SeriesSectionCache.Entry(measurement: measurementText, tags: tags))
+            }
+        }
         try checkLength()
-        guard let measurementText = measurement, !measurementText.isEmpty else {
-            throw fail(.missingMeasurement, "missing measurement")
-        }
-        // Tags.
-        var tags: [LinePoint.Tag] = []
-        while scanner.peek == UInt8(ascii: ",") {
-            scanner.position += 1
-            guard let key = try scanner.readToken(stops: .key, unescape: .key), !key.isEmpty else {
-                throw fail(.invalidTag, "empty tag key")
-            }
-            guard scanner.peek == UInt8(ascii: "=") else { throw fail(.invalidTag, "tag \(key) has no value") }
-            scanner.position += 1
-            guard let value = try scanner.readToken(stops: .tagValue, unescape: .key), !value.isEmpty else {
-                throw fail(.invalidTag, "tag \(key) has an empty value")
-            }
-            tags.append(LinePoint.Tag(key, value))
-            guard tags.count <= maxTags else { throw fail(.tooManyTags, "more than \(maxTags) tags") }
-            try checkLength()
-        }
         // Fields.
         guard scanner.peek == UInt8(ascii: " ") else { throw fail(.missingFields, "missing fields") }
         scanner.skipSpaces()
@@ -151,9 +147,39 @@ public struct LineProtocolParser: Sendable {
             }
         }
         try checkLength()
-        tags.sort { $0.key < $1.key }
-        // A repeated tag key keeps its last value.
-        if tags.count > 1 {
+        return LinePoint(measurement: measurementText, tags: tags, fields: fields, timestamp: timestamp, line: 0)
+    }
+
+    /// Measurement and tags (sorted by key; a repeated key keeps its last value).
+    private func parseSeriesSection(_ scanner: inout Scanner, lineStart: Int) throws -> (String, [LinePoint.Tag]) {
+        func checkLength() throws {
+            if scanner.position - lineStart > maxLineLength {
+                throw fail(.lineTooLong, "line is longer than \(maxLineLength) bytes")
+            }
+        }
+        let measurement = try scanner.readToken(stops: .measurement, unescape: .measurement)
+        try checkLength()
+        guard let measurementText = measurement, !measurementText.isEmpty else {
+            throw fail(.missingMeasurement, "missing measurement")
+        }
+        var tags: [LinePoint.Tag] = []
+        while scanner.peek == UInt8(ascii: ",") {
+            scanner.position += 1
+            guard let key = try scanner.readToken(stops: .key, unescape: .key), !key.isEmpty else {
+                throw fail(.invalidTag, "empty tag key")
+            }
+            guard scanner.peek == UInt8(ascii: "=") else { throw fail(.invalidTag, "tag \(key) has no value") }
+            scanner.position += 1
+            guard let value = try scanner.readToken(stops: .tagValue, unescape: .key), !value.isEmpty else {
+                throw fail(.invalidTag, "tag \(key) has an empty value")
+            }
+            tags.append(LinePoint.Tag(key, value))
+            guard tags.count <= maxTags else { throw fail(.tooManyTags, "more than \(maxTags) tags") }
+            try checkLength()
+        }
+        if tags.count > 1, !zip(tags, tags.dropFirst()).allSatisfy({ $0.key < $1.key }) {
+            // Stable, so that of a repeated key the last value is kept below.
+            tags = tags.enumerated().sorted { ($0.element.key, $0.offset) < ($1.element.key, $1.offset) }.map(\.element)
             var unique: [LinePoint.Tag] = []
             unique.reserveCapacity(tags.count)
             for tag in tags {
@@ -161,7 +187,7 @@ public struct LineProtocolParser: Sendable {
             }
             tags = unique
         }
-        return LinePoint(measurement: measurementText, tags: tags, fields: fields, timestamp: timestamp, line: 0)
+        return (measurementText, tags)
     }
 
     private func parseFieldValue(_ scanner: inout Scanner, key: String) throws -> FieldValue {
@@ -249,9 +275,45 @@ public struct LineProtocolParser: Sendable {
         return value
     }
 
+    /// Powers of ten that are exact in a Double.
+    static let exactPowersOfTen: [Double] = (0...22).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
+
+    /// `[-]digits[.digits]` with at most 15 significant digits, without allocating: the integer
+    /// mantissa and the power of ten are both exact in a Double, so one division rounds
+    /// correctly (Clinger's fast path). `nil` sends the token to the general parser.
+    @inline(__always)
+    static func parseSimpleDecimal(_ token: UnsafeRawBufferPointer) -> Double? {
+        var index = 0
+        let negative = token.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var fractionDigits = 0
+        var seenPoint = false
+        while index < token.count {
+            let byte = token[index]
+            if byte == UInt8(ascii: ".") {
+                guard !seenPoint else { return nil }
+                seenPoint = true
+            } else if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                mantissa = mantissa &* 10 &+ UInt64(byte &- UInt8(ascii: "0"))
+                digits += 1
+                if seenPoint { fractionDigits += 1 }
+                guard digits <= 15 else { return nil }
+            } else {
+                return nil
+            }
+            index += 1
+        }
+        guard digits > 0 else { return nil }
+        let magnitude = Double(mantissa) / exactPowersOfTen[fractionDigits]
+        return negative ? -magnitude : magnitude
+    }
+
     /// A decimal float in the forms InfluxDB accepts; NaN and infinities are refused.
     static func parseFloat(_ token: UnsafeRawBufferPointer) -> Double? {
         guard !token.isEmpty, token.count <= 64 else { return nil }
+        if let simple = parseSimpleDecimal(token) { return simple }
         var sawDigit = false
         for (offset, byte) in token.enumerated() {
             switch byte {
@@ -346,6 +408,23 @@ struct Scanner {
         }
     }
 
+    /// The bytes from here to the first unescaped space of the line (measurement and tags as
+    /// sent), or `nil` when the line ends first. Does not move.
+    func seriesSection() -> UnsafeRawBufferPointer? {
+        var index = position
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                index += 2
+                continue
+            }
+            if byte == UInt8(ascii: " ") { return UnsafeRawBufferPointer(rebasing: bytes[position..<index]) }
+            if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { return nil }
+            index += 1
+        }
+        return nil
+    }
+
     /// Reads up to an unescaped stop byte, a line end or the end; `nil` for invalid UTF-8.
     mutating func readToken(stops: Stops, unescape: Unescape) throws -> String? {
         let start = position
@@ -362,7 +441,7 @@ struct Scanner {
         }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
         if !escaped {
-            guard let text = String(validating: raw, as: UTF8.self) else {
+            guard let text = makeString(raw) else {
                 throw LineError(line: 0, reason: .invalidUTF8, detail: "invalid UTF-8")
             }
             return text
@@ -380,10 +459,29 @@ struct Scanner {
                 index += 1
             }
         }
-        guard let text = String(validating: out, as: UTF8.self) else {
+        guard let text = out.withUnsafeBytes({ makeString($0) }) else {
             throw LineError(line: 0, reason: .invalidUTF8, detail: "invalid UTF-8")
         }
         return text
+    }
+
+    /// A string from UTF-8 bytes, or `nil` when they are not valid UTF-8. ASCII (nearly every
+    /// measurement, tag and field name) takes a fast path: 8 bytes per check, no generic
+    /// validation.
+    @inline(__always)
+    func makeString(_ raw: UnsafeRawBufferPointer) -> String? {
+        var index = 0
+        var high: UInt64 = 0
+        while index + 8 <= raw.count {
+            high |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index += 8
+        }
+        while index < raw.count {
+            high |= UInt64(raw[index])
+            index += 1
+        }
+        if high & 0x8080_8080_8080_8080 == 0 { return String(decoding: raw, as: UTF8.self) }
+        return String(validating: raw, as: UTF8.self)
     }
 
     /// Reads a quoted string body after the opening quote; `nil` when it never closes.

@@ -28,6 +28,9 @@ public struct DatabaseOptions: Sendable {
     public var enableStatistics = true
     /// Shared block cache size in bytes for all column families.
     public var blockCacheBytes: Int = 64 << 20
+    /// Memtable memory of all column families together; beyond it the largest memtable is
+    /// flushed early (`db_write_buffer_size`; 0 = no overall bound). Bounds resident memory.
+    public var totalWriteBufferBytes: Int = 0
 
     public init() {}
 }
@@ -78,6 +81,7 @@ final class NativeOptions {
         rocksdb_options_set_max_open_files(database, options.maxOpenFiles)
         rocksdb_options_set_max_total_wal_size(database, options.maxTotalWALSize)
         rocksdb_options_set_keep_log_file_num(database, options.keepLogFileCount)
+        rocksdb_options_set_db_write_buffer_size(database, options.totalWriteBufferBytes)
         // Sync data files in the background every MiB rather than in one burst at the end.
         rocksdb_options_set_bytes_per_sync(database, 1 << 20)
         rocksdb_options_set_wal_bytes_per_sync(database, 1 << 20)

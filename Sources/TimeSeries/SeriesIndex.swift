@@ -15,11 +15,13 @@ public struct SeriesKey: Hashable, Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(organization.utf8.count + measurement.utf8.count + tags.count * 24 + 4)
         func append(_ text: String) {
-            let utf8 = text.utf8
-            let count = UInt16(clamping: utf8.count)
-            bytes.append(UInt8(count >> 8))
-            bytes.append(UInt8(count & 0xFF))
-            bytes.append(contentsOf: utf8.prefix(Int(count)))
+            var text = text
+            text.withUTF8 { utf8 in
+                let count = UInt16(clamping: utf8.count)
+                bytes.append(UInt8(count >> 8))
+                bytes.append(UInt8(count & 0xFF))
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8.prefix(Int(count))))
+            }
         }
         append(organization)
         append(measurement)
@@ -33,6 +35,13 @@ public struct SeriesKey: Hashable, Sendable {
     public init?(bytes: [UInt8]) {
         guard SeriesKey.decodeComponents(bytes) != nil else { return nil }
         self.bytes = bytes
+    }
+
+    public static func == (lhs: SeriesKey, rhs: SeriesKey) -> Bool { lhs.bytes == rhs.bytes }
+
+    /// Hashes the bytes in one call (the synthesized version feeds the hasher byte by byte).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     static func decodeComponents(_ bytes: [UInt8]) -> [String]? {
@@ -139,6 +148,26 @@ public final class SeriesIndex: Sendable {
             state.perOrganization[organization, default: 0] += 1
             return id
         }
+    }
+
+    /// The ids of many series at once (one lock for the known ones); a series beyond the
+    /// organization's limit gets the error instead.
+    public func ids(for series: [SeriesKey]) throws -> [Result<UInt64, SeriesLimitError>] {
+        var out = [Result<UInt64, SeriesLimitError>?](repeating: nil, count: series.count)
+        var missing: [Int] = []
+        state.withLock { state in
+            for (index, key) in series.enumerated() {
+                if let known = state.ids[key] { out[index] = .success(known) } else { missing.append(index) }
+            }
+        }
+        for index in missing {
+            do {
+                out[index] = .success(try id(for: series[index]))
+            } catch let error as SeriesLimitError {
+                out[index] = .failure(error)
+            }
+        }
+        return out.map { $0 ?? .failure(.fieldLimit) }
     }
 
     /// The id of an existing series, or `nil`.

@@ -41,6 +41,11 @@ public struct WriteOutcome: Sendable, Equatable {
     public var firstRejection: String?
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
+
+    mutating func reject(_ reason: SampleRejection, _ samples: Int, _ message: @autoclosure () -> String) {
+        rejected[reason, default: 0] += samples
+        if firstRejection == nil { firstRejection = message() }
+    }
 }
 
 /// Settings of the store.
@@ -52,12 +57,12 @@ public struct TimeSeriesSettings: Sendable {
     /// Series per organization (`--max-series-per-org`).
     public var maxSeriesPerOrganization = 1_000_000
     /// Pending samples that make the flusher write them out without waiting for `flushInterval`.
-    public var flushSamples = 1 << 20
+    public var flushSamples = 512 << 10
     /// Longest time an accepted sample waits in memory before it is flushed into its block.
     public var flushInterval: Duration = .seconds(2)
     /// Pending samples beyond which a write flushes before returning (bounds memory when the
     /// flusher falls behind).
-    public var maxPendingSamples = 4 << 20
+    public var maxPendingSamples = 2 << 20
 
     public init() {}
 }
@@ -85,6 +90,8 @@ public final class TimeSeriesStore: Sendable {
         log.bloomBitsPerKey = nil
         log.compression = .none
         log.bottommostCompression = .none
+        // Entries live for one flush interval; a small memtable keeps their memory short-lived.
+        log.writeBufferBytes = 16 << 20
         return [ColumnFamilyDescriptor(name: Family.series),
                 log,
                 ColumnFamilyDescriptor(name: Family.samples, mergeOperator: SampleBlockMergeOperator(),
@@ -181,28 +188,32 @@ public final class TimeSeriesStore: Sendable {
         spans.reserveCapacity(points.count)
         var ids: [UInt64] = []
         ids.reserveCapacity(points.count)
-        for point in points {
-            func reject(_ reason: SampleRejection, _ message: @autoclosure () -> String) {
-                outcome.rejected[reason, default: 0] += point.fields.count
-                if outcome.firstRejection == nil { outcome.firstRejection = message() }
-            }
-            guard point.timestamp >= oldest else {
+        // Validate times first, then resolve every series id under one lock.
+        var candidates: [Int] = []
+        candidates.reserveCapacity(points.count)
+        for (index, point) in points.enumerated() {
+            if point.timestamp < oldest {
                 if point.timestamp >= nowNanos - Int64(settings.maxSampleAge * 1e9) {
-                    reject(.daySealed, "sample of \(point.measurement) falls in a day whose rollup is already sealed")
+                    outcome.reject(.daySealed, point.fields.count, "sample of \(point.measurement) falls in a day whose rollup is already sealed")
                 } else {
-                    reject(.tooOld, "sample of \(point.measurement) is older than the accepted \(Int(settings.maxSampleAge / 3600)) h")
+                    outcome.reject(.tooOld, point.fields.count, "sample of \(point.measurement) is older than the accepted \(Int(settings.maxSampleAge / 3600)) h")
                 }
-                continue
+            } else if point.timestamp > newest {
+                outcome.reject(.tooFarInFuture, point.fields.count, "sample of \(point.measurement) is more than \(Int(settings.maxFutureSkew / 60)) minutes in the future")
+            } else {
+                candidates.append(index)
             }
-            guard point.timestamp <= newest else {
-                reject(.tooFarInFuture, "sample of \(point.measurement) is more than \(Int(settings.maxFutureSkew / 60)) minutes in the future")
-                continue
-            }
+        }
+        let resolved = try index.ids(for: candidates.map {
+            SeriesKey(organization: points[$0].organization, measurement: points[$0].measurement, tags: points[$0].tags)
+        })
+        for (candidate, result) in zip(candidates, resolved) {
+            let point = points[candidate]
             let id: UInt64
-            do {
-                id = try index.id(for: SeriesKey(organization: point.organization, measurement: point.measurement, tags: point.tags))
-            } catch let error as SeriesLimitError {
-                reject(.seriesLimit, "\(error)")
+            switch result {
+            case .success(let known): id = known
+            case .failure(let error):
+                outcome.reject(.seriesLimit, point.fields.count, "\(error)")
                 continue
             }
             let first = fieldValues.count
