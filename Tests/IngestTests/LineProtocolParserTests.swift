@@ -143,4 +143,57 @@ struct LineProtocolParserTests {
             for point in result.points { #expect((1...lineCount).contains(point.line)) }
         }
     }
+
+    /// With a shared series-section cache, every input parses exactly as without one: the
+    /// fixtures, twice through the same cache (the second time from the cache), and random
+    /// mutations of valid lines mixed with their originals.
+    @Test func theSeriesSectionCacheChangesNothing() throws {
+        let cache = SeriesSectionCache()
+        for name in ["valid.lp", "invalid.lp"] {
+            let bytes = try Self.fixture(name)
+            let plain = bytes.withUnsafeBytes { LineProtocolParser().parse($0) }
+            for _ in 0..<2 {
+                let cached = bytes.withUnsafeBytes { LineProtocolParser(seriesCache: cache).parse($0) }
+                #expect(cached.points == plain.points)
+                #expect(cached.errors == plain.errors)
+                #expect(cached.lines == plain.lines)
+            }
+        }
+        #expect(cache.count > 0)
+        var generator = SystemRandomNumberGenerator()
+        let seeds = ["node_status,node=n1,bucket=b1 status=1i,latency_ms=12.5 1760000000000000000",
+                     "m\\ x,z=1,a\\=1=v\\,2,a\\=1=w s=\"q\\\"\\\\\",b=t,u=1u -1", "a b=1", "cpu,b=2,a=1,b=3 v=1"]
+        let alphabet = Array(" ,=\\\"\n\r#0123456789.eE-+iutfTFabc".utf8)
+        let small = SeriesSectionCache(capacity: 8)
+        for _ in 0..<2000 {
+            var bytes = Array(seeds.randomElement(using: &generator)!.utf8)
+            for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                bytes[index] = alphabet.randomElement(using: &generator)!
+            }
+            let plain = bytes.withUnsafeBytes { LineProtocolParser(maxTags: 2).parse($0) }
+            let cached = bytes.withUnsafeBytes { LineProtocolParser(maxTags: 2, seriesCache: small).parse($0) }
+            #expect(cached.points == plain.points, "\(String(decoding: bytes, as: UTF8.self))")
+            #expect(cached.errors == plain.errors, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        #expect(small.count <= 8)
+    }
+
+    /// The allocation-free decimal path gives exactly the value of the general parser.
+    @Test func fastDecimalsAreCorrectlyRounded() {
+        var generator = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.1", "-0.1", "98.9", "123456789012345", "0.000000000000001", "1.7976931348623", "999999999999999.", ".5", "5."]
+        for _ in 0..<20_000 {
+            let digits = Int.random(in: 1...15, using: &generator)
+            var text = String((0..<digits).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            let point = Int.random(in: 0...digits, using: &generator)
+            text.insert(".", at: text.index(text.startIndex, offsetBy: point))
+            texts.append(Bool.random(using: &generator) ? "-" + text : text)
+        }
+        for text in texts {
+            let parsed = LineProtocolParser().parse("m v=\(text)")
+            let expected = Double(text)
+            #expect(parsed.points.first?.fields.first?.value == expected.map(FieldValue.float), "\(text)")
+        }
+    }
 }
