@@ -29,12 +29,15 @@ public enum CollectorApplication {
         public var clock: @Sendable () -> Date
         /// Parsed series sections shared by every line-protocol parse (HTTP and UDP).
         public var seriesSections: SeriesSectionCache
+        /// Ingest self-monitoring.
+        public var metrics: IngestMetrics
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
-            clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache()
+            clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache(),
+            metrics: IngestMetrics = IngestMetrics()
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -48,6 +51,7 @@ public enum CollectorApplication {
             self.version = version
             self.clock = clock
             self.seriesSections = seriesSections
+            self.metrics = metrics
         }
     }
 
@@ -60,7 +64,7 @@ public enum CollectorApplication {
         registryRoutes.registerPublic(on: router)
         let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
                                   syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock,
-                                  seriesSections: dependencies.seriesSections)
+                                  seriesSections: dependencies.seriesSections, metrics: dependencies.metrics)
         ingest.register(on: router)
         NodeReportRoutes(ingest: ingest).register(on: router)
 

@@ -1,4 +1,5 @@
 import CSystemMemory
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -13,9 +14,12 @@ public struct FlushService: Service {
     private let tick: Duration
     private let logger: Logger
     private let clock: @Sendable () -> Date
+    private let metrics: IngestMetrics
 
-    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), logger: Logger, metrics: IngestMetrics = IngestMetrics(),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
+        self.metrics = metrics
         self.tick = tick
         self.logger = logger
         self.clock = clock
@@ -25,6 +29,7 @@ public struct FlushService: Service {
         var lastSealCheck = ContinuousClock.now - .seconds(3600)
         var lastTrim = ContinuousClock.now
         var failing = false
+        var flushesCounted = store.flushCount
         while !Task.isShuttingDownGracefully {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
@@ -32,7 +37,15 @@ public struct FlushService: Service {
                 break
             }
             do {
-                if try store.flushIfDue(), ContinuousClock.now - lastTrim >= .seconds(2) {
+                let started = ContinuousClock.now
+                let flushed = try store.flushIfDue()
+                if flushed {
+                    let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                    metrics.flushDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                }
+                metrics.pendingSamples.record(store.pendingSamples)
+                metrics.series.record(store.index.seriesCount)
+                if flushed, ContinuousClock.now - lastTrim >= .seconds(2) {
                     // Give the freed buffers back to the kernel: glibc keeps them otherwise,
                     // and peak RSS is what an operator sees.
                     lastTrim = .now
@@ -41,12 +54,17 @@ public struct FlushService: Service {
                 if ContinuousClock.now - lastSealCheck >= .seconds(60) {
                     lastSealCheck = .now
                     let written = try store.sealDays(now: clock())
+                    if written > 0 { metrics.sealedDayRecords.increment(by: written) }
                     if written > 0 { logger.info("sealed day rollups", metadata: ["records": "\(written)", "through_day": "\(store.sealedThroughDay ?? 0)"]) }
                 }
+                let flushes = store.flushCount
+                if flushes > flushesCounted { metrics.flushes.increment(by: flushes - flushesCounted) }
+                flushesCounted = flushes
                 if failing { logger.info("flushing recovered") }
                 failing = false
             } catch {
                 // The samples stay in memory and in the ingest log; the next tick retries.
+                metrics.flushFailures.increment()
                 if !failing { logger.error("flush failed; retrying", metadata: ["error": "\(error)"]) }
                 failing = true
             }

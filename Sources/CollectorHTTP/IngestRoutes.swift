@@ -24,6 +24,7 @@ struct IngestRoutes {
     let admission: IngestAdmission
     let now: @Sendable () -> Date
     let seriesSections: SeriesSectionCache
+    let metrics: IngestMetrics
 
     /// Who writes, and for which organization.
     enum Writer {
@@ -105,6 +106,7 @@ struct IngestRoutes {
         }
         let weight = min(request.headers[.contentLength].flatMap { Int($0) } ?? context.maxUploadSize, context.maxUploadSize)
         guard admission.tryAcquire(weight) else {
+            metrics.recordThrottled(.http)
             throw APIError(.serviceUnavailable, "the write path is saturated (\(admission.limit) bytes in flight); retry shortly",
                            headers: [.retryAfter: "1"])
         }
@@ -138,9 +140,9 @@ struct IngestRoutes {
         let mapped = SeriesPointMapping.map(parsed.points, organization: writer.organization, node: node, nowNanos: nowNanos)
         var errors = parsed.errors + mapped.errors
         let points = mapped.points
-        let outcome = try store.write(points, now: receivedAt, sync: syncWrites)
-        if case .node(let node) = writer { registry.markSeen(nodeID: node.id) }
         errors.sort { $0.line < $1.line }
+        let outcome = try store(points, now: receivedAt, protocol: .http, lineErrors: errors)
+        if case .node(let node) = writer { registry.markSeen(nodeID: node.id) }
         let rejectedLines = errors.count
         if rejectedLines == 0, outcome.rejectedTotal == 0 {
             return Response(status: .noContent)
@@ -155,6 +157,19 @@ struct IngestRoutes {
         let error = WriteError(message: message, error: message, line: errors.first?.line,
                                rejected: rejectedLines + outcome.rejectedTotal, accepted: outcome.stored)
         return try JSONResponse(status: .badRequest, body: error).response(from: request, context: context)
+    }
+
+    /// Commits `points` and counts the write (samples by outcome, refused lines, duration).
+    func store(_ points: [SeriesPoint], now: Date, protocol proto: IngestProtocol, lineErrors: [LineError] = []) throws -> WriteOutcome {
+        let started = ContinuousClock.now
+        do {
+            let outcome = try store.write(points, now: now, sync: syncWrites)
+            metrics.record(proto, outcome: outcome, lineErrors: lineErrors, duration: ContinuousClock.now - started)
+            return outcome
+        } catch {
+            metrics.recordWriteFailure(proto)
+            throw error
+        }
     }
 
     struct RollupsResponse: Encodable, Sendable {

@@ -42,10 +42,13 @@ public final class LineProtocolDatagramSink: DatagramSink {
     private let counters = Mutex<[Outcome: Int]>([:])
     private let lastLog = Mutex<Date>(.distantPast)
     private let seriesSections: SeriesSectionCache
+    private let metrics: IngestMetrics
 
     public init(store: TimeSeriesStore, registry: NodeRegistry, mode: UDPAuthMode, window: TimeInterval = 300,
-                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache()) {
+                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache(),
+                metrics: IngestMetrics = IngestMetrics()) {
         self.seriesSections = seriesSections
+        self.metrics = metrics
         self.store = store
         self.registry = registry
         self.mode = mode
@@ -61,6 +64,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
 
     private func count(_ outcome: Outcome, _ detail: String? = nil) {
         counters.withLock { $0[outcome, default: 0] += 1 }
+        metrics.record(datagram: outcome)
         guard let detail else { return }
         let current = now()
         let shouldLog = lastLog.withLock { last in
@@ -105,9 +109,12 @@ public final class LineProtocolDatagramSink: DatagramSink {
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
         let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node?.organization ?? "", node: node, nowNanos: nowNanos)
-        let refusedLines = parsed.errors.count + mappingErrors.count
+        let lineErrors = parsed.errors + mappingErrors
+        let refusedLines = lineErrors.count
         do {
+            let started = ContinuousClock.now
             let outcome = try store.write(points, now: receivedAt, sync: false)
+            metrics.record(.udp, outcome: outcome, lineErrors: lineErrors, duration: ContinuousClock.now - started)
             if let node { registry.markSeen(nodeID: node.id) }
             if refusedLines > 0 || outcome.rejectedTotal > 0 {
                 count(.badLines, (parsed.errors + mappingErrors).first?.description ?? outcome.firstRejection)
@@ -115,6 +122,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
                 count(.accepted)
             }
         } catch {
+            metrics.recordWriteFailure(.udp)
             count(.storeFailed, "\(error)")
         }
     }

@@ -93,7 +93,7 @@ struct NodeReportRoutes {
                 tags: [(key: "bucket", value: id), (key: "node", value: node.id)], fields: fields,
                 timestamp: Int64(at.timeIntervalSince1970 * 1e9)))
         }
-        let outcome = try ingest.store.write(points, now: now, sync: ingest.syncWrites)
+        let outcome = try ingest.store(points, now: now, protocol: .status)
         let latencies = body.buckets.compactMap { $0.latencyMs ?? $0.latency_ms }
         ingest.registry.markSeen(nodeID: node.id, latencyMs: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
         if outcome.rejectedTotal > 0 {
@@ -124,7 +124,7 @@ struct NodeReportRoutes {
             guard !overflow else { throw APIError(.badRequest, "record \(index) has an out-of-range timestamp (Unix seconds expected)") }
             points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: tags, fields: fields, timestamp: nanos))
         }
-        let outcome = try ingest.store.write(points, now: now, sync: ingest.syncWrites)
+        let outcome = try ingest.store(points, now: now, protocol: .report)
         if case .node(let node) = writer { ingest.registry.markSeen(nodeID: node.id) }
         if outcome.rejectedTotal > 0 {
             throw APIError(.badRequest, "report partly refused: \(outcome.firstRejection ?? "samples rejected") (\(outcome.rejectedTotal) sample(s); \(outcome.stored) stored)")

@@ -1,3 +1,5 @@
+import CoreMetrics
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -41,8 +43,11 @@ public struct UDPListener: Service {
     private let sink: any DatagramSink
     private let readiness: ServiceReadiness?
     private let logger: Logger
+    private let metrics: IngestMetrics?
 
-    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = 8 << 20, readiness: ServiceReadiness?, logger: Logger) {
+    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = 8 << 20, readiness: ServiceReadiness?, logger: Logger,
+                metrics: IngestMetrics? = nil) {
+        self.metrics = metrics
         self.address = address
         self.sink = sink
         self.receiveBufferBytes = receiveBufferBytes
@@ -77,6 +82,11 @@ public struct UDPListener: Service {
         readiness?.markUp(.udp)
 
         let underlying = channel.channel
+        let dropWatch = Task { [metrics, logger] in
+            guard let metrics, let port = underlying.localAddress?.port else { return }
+            await Self.watchKernelDrops(port: port, metrics: metrics, logger: logger)
+        }
+        defer { dropWatch.cancel() }
         try await withGracefulShutdownHandler {
             do {
                 try await channel.executeThenClose { inbound, _ in
@@ -93,6 +103,41 @@ public struct UDPListener: Service {
             underlying.close(promise: nil)
         }
         logger.info("UDP listener stopped")
+    }
+
+    /// Datagrams the kernel dropped on sockets bound to `port` (receive buffer full), from the
+    /// `drops` column of /proc/net/udp and /proc/net/udp6; `nil` where those files do not exist.
+    static func kernelDrops(port: Int) -> Int? {
+        let portHex = String(format: ":%04X", port)
+        var total: Int?
+        for file in ["/proc/net/udp", "/proc/net/udp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard columns.count >= 13, columns[1].hasSuffix(portHex), let drops = Int(columns[12]) else { continue }
+                total = (total ?? 0) + drops
+            }
+        }
+        return total
+    }
+
+    /// Adds the kernel's drop count to `flashback_udp_datagrams_dropped_total` every 5 s and
+    /// warns (at most once a minute) while datagrams are being dropped.
+    static func watchKernelDrops(port: Int, metrics: IngestMetrics, logger: Logger) async {
+        guard var last = kernelDrops(port: port) else { return }
+        var lastWarning = ContinuousClock.now - .seconds(60)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            guard let now = kernelDrops(port: port) else { return }
+            if now > last {
+                metrics.datagramsDropped.increment(by: now - last)
+                if ContinuousClock.now - lastWarning >= .seconds(60) {
+                    lastWarning = .now
+                    logger.warning("the kernel dropped UDP datagrams: the receive buffer was full", metadata: ["dropped": "\(now - last)"])
+                }
+            }
+            last = max(last, now)
+        }
     }
 }
 

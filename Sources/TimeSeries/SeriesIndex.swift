@@ -218,6 +218,11 @@ public final class SeriesIndex: Sendable {
         state.withLock { $0.fieldNames[id] }
     }
 
+    /// Number of series.
+    public var seriesCount: Int {
+        state.withLock { $0.ids.count }
+    }
+
     /// Series per organization, for the cardinality metric.
     public var seriesCounts: [String: Int] {
         state.withLock { $0.perOrganization }

@@ -127,6 +127,10 @@ public final class TimeSeriesStore: Sendable {
     private let state: Mutex<State>
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
+    private let flushCounter = Atomic<Int>(0)
+
+    /// Flushes that wrote something, since open (for the flush metric).
+    public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
 
     public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings()) throws {
         self.database = database
@@ -290,6 +294,7 @@ public final class TimeSeriesStore: Sendable {
                 // entries it deletes are still there and are replayed.
                 try database.write(batch)
                 state.withLock { $0.flushing = nil }
+                flushCounter.add(1, ordering: .relaxed)
             } catch {
                 // Put the samples back in front of anything that arrived meanwhile.
                 state.withLock { state in

@@ -239,24 +239,25 @@ struct ServeCommand: AsyncParsableCommand {
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
         let seriesSections = SeriesSectionCache()
+        let metrics = IngestMetrics()
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections)
+            readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
         let udp = UDPListener(
             address: settings.udpAddress,
-            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow, logger: logger, seriesSections: seriesSections),
-            receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger)
+            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow, logger: logger, seriesSections: seriesSections, metrics: metrics),
+            receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger, metrics: metrics)
 
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: http),
                 .init(service: udp),
-                .init(service: FlushService(store: timeSeries, logger: logger)),
+                .init(service: FlushService(store: timeSeries, logger: logger, metrics: metrics)),
                 .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
                 .init(service: ReadinessService(readiness: readiness)),
             ],

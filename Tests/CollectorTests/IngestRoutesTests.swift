@@ -9,6 +9,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import MetricsTestKit
 import NIOCore
 import Registry
 import Testing
@@ -30,7 +31,7 @@ struct IngestRoutesTests {
         }
     }
 
-    func withHarness(admission: IngestAdmission = IngestAdmission(limit: 1 << 20), _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
+    func withHarness(admission: IngestAdmission = IngestAdmission(limit: 1 << 20), metrics: TestMetrics = TestMetrics(), _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
@@ -40,7 +41,8 @@ struct IngestRoutesTests {
         let router = CollectorApplication.makeRouter(.init(
             storage: storage, tokens: tokens, registry: registry,
             catalog: try StorageCatalog(storage: storage, secrets: secrets, logger: Logger(label: "test")),
-            timeSeries: try TimeSeriesStore(database: storage.database), admission: admission, readiness: ServiceReadiness(), version: "test", clock: clock))
+            timeSeries: try TimeSeriesStore(database: storage.database), admission: admission, readiness: ServiceReadiness(), version: "test", clock: clock,
+            metrics: IngestMetrics(factory: metrics)))
         try await Application(router: router).test(.router) { client in try await body(Harness(tokens: tokens, registry: registry), client) }
     }
 
@@ -106,7 +108,8 @@ struct IngestRoutesTests {
     }
 
     @Test func partialWritesStoreGoodLinesAndNameTheFirstBadOne() async throws {
-        try await withHarness { harness, client in
+        let metrics = TestMetrics()
+        try await withHarness(metrics: metrics) { harness, client in
             let auth = try await harness.orgAuth("org-a")
             let seconds = Int64(Self.now.timeIntervalSince1970)
             let body = """
@@ -133,6 +136,17 @@ struct IngestRoutesTests {
             #expect(try await client.execute(uri: "/write?precision=h", method: .post, headers: auth, body: ByteBuffer(string: "m v=1")).status == .badRequest)
             #expect(try await client.execute(uri: "/write", method: .post, headers: auth.merging([.contentEncoding: "br"]), body: ByteBuffer(string: "m v=1")).status == .unsupportedMediaType)
         }
+        // Counted by protocol and reason: two bodies reached the store.
+        func counter(_ label: String, _ dimensions: [(String, String)]) throws -> Int64 {
+            try metrics.expectCounter(label, dimensions).totalValue
+        }
+        #expect(try counter("flashback_ingest_samples_stored_total", [("protocol", "http")]) == 2)
+        #expect(try counter("flashback_ingest_samples_received_total", [("protocol", "http")]) == 4)
+        #expect(try counter("flashback_ingest_samples_rejected_total", [("protocol", "http"), ("reason", "too_old")]) == 2)
+        #expect(try counter("flashback_ingest_samples_rejected_total", [("protocol", "http"), ("reason", "series_limit")]) == 0)
+        #expect(try counter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "invalid_field_value")]) == 1)
+        #expect(try counter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "invalid_tag")]) == 1)
+        #expect(try metrics.expectTimer("flashback_ingest_write_duration_seconds", [("protocol", "http")]).values.count == 2)
     }
 
     @Test func writersAreNodesOrOrganizationAdministrators() async throws {
@@ -168,7 +182,8 @@ struct IngestAdmissionTests {
     @Test func saturatedWritePathAnswers503WithRetryAfter() async throws {
         let admission = IngestAdmission(limit: 1024)
         #expect(admission.tryAcquire(1024))  // another request holds the whole budget
-        try await IngestRoutesTests().withHarness(admission: admission) { harness, client in
+        let metrics = TestMetrics()
+        try await IngestRoutesTests().withHarness(admission: admission, metrics: metrics) { harness, client in
             let auth = try await harness.orgAuth("org-a")
             let response = try await client.execute(uri: "/write", method: .post, headers: auth, body: ByteBuffer(string: "m v=1"))
             #expect(response.status == .serviceUnavailable)
@@ -177,6 +192,7 @@ struct IngestAdmissionTests {
             #expect(try await client.execute(uri: "/write", method: .post, headers: auth, body: ByteBuffer(string: "m v=1")).status == .noContent)
             #expect(admission.bytesInFlight == 0)
         }
+        #expect(try metrics.expectCounter("flashback_ingest_requests_throttled_total", [("protocol", "http")]).totalValue == 1)
     }
 }
 

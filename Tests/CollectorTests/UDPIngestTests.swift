@@ -4,6 +4,7 @@ import CollectorTesting
 import Crypto
 import Foundation
 import Logging
+import MetricsTestKit
 import Registry
 import Testing
 import TimeSeries
@@ -33,7 +34,9 @@ struct UDPIngestTests {
                                         signature: try signer.signNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: stamp), organization: "org-u")
         let (node, token) = try registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
-        let sink = LineProtocolDatagramSink(store: store, registry: registry, mode: .hmac, now: clock, logger: Logger(label: "test"))
+        let metrics = TestMetrics()
+        let sink = LineProtocolDatagramSink(store: store, registry: registry, mode: .hmac, now: clock, logger: Logger(label: "test"),
+                                            metrics: IngestMetrics(factory: metrics))
         let seconds = Int64(Self.now.timeIntervalSince1970)
         func send(_ bytes: [UInt8]) { bytes.withUnsafeBytes { sink.handle($0) } }
 
@@ -54,6 +57,12 @@ struct UDPIngestTests {
         #expect(counts[.missingHeader] == 1)
         #expect(counts[.badHeader] == 1)
         #expect(counts[.badLines] == 1)
+        // The same counts as metrics, and the samples of the accepted datagram.
+        for (outcome, expected) in [("accepted", 1), ("bad_signature", 2), ("unknown_node", 1), ("stale_timestamp", 1), ("missing_header", 1), ("bad_header", 1), ("bad_lines", 1)] {
+            #expect(try metrics.expectCounter("flashback_udp_datagrams_total", [("outcome", outcome)]).totalValue == Int64(expected), "\(outcome)")
+        }
+        #expect(try metrics.expectCounter("flashback_ingest_samples_stored_total", [("protocol", "udp")]).totalValue == 3)
+        #expect(try metrics.expectCounter("flashback_ingest_lines_rejected_total", [("protocol", "udp"), ("reason", "invalid_tag")]).totalValue == 1)
         // Only the accepted datagram's two series exist, tagged with the node and its organization.
         let series = store.index.series(organization: "org-u", measurement: "node_status")
         #expect(series.count == 2)

@@ -1,0 +1,105 @@
+import CoreMetrics
+import Ingest
+import TimeSeries
+
+/// Where samples come from: a metric label with a fixed set of values.
+public enum IngestProtocol: String, Sendable, CaseIterable {
+    /// `POST /write`, `POST /api/v2/write`.
+    case http
+    /// Line protocol datagrams.
+    case udp
+    /// `POST /status`, `POST /node/status`.
+    case status
+    /// `POST /stats/report`.
+    case report
+}
+
+/// The ingest path's self-monitoring, through swift-metrics (exported by the Prometheus issue).
+///
+/// Labels are only the protocol, a reason from a fixed list, or an outcome — never a client
+/// string — so the number of series these metrics create is fixed. Every metric is created up
+/// front; recording is a lock-free counter update. The factory is injected so tests read their
+/// own metrics without touching the process-wide `MetricsSystem`.
+public final class IngestMetrics: Sendable {
+    private let received: [IngestProtocol: Counter]
+    private let stored: [IngestProtocol: Counter]
+    private let rejectedSamples: [IngestProtocol: [SampleRejection: Counter]]
+    private let rejectedLines: [IngestProtocol: [LineErrorReason: Counter]]
+    private let throttled: [IngestProtocol: Counter]
+    private let writeDuration: [IngestProtocol: Timer]
+    private let writeFailures: [IngestProtocol: Counter]
+    private let datagrams: [LineProtocolDatagramSink.Outcome: Counter]
+    /// Datagrams the kernel dropped on the UDP socket (receive buffer full).
+    let datagramsDropped: Counter
+    let series: Gauge
+    let pendingSamples: Gauge
+    let flushes: Counter
+    let flushFailures: Counter
+    let flushDuration: Timer
+    let sealedDayRecords: Counter
+
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        func perProtocol<T>(_ make: (IngestProtocol) -> T) -> [IngestProtocol: T] {
+            Dictionary(uniqueKeysWithValues: IngestProtocol.allCases.map { ($0, make($0)) })
+        }
+        received = perProtocol { Counter(label: "flashback_ingest_samples_received_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
+        stored = perProtocol { Counter(label: "flashback_ingest_samples_stored_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
+        rejectedSamples = perProtocol { proto in
+            Dictionary(uniqueKeysWithValues: SampleRejection.allCases.map { reason in
+                (reason, Counter(label: "flashback_ingest_samples_rejected_total", dimensions: [("protocol", proto.rawValue), ("reason", reason.rawValue)], factory: factory))
+            })
+        }
+        rejectedLines = perProtocol { proto in
+            Dictionary(uniqueKeysWithValues: LineErrorReason.allCases.map { reason in
+                (reason, Counter(label: "flashback_ingest_lines_rejected_total", dimensions: [("protocol", proto.rawValue), ("reason", reason.rawValue)], factory: factory))
+            })
+        }
+        throttled = perProtocol { Counter(label: "flashback_ingest_requests_throttled_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
+        writeDuration = perProtocol { Timer(label: "flashback_ingest_write_duration_seconds", dimensions: [("protocol", $0.rawValue)], factory: factory) }
+        writeFailures = perProtocol { Counter(label: "flashback_ingest_write_failures_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
+        datagrams = Dictionary(uniqueKeysWithValues: LineProtocolDatagramSink.Outcome.allCases.map { outcome in
+            (outcome, Counter(label: "flashback_udp_datagrams_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
+        })
+        datagramsDropped = Counter(label: "flashback_udp_datagrams_dropped_total", factory: factory)
+        series = Gauge(label: "flashback_series", factory: factory)
+        pendingSamples = Gauge(label: "flashback_ingest_pending_samples", factory: factory)
+        flushes = Counter(label: "flashback_ingest_flushes_total", factory: factory)
+        flushFailures = Counter(label: "flashback_ingest_flush_failures_total", factory: factory)
+        flushDuration = Timer(label: "flashback_ingest_flush_duration_seconds", factory: factory)
+        sealedDayRecords = Counter(label: "flashback_day_records_sealed_total", factory: factory)
+    }
+
+    /// Counts one write: samples received, stored and refused (by reason), lines refused (by
+    /// reason), and how long the store took.
+    func record(_ proto: IngestProtocol, outcome: WriteOutcome, lineErrors: [LineError], duration: Duration) {
+        received[proto]?.increment(by: outcome.stored + outcome.rejectedTotal)
+        if outcome.stored > 0 { stored[proto]?.increment(by: outcome.stored) }
+        for (reason, count) in outcome.rejected where count > 0 {
+            rejectedSamples[proto]?[reason]?.increment(by: count)
+        }
+        for error in lineErrors {
+            rejectedLines[proto]?[error.reason]?.increment()
+        }
+        let (seconds, attoseconds) = duration.components
+        writeDuration[proto]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// Lines refused before any sample could be stored (e.g. a whole datagram of bad lines).
+    func record(_ proto: IngestProtocol, lineErrors: [LineError]) {
+        for error in lineErrors {
+            rejectedLines[proto]?[error.reason]?.increment()
+        }
+    }
+
+    func recordThrottled(_ proto: IngestProtocol) {
+        throttled[proto]?.increment()
+    }
+
+    func recordWriteFailure(_ proto: IngestProtocol) {
+        writeFailures[proto]?.increment()
+    }
+
+    func record(datagram outcome: LineProtocolDatagramSink.Outcome) {
+        datagrams[outcome]?.increment()
+    }
+}

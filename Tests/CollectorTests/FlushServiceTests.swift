@@ -1,0 +1,54 @@
+import CollectorHTTP
+import CollectorTesting
+import Foundation
+import Logging
+import MetricsTestKit
+import RocksDB
+import ServiceLifecycle
+import Testing
+import TimeSeries
+
+@Suite("Flush service")
+struct FlushServiceTests {
+    @Test func pendingSamplesReachTheirBlocksAndShutdownFlushesTheRest() async throws {
+        let directory = TemporaryDirectory(prefix: "flush-service")
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        var settings = TimeSeriesSettings()
+        settings.flushInterval = .milliseconds(20)
+        let store = try TimeSeriesStore(database: db, settings: settings)
+        let metrics = TestMetrics()
+        let now = Date()
+        let point = SeriesPoint(organization: "o", measurement: "m", tags: [], fields: [(name: "v", value: 1)],
+                                timestamp: Int64(now.timeIntervalSince1970) * 1_000_000_000)
+        _ = try store.write([point], now: now, sync: false)
+        #expect(store.pendingLogEntries == 1)
+
+        let service = FlushService(store: store, tick: .milliseconds(5), logger: Logger(label: "test"), metrics: IngestMetrics(factory: metrics))
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            // Wait on the condition itself (bounded), not on a guessed delay.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while store.pendingLogEntries > 0, ContinuousClock.now < deadline { await Task.yield() }
+            #expect(store.pendingLogEntries == 0)
+            // Written after the last tick's flush: the shutdown flush must take it.
+            _ = try store.write([SeriesPoint(organization: "o", measurement: "m", tags: [], fields: [(name: "v", value: 2)],
+                                             timestamp: point.timestamp + 1)], now: now, sync: false)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(store.pendingSamples == 0)
+        #expect(try metrics.expectCounter("flashback_ingest_flushes_total").totalValue >= 1)
+        #expect(try metrics.expectGauge("flashback_series").lastValue == 1)
+        db.close()
+        // Reopened, nothing is left in the log and both samples are in the blocks.
+        let reopened = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        let again = try TimeSeriesStore(database: reopened)
+        #expect(again.pendingLogEntries == 0)
+        let field = try #require(again.index.existingFieldID("v"))
+        let id = try #require(again.index.series(organization: "o", measurement: "m").first?.id)
+        let seconds = Int64(now.timeIntervalSince1970)
+        #expect(try again.rollups(series: id, field: field, start: seconds - 60, end: seconds + 60, perDay: false).reduce(0) { $0 + $1.rollup.count } == 2)
+        reopened.close()
+    }
+}
