@@ -99,7 +99,7 @@ public final class IngestMetrics: Sendable {
         writeFailures[proto]?.increment()
     }
 
-    func record(datagram outcome: LineProtocolDatagramSink.Outcome) {
-        datagrams[outcome]?.increment()
+    func record(datagram outcome: LineProtocolDatagramSink.Outcome, count: Int = 1) {
+        datagrams[outcome]?.increment(by: count)
     }
 }

@@ -43,10 +43,13 @@ public final class LineProtocolDatagramSink: DatagramSink {
     private let lastLog = Mutex<Date>(.distantPast)
     private let seriesSections: SeriesSectionCache
     private let metrics: IngestMetrics
+    /// Organization of datagrams without a header in `none` mode ("" = public data).
+    private let unsignedOrganization: String
 
     public init(store: TimeSeriesStore, registry: NodeRegistry, mode: UDPAuthMode, window: TimeInterval = 300,
                 now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache(),
-                metrics: IngestMetrics = IngestMetrics()) {
+                metrics: IngestMetrics = IngestMetrics(), unsignedOrganization: String = "") {
+        self.unsignedOrganization = unsignedOrganization
         self.seriesSections = seriesSections
         self.metrics = metrics
         self.store = store
@@ -66,20 +69,53 @@ public final class LineProtocolDatagramSink: DatagramSink {
         counters.withLock { $0[outcome, default: 0] += 1 }
         metrics.record(datagram: outcome)
         guard let detail else { return }
+        logRateLimited("UDP datagram refused", reason: outcome.rawValue, detail: detail)
+    }
+
+    private func logRateLimited(_ detail: String) {
+        logRateLimited("UDP samples refused", reason: "store", detail: detail)
+    }
+
+    private func logRateLimited(_ message: Logger.Message, reason: String, detail: String) {
         let current = now()
         let shouldLog = lastLog.withLock { last in
             if current.timeIntervalSince(last) >= 10 { last = current; return true }
             return false
         }
-        if shouldLog { logger.warning("UDP datagram refused", metadata: ["reason": "\(outcome.rawValue)", "detail": "\(detail)"]) }
+        if shouldLog { logger.warning(message, metadata: ["reason": "\(reason)", "detail": "\(detail)"]) }
     }
 
-    public func receive(_ payload: ByteBuffer, from sender: SocketAddress) async {
-        payload.withUnsafeReadableBytes { handle($0) }
+    public func receive(_ datagrams: [ByteBuffer]) async {
+        handle(batch: datagrams)
     }
 
     /// Handles one datagram's bytes (the socket-free entry point, also used by tests).
     public func handle(_ bytes: UnsafeRawBufferPointer) {
+        var batch = Batch()
+        prepare(bytes, into: &batch)
+        commit(batch)
+    }
+
+    /// Handles the datagrams of one read burst: each is checked and parsed on its own, then all
+    /// their samples are stored with **one** write.
+    public func handle(batch datagrams: [ByteBuffer]) {
+        var batch = Batch()
+        for datagram in datagrams {
+            datagram.withUnsafeReadableBytes { prepare($0, into: &batch) }
+        }
+        commit(batch)
+    }
+
+    /// Samples of accepted datagrams, waiting for one store write.
+    struct Batch {
+        var points: [SeriesPoint] = []
+        var lineErrors: [LineError] = []
+        /// Per datagram with a body: its first refused line, if any.
+        var outcomes: [String?] = []
+        var nodes: Set<String> = []
+    }
+
+    private func prepare(_ bytes: UnsafeRawBufferPointer, into batch: inout Batch) {
         var body = bytes
         var node: BridgeNode?
         var firstLine = 1
@@ -106,24 +142,31 @@ public final class LineProtocolDatagramSink: DatagramSink {
             return count(.missingHeader, "datagram without '#fb1' header")
         }
         let parsed = LineProtocolParser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
-        let receivedAt = now()
-        let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
-        let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node?.organization ?? "", node: node, nowNanos: nowNanos)
+        let nowNanos = Int64(now().timeIntervalSince1970 * 1e9)
+        let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node, nowNanos: nowNanos)
         let lineErrors = parsed.errors + mappingErrors
-        let refusedLines = lineErrors.count
+        batch.points += points
+        batch.lineErrors += lineErrors
+        batch.outcomes.append(lineErrors.min { $0.line < $1.line }?.description)
+        if let node { batch.nodes.insert(node.id) }
+    }
+
+    private func commit(_ batch: Batch) {
+        guard !batch.outcomes.isEmpty else { return }
         do {
             let started = ContinuousClock.now
-            let outcome = try store.write(points, now: receivedAt, sync: false)
-            metrics.record(.udp, outcome: outcome, lineErrors: lineErrors, duration: ContinuousClock.now - started)
-            if let node { registry.markSeen(nodeID: node.id) }
-            if refusedLines > 0 || outcome.rejectedTotal > 0 {
-                count(.badLines, (parsed.errors + mappingErrors).first?.description ?? outcome.firstRejection)
-            } else {
-                count(.accepted)
+            let outcome = try store.write(batch.points, now: now(), sync: false)
+            metrics.record(.udp, outcome: outcome, lineErrors: batch.lineErrors, duration: ContinuousClock.now - started)
+            for node in batch.nodes { registry.markSeen(nodeID: node) }
+            for refused in batch.outcomes {
+                if let refused { count(.badLines, refused) } else { count(.accepted) }
             }
+            // Samples refused by the store (too old, future, series limit) are counted by reason
+            // in flashback_ingest_samples_rejected_total; log the first for the operator.
+            if let first = outcome.firstRejection { logRateLimited(first) }
         } catch {
             metrics.recordWriteFailure(.udp)
-            count(.storeFailed, "\(error)")
+            for _ in batch.outcomes { count(.storeFailed, "\(error)") }
         }
     }
 }

@@ -38,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "UDP authentication: hmac (each datagram starts with '#fb1 <nodeId> <unix-seconds> <base64 HMAC-SHA256(nodeToken, rest)>') or none (default: none on a loopback address, hmac otherwise; env FLASHBACK_UDP_AUTH).")
     var udpAuth: String?
 
+    @Option(name: .long, help: "Organization that datagrams without an #fb1 header are stored for when --udp-auth is none (default: none, i.e. public data; env FLASHBACK_UDP_ORGANIZATION).")
+    var udpOrganization: String?
+
     @Option(name: .long, help: "Log format: text or json (default: text; env FLASHBACK_LOG_FORMAT).")
     var logFormat: String?
 
@@ -101,6 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
         var udpAddress: ListenAddress
         var udpReceiveBuffer: Int
         var udpAuth: UDPAuthMode
+        var udpOrganization: String
         var logFormat: LogFormat
         var logLevel: Logger.Level
         var jwtSecret: String?
@@ -173,6 +177,7 @@ struct ServeCommand: AsyncParsableCommand {
             udpAddress: udpListen,
             udpReceiveBuffer: receiveBuffer,
             udpAuth: udpAuthMode,
+            udpOrganization: source.string("udp-organization", flag: udpOrganization, default: ""),
             logFormat: format,
             logLevel: level,
             jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
@@ -249,7 +254,9 @@ struct ServeCommand: AsyncParsableCommand {
             address: settings.httpAddress)
         let udp = UDPListener(
             address: settings.udpAddress,
-            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow, logger: logger, seriesSections: seriesSections, metrics: metrics),
+            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow,
+                                           logger: logger, seriesSections: seriesSections, metrics: metrics,
+                                           unsignedOrganization: settings.udpOrganization),
             receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger, metrics: metrics)
 
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.

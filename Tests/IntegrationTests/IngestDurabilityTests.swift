@@ -30,6 +30,35 @@ struct IngestDurabilityTests {
         return (try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])?["count"] as? Int ?? -1
     }
 
+    /// A datagram near the UDP maximum arrives whole: every line of it is stored. Sent several
+    /// times in a row, so the listener reads them with one vectored call.
+    @Test func largeDatagramsAreNotTruncated() async throws {
+        let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path,
+                                             arguments: ["--udp-auth", "none", "--udp-organization", "org-d"])
+        #expect(await collector.waitFor(path: "/-/ready", status: 200))
+        defer { collector.send(SIGTERM) }
+        let auth = try await ownerAuth()
+        let seconds = Int64(Date().timeIntervalSince1970)
+        var expected = 0
+        for datagram in 0..<4 {
+            // About 58 KB: 600 lines of ~97 bytes, each its own series.
+            let lines = (0..<600).map { "probe_large,datagram=\(datagram),site=site-\(String(repeating: "x", count: 30))-\($0) v=\($0) \(seconds)000000000" }
+            let bytes = Array(lines.joined(separator: "\n").utf8)
+            #expect(bytes.count > 50_000 && bytes.count < 65_000)
+            sendUDP(bytes, port: collector.udpPort)
+            expected += lines.count
+        }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        var stored = 0
+        while ContinuousClock.now < deadline {
+            stored = try await count(collector, auth: auth, measurement: "probe_large")
+            if stored >= expected { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(stored == expected)
+        #expect(!collector.standardOutput.contains("UDP datagram refused"))
+    }
+
     @Test func signedUDPDatagramsOverARealSocketAreStored() async throws {
         let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: ["--udp-auth", "hmac"])
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
