@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "TimeSeries",
-            dependencies: ["RocksDB", "CollectorModel"],
+            dependencies: ["RocksDB", "CollectorModel", "Ingest"],
             swiftSettings: strict
         ),
         .target(

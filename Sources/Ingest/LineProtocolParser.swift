@@ -47,6 +47,7 @@ public struct LineProtocolParser: Sendable {
     public func parse(_ bytes: UnsafeRawBufferPointer, firstLine: Int = 1) -> Result {
         var result = Result()
         var scanner = Scanner(bytes: bytes, line: firstLine)
+        var scratch: [UInt8] = []
         while !scanner.atEnd {
             scanner.skipBlank()
             if scanner.atEnd { break }
@@ -63,7 +64,7 @@ public struct LineProtocolParser: Sendable {
             let start = scanner.position
             let line = scanner.line
             do {
-                var point = try parseLine(&scanner)
+                var point = try parseLine(&scanner, scratch: &scratch)
                 point.line = line
                 guard scanner.position - start <= maxLineLength else {
                     throw LineError(line: line, reason: .lineTooLong, detail: "line is longer than \(maxLineLength) bytes")
@@ -86,7 +87,7 @@ public struct LineProtocolParser: Sendable {
         LineError(line: 0, reason: reason, detail: detail)
     }
 
-    private func parseLine(_ scanner: inout Scanner) throws -> LinePoint {
+    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8]) throws -> LinePoint {
         let lineStart = scanner.position
         func checkLength() throws {
             if scanner.position - lineStart > maxLineLength {
@@ -95,14 +96,17 @@ public struct LineProtocolParser: Sendable {
         }
         let measurementText: String
         var tags: [LinePoint.Tag]
+        var memo: SeriesMemo?
         let section = scanner.seriesSection()
-        if let section, let cache = seriesCache, let known = cache.lookup(section) {
-            (measurementText, tags) = (known.measurement, known.tags)
+        if let section, let cache = seriesCache, let known = cache.lookup(section, scratch: &scratch) {
+            (measurementText, tags, memo) = (known.measurement, known.tags, known.memo)
             scanner.position = lineStart + section.count
         } else {
             (measurementText, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
             if let section, let cache = seriesCache, scanner.position == lineStart + section.count {
-                cache.insert(section, SeriesSectionCache.Entry(measurement: measurementText, tags: tags))
+                let entry = SeriesSectionCache.Entry(measurement: measurementText, tags: tags)
+                cache.insert(section, entry)
+                memo = entry.memo
             }
         }
         try checkLength()
@@ -147,7 +151,9 @@ public struct LineProtocolParser: Sendable {
             }
         }
         try checkLength()
-        return LinePoint(measurement: measurementText, tags: tags, fields: fields, timestamp: timestamp, line: 0)
+        var point = LinePoint(measurement: measurementText, tags: tags, fields: fields, timestamp: timestamp, line: 0)
+        point.memo = memo
+        return point
     }
 
     /// Measurement and tags (sorted by key; a repeated key keeps its last value).

@@ -14,10 +14,13 @@ public final class SeriesSectionCache: Sendable {
     public struct Entry: Sendable {
         public var measurement: String
         public var tags: [LinePoint.Tag]
+        /// Where the store remembers which series this section resolved to.
+        public var memo: SeriesMemo
 
-        public init(measurement: String, tags: [LinePoint.Tag]) {
+        public init(measurement: String, tags: [LinePoint.Tag], memo: SeriesMemo = SeriesMemo()) {
             self.measurement = measurement
             self.tags = tags
+            self.memo = memo
         }
     }
 
@@ -38,9 +41,12 @@ public final class SeriesSectionCache: Sendable {
 
     public var count: Int { entries.withLock { $0.count } }
 
-    func lookup(_ section: UnsafeRawBufferPointer) -> Entry? {
-        // The probe key is a temporary array: one allocation, no parse.
-        let key = Key(bytes: Array(section))
+    /// The entry of `section`; `scratch` is a reusable buffer for the probe key, so a lookup
+    /// does not allocate once it has grown to the longest section.
+    func lookup(_ section: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> Entry? {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: section)
+        let key = Key(bytes: scratch)
         return entries.withLock { $0[key] }
     }
 
@@ -50,5 +56,24 @@ public final class SeriesSectionCache: Sendable {
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = entry
         }
+    }
+}
+
+/// A memo attached to a cached series section: the series it resolved to, for one writing
+/// context (organization and node). The store fills it on the first write of the section and
+/// reads it afterwards, skipping the series key and its lookup. A section written from another
+/// context simply misses (and takes the memo over).
+public final class SeriesMemo: Sendable {
+    private let slot = Mutex<(context: String, id: UInt64)?>(nil)
+
+    public init() {}
+
+    /// The series id remembered for `context`, or `nil`.
+    public func id(for context: String) -> UInt64? {
+        slot.withLock { $0?.context == context ? $0?.id : nil }
+    }
+
+    public func remember(_ id: UInt64, for context: String) {
+        slot.withLock { $0 = (context, id) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Ingest
 import RocksDB
 import Synchronization
 
@@ -12,6 +13,11 @@ public struct SeriesPoint: Sendable {
     public var fields: [(name: String, value: Double)]
     /// Nanoseconds since the Unix epoch.
     public var timestamp: Int64
+    /// The series id when the caller already knows it (from a ``SeriesMemo``); then `tags` may be
+    /// empty and are not looked at.
+    public var seriesID: UInt64?
+    /// Where to remember the id once resolved, and for which writing context.
+    public var memo: (memo: SeriesMemo, context: String)?
 
     public init(organization: String, measurement: String, tags: [(key: String, value: String)], fields: [(name: String, value: Double)], timestamp: Int64) {
         self.organization = organization
@@ -208,17 +214,25 @@ public final class TimeSeriesStore: Sendable {
                 candidates.append(index)
             }
         }
-        let resolved = try index.ids(for: candidates.map {
+        // Points whose series the caller already resolved skip the series key entirely.
+        let unresolved = candidates.filter { points[$0].seriesID == nil }
+        let lookedUp = try index.ids(for: unresolved.map {
             SeriesKey(organization: points[$0].organization, measurement: points[$0].measurement, tags: points[$0].tags)
         })
-        for (candidate, result) in zip(candidates, resolved) {
+        var resolved = [Result<UInt64, SeriesLimitError>?](repeating: nil, count: points.count)
+        for (index, result) in zip(unresolved, lookedUp) {
+            resolved[index] = result
+            if case .success(let id) = result, let memo = points[index].memo { memo.memo.remember(id, for: memo.context) }
+        }
+        for candidate in candidates {
             let point = points[candidate]
             let id: UInt64
-            switch result {
+            switch point.seriesID.map({ .success($0) }) ?? resolved[candidate] {
             case .success(let known): id = known
             case .failure(let error):
                 outcome.reject(.seriesLimit, point.fields.count, "\(error)")
                 continue
+            case nil: continue
             }
             let first = fieldValues.count
             for field in point.fields {
