@@ -48,6 +48,7 @@ public struct LineProtocolParser: Sendable {
         var result = Result()
         var scanner = Scanner(bytes: bytes, line: firstLine)
         var scratch: [UInt8] = []
+        var fieldKeys = FieldKeyCache()
         while !scanner.atEnd {
             scanner.skipBlank()
             if scanner.atEnd { break }
@@ -64,7 +65,7 @@ public struct LineProtocolParser: Sendable {
             let start = scanner.position
             let line = scanner.line
             do {
-                var point = try parseLine(&scanner, scratch: &scratch)
+                var point = try parseLine(&scanner, scratch: &scratch, fieldKeys: &fieldKeys)
                 point.line = line
                 guard scanner.position - start <= maxLineLength else {
                     throw LineError(line: line, reason: .lineTooLong, detail: "line is longer than \(maxLineLength) bytes")
@@ -87,7 +88,7 @@ public struct LineProtocolParser: Sendable {
         LineError(line: 0, reason: reason, detail: detail)
     }
 
-    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8]) throws -> LinePoint {
+    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8], fieldKeys: inout FieldKeyCache) throws -> LinePoint {
         let lineStart = scanner.position
         func checkLength() throws {
             if scanner.position - lineStart > maxLineLength {
@@ -116,7 +117,7 @@ public struct LineProtocolParser: Sendable {
         if scanner.atEndOfLine { throw fail(.missingFields, "missing fields") }
         var fields: [LinePoint.Field] = []
         while true {
-            guard let key = try scanner.readToken(stops: .key, unescape: .key), !key.isEmpty else {
+            guard let key = try scanner.readFieldKey(&fieldKeys), !key.isEmpty else {
                 throw fail(.invalidField, "empty field key")
             }
             guard scanner.peek == UInt8(ascii: "=") else { throw fail(.invalidField, "field \(key) has no value") }
@@ -431,6 +432,30 @@ struct Scanner {
         return nil
     }
 
+    /// A field key: like `readToken(stops: .key, unescape: .key)`, but an unescaped key seen
+    /// before in this body is returned from `cache` instead of becoming a new string.
+    mutating func readFieldKey(_ cache: inout FieldKeyCache) throws -> String? {
+        let start = position
+        while let byte = peek {
+            if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
+            if Stops.key.contains(byte) { break }
+            position += 1
+        }
+        let stop = peek
+        if stop == UInt8(ascii: "\\") || stop == UInt8(ascii: "\r") {
+            // Escapes or a carriage return: the general path decides.
+            position = start
+            return try readToken(stops: .key, unescape: .key)
+        }
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+        if let known = cache.name(raw) { return known }
+        guard let text = makeString(raw) else {
+            throw LineError(line: 0, reason: .invalidUTF8, detail: "invalid UTF-8")
+        }
+        cache.insert(raw, text)
+        return text
+    }
+
     /// Reads up to an unescaped stop byte, a line end or the end; `nil` for invalid UTF-8.
     mutating func readToken(stops: Stops, unescape: Unescape) throws -> String? {
         let start = position
@@ -520,5 +545,23 @@ struct Scanner {
         let start = position
         while let byte = peek, !stop(byte) { position += 1 }
         return UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+    }
+}
+
+/// The field keys of one body (a handful, repeated on every line), so that each is made into a
+/// string once per body rather than once per line.
+struct FieldKeyCache {
+    private var keys: [(bytes: [UInt8], name: String)] = []
+
+    func name(_ raw: UnsafeRawBufferPointer) -> String? {
+        for key in keys where key.bytes.count == raw.count {
+            if key.bytes.withUnsafeBytes({ $0.elementsEqual(raw) }) { return key.name }
+        }
+        return nil
+    }
+
+    mutating func insert(_ raw: UnsafeRawBufferPointer, _ name: String) {
+        guard keys.count < 32 else { return }
+        keys.append((Array(raw), name))
     }
 }

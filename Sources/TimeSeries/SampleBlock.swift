@@ -64,21 +64,59 @@ public struct SampleBlock: Equatable, Sendable {
     /// same (field, timestamp).
     public static func merging(_ records: [SampleBlock]) -> SampleBlock {
         guard records.count > 1 else { return records.first ?? SampleBlock(sorted: []) }
-        return SampleBlock(samples: records.flatMap(\.samples))
+        // Every record is sorted and unique: fold them pairwise with a linear merge, the later
+        // record winning ties (no sort, which was the merge operator's main cost).
+        var merged = records[0].samples
+        for record in records.dropFirst() {
+            merged = mergeSorted(merged, record.samples)
+        }
+        return SampleBlock(sorted: merged)
+    }
+
+    /// Merges two sorted, unique runs; on an equal (field, timestamp) `later` wins.
+    static func mergeSorted(_ earlier: [FieldSample], _ later: [FieldSample]) -> [FieldSample] {
+        if earlier.isEmpty { return later }
+        if later.isEmpty { return earlier }
+        var out: [FieldSample] = []
+        out.reserveCapacity(earlier.count + later.count)
+        var i = 0
+        var j = 0
+        while i < earlier.count, j < later.count {
+            let a = earlier[i]
+            let b = later[j]
+            if (a.field, a.timestamp) < (b.field, b.timestamp) {
+                out.append(a)
+                i += 1
+            } else if (b.field, b.timestamp) < (a.field, a.timestamp) {
+                out.append(b)
+                j += 1
+            } else {
+                out.append(b)
+                i += 1
+                j += 1
+            }
+        }
+        out.append(contentsOf: earlier[i...])
+        out.append(contentsOf: later[j...])
+        return out
     }
 
     /// The serialized form.
     public func encoded() -> [UInt8] {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(Self.headerSize + samples.count * Self.entrySize)
-        bytes.append(Self.formatVersion)
-        appendBigEndian(UInt32(samples.count), to: &bytes)
-        for sample in samples {
-            appendBigEndian(sample.field, to: &bytes)
-            appendBigEndian(UInt64(bitPattern: sample.timestamp), to: &bytes)
-            appendBigEndian(sample.value.bitPattern, to: &bytes)
+        let count = Self.headerSize + samples.count * Self.entrySize
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw[0] = Self.formatVersion
+            raw.storeBytes(of: UInt32(samples.count).bigEndian, toByteOffset: 1, as: UInt32.self)
+            var offset = Self.headerSize
+            for sample in samples {
+                raw.storeBytes(of: sample.field.bigEndian, toByteOffset: offset, as: UInt16.self)
+                raw.storeBytes(of: UInt64(bitPattern: sample.timestamp).bigEndian, toByteOffset: offset + 2, as: UInt64.self)
+                raw.storeBytes(of: sample.value.bitPattern.bigEndian, toByteOffset: offset + 10, as: UInt64.self)
+                offset += Self.entrySize
+            }
+            initialized = count
         }
-        return bytes
     }
 
     /// Decodes a serialized record; `nil` for a wrong version, length or order.
