@@ -150,6 +150,8 @@ let package = Package(
             dependencies: [
                 "RocksDB",
                 "CollectorAuth",
+                "CollectorModel",
+                "CollectorStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -32,4 +32,15 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(result.points.count)
         }
     }
+
+    Benchmark("Line protocol parse, 10,000 known series (warm series-section cache)") { benchmark in
+        let parser = LineProtocolParser(seriesCache: SeriesSectionCache())
+        _ = body.withUnsafeBytes { parser.parse($0) }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let result = body.withUnsafeBytes { parser.parse($0) }
+            blackHole(result.points.count)
+        }
+        benchmark.stopMeasurement()
+    }
 }

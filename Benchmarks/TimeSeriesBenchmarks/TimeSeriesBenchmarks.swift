@@ -5,8 +5,11 @@ import Ingest
 import RocksDB
 import TimeSeries
 
-/// The write path below HTTP: parse a 10,000-line body of the load driver's shape, map it to
-/// series points, group by (series, minute) and commit one WriteBatch (WAL on, sync off).
+/// The write path below HTTP, as the collector runs it: parse a 10,000-line body of the load
+/// driver's shape with the shared series-section cache, map it to series points (series ids
+/// memoized), log and buffer it (`TimeSeriesStore.write`, WAL on, no fsync), and flush the
+/// buffer into series-hour blocks whenever it is due (every 512 Ki samples, ~13 bodies), so the
+/// flush cost is included. Then the read side: the rollups of one series over one day.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
@@ -16,34 +19,66 @@ let benchmarks: @Sendable () -> Void = {
 
     let regions = ["us-east-1", "us-west-2", "eu-central-1", "eu-west-1", "ap-southeast-1", "ap-northeast-1", "sa-east-1", "af-south-1"]
 
-    Benchmark("Write path: parse + store 10,000 lines x 4 fields (10,000 series)") { benchmark in
+    Benchmark("Write path: parse + store + flush, 10,000 lines x 4 fields (10,000 series)") { benchmark in
         let directory = TemporaryDirectory(prefix: "bench-ts")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         let store = try TimeSeriesStore(database: db)
+        let cache = SeriesSectionCache()
         let now = Date()
-        // Bodies prepared up front: one round of all 10,000 series each, 1 s apart.
-        let bodies: [[UInt8]] = (0..<60).map { round in
-            let stamp = (Int64(now.timeIntervalSince1970) - 3600 + Int64(round)) * 1_000_000_000
+        // Bodies prepared up front: one round of all 10,000 series each, a minute apart.
+        let bodies: [[UInt8]] = (0..<120).map { round in
+            let stamp = (Int64(now.timeIntervalSince1970) - 40 * 3600 + Int64(round) * 60) * 1_000_000_000
             var text = ""
             text.reserveCapacity(10_000 * 140)
             for index in 0..<10_000 {
                 let node = index / 10
-                text += "node_bucket,node=node-\(node),bucket=bkt-\(index % 10),region=\(regions[node % 8]) latency_ms=\(Double(index % 97) + 0.5),online=1i,upl_bytes=\(index * 131)i,dwl_bytes=\(index * 17)i \(stamp)\n"
+                text += "node_bucket,node=node-\(node),bucket=bkt-\(index % 10),region=\(regions[node % 8]) latency_ms=\(Double(index % 97) + 0.5),online=1i,upl_bytes=\(index * 131 + round)i,dwl_bytes=\(index * 17)i \(stamp)\n"
             }
             return Array(text.utf8)
         }
-        // Register the series before measuring (steady state: series already known).
-        _ = try bodies[0].withUnsafeBytes { bytes in
-            try store.write(LineProtocolParser().parse(bytes).points.map(toSeriesPoint), now: now, sync: false)
+        func ingest(_ body: [UInt8]) throws -> Int {
+            let parsed = body.withUnsafeBytes { LineProtocolParser(seriesCache: cache).parse($0) }
+            let outcome = try store.write(parsed.points.map(toSeriesPoint), now: now, sync: false)
+            try store.flushIfDue()
+            return outcome.stored
         }
+        // Register the series before measuring (steady state: series already known).
+        _ = try ingest(bodies[0])
         var next = 1
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            let body = bodies[next % bodies.count]
+            blackHole(try ingest(bodies[next % bodies.count]))
             next += 1
-            let parsed = body.withUnsafeBytes { LineProtocolParser().parse($0) }
-            let outcome = try store.write(parsed.points.map(toSeriesPoint), now: now, sync: false)
-            blackHole(outcome.stored)
+        }
+        benchmark.stopMeasurement()
+        db.close()
+    }
+
+    Benchmark("Rollups of one series-day: 1,440 minutes x 4 fields, per minute and per day") { benchmark in
+        let directory = TemporaryDirectory(prefix: "bench-read")
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        let store = try TimeSeriesStore(database: db)
+        let now = Date()
+        let dayStart = (Int64(now.timeIntervalSince1970) / 86_400 - 1) * 86_400
+        var points: [SeriesPoint] = []
+        for minute in 0..<1440 {
+            let fields: [(name: String, value: Double)] = [
+                (name: "latency_ms", value: Double(minute % 97)), (name: "online", value: 1),
+                (name: "upl_bytes", value: Double(minute * 131)), (name: "dwl_bytes", value: Double(minute * 17))]
+            let timestamp: Int64 = (dayStart + Int64(minute) * 60) * 1_000_000_000
+            points.append(SeriesPoint(organization: "bench", measurement: "node_bucket", tags: [(key: "node", value: "n1")],
+                                      fields: fields, timestamp: timestamp))
+        }
+        _ = try store.write(points, now: now, sync: false)
+        try store.flush()
+        try db.flush()
+        let id = try require(store.index.series(organization: "bench", measurement: "node_bucket").first?.id)
+        let field = try require(store.index.existingFieldID("latency_ms"))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let minutes = try store.rollups(series: id, field: field, start: dayStart, end: dayStart + 86_400, perDay: false)
+            let day = try store.rollups(series: id, field: field, start: dayStart, end: dayStart + 86_400, perDay: true)
+            blackHole(minutes.count + day.count)
         }
         benchmark.stopMeasurement()
         db.close()
@@ -55,4 +90,12 @@ func toSeriesPoint(_ point: LinePoint) -> SeriesPoint {
                 tags: point.tags.map { (key: $0.key, value: $0.value) },
                 fields: point.fields.compactMap { field in field.value.numericValue.map { (name: field.key, value: $0) } },
                 timestamp: point.timestamp ?? 0)
+}
+
+struct MissingValue: Error {}
+
+/// `#require` for benchmarks.
+func require<T>(_ value: T?) throws -> T {
+    guard let value else { throw MissingValue() }
+    return value
 }

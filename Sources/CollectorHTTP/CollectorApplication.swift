@@ -31,13 +31,15 @@ public enum CollectorApplication {
         public var seriesSections: SeriesSectionCache
         /// Ingest self-monitoring.
         public var metrics: IngestMetrics
+        /// Line-protocol limits (`--max-line-length`, `--max-tags-per-series`).
+        public var lineLimits: LineLimits
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache(),
-            metrics: IngestMetrics = IngestMetrics()
+            metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits()
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -52,6 +54,7 @@ public enum CollectorApplication {
             self.clock = clock
             self.seriesSections = seriesSections
             self.metrics = metrics
+            self.lineLimits = lineLimits
         }
     }
 
@@ -64,7 +67,8 @@ public enum CollectorApplication {
         registryRoutes.registerPublic(on: router)
         let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
                                   syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock,
-                                  seriesSections: dependencies.seriesSections, metrics: dependencies.metrics)
+                                  seriesSections: dependencies.seriesSections, metrics: dependencies.metrics,
+                                  lineLimits: dependencies.lineLimits)
         ingest.register(on: router)
         NodeReportRoutes(ingest: ingest).register(on: router)
 

@@ -25,6 +25,7 @@ struct IngestRoutes {
     let now: @Sendable () -> Date
     let seriesSections: SeriesSectionCache
     let metrics: IngestMetrics
+    let lineLimits: LineLimits
 
     /// Who writes, and for which organization.
     enum Writer {
@@ -132,7 +133,7 @@ struct IngestRoutes {
                 throw APIError(.badRequest, "request body is not valid gzip")
             }
         }
-        let parsed = body.withUnsafeReadableBytes { LineProtocolParser(precision: precision, seriesCache: seriesSections).parse($0) }
+        let parsed = body.withUnsafeReadableBytes { lineLimits.parser(precision: precision, seriesCache: seriesSections).parse($0) }
         let receivedAt = now()
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
         var node: BridgeNode?

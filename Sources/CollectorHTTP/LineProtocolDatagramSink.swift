@@ -45,11 +45,13 @@ public final class LineProtocolDatagramSink: DatagramSink {
     private let metrics: IngestMetrics
     /// Organization of datagrams without a header in `none` mode ("" = public data).
     private let unsignedOrganization: String
+    private let lineLimits: LineLimits
 
     public init(store: TimeSeriesStore, registry: NodeRegistry, mode: UDPAuthMode, window: TimeInterval = 300,
                 now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache(),
-                metrics: IngestMetrics = IngestMetrics(), unsignedOrganization: String = "") {
+                metrics: IngestMetrics = IngestMetrics(), unsignedOrganization: String = "", lineLimits: LineLimits = LineLimits()) {
         self.unsignedOrganization = unsignedOrganization
+        self.lineLimits = lineLimits
         self.seriesSections = seriesSections
         self.metrics = metrics
         self.store = store
@@ -141,7 +143,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
         } else if mode == .hmac {
             return count(.missingHeader, "datagram without '#fb1' header")
         }
-        let parsed = LineProtocolParser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
+        let parsed = lineLimits.parser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
         let nowNanos = Int64(now().timeIntervalSince1970 * 1e9)
         let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node, nowNanos: nowNanos)
         let lineErrors = parsed.errors + mappingErrors

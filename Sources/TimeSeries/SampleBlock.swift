@@ -101,8 +101,13 @@ public struct SampleBlock: Equatable, Sendable {
         return out
     }
 
-    /// The serialized form.
+    /// The serialized form: the compact encoding (version 2, docs/format.md).
     public func encoded() -> [UInt8] {
+        SampleBlockCodec.encode(samples)
+    }
+
+    /// The fixed-width encoding (version 1): 18 bytes per sample. Still read; no longer written.
+    public func encodedFixedWidth() -> [UInt8] {
         let count = Self.headerSize + samples.count * Self.entrySize
         return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
@@ -119,8 +124,13 @@ public struct SampleBlock: Equatable, Sendable {
         }
     }
 
-    /// Decodes a serialized record; `nil` for a wrong version, length or order.
+    /// Decodes a serialized record (version 1 or 2); `nil` for a wrong version, length or order.
     public init?(decoding bytes: UnsafeRawBufferPointer) {
+        if bytes.first == SampleBlockCodec.version {
+            guard let samples = SampleBlockCodec.decode(bytes) else { return nil }
+            self.init(sorted: samples)
+            return
+        }
         guard bytes.count >= Self.headerSize, bytes[0] == Self.formatVersion else { return nil }
         let count = Int(readBigEndian(UInt32.self, bytes, at: 1))
         guard bytes.count == Self.headerSize + count * Self.entrySize else { return nil }

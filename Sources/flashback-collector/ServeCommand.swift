@@ -38,6 +38,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "UDP authentication: hmac (each datagram starts with '#fb1 <nodeId> <unix-seconds> <base64 HMAC-SHA256(nodeToken, rest)>') or none (default: none on a loopback address, hmac otherwise; env FLASHBACK_UDP_AUTH).")
     var udpAuth: String?
 
+    @Option(name: .long, help: "Longest accepted line-protocol line in bytes; longer lines are refused (default: 65536; env FLASHBACK_MAX_LINE_LENGTH).")
+    var maxLineLength: Int?
+
+    @Option(name: .long, help: "Most tags on one line-protocol line; lines with more are refused (default: 64; env FLASHBACK_MAX_TAGS_PER_SERIES).")
+    var maxTagsPerSeries: Int?
+
     @Option(name: .long, help: "Organization that datagrams without an #fb1 header are stored for when --udp-auth is none (default: none, i.e. public data; env FLASHBACK_UDP_ORGANIZATION).")
     var udpOrganization: String?
 
@@ -105,6 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
         var udpReceiveBuffer: Int
         var udpAuth: UDPAuthMode
         var udpOrganization: String
+        var lineLimits: LineLimits
         var logFormat: LogFormat
         var logLevel: Logger.Level
         var jwtSecret: String?
@@ -155,6 +162,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard flushEvery >= 10 else { throw ValidationError("flush-interval-ms must be at least 10") }
         timeSeries.flushInterval = .milliseconds(flushEvery)
         let inflight = try source.int("max-inflight-bytes", flag: maxInflightBytes, default: 128 << 20)
+        let lineLimits = LineLimits(maxLineLength: try source.int("max-line-length", flag: maxLineLength, default: 64 * 1024),
+                                    maxTagsPerSeries: try source.int("max-tags-per-series", flag: maxTagsPerSeries, default: 64))
+        guard lineLimits.maxLineLength >= 64, lineLimits.maxTagsPerSeries >= 1 else {
+            throw ValidationError("max-line-length must be at least 64 and max-tags-per-series at least 1")
+        }
         guard inflight >= 1024 else { throw ValidationError("max-inflight-bytes must be at least 1024") }
         guard minuteRetentionSeconds >= 3600, retentionEvery >= 60 else {
             throw ValidationError("retention-minute must be at least 3600 and retention-interval at least 60 seconds")
@@ -178,6 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
             udpReceiveBuffer: receiveBuffer,
             udpAuth: udpAuthMode,
             udpOrganization: source.string("udp-organization", flag: udpOrganization, default: ""),
+            lineLimits: lineLimits,
             logFormat: format,
             logLevel: level,
             jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
@@ -248,7 +261,8 @@ struct ServeCommand: AsyncParsableCommand {
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics)
+            readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
+            lineLimits: settings.lineLimits)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
@@ -256,7 +270,7 @@ struct ServeCommand: AsyncParsableCommand {
             address: settings.udpAddress,
             sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow,
                                            logger: logger, seriesSections: seriesSections, metrics: metrics,
-                                           unsignedOrganization: settings.udpOrganization),
+                                           unsignedOrganization: settings.udpOrganization, lineLimits: settings.lineLimits),
             receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger, metrics: metrics)
 
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.

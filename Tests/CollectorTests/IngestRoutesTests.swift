@@ -31,7 +31,8 @@ struct IngestRoutesTests {
         }
     }
 
-    func withHarness(admission: IngestAdmission = IngestAdmission(limit: 1 << 20), metrics: TestMetrics = TestMetrics(), _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
+    func withHarness(admission: IngestAdmission = IngestAdmission(limit: 1 << 20), metrics: TestMetrics = TestMetrics(),
+                     lineLimits: LineLimits = LineLimits(), _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
@@ -42,7 +43,7 @@ struct IngestRoutesTests {
             storage: storage, tokens: tokens, registry: registry,
             catalog: try StorageCatalog(storage: storage, secrets: secrets, logger: Logger(label: "test")),
             timeSeries: try TimeSeriesStore(database: storage.database), admission: admission, readiness: ServiceReadiness(), version: "test", clock: clock,
-            metrics: IngestMetrics(factory: metrics)))
+            metrics: IngestMetrics(factory: metrics), lineLimits: lineLimits))
         try await Application(router: router).test(.router) { client in try await body(Harness(tokens: tokens, registry: registry), client) }
     }
 
@@ -147,6 +148,27 @@ struct IngestRoutesTests {
         #expect(try counter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "invalid_field_value")]) == 1)
         #expect(try counter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "invalid_tag")]) == 1)
         #expect(try metrics.expectTimer("flashback_ingest_write_duration_seconds", [("protocol", "http")]).values.count == 2)
+    }
+
+    @Test func lineLengthAndTagLimitsAreConfigurable() async throws {
+        let metrics = TestMetrics()
+        try await withHarness(metrics: metrics, lineLimits: LineLimits(maxLineLength: 80, maxTagsPerSeries: 2)) { harness, client in
+            let auth = try await harness.orgAuth("org-l")
+            let seconds = Int64(Self.now.timeIntervalSince1970)
+            let body = """
+            m,a=1,b=2 v=1 \(seconds)
+            m,a=1,b=2,c=3 v=2 \(seconds)
+            m,a=1 long="\(String(repeating: "x", count: 100))" \(seconds)
+            """
+            let response = try await client.execute(uri: "/write?precision=s", method: .post, headers: auth, body: ByteBuffer(string: body))
+            #expect(response.status == .badRequest)
+            let error = try Self.json(response)
+            #expect(error["line"] as? Int == 2)
+            #expect(error["rejected"] as? Int == 2)
+            #expect(try await Self.count(client, auth, measurement: "m", field: "v") == 1)
+        }
+        #expect(try metrics.expectCounter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "too_many_tags")]).totalValue == 1)
+        #expect(try metrics.expectCounter("flashback_ingest_lines_rejected_total", [("protocol", "http"), ("reason", "line_too_long")]).totalValue == 1)
     }
 
     @Test func writersAreNodesOrOrganizationAdministrators() async throws {

@@ -144,9 +144,7 @@ struct IngestBodyLimitTests {
         let collector = try CollectorProcess(dataDirectory: directory.appending("data"), logDirectory: directory.path, arguments: ["--max-body-size", "4096"])
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         defer { collector.send(SIGTERM) }
-        let secret = try SecretFile.load(at: directory.appending("data") + "/jwt.secret", byteCount: 32)
-        let token = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
-            .mint(for: CallerIdentity(organization: "org-z", user: "ops", role: .owner), lifetime: 600)
+        let token = try await collector.userToken(organization: "org-z")
         let now = Int64(Date().timeIntervalSince1970)
         func gzip(_ text: String) throws -> String {
             let input = directory.appending("body-\(UUID().uuidString.prefix(6))")

@@ -1,6 +1,3 @@
-import CollectorAuth
-import CollectorModel
-import CollectorStore
 import CollectorTesting
 import Foundation
 import Testing
@@ -12,16 +9,10 @@ struct NodeRegistrationTests {
     let directory = TemporaryDirectory(prefix: "registry-binary")
     var dataDirectory: String { directory.appending("data") }
 
-    func ownerToken(_ organization: String) async throws -> String {
-        let secret = try SecretFile.load(at: dataDirectory + "/jwt.secret", byteCount: 32)
-        return try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
-            .mint(for: CallerIdentity(organization: organization, user: "owner", role: .owner), lifetime: 600)
-    }
-
     @Test func keysNodesAndLinksSurviveARestart() async throws {
         let first = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
         #expect(await first.waitFor(path: "/-/ready", status: 200))
-        let auth = [("Authorization", "Bearer \(try await ownerToken("org-7"))")]
+        let auth = try await first.authorization(organization: "org-7")
 
         // The installer's way: raw PEM, then `printf '%s' "$MSG" | openssl dgst -sha256 -sign key.pem | base64 -w 0`.
         let created = try await first.get("/organization/org-7/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")

@@ -16,9 +16,7 @@ struct SecretsAtRestTests {
         let moto = try await MotoServer(logDirectory: directory.path)
         let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
-        let secret = try SecretFile.load(at: dataDirectory + "/jwt.secret", byteCount: 32)
-        let token = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
-            .mint(for: CallerIdentity(organization: "org-1", user: "ops", role: .owner), lifetime: 600)
+        let token = try await collector.userToken(organization: "org-1")
         let auth = [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]
 
         let bucket = try await collector.get("/bucket", headers: auth, method: "POST", body: #"{"name":"data","bucket":"\#(moto.bucket)","storageType":"S3","key":"\#(moto.accessKeyID)","secret":"\#(moto.secretAccessKey)","endpoint":"\#(moto.endpoint)","region":"us-east-1","workspaceId":"ws"}"#)

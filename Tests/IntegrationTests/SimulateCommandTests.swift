@@ -1,6 +1,3 @@
-import CollectorAuth
-import CollectorModel
-import CollectorStore
 import CollectorTesting
 import Foundation
 import Testing
@@ -12,12 +9,6 @@ struct SimulateCommandTests {
     let directory = TemporaryDirectory(prefix: "simulate")
     var dataDirectory: String { directory.appending("data") }
 
-    func ownerToken(_ organization: String) async throws -> String {
-        let secret = try SecretFile.load(at: dataDirectory + "/jwt.secret", byteCount: 32)
-        return try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
-            .mint(for: CallerIdentity(organization: organization, user: "owner", role: .owner), lifetime: 600)
-    }
-
     func count(_ collector: CollectorProcess, _ auth: [(String, String)], measurement: String, field: String) async throws -> Int {
         let now = Int64(Date().timeIntervalSince1970)
         let response = try await collector.get("/api/v1/rollups?measurement=\(measurement)&field=\(field)&start=\(now - 600)&end=\(now + 600)&aggregate=count", headers: auth)
@@ -28,7 +19,7 @@ struct SimulateCommandTests {
     @Test func nodesRegisterAndReportOverHTTPAndUDP() async throws {
         let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
-        let auth = [("Authorization", "Bearer \(try await ownerToken("org-sim"))")]
+        let auth = try await collector.authorization(organization: "org-sim")
         let key = try await collector.get("/organization/org-sim/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
         #expect(key.status == 200)
         let keyFile = directory.appending("org.pem")

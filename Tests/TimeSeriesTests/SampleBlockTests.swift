@@ -21,18 +21,44 @@ struct SampleBlockTests {
             let record = SampleBlock(samples: samples)
             let bytes = record.encoded()
             #expect(SampleBlock(decoding: bytes) == record)
-            #expect(bytes.count == 5 + record.samples.count * 18)
-            if !bytes.isEmpty {
-                #expect(SampleBlock(decoding: Array(bytes.dropLast())) == nil)
+            // The fixed-width version 1 is still read.
+            let fixed = record.encodedFixedWidth()
+            #expect(fixed.count == 5 + record.samples.count * 18)
+            #expect(SampleBlock(decoding: fixed) == record)
+            #expect(SampleBlock(decoding: Array(bytes.dropLast())) == nil)
+            #expect(SampleBlock(decoding: bytes + [0]) == nil)
+            // Any corruption of one byte either fails to decode or decodes to a valid block.
+            if bytes.count > 1 {
+                var damaged = bytes
+                damaged[Int.random(in: 1..<bytes.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
+                if let decoded = SampleBlock(decoding: damaged) {
+                    #expect(zip(decoded.samples, decoded.samples.dropFirst()).allSatisfy { ($0.field, $0.timestamp) < ($1.field, $1.timestamp) })
+                }
             }
         }
         #expect(SampleBlock(decoding: [2, 0, 0, 0, 0]) == nil)
         // Out-of-order entries are not a valid record.
-        let twisted = [UInt8(1), 0, 0, 0, 2] + SampleBlock(samples: [Self.sample(1, second: 5, 1)]).encoded().dropFirst(5) + SampleBlock(samples: [Self.sample(0, second: 5, 1)]).encoded().dropFirst(5)
+        let twisted = [UInt8(1), 0, 0, 0, 2] + SampleBlock(samples: [Self.sample(1, second: 5, 1)]).encodedFixedWidth().dropFirst(5) + SampleBlock(samples: [Self.sample(0, second: 5, 1)]).encodedFixedWidth().dropFirst(5)
         #expect(SampleBlock(decoding: Array(twisted)) == nil)
         #expect(RollupKey(bytes: RollupKey(series: 42, interval: 7).bytes) == RollupKey(series: 42, interval: 7))
         #expect(RollupKey(series: 1, interval: 2).bytes.lexicographicallyPrecedes(RollupKey(series: 1, interval: 3).bytes))
         #expect(RollupKey(series: 1, interval: .max).bytes.lexicographicallyPrecedes(RollupKey(series: 2, interval: 0).bytes))
+    }
+
+    /// A series reporting once a minute with a constant status and a changing gauge: about one
+    /// byte per timestamp and per unchanged value, instead of 18 bytes a sample.
+    @Test func regularSeriesEncodeCompactly() {
+        var samples: [FieldSample] = []
+        for minute in 0..<60 {
+            let time: Int64 = Self.minute + Int64(minute) * 60_000_000_000
+            samples.append(FieldSample(field: 0, timestamp: time, value: 1))
+            samples.append(FieldSample(field: 1, timestamp: time, value: Double(100 + minute % 7)))
+        }
+        let block = SampleBlock(samples: samples)
+        let bytes = block.encoded()
+        #expect(SampleBlock(decoding: bytes) == block)
+        #expect(bytes.count < 60 * 2 * 4, "\(bytes.count) bytes for 120 samples")
+        #expect(block.encodedFixedWidth().count == 5 + 120 * 18)
     }
 
     @Test func laterValueWinsAndDuplicatesCountOnce() throws {
