@@ -188,7 +188,9 @@ public final class TimeSeriesStore: Sendable {
             oldest = max(oldest, (Int64(sealed) + 1) * 86_400_000_000_000)
         }
         let newest = nowNanos + Int64(settings.maxFutureSkew * 1e9)
-        var fieldIDs: [String: UInt16] = [:]
+        // Field names of this write: a handful, usually the very same strings on every line, so
+        // a linear scan (whose `==` on identical strings compares storage first) beats hashing.
+        var fieldIDs: [(name: String, id: UInt16)] = []
         var entry = IngestLogEntry(reservingPoints: points.count)
         var timestamps: [Int64] = []
         timestamps.reserveCapacity(points.count)
@@ -237,11 +239,11 @@ public final class TimeSeriesStore: Sendable {
             let first = fieldValues.count
             for field in point.fields {
                 let fieldID: UInt16
-                if let known = fieldIDs[field.name] {
-                    fieldID = known
+                if let known = fieldIDs.first(where: { $0.name == field.name }) {
+                    fieldID = known.id
                 } else {
                     fieldID = try index.fieldID(field.name)
-                    fieldIDs[field.name] = fieldID
+                    if fieldIDs.count < 64 { fieldIDs.append((field.name, fieldID)) }
                 }
                 fieldValues.append((fieldID, field.value))
             }
