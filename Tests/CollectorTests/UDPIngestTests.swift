@@ -74,5 +74,15 @@ struct UDPIngestTests {
         Array("lab,probe=p1 v=1 \(seconds)000000000".utf8).withUnsafeBytes { open.handle($0) }
         #expect(open.counts[.accepted] == 1)
         #expect(store.index.series(organization: "", measurement: "lab").count == 1)
+        // … or for the organization named by --udp-organization; a signed datagram still goes
+        // to its node's organization.
+        let assigned = LineProtocolDatagramSink(store: store, registry: registry, mode: .none, now: clock, logger: Logger(label: "test"),
+                                                unsignedOrganization: "org-lab")
+        Array("lab,probe=p2 v=2 \(seconds)000000000".utf8).withUnsafeBytes { assigned.handle($0) }
+        send(datagram(node: node.id, token: token, body: "lab,probe=p3 v=3 \(seconds)000000000"))
+        datagram(node: node.id, token: token, body: "lab,probe=p4 v=4 \(seconds)000000000").withUnsafeBytes { assigned.handle($0) }
+        #expect(store.index.series(organization: "org-lab", measurement: "lab").map { $0.key.tags.first { $0.key == "probe" }?.value } == ["p2"])
+        #expect(store.index.series(organization: "org-u", measurement: "lab").count == 2)
+        #expect(store.index.series(organization: "", measurement: "lab").count == 1)
     }
 }
