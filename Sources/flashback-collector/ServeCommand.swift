@@ -276,10 +276,11 @@ struct ServeCommand: AsyncParsableCommand {
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
-                .init(service: http),
-                .init(service: udp),
+                // Stops last: its final flush takes what the listeners accepted until they stopped.
                 .init(service: FlushService(store: timeSeries, logger: logger, metrics: metrics)),
                 .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
+                .init(service: http),
+                .init(service: udp),
                 .init(service: ReadinessService(readiness: readiness)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

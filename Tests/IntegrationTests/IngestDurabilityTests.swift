@@ -130,8 +130,19 @@ struct IngestDurabilityTests {
         let stored = try await count(second, auth: auth, measurement: "durable")
         #expect(stored >= acked, "acknowledged \(acked), found \(stored)")
         #expect(stored <= acked + 200 * 2, "more than the in-flight batches appeared")
+        // The last writes before the kill were only in the ingest log: replayed at start.
+        #expect(second.standardOutput.contains("replayed the ingest log"))
         second.send(SIGTERM)
         #expect(await second.waitForExit() == 0)
+
+        // A clean shutdown flushes everything: the next start finds an empty log and the same data.
+        let third = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        #expect(await third.waitFor(path: "/-/ready", status: 200))
+        #expect(!third.standardOutput.contains("previous shutdown was unclean"))
+        #expect(!third.standardOutput.contains("replayed the ingest log"))
+        #expect(try await count(third, auth: auth, measurement: "durable") == stored)
+        third.send(SIGTERM)
+        #expect(await third.waitForExit() == 0)
     }
 }
 

@@ -4,7 +4,7 @@ import RocksDB
 import Testing
 import TimeSeries
 
-@Suite("Minute records and rollups")
+@Suite("Sample blocks and rollups")
 struct SampleBlockTests {
     static let minute: Int64 = 29_333_333 * 60_000_000_000
 
