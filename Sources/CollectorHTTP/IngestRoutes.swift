@@ -167,6 +167,12 @@ struct IngestRoutes {
             let outcome = try store.write(points, now: now, sync: syncWrites)
             metrics.record(proto, outcome: outcome, lineErrors: lineErrors, duration: ContinuousClock.now - started)
             return outcome
+        } catch let error as TimeSeriesError {
+            metrics.recordWriteFailure(proto)
+            if case .backlogged = error {
+                throw APIError(.serviceUnavailable, "the write path is saturated: \(error)", headers: [.retryAfter: "1"])
+            }
+            throw error
         } catch {
             metrics.recordWriteFailure(proto)
             throw error

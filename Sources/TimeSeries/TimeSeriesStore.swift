@@ -66,8 +66,9 @@ public struct TimeSeriesSettings: Sendable {
     public var flushSamples = 512 << 10
     /// Longest time an accepted sample waits in memory before it is flushed into its block.
     public var flushInterval: Duration = .seconds(2)
-    /// Pending samples beyond which a write flushes before returning (bounds memory when the
-    /// flusher falls behind).
+    /// Pending samples beyond which a write flushes before it is logged (bounds memory when the
+    /// flusher falls behind); when that flush fails, the write is refused with
+    /// ``TimeSeriesError/backlogged(pending:underlying:)`` (HTTP 503 with `Retry-After`).
     public var maxPendingSamples = 2 << 20
 
     public init() {}
@@ -254,16 +255,23 @@ public final class TimeSeriesStore: Sendable {
             outcome.stored += point.fields.count
         }
         guard !ids.isEmpty else { return outcome }
+        // Memory bound: beyond `maxPendingSamples` the writer flushes before logging anything;
+        // if that fails (the flusher is failing too), the write is refused, not queued.
+        if pendingSamples >= settings.maxPendingSamples {
+            do {
+                try flush()
+            } catch {
+                throw TimeSeriesError.backlogged(pending: pendingSamples, underlying: "\(error)")
+            }
+        }
         let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
         try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
-        let pending = state.withLock { state in
+        state.withLock { state in
             for (offset, id) in ids.enumerated() {
                 state.active.add(series: id, timestamp: timestamps[offset], fields: fieldValues[spans[offset]])
             }
             state.active.recordLog(sequence)
-            return state.active.sampleCount
         }
-        if pending >= settings.maxPendingSamples { try flush() }
         return outcome
     }
 
@@ -454,10 +462,13 @@ public final class TimeSeriesStore: Sendable {
 public enum TimeSeriesError: Error, CustomStringConvertible {
     /// A log entry that does not decode: the log was damaged.
     case corruptLogEntry(sequence: UInt64)
+    /// Too many samples wait for a flush that keeps failing; nothing of the write was stored.
+    case backlogged(pending: Int, underlying: String)
 
     public var description: String {
         switch self {
         case .corruptLogEntry(let sequence): return "ingest log entry \(sequence) is damaged; the database needs repair"
+        case .backlogged(let pending, let underlying): return "\(pending) samples wait for a flush that fails (\(underlying)); retry later"
         }
     }
 }
