@@ -16,6 +16,8 @@ public final class ServiceReadiness: Sendable {
     private static let stoppingBit = 1 << 16
     private let state = Atomic<Int>(0)
     private let required: Int
+    /// Tasks waiting for a component, resumed by `markUp`.
+    private let waiters = Mutex<[(component: Int, continuation: CheckedContinuation<Void, Never>)]>([])
 
     /// - Parameter required: the components that must report up; all by default.
     public init(required: [Component] = Component.allCases) {
@@ -25,6 +27,25 @@ public final class ServiceReadiness: Sendable {
     /// Records that `component` is up.
     public func markUp(_ component: Component) {
         state.bitwiseOr(component.rawValue, ordering: .releasing)
+        let ready = waiters.withLock { waiters in
+            let ready = waiters.filter { $0.component == component.rawValue }
+            waiters.removeAll { $0.component == component.rawValue }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    /// Returns once `component` is up (at once if it already is).
+    public func waitUntilUp(_ component: Component) async {
+        await withCheckedContinuation { continuation in
+            let already = waiters.withLock { waiters in
+                // Checked under the lock that `markUp` takes after setting the bit: no lost wake-up.
+                if state.load(ordering: .acquiring) & component.rawValue != 0 { return true }
+                waiters.append((component.rawValue, continuation))
+                return false
+            }
+            if already { continuation.resume() }
+        }
     }
 
     /// Records that shutdown has begun; readiness never comes back.

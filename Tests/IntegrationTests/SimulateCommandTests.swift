@@ -38,23 +38,68 @@ struct SimulateCommandTests {
         #expect(statusOverHTTP >= 12, "\(overHTTP.standardOutput)")
         #expect(trafficOverHTTP >= 12)
 
-        let overUDP = try runCommand(CollectorProcess.executableURL.path, common + ["--udp", "127.0.0.1:\(collector.udpPort)", "--ip-prefix", "10.78"])
+        // Over UDP to a socket of this test: every datagram is there once the command has exited.
+        let socket = try BoundUDPSocket()
+        let overUDP = try runCommand(CollectorProcess.executableURL.path, common + ["--udp", "127.0.0.1:\(socket.port)", "--ip-prefix", "10.78"])
         #expect(overUDP.status == 0, "\(overUDP.standardError)")
         #expect(overUDP.standardOutput.contains("over UDP"))
-        // Datagrams have no answer: wait (bounded) until the collector stored them.
-        let deadline = ContinuousClock.now + .seconds(20)
-        var statusAfterUDP = statusOverHTTP
-        while statusAfterUDP < statusOverHTTP + 12, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            statusAfterUDP = try await count(collector, auth, measurement: "node_status", field: "status")
+        let datagrams = socket.drain()
+        let nodesAfterUDP = try await collector.get("/organization/org-sim/nodes", headers: auth)
+        // 3 nodes, at least two ticks each; each datagram signed by a registered node, with a
+        // status and a traffic line per bucket.
+        #expect(datagrams.count >= 6, "\(datagrams.count) datagrams")
+        for datagram in datagrams {
+            let lines = datagram.split(separator: "\n")
+            let header = lines.first?.split(separator: " ") ?? []
+            #expect(header.count == 4 && header[0] == "#fb1" && Data(base64Encoded: String(header[3]))?.count == 32, "\(lines.first ?? "")")
+            #expect(header.count > 1 && nodesAfterUDP.body.contains("\"\(header[1])\""))
+            #expect(lines.dropFirst().filter { $0.hasPrefix("node_status,bucket=") }.count == 2)
+            #expect(lines.dropFirst().filter { $0.hasPrefix("bucket_traffic,bucket=") }.count == 2)
         }
-        #expect(statusAfterUDP >= statusOverHTTP + 12)
-        #expect(try await count(collector, auth, measurement: "bucket_traffic", field: "requests") >= 24)
 
-        let nodes = try await collector.get("/organization/org-sim/nodes", headers: auth)
+        let nodes = nodesAfterUDP
         #expect(nodes.body.contains(#""total":6"#), "\(nodes.body)")
         #expect(nodes.body.contains(#""provider":"SIMULATOR""#))
         collector.send(SIGTERM)
         #expect(await collector.waitForExit() == 0)
+    }
+}
+
+/// A UDP socket on a free loopback port that collects what is sent to it.
+final class BoundUDPSocket {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(fd, generic, size) == 0 && getsockname(fd, generic, &size) == 0
+            }
+        }
+        guard fd >= 0, bound else {
+            if fd >= 0 { close(fd) }
+            throw CocoaError(.fileWriteUnknown)
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
+
+    /// Everything already received (the sender has exited), without waiting.
+    func drain() -> [String] {
+        var out: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard count > 0 else { return out }
+            out.append(String(decoding: buffer[0..<count], as: UTF8.self))
+        }
     }
 }
