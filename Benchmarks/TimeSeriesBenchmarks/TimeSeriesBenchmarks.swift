@@ -6,8 +6,8 @@ import RocksDB
 import TimeSeries
 
 /// The write path below HTTP, as the collector runs it: parse a 10,000-line body of the load
-/// driver's shape with the shared series-section cache, map it to series points (series ids
-/// memoized), log and buffer it (`TimeSeriesStore.write`, WAL on, no fsync), and flush the
+/// driver's shape with the shared series-section cache, map it to a store batch (series ids
+/// memoized in the sections), log and buffer it (`TimeSeriesStore.write`, WAL on, no fsync), and flush the
 /// buffer into series-hour blocks whenever it is due (every 512 Ki samples, ~13 bodies), so the
 /// flush cost is included. Then the read side: the rollups of one series over one day.
 let benchmarks: @Sendable () -> Void = {
@@ -38,7 +38,8 @@ let benchmarks: @Sendable () -> Void = {
         }
         func ingest(_ body: [UInt8]) throws -> Int {
             let parsed = body.withUnsafeBytes { LineProtocolParser(seriesCache: cache).parse($0) }
-            let outcome = try store.write(parsed.points.map(toSeriesPoint), now: now, sync: false)
+            let batch = SeriesBatch.lines(parsed, organization: "bench", node: nil, nowNanos: 0).batch
+            let outcome = try store.write(batch, now: now, sync: false)
             try store.flushIfDue()
             return outcome.stored
         }
@@ -83,13 +84,6 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         db.close()
     }
-}
-
-func toSeriesPoint(_ point: LinePoint) -> SeriesPoint {
-    SeriesPoint(organization: "bench", measurement: point.measurement,
-                tags: point.tags.map { (key: $0.key, value: $0.value) },
-                fields: point.fields.compactMap { field in field.value.numericValue.map { (name: field.key, value: $0) } },
-                timestamp: point.timestamp ?? 0)
 }
 
 struct MissingValue: Error {}

@@ -138,11 +138,10 @@ struct IngestRoutes {
         let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
         var node: BridgeNode?
         if case .node(let writing) = writer { node = writing }
-        let mapped = SeriesPointMapping.map(parsed.points, organization: writer.organization, node: node, nowNanos: nowNanos)
+        let mapped = SeriesBatch.lines(parsed, organization: writer.organization, node: node?.id, nowNanos: nowNanos)
         var errors = parsed.errors + mapped.errors
-        let points = mapped.points
         errors.sort { $0.line < $1.line }
-        let outcome = try store(points, now: receivedAt, protocol: .http, lineErrors: errors)
+        let outcome = try store(mapped.batch, now: receivedAt, protocol: .http, lineErrors: errors)
         if case .node(let node) = writer { registry.markSeen(nodeID: node.id) }
         let rejectedLines = errors.count
         if rejectedLines == 0, outcome.rejectedTotal == 0 {
@@ -162,9 +161,14 @@ struct IngestRoutes {
 
     /// Commits `points` and counts the write (samples by outcome, refused lines, duration).
     func store(_ points: [SeriesPoint], now: Date, protocol proto: IngestProtocol, lineErrors: [LineError] = []) throws -> WriteOutcome {
+        try store(SeriesBatch(points), now: now, protocol: proto, lineErrors: lineErrors)
+    }
+
+    /// Commits `batch` and counts the write (samples by outcome, refused lines, duration).
+    func store(_ batch: SeriesBatch, now: Date, protocol proto: IngestProtocol, lineErrors: [LineError] = []) throws -> WriteOutcome {
         let started = ContinuousClock.now
         do {
-            let outcome = try store.write(points, now: now, sync: syncWrites)
+            let outcome = try store.write(batch, now: now, sync: syncWrites)
             metrics.record(proto, outcome: outcome, lineErrors: lineErrors, duration: ContinuousClock.now - started)
             return outcome
         } catch let error as TimeSeriesError {

@@ -110,7 +110,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
 
     /// Samples of accepted datagrams, waiting for one store write.
     struct Batch {
-        var points: [SeriesPoint] = []
+        var points = SeriesBatch()
         var lineErrors: [LineError] = []
         /// Per datagram with a body: its first refused line, if any.
         var outcomes: [String?] = []
@@ -145,9 +145,9 @@ public final class LineProtocolDatagramSink: DatagramSink {
         }
         let parsed = lineLimits.parser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
         let nowNanos = Int64(now().timeIntervalSince1970 * 1e9)
-        let (points, mappingErrors) = SeriesPointMapping.map(parsed.points, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node, nowNanos: nowNanos)
+        let (points, mappingErrors) = SeriesBatch.lines(parsed, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node?.id, nowNanos: nowNanos)
         let lineErrors = parsed.errors + mappingErrors
-        batch.points += points
+        if batch.points.points.isEmpty { batch.points = points } else { batch.points.append(points) }
         batch.lineErrors += lineErrors
         batch.outcomes.append(lineErrors.min { $0.line < $1.line }?.description)
         if let node { batch.nodes.insert(node.id) }

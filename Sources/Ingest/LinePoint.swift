@@ -34,14 +34,6 @@ public struct LinePoint: Equatable, Sendable {
     public var timestamp: Int64?
     /// 1-based line number in the body or datagram.
     public var line: Int
-    /// The memo of this line's series section when a ``SeriesSectionCache`` parsed it; not part
-    /// of the point's value (ignored by `==`).
-    public var memo: SeriesMemo?
-
-    public static func == (lhs: LinePoint, rhs: LinePoint) -> Bool {
-        lhs.measurement == rhs.measurement && lhs.tags == rhs.tags && lhs.fields == rhs.fields
-            && lhs.timestamp == rhs.timestamp && lhs.line == rhs.line
-    }
 
     public struct Tag: Equatable, Sendable {
         public var key: String

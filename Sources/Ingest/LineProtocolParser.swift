@@ -28,12 +28,49 @@ public struct LineProtocolParser: Sendable {
         self.seriesCache = seriesCache
     }
 
-    /// The outcome of parsing one body or datagram.
+    /// The outcome of parsing one body or datagram, in columns: per accepted line a row and its
+    /// series section, and the fields of all lines in one array, so that a line costs no
+    /// allocation of its own once its series section is cached.
     public struct Result: Sendable {
-        public var points: [LinePoint] = []
+        /// One accepted line.
+        public struct Row: Sendable {
+            /// 1-based line number in the body or datagram.
+            public var line: Int
+            /// Nanoseconds since the Unix epoch, or `nil` when the line had none.
+            public var timestamp: Int64?
+            /// The line's fields: `fields[fieldStart..<fieldEnd]`, in the order sent, a repeated
+            /// key keeping its last value.
+            public var fieldStart: Int32
+            public var fieldEnd: Int32
+
+            public var fieldRange: Range<Int> { Int(fieldStart)..<Int(fieldEnd) }
+        }
+
+        /// One field of one line; `key` indexes `fieldKeys`.
+        public struct Field: Sendable {
+            public var key: Int32
+            public var value: FieldValue
+        }
+
+        public var rows: [Row] = []
+        /// The series section of each row (parallel to `rows`).
+        public var sections: [SeriesSection] = []
+        public var fields: [Field] = []
+        /// The distinct field keys of the body.
+        public var fieldKeys: [String] = []
         public var errors: [LineError] = []
         /// Lines that held data (not blank, not comments), accepted or not.
         public var lines = 0
+
+        /// The accepted lines as values (tests and simple callers; the ingest path reads the
+        /// columns).
+        public var points: [LinePoint] {
+            zip(rows, sections).map { row, section in
+                LinePoint(measurement: section.measurement, tags: section.tags,
+                          fields: fields[row.fieldRange].map { LinePoint.Field(fieldKeys[Int($0.key)], $0.value) },
+                          timestamp: row.timestamp, line: row.line)
+            }
+        }
     }
 
     /// Parses every line of `text`.
@@ -48,7 +85,7 @@ public struct LineProtocolParser: Sendable {
         var result = Result()
         var scanner = Scanner(bytes: bytes, line: firstLine)
         var scratch: [UInt8] = []
-        var fieldKeys = FieldKeyCache()
+        var fieldKeys = FieldKeyTable()
         while !scanner.atEnd {
             scanner.skipBlank()
             if scanner.atEnd { break }
@@ -64,23 +101,27 @@ public struct LineProtocolParser: Sendable {
             result.lines += 1
             let start = scanner.position
             let line = scanner.line
+            let fieldStart = result.fields.count
             do {
-                var point = try parseLine(&scanner, scratch: &scratch, fieldKeys: &fieldKeys)
-                point.line = line
+                let (section, timestamp) = try parseLine(&scanner, scratch: &scratch, fieldKeys: &fieldKeys, fields: &result.fields)
                 guard scanner.position - start <= maxLineLength else {
                     throw LineError(line: line, reason: .lineTooLong, detail: "line is longer than \(maxLineLength) bytes")
                 }
-                result.points.append(point)
+                result.rows.append(Result.Row(line: line, timestamp: timestamp, fieldStart: Int32(fieldStart), fieldEnd: Int32(result.fields.count)))
+                result.sections.append(section)
             } catch let error as LineError {
+                result.fields.removeSubrange(fieldStart...)
                 result.errors.append(LineError(line: line, reason: error.reason, detail: error.detail))
                 scanner.position = max(scanner.position, start)
                 scanner.skipToEndOfLine()
             } catch {
+                result.fields.removeSubrange(fieldStart...)
                 result.errors.append(LineError(line: line, reason: .invalidField, detail: "\(error)"))
                 scanner.skipToEndOfLine()
             }
             scanner.advanceLine()
         }
+        result.fieldKeys = fieldKeys.names
         return result
     }
 
@@ -88,26 +129,25 @@ public struct LineProtocolParser: Sendable {
         LineError(line: 0, reason: reason, detail: detail)
     }
 
-    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8], fieldKeys: inout FieldKeyCache) throws -> LinePoint {
+    /// Parses one line, appending its fields to `fields`; returns its series section and time.
+    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8], fieldKeys: inout FieldKeyTable,
+                           fields: inout [Result.Field]) throws -> (SeriesSection, Int64?) {
         let lineStart = scanner.position
         func checkLength() throws {
             if scanner.position - lineStart > maxLineLength {
                 throw fail(.lineTooLong, "line is longer than \(maxLineLength) bytes")
             }
         }
-        let measurementText: String
-        var tags: [LinePoint.Tag]
-        var memo: SeriesMemo?
-        let section = scanner.seriesSection()
-        if let section, let cache = seriesCache, let known = cache.lookup(section, scratch: &scratch) {
-            (measurementText, tags, memo) = (known.measurement, known.tags, known.memo)
-            scanner.position = lineStart + section.count
+        let section: SeriesSection
+        let raw = scanner.seriesSection()
+        if let raw, let cache = seriesCache, let known = cache.lookup(raw, scratch: &scratch) {
+            section = known
+            scanner.position = lineStart + raw.count
         } else {
-            (measurementText, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
-            if let section, let cache = seriesCache, scanner.position == lineStart + section.count {
-                let entry = SeriesSectionCache.Entry(measurement: measurementText, tags: tags)
-                cache.insert(section, entry)
-                memo = entry.memo
+            let (measurement, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
+            section = SeriesSection(measurement: measurement, tags: tags)
+            if let raw, let cache = seriesCache, scanner.position == lineStart + raw.count {
+                cache.insert(raw, section)
             }
         }
         try checkLength()
@@ -115,18 +155,20 @@ public struct LineProtocolParser: Sendable {
         guard scanner.peek == UInt8(ascii: " ") else { throw fail(.missingFields, "missing fields") }
         scanner.skipSpaces()
         if scanner.atEndOfLine { throw fail(.missingFields, "missing fields") }
-        var fields: [LinePoint.Field] = []
+        let first = fields.count
         while true {
-            guard let key = try scanner.readFieldKey(&fieldKeys), !key.isEmpty else {
+            guard let key = try scanner.readFieldKey(&fieldKeys) else {
                 throw fail(.invalidField, "empty field key")
             }
-            guard scanner.peek == UInt8(ascii: "=") else { throw fail(.invalidField, "field \(key) has no value") }
+            guard scanner.peek == UInt8(ascii: "=") else { throw fail(.invalidField, "field \(fieldKeys.names[Int(key)]) has no value") }
             scanner.position += 1
-            let value = try parseFieldValue(&scanner, key: key)
-            if let index = fields.firstIndex(where: { $0.key == key }) {
+            let value = try parseFieldValue(&scanner, key: key, keys: fieldKeys)
+            var index = first
+            while index < fields.count, fields[index].key != key { index += 1 }
+            if index < fields.count {
                 fields[index].value = value
             } else {
-                fields.append(LinePoint.Field(key, value))
+                fields.append(Result.Field(key: key, value: value))
             }
             try checkLength()
             if scanner.peek == UInt8(ascii: ",") {
@@ -152,9 +194,7 @@ public struct LineProtocolParser: Sendable {
             }
         }
         try checkLength()
-        var point = LinePoint(measurement: measurementText, tags: tags, fields: fields, timestamp: timestamp, line: 0)
-        point.memo = memo
-        return point
+        return (section, timestamp)
     }
 
     /// Measurement and tags (sorted by key; a repeated key keeps its last value).
@@ -197,7 +237,8 @@ public struct LineProtocolParser: Sendable {
         return (measurementText, tags)
     }
 
-    private func parseFieldValue(_ scanner: inout Scanner, key: String) throws -> FieldValue {
+    private func parseFieldValue(_ scanner: inout Scanner, key index: Int32, keys: FieldKeyTable) throws -> FieldValue {
+        let key = keys.names[Int(index)]
         if scanner.peek == UInt8(ascii: "\"") {
             let (position, line) = (scanner.position, scanner.line)
             scanner.position += 1
@@ -432,9 +473,10 @@ struct Scanner {
         return nil
     }
 
-    /// A field key: like `readToken(stops: .key, unescape: .key)`, but an unescaped key seen
-    /// before in this body is returned from `cache` instead of becoming a new string.
-    mutating func readFieldKey(_ cache: inout FieldKeyCache) throws -> String? {
+    /// A field key as an index into `table`: like `readToken(stops: .key, unescape: .key)`,
+    /// but an unescaped key seen before in this body is found by its bytes instead of becoming
+    /// a new string. `nil` for an empty key.
+    mutating func readFieldKey(_ table: inout FieldKeyTable) throws -> Int32? {
         let start = position
         while let byte = peek {
             if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
@@ -445,15 +487,16 @@ struct Scanner {
         if stop == UInt8(ascii: "\\") || stop == UInt8(ascii: "\r") {
             // Escapes or a carriage return: the general path decides.
             position = start
-            return try readToken(stops: .key, unescape: .key)
+            guard let text = try readToken(stops: .key, unescape: .key), !text.isEmpty else { return nil }
+            return table.index(of: text, raw: nil)
         }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
-        if let known = cache.name(raw) { return known }
+        guard !raw.isEmpty else { return nil }
+        if let known = table.index(raw) { return known }
         guard let text = makeString(raw) else {
             throw LineError(line: 0, reason: .invalidUTF8, detail: "invalid UTF-8")
         }
-        cache.insert(raw, text)
-        return text
+        return table.index(of: text, raw: raw)
     }
 
     /// Reads up to an unescaped stop byte, a line end or the end; `nil` for invalid UTF-8.
@@ -549,19 +592,30 @@ struct Scanner {
 }
 
 /// The field keys of one body (a handful, repeated on every line), so that each is made into a
-/// string once per body rather than once per line.
-struct FieldKeyCache {
-    private var keys: [(bytes: [UInt8], name: String)] = []
+/// string once per body rather than once per line, and a line refers to it by index.
+struct FieldKeyTable {
+    private(set) var names: [String] = []
+    private var byName: [String: Int32] = [:]
+    /// The raw bytes of the first unescaped keys, searched before any string is made.
+    private var recent: [(bytes: [UInt8], index: Int32)] = []
 
-    func name(_ raw: UnsafeRawBufferPointer) -> String? {
-        for key in keys where key.bytes.count == raw.count {
-            if key.bytes.withUnsafeBytes({ $0.elementsEqual(raw) }) { return key.name }
+    func index(_ raw: UnsafeRawBufferPointer) -> Int32? {
+        for key in recent where key.bytes.count == raw.count {
+            if key.bytes.withUnsafeBytes({ $0.elementsEqual(raw) }) { return key.index }
         }
         return nil
     }
 
-    mutating func insert(_ raw: UnsafeRawBufferPointer, _ name: String) {
-        guard keys.count < 32 else { return }
-        keys.append((Array(raw), name))
+    mutating func index(of name: String, raw: UnsafeRawBufferPointer?) -> Int32 {
+        let index: Int32
+        if let known = byName[name] {
+            index = known
+        } else {
+            index = Int32(names.count)
+            names.append(name)
+            byName[name] = index
+        }
+        if let raw, recent.count < 32 { recent.append((Array(raw), index)) }
+        return index
     }
 }

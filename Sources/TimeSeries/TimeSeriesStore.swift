@@ -13,11 +13,6 @@ public struct SeriesPoint: Sendable {
     public var fields: [(name: String, value: Double)]
     /// Nanoseconds since the Unix epoch.
     public var timestamp: Int64
-    /// The series id when the caller already knows it (from a ``SeriesMemo``); then `tags` may be
-    /// empty and are not looked at.
-    public var seriesID: UInt64?
-    /// Where to remember the id once resolved, and for which writing context.
-    public var memo: (memo: SeriesMemo, context: String)?
 
     public init(organization: String, measurement: String, tags: [(key: String, value: String)], fields: [(name: String, value: Double)], timestamp: Int64) {
         self.organization = organization
@@ -182,79 +177,84 @@ public final class TimeSeriesStore: Sendable {
     /// Validates, logs and buffers `points`.
     /// - Parameter sync: fsync the WAL before returning (power-loss durability).
     public func write(_ points: [SeriesPoint], now: Date, sync: Bool) throws -> WriteOutcome {
+        try write(SeriesBatch(points), now: now, sync: sync)
+    }
+
+    /// Validates, logs and buffers the points of `batch`.
+    /// - Parameter sync: fsync the WAL before returning (power-loss durability).
+    public func write(_ batch: SeriesBatch, now: Date, sync: Bool) throws -> WriteOutcome {
         var outcome = WriteOutcome()
         let nowNanos = Int64(now.timeIntervalSince1970 * 1e9)
-        var oldest = max(0, nowNanos - Int64(settings.maxSampleAge * 1e9))
+        let ageLimit = nowNanos - Int64(settings.maxSampleAge * 1e9)
+        var oldest = max(0, ageLimit)
         if let sealed = state.withLock({ $0.sealedThroughDay }) {
             oldest = max(oldest, (Int64(sealed) + 1) * 86_400_000_000_000)
         }
         let newest = nowNanos + Int64(settings.maxFutureSkew * 1e9)
-        // Field names of this write: a handful, usually the very same strings on every line, so
-        // a linear scan (whose `==` on identical strings compares storage first) beats hashing.
-        var fieldIDs: [(name: String, id: UInt16)] = []
-        var entry = IngestLogEntry(reservingPoints: points.count)
-        var timestamps: [Int64] = []
-        timestamps.reserveCapacity(points.count)
-        var fieldValues: [(UInt16, Double)] = []
-        fieldValues.reserveCapacity(points.count * 4)
-        var spans: [Range<Int>] = []
-        spans.reserveCapacity(points.count)
-        var ids: [UInt64] = []
-        ids.reserveCapacity(points.count)
-        // Validate times first, then resolve every series id under one lock.
-        var candidates: [Int] = []
-        candidates.reserveCapacity(points.count)
-        for (index, point) in points.enumerated() {
-            if point.timestamp < oldest {
-                if point.timestamp >= nowNanos - Int64(settings.maxSampleAge * 1e9) {
-                    outcome.reject(.daySealed, point.fields.count, "sample of \(point.measurement) falls in a day whose rollup is already sealed")
+        // Times first; then the ids of the new series that have a point in time, under one lock.
+        var inTime = [Bool](repeating: false, count: batch.points.count)
+        var wanted = [Bool](repeating: false, count: batch.newSeries.count)
+        for (offset, point) in batch.points.enumerated() {
+            if point.timestamp < oldest || point.timestamp > newest {
+                let measurement = { self.measurement(of: point, in: batch) }
+                if point.timestamp > newest {
+                    outcome.reject(.tooFarInFuture, point.fieldCount, "sample of \(measurement()) is more than \(Int(self.settings.maxFutureSkew / 60)) minutes in the future")
+                } else if point.timestamp >= ageLimit {
+                    outcome.reject(.daySealed, point.fieldCount, "sample of \(measurement()) falls in a day whose rollup is already sealed")
                 } else {
-                    outcome.reject(.tooOld, point.fields.count, "sample of \(point.measurement) is older than the accepted \(Int(settings.maxSampleAge / 3600)) h")
+                    outcome.reject(.tooOld, point.fieldCount, "sample of \(measurement()) is older than the accepted \(Int(self.settings.maxSampleAge / 3600)) h")
                 }
-            } else if point.timestamp > newest {
-                outcome.reject(.tooFarInFuture, point.fields.count, "sample of \(point.measurement) is more than \(Int(settings.maxFutureSkew / 60)) minutes in the future")
-            } else {
-                candidates.append(index)
-            }
-        }
-        // Points whose series the caller already resolved skip the series key entirely.
-        let unresolved = candidates.filter { points[$0].seriesID == nil }
-        let lookedUp = try index.ids(for: unresolved.map {
-            SeriesKey(organization: points[$0].organization, measurement: points[$0].measurement, tags: points[$0].tags)
-        })
-        var resolved = [Result<UInt64, SeriesLimitError>?](repeating: nil, count: points.count)
-        for (index, result) in zip(unresolved, lookedUp) {
-            resolved[index] = result
-            if case .success(let id) = result, let memo = points[index].memo { memo.memo.remember(id, for: memo.context) }
-        }
-        for candidate in candidates {
-            let point = points[candidate]
-            let id: UInt64
-            switch point.seriesID.map({ .success($0) }) ?? resolved[candidate] {
-            case .success(let known): id = known
-            case .failure(let error):
-                outcome.reject(.seriesLimit, point.fields.count, "\(error)")
                 continue
-            case nil: continue
             }
-            let first = fieldValues.count
-            for field in point.fields {
-                let fieldID: UInt16
-                if let known = fieldIDs.first(where: { $0.name == field.name }) {
-                    fieldID = known.id
-                } else {
-                    fieldID = try index.fieldID(field.name)
-                    if fieldIDs.count < 64 { fieldIDs.append((field.name, fieldID)) }
-                }
-                fieldValues.append((fieldID, field.value))
-            }
-            spans.append(first..<fieldValues.count)
-            ids.append(id)
-            timestamps.append(point.timestamp)
-            entry.append(series: id, timestamp: point.timestamp, fields: fieldValues[first..<fieldValues.count])
-            outcome.stored += point.fields.count
+            inTime[offset] = true
+            if point.newSeries >= 0 { wanted[Int(point.newSeries)] = true }
         }
-        guard !ids.isEmpty else { return outcome }
+        let lookups = wanted.indices.filter { wanted[$0] }
+        var resolved = [Result<UInt64, SeriesLimitError>?](repeating: nil, count: batch.newSeries.count)
+        for (series, result) in zip(lookups, try index.ids(for: lookups.map { batch.newSeries[$0].key })) {
+            resolved[series] = result
+            if case .success(let id) = result, let memo = batch.newSeries[series].memo { memo.section.remember(id, in: memo.context) }
+        }
+        // Field ids on first use (a name whose every sample was refused gets none).
+        var fieldIDs = [UInt16?](repeating: nil, count: batch.fieldNames.count)
+        var entry = IngestLogEntry(reservingPoints: batch.points.count)
+        var accepted: [(id: UInt64, point: Int32)] = []
+        accepted.reserveCapacity(batch.points.count)
+        var values: [(UInt16, Double)] = []
+        values.reserveCapacity(batch.fields.count)
+        var valueEnds: [Int32] = []
+        valueEnds.reserveCapacity(batch.points.count)
+        for (offset, point) in batch.points.enumerated() where inTime[offset] {
+            let id: UInt64
+            if point.newSeries < 0 {
+                id = point.seriesID
+            } else {
+                switch resolved[Int(point.newSeries)] {
+                case .success(let known): id = known
+                case .failure(let error):
+                    outcome.reject(.seriesLimit, point.fieldCount, "\(error)")
+                    continue
+                case nil: continue
+                }
+            }
+            let first = values.count
+            for field in batch.fields[Int(point.fieldStart)..<Int(point.fieldEnd)] {
+                let name = Int(field.name)
+                let fieldID: UInt16
+                if let known = fieldIDs[name] {
+                    fieldID = known
+                } else {
+                    fieldID = try index.fieldID(batch.fieldNames[name])
+                    fieldIDs[name] = fieldID
+                }
+                values.append((fieldID, field.value))
+            }
+            entry.append(series: id, timestamp: point.timestamp, fields: values[first..<values.count])
+            accepted.append((id, Int32(offset)))
+            valueEnds.append(Int32(values.count))
+            outcome.stored += point.fieldCount
+        }
+        guard !accepted.isEmpty else { return outcome }
         // Memory bound: beyond `maxPendingSamples` the writer flushes before logging anything;
         // if that fails (the flusher is failing too), the write is refused, not queued.
         if pendingSamples >= settings.maxPendingSamples {
@@ -267,12 +267,21 @@ public final class TimeSeriesStore: Sendable {
         let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
         try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
         state.withLock { state in
-            for (offset, id) in ids.enumerated() {
-                state.active.add(series: id, timestamp: timestamps[offset], fields: fieldValues[spans[offset]])
+            var start = 0
+            for (offset, point) in accepted.enumerated() {
+                let end = Int(valueEnds[offset])
+                state.active.add(series: point.id, timestamp: batch.points[Int(point.point)].timestamp, fields: values[start..<end])
+                start = end
             }
             state.active.recordLog(sequence)
         }
         return outcome
+    }
+
+    /// The measurement of a batch point's series, for messages.
+    private func measurement(of point: SeriesBatch.Point, in batch: SeriesBatch) -> String {
+        if point.newSeries >= 0 { return batch.newSeries[Int(point.newSeries)].key.measurement }
+        return index.series(id: point.seriesID)?.measurement ?? "series \(point.seriesID)"
     }
 
     /// Flushes when the buffer is due: `flushSamples` pending, or the oldest pending sample
