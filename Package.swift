@@ -94,6 +94,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(
+            name: "Stats",
+            dependencies: ["Registry", "TimeSeries"],
+            swiftSettings: strict
+        ),
+
         // MARK: Service
         .target(name: "CSystemMemory"),
         .target(
@@ -106,6 +112,7 @@ let package = Package(
                 "Registry",
                 "Ingest",
                 "TimeSeries",
+                "Stats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,6 +133,7 @@ let package = Package(
                 "CSystemMemory",
                 "Registry",
                 "Ingest",
+                "Stats",
                 "TimeSeries",
                 "RocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -194,6 +202,7 @@ let package = Package(
                 "CollectorHTTP",
                 "CollectorTesting",
                 "Registry",
+                "Stats",
                 "TimeSeries",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Registry
 import ServiceLifecycle
+import Stats
 import TimeSeries
 
 /// Builds the collector's HTTP application: routes, middleware and listener.
@@ -33,13 +34,16 @@ public enum CollectorApplication {
         public var metrics: IngestMetrics
         /// Line-protocol limits (`--max-line-length`, `--max-tags-per-series`).
         public var lineLimits: LineLimits
+        /// Stats query limits (`--stats-max-*`); the liveness thresholds come from the registry.
+        public var statsSettings: StatsSettings
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache(),
-            metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits()
+            metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
+            statsSettings: StatsSettings = StatsSettings()
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -55,6 +59,7 @@ public enum CollectorApplication {
             self.seriesSections = seriesSections
             self.metrics = metrics
             self.lineLimits = lineLimits
+            self.statsSettings = statsSettings
         }
     }
 
@@ -76,6 +81,10 @@ public enum CollectorApplication {
         IdentityRoutes().register(on: authenticated)
         registryRoutes.registerAuthenticated(on: authenticated)
         CatalogRoutes(catalog: dependencies.catalog, validator: dependencies.validator).register(on: authenticated)
+        var statsSettings = dependencies.statsSettings
+        statsSettings.liveness = dependencies.registry.settings.liveness
+        let stats = FleetStats(store: dependencies.timeSeries, registry: dependencies.registry, catalog: dependencies.catalog, settings: statsSettings)
+        StatsRoutes(stats: stats, now: dependencies.clock).register(on: authenticated)
 
         let nodes = router.group().add(middleware: NodeAuthMiddleware(registry: dependencies.registry))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)

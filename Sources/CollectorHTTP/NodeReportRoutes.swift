@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Registry
+import Stats
 import TimeSeries
 
 /// The node status report (`POST /status`, alias `POST /node/status`; flashback-api.md §7.4) and
@@ -79,13 +80,10 @@ struct NodeReportRoutes {
             guard let id = bucket.unitId.nonEmpty ?? bucket.bucketId.nonEmpty else {
                 throw APIError(.badRequest, "buckets[\(index)] needs unitId")
             }
-            let online: Double
-            switch bucket.status.uppercased() {
-            case "ONLINE", "1": online = 1
-            case "OFFLINE", "DISCONNECTED", "0": online = 0
-            default: throw APIError(.badRequest, "buckets[\(index)].status must be ONLINE, OFFLINE or DISCONNECTED")
+            guard let status = NodeStatusValue.value(of: bucket.status) else {
+                throw APIError(.badRequest, "buckets[\(index)].status must be ONLINE, OFFLINE or DISCONNECTED")
             }
-            var fields: [(name: String, value: Double)] = [(name: "status", value: online)]
+            var fields: [(name: String, value: Double)] = [(name: "status", value: status)]
             if let latency = bucket.latencyMs ?? bucket.latency_ms, latency.isFinite, latency >= 0 { fields.append((name: "latency_ms", value: latency)) }
             let at = Self.date(bucket.createdAt) ?? now
             points.append(SeriesPoint(

@@ -370,6 +370,17 @@ public final class NodeRegistry: Sendable {
         state.withLock { $0.nodes[id] }
     }
 
+    /// The nodes (deleted ones included) with these ids, under one lock.
+    public func nodes(ids: some Sequence<String>) -> [String: BridgeNode] {
+        state.withLock { state in
+            var found: [String: BridgeNode] = [:]
+            for id in ids where found[id] == nil {
+                if let node = state.nodes[id] { found[id] = node }
+            }
+            return found
+        }
+    }
+
     /// Soft-deletes an organization's node (by UUID or IP) and revokes its credential.
     /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (already deleted).
     public func deleteNode(organization: String, idOrIP: String) throws {

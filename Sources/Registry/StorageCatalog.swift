@@ -16,9 +16,18 @@ public struct CatalogScope: Sendable {
         self.workspaces = workspaces
     }
 
-    func sees(organization: String, workspace: String) -> Bool {
+    public func sees(organization: String, workspace: String) -> Bool {
         organization == self.organization && (workspaces.isEmpty || workspaces.contains(workspace))
     }
+}
+
+/// Whether a caller may see a catalog entry.
+public enum CatalogVisibility: Sendable {
+    case visible
+    /// Another organization's or another workspace's.
+    case hidden
+    /// Not in the catalog.
+    case unknown
 }
 
 /// The fields of a bucket as created or updated; `nil` leaves a field unchanged on update.
@@ -181,6 +190,23 @@ public final class StorageCatalog: Sendable {
             throw RegistryError.notFound("Bucket not found")
         }
         return bucket
+    }
+
+    /// Whether `id` names a bucket the scope sees, another organization's (or another
+    /// workspace's) bucket, or no bucket of the catalog at all.
+    public func visibility(ofBucket id: String, _ scope: CatalogScope) -> CatalogVisibility {
+        state.withLock { state in
+            guard let bucket = state.buckets[id], !bucket.isDeleted else { return .unknown }
+            return scope.sees(organization: bucket.organization, workspace: bucket.workspaceId) ? .visible : .hidden
+        }
+    }
+
+    /// Like ``visibility(ofBucket:_:)`` for a repository.
+    public func visibility(ofRepository id: String, _ scope: CatalogScope) -> CatalogVisibility {
+        state.withLock { state in
+            guard let repo = state.repos[id], !repo.isDeleted else { return .unknown }
+            return scope.sees(organization: repo.organization, workspace: repo.workspaceId) ? .visible : .hidden
+        }
     }
 
     /// The repositories (not deleted) that use a bucket.

@@ -2,12 +2,14 @@
 /// `day` column family. Written once a day can no longer change (its end is older than
 /// `--max-sample-age`), as the merge of the day's samples; kept for `--retention-day`.
 ///
-/// Encoding (docs/format.md): `0x01 ‖ count u16 BE ‖ count × (field u16 BE ‖ count u64 ‖ sum f64 ‖
-/// min f64 ‖ max f64 ‖ first f64 ‖ firstTime i64 ‖ last f64 ‖ lastTime i64 ‖ online u64)`, all
-/// big-endian, fields ascending.
+/// Encoding (docs/format.md): `0x02 ‖ count u16 BE ‖ count × (field u16 BE ‖ count u64 ‖ sum f64 ‖
+/// min f64 ‖ max f64 ‖ first f64 ‖ firstTime i64 ‖ last f64 ‖ lastTime i64 ‖ online u64 ‖
+/// onlineMinutes u64)`, all big-endian, fields ascending. Version 1 (without `onlineMinutes`) is
+/// still read, with the ONLINE minutes taken as the ONLINE samples (at most 1,440).
 public struct DayRecord: Equatable, Sendable {
-    public static let formatVersion: UInt8 = 1
-    static let entrySize = 2 + 9 * 8
+    public static let formatVersion: UInt8 = 2
+    static let entrySize = 2 + 10 * 8
+    static let version1EntrySize = 2 + 9 * 8
 
     /// Rollups by field, ascending by field id.
     public var fields: [(field: UInt16, rollup: FieldRollup)]
@@ -40,15 +42,18 @@ public struct DayRecord: Equatable, Sendable {
             appendBigEndian(rollup.last.bitPattern, to: &bytes)
             appendBigEndian(UInt64(bitPattern: rollup.lastTime), to: &bytes)
             appendBigEndian(rollup.onlineCount, to: &bytes)
+            appendBigEndian(rollup.onlineMinutes, to: &bytes)
         }
         return bytes
     }
 
     /// Decodes a record; `nil` for a wrong version or length.
     public init?(decoding bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= 3, bytes[0] == Self.formatVersion else { return nil }
+        guard bytes.count >= 3, bytes[0] == 1 || bytes[0] == Self.formatVersion else { return nil }
+        let version1 = bytes[0] == 1
+        let entrySize = version1 ? Self.version1EntrySize : Self.entrySize
         let count = Int(readBigEndian(UInt16.self, bytes, at: 1))
-        guard bytes.count == 3 + count * Self.entrySize else { return nil }
+        guard bytes.count == 3 + count * entrySize else { return nil }
         var fields: [(field: UInt16, rollup: FieldRollup)] = []
         fields.reserveCapacity(count)
         var offset = 3
@@ -57,9 +62,10 @@ public struct DayRecord: Equatable, Sendable {
             let rollup = FieldRollup(
                 count: word(0), sum: Double(bitPattern: word(1)), min: Double(bitPattern: word(2)), max: Double(bitPattern: word(3)),
                 first: Double(bitPattern: word(4)), firstTime: Int64(bitPattern: word(5)),
-                last: Double(bitPattern: word(6)), lastTime: Int64(bitPattern: word(7)), onlineCount: word(8))
+                last: Double(bitPattern: word(6)), lastTime: Int64(bitPattern: word(7)), onlineCount: word(8),
+                onlineMinutes: version1 ? min(word(8), 1440) : word(9))
             fields.append((readBigEndian(UInt16.self, bytes, at: offset), rollup))
-            offset += Self.entrySize
+            offset += entrySize
         }
         self.fields = fields
     }

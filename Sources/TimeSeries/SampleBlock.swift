@@ -157,12 +157,15 @@ public struct SampleBlock: Equatable, Sendable {
     /// The rollup of one field's samples, or `nil` when the field has none in this block.
     public func rollup(field: UInt16) -> FieldRollup? {
         var rollup: FieldRollup?
+        var onlineMinute: UInt32?
         for sample in samples where sample.field == field {
+            let minute = RollupKey.minute(ofNanoseconds: sample.timestamp)
             if rollup == nil {
                 rollup = FieldRollup(sample: sample)
             } else {
-                rollup?.add(sample)
+                rollup?.add(sample, onlineMinuteCounted: onlineMinute == minute)
             }
+            if sample.value > 0 { onlineMinute = minute }
         }
         return rollup
     }
@@ -173,7 +176,7 @@ public struct SampleBlock: Equatable, Sendable {
         for sample in samples where sample.field == field && sample.timestamp >= fromNanos && sample.timestamp < toNanos {
             let minute = RollupKey.minute(ofNanoseconds: sample.timestamp)
             if let last = out.last, last.minute == minute {
-                out[out.count - 1].rollup.add(sample)
+                out[out.count - 1].rollup.add(sample, onlineMinuteCounted: last.rollup.onlineMinutes > 0)
             } else {
                 out.append((minute, FieldRollup(sample: sample)))
             }
@@ -200,10 +203,13 @@ public struct FieldRollup: Equatable, Sendable {
     public var firstTime: Int64
     public var last: Double
     public var lastTime: Int64
-    /// Samples with a value above zero: the ONLINE minutes of a status series.
+    /// Samples with a value above zero (ONLINE reports of a status series).
     public var onlineCount: UInt64
+    /// Minutes with at least one sample above zero: the ONLINE minutes of a status series.
+    public var onlineMinutes: UInt64
 
-    public init(count: UInt64, sum: Double, min: Double, max: Double, first: Double, firstTime: Int64, last: Double, lastTime: Int64, onlineCount: UInt64) {
+    public init(count: UInt64, sum: Double, min: Double, max: Double, first: Double, firstTime: Int64, last: Double, lastTime: Int64,
+                onlineCount: UInt64, onlineMinutes: UInt64) {
         self.count = count
         self.sum = sum
         self.min = min
@@ -213,6 +219,7 @@ public struct FieldRollup: Equatable, Sendable {
         self.last = last
         self.lastTime = lastTime
         self.onlineCount = onlineCount
+        self.onlineMinutes = onlineMinutes
     }
 
     public init(sample: FieldSample) {
@@ -225,10 +232,15 @@ public struct FieldRollup: Equatable, Sendable {
         last = sample.value
         lastTime = sample.timestamp
         onlineCount = sample.value > 0 ? 1 : 0
+        onlineMinutes = onlineCount
     }
 
-    public mutating func add(_ sample: FieldSample) {
+    /// Adds a sample later than every sample so far (samples arrive in time order), counting
+    /// its minute as ONLINE unless an earlier sample of the same minute already did.
+    public mutating func add(_ sample: FieldSample, onlineMinuteCounted: Bool) {
+        let minuteAlreadyOnline = onlineMinuteCounted
         merge(FieldRollup(sample: sample))
+        if minuteAlreadyOnline, sample.value > 0 { onlineMinutes -= 1 }
     }
 
     /// Combines two rollups of disjoint sample sets (commutative and associative).
@@ -240,6 +252,7 @@ public struct FieldRollup: Equatable, Sendable {
         if other.firstTime < firstTime { (first, firstTime) = (other.first, other.firstTime) }
         if other.lastTime >= lastTime { (last, lastTime) = (other.last, other.lastTime) }
         onlineCount += other.onlineCount
+        onlineMinutes += other.onlineMinutes
     }
 
     public var average: Double { count == 0 ? 0 : sum / Double(count) }

@@ -89,6 +89,8 @@ public final class SeriesIndex: Sendable {
         var keys: [UInt64: SeriesKey] = [:]
         var nextID: UInt64 = 1
         var perOrganization: [String: Int] = [:]
+        /// Series ids by organization and measurement (`org\0measurement`), ascending.
+        var byMeasurement: [String: [UInt64]] = [:]
         var fields: [String: UInt16] = [:]
         var fieldNames: [UInt16: String] = [:]
     }
@@ -115,6 +117,7 @@ public final class SeriesIndex: Sendable {
             loaded.keys[id] = series
             loaded.nextID = max(loaded.nextID, id + 1)
             loaded.perOrganization[series.organization, default: 0] += 1
+            loaded.byMeasurement[Self.measurementKey(series), default: []].append(id)
             return true
         }
         try database.scan(family, lowerBound: Self.fieldPrefix, upperBound: [UInt8(ascii: "f"), UInt8(ascii: "/") + 1]) { key, value in
@@ -146,6 +149,7 @@ public final class SeriesIndex: Sendable {
             state.ids[series] = id
             state.keys[id] = series
             state.perOrganization[organization, default: 0] += 1
+            state.byMeasurement[Self.measurementKey(series), default: []].append(id)
             return id
         }
     }
@@ -185,13 +189,15 @@ public final class SeriesIndex: Sendable {
         state.withLock { $0.keys.keys.sorted() }
     }
 
-    /// Every series of `organization` with `measurement` (for queries).
+    /// Every series of `organization` with `measurement` (for queries), by ascending id.
     public func series(organization: String, measurement: String) -> [(id: UInt64, key: SeriesKey)] {
         state.withLock { state in
-            state.ids.compactMap { key, id in
-                key.organization == organization && key.measurement == measurement ? (id, key) : nil
-            }.sorted { $0.id < $1.id }
+            (state.byMeasurement[organization + "\u{0}" + measurement] ?? []).compactMap { id in state.keys[id].map { (id, $0) } }
         }
+    }
+
+    private static func measurementKey(_ series: SeriesKey) -> String {
+        series.organization + "\u{0}" + series.measurement
     }
 
     /// The id of field `name`, assigning one when new.

@@ -130,6 +130,9 @@ public final class TimeSeriesStore: Sendable {
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
     private let flushCounter = Atomic<Int>(0)
+    /// Newest flushed sample per series and field, for the series some query asked about
+    /// (``latest(series:fields:now:)``); kept current by every flush.
+    private let latestCache = Mutex<[UInt64: [UInt16: LatestSample]]>([:])
 
     /// Flushes that wrote something, since open (for the flush metric).
     public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
@@ -326,6 +329,8 @@ public final class TimeSeriesStore: Sendable {
                 // No fsync needed: the WAL keeps batches in order, so if this batch is lost the log
                 // entries it deletes are still there and are replayed.
                 try database.write(batch)
+                // Before the samples leave `flushing`, so a reader always finds them somewhere.
+                updateLatest(with: pending)
                 state.withLock { $0.flushing = nil }
                 flushCounter.add(1, ordering: .relaxed)
             } catch {
@@ -414,18 +419,28 @@ public final class TimeSeriesStore: Sendable {
     /// holding `start`. Sealed days come from their day record, the others from their blocks
     /// and the pending samples.
     public func rollups(series: UInt64, field: UInt16, start: Int64, end: Int64, perDay: Bool) throws -> [RollupRow] {
-        guard end > start else { return [] }
+        try rollups(series: series, fields: [field], start: start, end: end, perDay: perDay)[0]
+    }
+
+    /// Rollups of several fields of one series (one read of the blocks), in the order of
+    /// `fields`; see ``rollups(series:field:start:end:perDay:)``.
+    public func rollups(series: UInt64, fields: [UInt16], start: Int64, end: Int64, perDay: Bool) throws -> [[RollupRow]] {
+        var rows = [[RollupRow]](repeating: [], count: fields.count)
+        guard end > start else { return rows }
         let startSeconds = max(0, start)
         let endSeconds = max(0, end)
-        var rows: [RollupRow] = []
         var fromSeconds = perDay ? startSeconds / 86_400 * 86_400 : startSeconds / 60 * 60
         let toSeconds = perDay ? (endSeconds + 86_399) / 86_400 * 86_400 : (endSeconds + 59) / 60 * 60
         if perDay, let sealed = sealedThroughDay, fromSeconds < (Int64(sealed) + 1) * 86_400 {
             let sealedEnd = min(toSeconds, (Int64(sealed) + 1) * 86_400)
             try database.scan(days, lowerBound: RollupKey(series: series, interval: UInt32(clamping: fromSeconds / 86_400)).bytes,
                               upperBound: RollupKey(series: series, interval: UInt32(clamping: sealedEnd / 86_400)).bytes) { key, value in
-                guard key.count == 12, let record = DayRecord(decoding: value), let rollup = record.rollup(field: field) else { return true }
-                rows.append(RollupRow(start: Int64(readBigEndian(UInt32.self, key, at: 8)) * 86_400, rollup: rollup))
+                guard key.count == 12, let record = DayRecord(decoding: value) else { return true }
+                for (index, field) in fields.enumerated() {
+                    if let rollup = record.rollup(field: field) {
+                        rows[index].append(RollupRow(start: Int64(readBigEndian(UInt32.self, key, at: 8)) * 86_400, rollup: rollup))
+                    }
+                }
                 return true
             }
             fromSeconds = sealedEnd
@@ -454,16 +469,125 @@ public final class TimeSeriesStore: Sendable {
         for hour in Set(stored.keys).union(pending.keys).sorted() {
             var block = stored[hour] ?? SampleBlock(samples: [])
             if let buffered = pending[hour] { block = SampleBlock(samples: block.samples + buffered) }
-            for (minute, rollup) in block.minuteRollups(field: field, fromNanos: fromNanos, toNanos: toNanos) {
-                let intervalStart = perDay ? Int64(minute / 1440) * 86_400 : Int64(minute) * 60
-                if perDay, let last = rows.last, last.start == intervalStart {
-                    rows[rows.count - 1].rollup.merge(rollup)
-                } else {
-                    rows.append(RollupRow(start: intervalStart, rollup: rollup))
+            for (index, field) in fields.enumerated() {
+                for (minute, rollup) in block.minuteRollups(field: field, fromNanos: fromNanos, toNanos: toNanos) {
+                    let intervalStart = perDay ? Int64(minute / 1440) * 86_400 : Int64(minute) * 60
+                    if perDay, let last = rows[index].last, last.start == intervalStart {
+                        rows[index][rows[index].count - 1].rollup.merge(rollup)
+                    } else {
+                        rows[index].append(RollupRow(start: intervalStart, rollup: rollup))
+                    }
                 }
             }
         }
         return rows
+    }
+
+    // MARK: Latest samples
+
+    /// The newest sample of each of `fields` in each of `series` (`nil` when there is none in
+    /// the last `maxSampleAge` + 1 h). Answers from the pending buffer and a cache of flushed
+    /// samples, so a steady dashboard query costs no disk reads; a series asked about for the
+    /// first time is read from its blocks, newest hour first.
+    public func latest(series ids: [UInt64], fields: [UInt16], now: Date) throws -> [[LatestSample?]] {
+        try loadLatest(ids, fields: fields, now: now)
+        // The buffer before the cache: a flush updates the cache before the samples leave the
+        // buffer, so reading in this order finds every sample in at least one of them.
+        let pending = state.withLock { state in
+            ids.map { id in
+                var newest = [LatestSample?](repeating: nil, count: fields.count)
+                for buffer in [state.flushing, state.active] {
+                    guard let hours = buffer?.bySeries[id] else { continue }
+                    for hour in hours {
+                        for sample in hour.samples {
+                            guard let index = fields.firstIndex(of: sample.field) else { continue }
+                            if newest[index].map({ sample.timestamp >= $0.time }) ?? true {
+                                newest[index] = LatestSample(time: sample.timestamp, value: sample.value)
+                            }
+                        }
+                    }
+                }
+                return newest
+            }
+        }
+        return latestCache.withLock { cache in
+            zip(ids, pending).map { id, buffered in
+                fields.indices.map { index in
+                    let flushed = cache[id]?[fields[index]].flatMap { $0.time == Int64.min ? nil : $0 }
+                    guard let buffered = buffered[index] else { return flushed }
+                    guard let flushed else { return buffered }
+                    return buffered.time >= flushed.time ? buffered : flushed
+                }
+            }
+        }
+    }
+
+    /// Reads the newest flushed sample of the fields not cached yet; under the flush lock, so
+    /// no flush slips between the read and the cache update.
+    private func loadLatest(_ ids: [UInt64], fields: [UInt16], now: Date) throws {
+        let missing = latestCache.withLock { cache in
+            ids.filter { id in fields.contains { cache[id]?[$0] == nil } }
+        }
+        guard !missing.isEmpty else { return }
+        let newestHour = RollupKey.hour(ofNanoseconds: Int64((now.timeIntervalSince1970 + settings.maxFutureSkew) * 1e9))
+        let lookback = UInt32(settings.maxSampleAge / 3600) + 2
+        let oldestHour = newestHour > lookback ? newestHour - lookback : 0
+        try flushing.withLock { _ in
+            var loaded: [UInt64: [UInt16: LatestSample]] = [:]
+            for id in missing {
+                var found: [UInt16: LatestSample] = [:]
+                var hour = newestHour
+                while found.count < fields.count {
+                    if let bytes = try database.get(RollupKey(series: id, interval: hour).bytes, in: blocks),
+                       let block = SampleBlock(decoding: bytes) {
+                        // Sorted by (field, time): a field's last sample in the block is its newest.
+                        var inBlock: [UInt16: LatestSample] = [:]
+                        for sample in block.samples where found[sample.field] == nil && fields.contains(sample.field) {
+                            inBlock[sample.field] = LatestSample(time: sample.timestamp, value: sample.value)
+                        }
+                        found.merge(inBlock) { current, _ in current }
+                    }
+                    guard hour > oldestHour else { break }
+                    hour -= 1
+                }
+                for field in fields where found[field] == nil { found[field] = LatestSample(time: Int64.min, value: 0) }
+                loaded[id] = found
+            }
+            latestCache.withLock { cache in
+                if cache.count + loaded.count > 4_000_000 { cache.removeAll() }
+                for (id, found) in loaded {
+                    cache[id, default: [:]].merge(found) { current, _ in current }
+                }
+            }
+        }
+    }
+
+    /// Folds flushed samples into the cache, for the series and fields it holds.
+    private func updateLatest(with pending: PendingSamples) {
+        latestCache.withLock { cache in
+            guard !cache.isEmpty else { return }
+            for (id, hours) in pending.bySeries {
+                guard var entry = cache[id] else { continue }
+                for hour in hours {
+                    for sample in hour.samples {
+                        guard let current = entry[sample.field], sample.timestamp >= current.time else { continue }
+                        entry[sample.field] = LatestSample(time: sample.timestamp, value: sample.value)
+                    }
+                }
+                cache[id] = entry
+            }
+        }
+    }
+}
+
+/// One sample: when (nanoseconds since the Unix epoch) and what.
+public struct LatestSample: Sendable, Equatable {
+    public var time: Int64
+    public var value: Double
+
+    public init(time: Int64, value: Double) {
+        self.time = time
+        self.value = value
     }
 }
 

@@ -9,6 +9,7 @@ import Logging
 import Registry
 import RocksDB
 import ServiceLifecycle
+import Stats
 import Synchronization
 import TimeSeries
 import UnixSignals
@@ -101,6 +102,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between forced retention compactions (default: 21600 = 6 h; env FLASHBACK_RETENTION_INTERVAL).")
     var retentionInterval: Int?
 
+    @Option(name: .long, help: "Longest range of minute rows one stats request may ask for, in seconds (default: 604800 = 7 days; env FLASHBACK_STATS_MAX_MINUTE_RANGE).")
+    var statsMaxMinuteRange: Int?
+
+    @Option(name: .long, help: "Longest range of day rows one stats request may ask for, in seconds (default: 34560000 = 400 days; env FLASHBACK_STATS_MAX_DAY_RANGE).")
+    var statsMaxDayRange: Int?
+
+    @Option(name: .long, help: "Most rows one stats answer may hold; larger answers are refused with 400 (default: 1000000; env FLASHBACK_STATS_MAX_ROWS).")
+    var statsMaxRows: Int?
+
     @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
     var syncWrites: Bool?
 
@@ -124,6 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         var dayRetention: TimeInterval
         var retentionInterval: Int
         var maxInflightBytes: Int
+        var stats: StatsSettings
     }
 
     func resolveSettings() async throws -> Settings {
@@ -179,6 +190,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, bodyLimit >= 1024 else {
             throw ValidationError("max-sample-age and max-series-per-org must be positive and max-body-size at least 1024")
         }
+        var stats = StatsSettings()
+        stats.maxMinuteRange = TimeInterval(try source.int("stats-max-minute-range", flag: statsMaxMinuteRange, default: 7 * 86_400))
+        stats.maxDayRange = TimeInterval(try source.int("stats-max-day-range", flag: statsMaxDayRange, default: 400 * 86_400))
+        stats.maxRows = try source.int("stats-max-rows", flag: statsMaxRows, default: 1_000_000)
+        guard stats.maxMinuteRange >= 60, stats.maxDayRange >= 86_400, stats.maxRows >= 1 else {
+            throw ValidationError("stats-max-minute-range must be at least 60, stats-max-day-range at least 86400 and stats-max-rows at least 1")
+        }
         if let file = source.optionalString("platform-public-key", flag: platformPublicKey) {
             guard let pem = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read platform-public-key file \(file)") }
             registry.platformPublicKeyPEM = String(decoding: pem, as: UTF8.self)
@@ -202,7 +220,8 @@ struct ServeCommand: AsyncParsableCommand {
             minuteRetention: TimeInterval(minuteRetentionSeconds),
             dayRetention: TimeInterval(dayRetentionSeconds),
             retentionInterval: retentionEvery,
-            maxInflightBytes: inflight)
+            maxInflightBytes: inflight,
+            stats: stats)
     }
 
     func run() async throws {
@@ -262,7 +281,7 @@ struct ServeCommand: AsyncParsableCommand {
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
             readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
-            lineLimits: settings.lineLimits)
+            lineLimits: settings.lineLimits, statsSettings: settings.stats)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

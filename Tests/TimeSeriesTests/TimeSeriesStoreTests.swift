@@ -204,4 +204,83 @@ struct TimeSeriesStoreTests {
         #expect(DayRecord(decoding: record.encoded()) == record)
         #expect(DayRecord(decoding: Array(record.encoded().dropLast())) == nil)
     }
+
+    /// ONLINE minutes count minutes, not reports: a status reported every 10 s is one ONLINE
+    /// minute per minute with a positive report, per minute, per day, and in the sealed record.
+    @Test func onlineMinutesCountMinutesNotReports() throws {
+        let directory = TemporaryDirectory(prefix: "ts-online")
+        let (db, store) = try Self.open(directory)
+        defer { db.close() }
+        // Minute 0: six ONLINE reports; minute 1: ONLINE then OFFLINE; minute 2: OFFLINE only;
+        // minute 3: DISCONNECTED (-1); minute 4: OFFLINE then ONLINE.
+        let values: [[Double]] = [[1, 1, 1, 1, 1, 1], [1, 0], [0], [-1], [0, 1]]
+        var points: [SeriesPoint] = []
+        for (minute, reports) in values.enumerated() {
+            for (index, value) in reports.enumerated() {
+                points.append(SeriesPoint(organization: "org", measurement: "node_status", tags: [(key: "bucket", value: "b")],
+                                          fields: [(name: "status", value: value)],
+                                          timestamp: (Self.dayStart + Int64(minute) * 60 + Int64(index) * 10) * 1_000_000_000))
+            }
+        }
+        let writeTime = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 600))
+        _ = try store.write(points, now: writeTime, sync: false)
+        let field = try #require(store.index.existingFieldID("status"))
+        let id = try #require(store.index.series(organization: "org", measurement: "node_status").first?.id)
+        let minutes = try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 600, perDay: false)
+        #expect(minutes.map(\.rollup.onlineMinutes) == [1, 1, 0, 0, 1])
+        #expect(minutes.map(\.rollup.onlineCount) == [6, 1, 0, 0, 1])
+        let open = try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 600, perDay: true)
+        #expect(open.first?.rollup.onlineMinutes == 3)
+        try store.flush()
+        #expect(try store.sealDays(now: Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400 + 48 * 3600 + 120))) == 1)
+        let sealed = try store.rollups(series: id, field: field, start: Self.dayStart, end: Self.dayStart + 600, perDay: true)
+        #expect(sealed == open)
+        // A version-1 day record (no ONLINE minutes) still reads, with the ONLINE samples instead.
+        var version1: [UInt8] = [1, 0, 1, 0, 7]
+        for word: UInt64 in [3, 0, 0, 0, 0, 0, 0, 0, 2] { withUnsafeBytes(of: word.bigEndian) { version1.append(contentsOf: $0) } }
+        let decoded = try #require(DayRecord(decoding: version1))
+        #expect(decoded.rollup(field: 7)?.onlineCount == 2)
+        #expect(decoded.rollup(field: 7)?.onlineMinutes == 2)
+    }
+
+    /// The newest sample per series and field: from the buffer, from the cache after a flush,
+    /// from the blocks after a reopen; the later of two writes of the same time wins.
+    @Test func latestSamplesFromBufferCacheAndBlocks() throws {
+        let directory = TemporaryDirectory(prefix: "ts-latest")
+        var (db, store) = try Self.open(directory)
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 7200))
+        // Node 0 reports every minute for two hours; node 1 once, an hour ago; the latency of
+        // node 0 stops 30 minutes before its bytes do.
+        var points = (0..<120).map { Self.point(node: 0, second: Int64($0) * 60, latency: Double($0), bytes: Double($0 * 10)) }
+        for index in 90..<120 { points[index].fields.removeFirst() }
+        points.append(Self.point(node: 1, second: 3600, latency: 7, bytes: 70))
+        _ = try store.write(points, now: now, sync: false)
+        let fields = [try #require(store.index.existingFieldID("latency_ms")), try #require(store.index.existingFieldID("upl_bytes"))]
+        let ids = store.index.series(organization: "org", measurement: "node_bucket").map(\.id)
+        let expected: [[LatestSample?]] = [
+            [LatestSample(time: (Self.dayStart + 89 * 60) * 1_000_000_000, value: 89), LatestSample(time: (Self.dayStart + 119 * 60) * 1_000_000_000, value: 1190)],
+            [LatestSample(time: (Self.dayStart + 3600) * 1_000_000_000, value: 7), LatestSample(time: (Self.dayStart + 3600) * 1_000_000_000, value: 70)],
+        ]
+        #expect(try store.latest(series: ids, fields: fields, now: now) == expected)
+        try store.flush()
+        #expect(try store.latest(series: ids, fields: fields, now: now) == expected)
+        // A retry of node 1's sample with another value, then a newer one: buffer over cache.
+        var retry = Self.point(node: 1, second: 3600, latency: 8, bytes: 80)
+        _ = try store.write([retry], now: now, sync: false)
+        #expect(try store.latest(series: [ids[1]], fields: fields, now: now)[0].map { $0?.value } == [8, 80])
+        try store.flush()
+        #expect(try store.latest(series: [ids[1]], fields: fields, now: now)[0].map { $0?.value } == [8, 80])
+        retry = Self.point(node: 1, second: 3660, latency: 9, bytes: 90)
+        _ = try store.write([retry], now: now, sync: false)
+        try store.flush()
+        #expect(try store.latest(series: [ids[1]], fields: fields, now: now)[0].map { $0?.value } == [9, 90])
+        // After a reopen the blocks give the same answer; an unknown series has none.
+        db.close()
+        (db, store) = try Self.open(directory)
+        defer { db.close() }
+        let reopened = try store.latest(series: ids + [999], fields: fields, now: now)
+        #expect(reopened[0] == expected[0])
+        #expect(reopened[1].map { $0?.value } == [9, 90])
+        #expect(reopened[2] == [nil, nil])
+    }
 }

@@ -1,0 +1,338 @@
+import Foundation
+import Hummingbird
+import Registry
+import Stats
+
+/// The stats API (flashback-api.md §4.2, §4.5, §4.6, §7.2, §8, Appendix B), answered from the
+/// rollups and scoped to the caller's organization and workspaces (``FleetStats``).
+///
+/// Query forms the official client sends: lists joined with `,` (percent-encoded or not),
+/// `unitId` and `bucketId` as synonyms, `''`/`undefined`/`null` as absent, ISO dates or
+/// date-times for `/stats/daily|minute`, `ddmmyyyy` integers for `/stats/nodes/daily`.
+struct StatsRoutes {
+    let stats: FleetStats
+    let now: @Sendable () -> Date
+
+    func register(on router: some RouterMethods<CollectorRequestContext>) {
+        router.get("/stats/nodes/minute") { request, context -> JSONResponse<NodeMinuteResponse> in
+            try nodesMinute(request, context: context)
+        }
+        router.get("/stats/nodes/daily") { request, context -> JSONResponse<NodeDailyResponse> in
+            try nodesDaily(request, context: context)
+        }
+        router.get("/stats/daily") { request, context -> JSONResponse<TrafficResponse> in
+            try traffic(request, context: context, perDay: true)
+        }
+        router.get("/stats/minute") { request, context -> JSONResponse<TrafficResponse> in
+            try traffic(request, context: context, perDay: false)
+        }
+        router.get("/repo/stats") { request, context -> JSONResponse<RepoTotalsResponse> in
+            try repoTotals(request, context: context)
+        }
+        for prefix in ["/bucket", "/unit"] {
+            router.get(RouterPath("\(prefix)/stats")) { request, context -> JSONResponse<BucketTotalsResponse> in
+                try bucketTotals(request, context: context, legacy: prefix == "/unit")
+            }
+            router.get(RouterPath("\(prefix)/{bucketId}/status")) { _, context -> JSONResponse<BucketStatusResponse> in
+                try bucketStatus(context: context)
+            }
+            router.post(RouterPath("\(prefix)/{bucketId}/stats")) { request, context -> JSONResponse<BucketNodeStatsResponse> in
+                try await bucketNodeStats(request, context: context)
+            }
+        }
+    }
+
+    // MARK: Query helpers
+
+    /// A comma-joined list from the first present parameter of `names`; `nil` when absent.
+    static func list(_ request: Request, _ names: String...) -> [String]? {
+        for name in names {
+            guard let text = request.uri.queryParameters.get(name).nonEmpty else { continue }
+            let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "undefined" && $0 != "null" }
+            if !items.isEmpty { return items }
+        }
+        return nil
+    }
+
+    /// An ISO date or date-time parameter; a date alone as `end` covers its whole day.
+    static func isoDate(_ request: Request, _ name: String, end: Bool) throws -> Date? {
+        guard let text = request.uri.queryParameters.get(name).nonEmpty else { return nil }
+        guard let parsed = StatsDates.parseISO(text) else {
+            throw APIError(.badRequest, "\(name) must be an ISO-8601 date (2024-02-01) or date-time (2024-02-01T00:00:00.000Z)")
+        }
+        return end && parsed.dateOnly ? parsed.date.addingTimeInterval(86_399) : parsed.date
+    }
+
+    static func call<T>(_ body: () throws -> T) throws -> T {
+        try registryCall(body)
+    }
+
+    // MARK: /stats/nodes/minute
+
+    struct NodeMinuteRow: Encodable, Sendable {
+        var nodeId: String
+        var unitId: String
+        var bucketId: String
+        var minute: Int64?
+        var nodeStatus: String
+        var lastUpdated: String
+        var latency_ms: Double?
+    }
+
+    struct NodeMinuteResponse: Encodable, Sendable {
+        var success = true
+        var data: [NodeMinuteRow]
+    }
+
+    func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<NodeMinuteResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
+        let start = try Self.isoDate(request, "startDate", end: false)
+        let end = try Self.isoDate(request, "endDate", end: true)
+        guard start != nil || end != nil else {
+            let latest = try Self.call { try stats.latest(pairs, now: now()) }
+            return JSONResponse(body: NodeMinuteResponse(data: latest.filter(\.hasReport).map { row in
+                NodeMinuteRow(nodeId: row.pair.node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, nodeStatus: row.status.rawValue,
+                              lastUpdated: StatsDates.format(row.lastUpdated), latency_ms: row.latencyMs)
+            }))
+        }
+        // The extension: every minute of the range (default: the hour up to now).
+        let to = end ?? now()
+        let from = start ?? to.addingTimeInterval(-3600)
+        let minutes = try Self.call { try stats.minutes(pairs, start: from, end: to) }
+        return JSONResponse(body: NodeMinuteResponse(data: minutes.map { row in
+            NodeMinuteRow(nodeId: row.pair.node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, minute: row.minute, nodeStatus: row.status.rawValue,
+                          lastUpdated: StatsDates.format(row.lastUpdated), latency_ms: row.latencyMs)
+        }))
+    }
+
+    // MARK: /stats/nodes/daily
+
+    struct NodeDailyRow: Encodable, Sendable {
+        var nodeId: String
+        var unitId: String
+        var bucketId: String
+        var day: Int64
+        var online: Double
+        var latency_ms: Double
+        var endpoint: String
+        var region: String
+        var storageType: String
+        var provider: String
+        var status: String
+        var version: String
+    }
+
+    struct NodeDailyResponse: Encodable, Sendable {
+        var success = true
+        var data: [NodeDailyRow]
+    }
+
+    /// A `ddmmyyyy` integer (or an ISO date) as days since the epoch.
+    static func day(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get(name).nonEmpty else { return nil }
+        if let day = StatsDates.parseDDMMYYYY(text) { return day }
+        if let iso = StatsDates.parseISO(text) { return Int64(iso.date.timeIntervalSince1970.rounded(.down)) / 86_400 }
+        throw APIError(.badRequest, "\(name) must be a date as ddmmyyyy (15012024, or 1022024 for 1 Feb 2024) or ISO-8601")
+    }
+
+    func nodesDaily(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<NodeDailyResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let current = now()
+        let today = Int64(current.timeIntervalSince1970.rounded(.down)) / 86_400
+        let last = try Self.day(request, "endDate") ?? today
+        let first = try Self.day(request, "startDate") ?? last - 6
+        let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
+        let days = try Self.call { try stats.days(pairs, firstDay: first, lastDay: last, now: current) }
+        let latest = try Self.call { try stats.latest(pairs, now: current) }
+        var statusBySeries: [UInt64: String] = [:]
+        for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
+        return JSONResponse(body: NodeDailyResponse(data: days.map { row in
+            let node = row.pair.node
+            return NodeDailyRow(
+                nodeId: node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, day: row.day, online: row.onlinePercent,
+                latency_ms: row.averageLatencyMs ?? 0, endpoint: node.url, region: node.region,
+                storageType: stats.storageType(bucket: row.pair.bucket, node: node, scope: scope), provider: node.provider ?? "",
+                status: statusBySeries[row.pair.series] ?? NodeLiveness.disconnected.rawValue, version: node.version)
+        }))
+    }
+
+    // MARK: /bucket/{id}/status
+
+    struct NodeStatusInfo: Encodable, Sendable {
+        var nodeId: String
+        var ip: String
+        var region: String
+        var version: String
+        var status: String
+        var latency_ms: Int?
+        var latencyMs: Int?
+        var lastUpdated: String
+    }
+
+    struct BucketStatusResponse: Encodable, Sendable {
+        var bucketId: String
+        var nodeStatus: [NodeStatusInfo]
+    }
+
+    func bucketStatus(context: CollectorRequestContext) throws -> JSONResponse<BucketStatusResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let bucket = try context.parameters.require("bucketId")
+        try Self.call { try stats.checkBucket(bucket, scope) }
+        let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
+        let latest = try Self.call { try stats.latest(pairs, now: now()) }
+        return JSONResponse(body: BucketStatusResponse(bucketId: bucket, nodeStatus: latest.map { row in
+            let latency = row.latencyMs.map { Int($0.rounded()) }
+            return NodeStatusInfo(nodeId: row.pair.node.id, ip: row.pair.node.ip, region: row.pair.node.region, version: row.pair.node.version,
+                                  status: row.status.rawValue, latency_ms: latency, latencyMs: latency, lastUpdated: StatsDates.format(row.lastUpdated))
+        }))
+    }
+
+    // MARK: POST /bucket/{id}/stats
+
+    struct DayRequest: Decodable {
+        var day: String?
+    }
+
+    struct BucketNodeStat: Encodable, Sendable {
+        var nodeId: String
+        var ip: String
+        var host: String
+        var perc_uptime: Double
+        var avg_latency_ms: Double
+        var version: String
+        var node_status: String
+        var last_updated: String
+        var last_latency_ms: Double
+    }
+
+    struct BucketNodeStatsResponse: Encodable, Sendable {
+        var success = true
+        var nodeStats: [BucketNodeStat]
+    }
+
+    func bucketNodeStats(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BucketNodeStatsResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let bucket = try context.parameters.require("bucketId")
+        let body = try await JSONRequest.decode(DayRequest.self, from: request, context: context)
+        guard let text = body.day.nonEmpty, let parsed = StatsDates.parseISO(text) else {
+            throw APIError(.badRequest, "day must be an ISO-8601 date or date-time, e.g. 2024-01-15T00:00:00.000Z")
+        }
+        let day = Int64(parsed.date.timeIntervalSince1970.rounded(.down)) / 86_400
+        try Self.call { try stats.checkBucket(bucket, scope) }
+        let current = now()
+        let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
+        let days = try Self.call { try stats.days(pairs, firstDay: day, lastDay: day, now: current) }
+        let latest = Dictionary(try Self.call { try stats.latest(days.map(\.pair), now: current) }.map { ($0.pair.series, $0) },
+                                uniquingKeysWith: { first, _ in first })
+        return JSONResponse(body: BucketNodeStatsResponse(nodeStats: days.map { row in
+            let node = row.pair.node
+            let newest = latest[row.pair.series]
+            return BucketNodeStat(
+                nodeId: node.id, ip: node.ip, host: FleetStats.hostPattern(url: node.url), perc_uptime: row.onlinePercent,
+                avg_latency_ms: row.averageLatencyMs ?? 0, version: node.version,
+                node_status: (newest?.status ?? .disconnected).rawValue,
+                last_updated: StatsDates.format(newest?.lastUpdated ?? node.lastSeen), last_latency_ms: newest?.latencyMs ?? 0)
+        }))
+    }
+
+    // MARK: /stats/daily, /stats/minute
+
+    struct TrafficRowDTO: Encodable, Sendable {
+        var timestamp: Int64
+        var repoId: String
+        var unitId: String
+        var bucketId: String
+        var upl_bytes: Int64
+        var dwl_bytes: Int64
+        var size_change: Int64
+        var latency_ms: Double
+        var host: String
+    }
+
+    struct TrafficResponse: Encodable, Sendable {
+        var success = true
+        var data: [TrafficRowDTO]
+    }
+
+    func traffic(_ request: Request, context: CollectorRequestContext, perDay: Bool) throws -> JSONResponse<TrafficResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let current = now()
+        let end = try Self.isoDate(request, "endDate", end: true) ?? current
+        // Defaults: the last 30 days (daily) or the last hour (minute).
+        let start = try Self.isoDate(request, "startDate", end: false) ?? end.addingTimeInterval(perDay ? -29 * 86_400 : -3600)
+        guard start <= end else { throw APIError(.badRequest, "startDate must not be after endDate") }
+        let series = try Self.call {
+            try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
+                                    hosts: Self.list(request, "hosts", "host"))
+        }
+        let rows = try Self.call { try stats.traffic(series, start: start, end: end, perDay: perDay) }
+        return JSONResponse(body: TrafficResponse(data: rows.map { row in
+            TrafficRowDTO(timestamp: row.start, repoId: row.repo, unitId: row.bucket, bucketId: row.bucket,
+                          upl_bytes: Self.integer(row.uploadBytes), dwl_bytes: Self.integer(row.downloadBytes),
+                          size_change: Self.integer(row.sizeChange), latency_ms: row.latencyMs ?? 0, host: row.host)
+        }))
+    }
+
+    static func integer(_ value: Double) -> Int64 {
+        value.isFinite ? Int64(clamping: Int64(exactly: value.rounded()) ?? (value > 0 ? Int64.max : Int64.min)) : 0
+    }
+
+    /// A total as the decimal string the client types (`"73400320"`).
+    static func decimal(_ value: Double) -> String {
+        String(integer(value))
+    }
+
+    // MARK: Totals
+
+    struct BucketTotals: Encodable, Sendable {
+        var bucketId: String
+        var unitId: String?
+        var totalCount: String
+        var totalUploadBytes: String
+        var totalDownloadBytes: String
+        var totalSizeChange: String
+    }
+
+    struct BucketTotalsResponse: Encodable, Sendable {
+        var success = true
+        var stats: [BucketTotals]
+    }
+
+    func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) throws -> JSONResponse<BucketTotalsResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let requested = Self.list(request, "bucketId", "unitId")
+        let series = try Self.call { try stats.trafficSeries(scope, buckets: requested) }
+        let ids = requested ?? stats.visibleBuckets(scope, series: series)
+        let totals = try Self.call { try stats.totals(series, ids: ids, byRepository: false, now: now()) }
+        return JSONResponse(body: BucketTotalsResponse(stats: totals.map { total in
+            BucketTotals(bucketId: total.id, unitId: legacy ? total.id : nil, totalCount: Self.decimal(total.count),
+                         totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
+                         totalSizeChange: Self.decimal(total.sizeChange))
+        }))
+    }
+
+    struct RepoTotals: Encodable, Sendable {
+        var repoId: String
+        var totalUploadBytes: String
+        var totalDownloadBytes: String
+        var totalSizeChange: String
+    }
+
+    struct RepoTotalsResponse: Encodable, Sendable {
+        var success = true
+        var stats: [RepoTotals]
+    }
+
+    func repoTotals(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<RepoTotalsResponse> {
+        let scope = try CatalogRoutes.scope(context)
+        let requested = Self.list(request, "repoId")
+        let series = try Self.call { try stats.trafficSeries(scope, repos: requested) }
+        let ids = requested ?? stats.visibleRepositories(scope, series: series)
+        let totals = try Self.call { try stats.totals(series, ids: ids, byRepository: true, now: now()) }
+        return JSONResponse(body: RepoTotalsResponse(stats: totals.map { total in
+            RepoTotals(repoId: total.id, totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
+                       totalSizeChange: Self.decimal(total.sizeChange))
+        }))
+    }
+}

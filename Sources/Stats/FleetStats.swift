@@ -1,0 +1,461 @@
+import Foundation
+import Registry
+import Synchronization
+import TimeSeries
+
+/// How a node status is stored in the `status` field of `node_status`: 1 ONLINE, 0 OFFLINE,
+/// -1 DISCONNECTED (so that "above zero" is ONLINE for the online counts of the rollups).
+public enum NodeStatusValue {
+    /// The stored value of a reported status (`ONLINE`, `OFFLINE`, `DISCONNECTED`, or 1/0/-1).
+    public static func value(of text: String) -> Double? {
+        switch text.uppercased() {
+        case "ONLINE", "1": return 1
+        case "OFFLINE", "0": return 0
+        case "DISCONNECTED", "-1": return -1
+        default: return nil
+        }
+    }
+
+    /// The status a stored value stands for.
+    public static func status(of value: Double) -> NodeLiveness {
+        if value > 0 { return .online }
+        return value < 0 ? .disconnected : .offline
+    }
+}
+
+/// Limits of the stats queries (flags `--stats-max-minute-range`, `--stats-max-day-range`,
+/// `--stats-max-rows`).
+public struct StatsSettings: Sendable {
+    /// Longest range of minute rows per request (default 7 days).
+    public var maxMinuteRange: TimeInterval = 7 * 86_400
+    /// Longest range of day rows per request (default 400 days).
+    public var maxDayRange: TimeInterval = 400 * 86_400
+    /// Most rows one answer may hold; a larger answer is refused with the cap in the message.
+    public var maxRows = 1_000_000
+    /// When a silent (node, bucket) pair turns OFFLINE and DISCONNECTED.
+    public var liveness = LivenessPolicy()
+
+    public init() {}
+}
+
+/// The tags of a `node_status` or `bucket_traffic` series that the stats read.
+public struct StatsSeries: Sendable {
+    public var id: UInt64
+    /// The organization the series was written for (`""`: a public node's).
+    public var organization: String
+    public var bucket: String
+    public var node: String?
+    public var repo: String?
+    public var host: String?
+}
+
+/// One (node, bucket) pair with status reports.
+public struct StatusPair: Sendable {
+    public var node: BridgeNode
+    public var bucket: String
+    public var series: UInt64
+}
+
+/// The newest state of a pair.
+public struct PairStatus: Sendable {
+    public var pair: StatusPair
+    /// The reported status, turned OFFLINE / DISCONNECTED when the pair went silent.
+    public var status: NodeLiveness
+    /// Time of the newest status report (the node's last-seen time when none is kept).
+    public var lastUpdated: Date
+    /// The newest reported latency.
+    public var latencyMs: Double?
+    /// Whether any status report is kept.
+    public var hasReport: Bool
+}
+
+/// One minute of a pair.
+public struct PairMinute: Sendable {
+    public var pair: StatusPair
+    /// Start of the minute, Unix seconds.
+    public var minute: Int64
+    /// The last status reported in the minute.
+    public var status: NodeLiveness
+    /// Time of the last status report of the minute.
+    public var lastUpdated: Date
+    /// The last latency reported in the minute.
+    public var latencyMs: Double?
+}
+
+/// One day of a pair.
+public struct PairDay: Sendable {
+    public var pair: StatusPair
+    /// Start of the day (UTC), Unix seconds.
+    public var day: Int64
+    /// ONLINE minutes ÷ minutes of the day the node was registered (up to now for today), in
+    /// percent, two decimals.
+    public var onlinePercent: Double
+    /// Average reported latency of the day.
+    public var averageLatencyMs: Double?
+}
+
+/// Traffic of one (period, repository, bucket, host).
+public struct TrafficRow: Sendable, Equatable {
+    /// Start of the minute or day, Unix seconds.
+    public var start: Int64
+    public var repo: String
+    public var bucket: String
+    public var host: String
+    public var uploadBytes: Double
+    public var downloadBytes: Double
+    public var sizeChange: Double
+    /// Average latency over the records that carried one.
+    public var latencyMs: Double?
+}
+
+/// All-time (retained) traffic of one bucket or repository.
+public struct TrafficTotals: Sendable, Equatable {
+    public var id: String
+    /// Requests reported (`requests`), or the number of records where none was reported.
+    public var count: Double = 0
+    public var uploadBytes: Double = 0
+    public var downloadBytes: Double = 0
+    public var sizeChange: Double = 0
+}
+
+/// The stats API's queries over the rollups, scoped like the catalog: a caller sees its
+/// organization's series whose bucket (and repository) it may see — catalog entries of its
+/// organization and workspaces, or ids not in the catalog when its token is not limited to
+/// workspaces — and public nodes' series only for buckets of its catalog. Asking for an id the
+/// caller may not see is `.notFound`, whether it exists or not.
+public final class FleetStats: Sendable {
+    public static let statusMeasurement = "node_status"
+    public static let trafficMeasurement = "bucket_traffic"
+
+    let store: TimeSeriesStore
+    let registry: NodeRegistry
+    let catalog: StorageCatalog
+    public let settings: StatsSettings
+    /// Parsed tags per series id (series keys never change).
+    private let tags = Mutex<[UInt64: StatsSeries]>([:])
+
+    public init(store: TimeSeriesStore, registry: NodeRegistry, catalog: StorageCatalog, settings: StatsSettings = StatsSettings()) {
+        self.store = store
+        self.registry = registry
+        self.catalog = catalog
+        self.settings = settings
+    }
+
+    // MARK: Series and scope
+
+    /// The series of `measurement` the scope may see, before any filter.
+    func series(_ measurement: String, _ scope: CatalogScope) -> (own: [StatsSeries], public: [StatsSeries]) {
+        let own = store.index.series(organization: scope.organization, measurement: measurement)
+        let shared = scope.organization.isEmpty ? [] : store.index.series(organization: "", measurement: measurement)
+        return tags.withLock { cache in
+            if cache.count > 4_000_000 { cache.removeAll() }
+            func parse(_ list: [(id: UInt64, key: SeriesKey)]) -> [StatsSeries] {
+                list.compactMap { id, key in
+                    if let known = cache[id] { return known }
+                    let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+                    guard let bucket = tags["bucket"] else { return nil }
+                    let parsed = StatsSeries(id: id, organization: key.organization, bucket: bucket, node: tags["node"], repo: tags["repo"], host: tags["host"])
+                    cache[id] = parsed
+                    return parsed
+                }
+            }
+            return (parse(own), parse(shared))
+        }
+    }
+
+    /// Whether the scope sees a series' bucket and repository.
+    private func sees(_ series: StatsSeries, _ scope: CatalogScope, _ bucketVisibility: inout [String: CatalogVisibility]) -> Bool {
+        let bucket = bucketVisibility[series.bucket] ?? catalog.visibility(ofBucket: series.bucket, scope)
+        bucketVisibility[series.bucket] = bucket
+        func allowed(_ visibility: CatalogVisibility) -> Bool {
+            switch visibility {
+            case .visible: return true
+            case .hidden: return false
+            // Ids outside the catalog: only the organization's own series, for an unrestricted token.
+            case .unknown: return series.organization == scope.organization && scope.workspaces.isEmpty
+            }
+        }
+        guard allowed(bucket) else { return false }
+        if let repo = series.repo { return allowed(catalog.visibility(ofRepository: repo, scope)) }
+        return true
+    }
+
+    /// Checks that every requested id is one the scope may see: a catalog entry of its own, or
+    /// an id its own series carry (token not limited to workspaces). `.notFound` otherwise.
+    private func checkRequested(_ ids: [String], kind: String, known: Set<String>, visibility: (String) -> CatalogVisibility, _ scope: CatalogScope) throws {
+        for id in ids {
+            switch visibility(id) {
+            case .visible: continue
+            case .hidden: throw RegistryError.notFound("\(kind) \(id) not found")
+            case .unknown:
+                guard scope.workspaces.isEmpty, known.contains(id) else { throw RegistryError.notFound("\(kind) \(id) not found") }
+            }
+        }
+    }
+
+    /// The (node, bucket) pairs the scope sees, optionally only of `buckets` (each must be
+    /// visible), ordered by node id then bucket.
+    public func statusPairs(_ scope: CatalogScope, buckets requested: [String]? = nil) throws -> [StatusPair] {
+        let (own, shared) = series(Self.statusMeasurement, scope)
+        if let requested {
+            try checkRequested(requested, kind: "Bucket", known: Set(own.map(\.bucket)),
+                               visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
+        }
+        let wanted = requested.map(Set.init)
+        var visibility: [String: CatalogVisibility] = [:]
+        let visible = (own + shared).filter { series in
+            series.node != nil && (wanted?.contains(series.bucket) ?? true) && sees(series, scope, &visibility)
+        }
+        let nodes = registry.nodes(ids: visible.compactMap(\.node))
+        return visible.compactMap { series -> StatusPair? in
+            guard let id = series.node, let node = nodes[id], !node.isDeleted else { return nil }
+            return StatusPair(node: node, bucket: series.bucket, series: series.id)
+        }.sorted { ($0.node.id, $0.bucket) < ($1.node.id, $1.bucket) }
+    }
+
+    /// Whether the scope may see `bucket` (a catalog bucket of its own, or an id its own series
+    /// carry); `.notFound` otherwise.
+    public func checkBucket(_ bucket: String, _ scope: CatalogScope) throws {
+        let own = series(Self.statusMeasurement, scope).own + series(Self.trafficMeasurement, scope).own
+        try checkRequested([bucket], kind: "Bucket", known: Set(own.map(\.bucket)),
+                           visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
+    }
+
+    // MARK: Node status
+
+    private func statusFields() -> (status: UInt16?, latency: UInt16?) {
+        (store.index.existingFieldID("status"), store.index.existingFieldID("latency_ms"))
+    }
+
+    /// The newest status of each pair at `now`: the last report's status, OFFLINE after
+    /// `offlineAfter` of silence, DISCONNECTED after `disconnectedAfter`.
+    public func latest(_ pairs: [StatusPair], now: Date) throws -> [PairStatus] {
+        let (statusField, latencyField) = statusFields()
+        guard let statusField else {
+            return pairs.map { PairStatus(pair: $0, status: .disconnected, lastUpdated: $0.node.lastSeen, latencyMs: nil, hasReport: false) }
+        }
+        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
+        let newest = try store.latest(series: pairs.map(\.series), fields: fields, now: now)
+        return zip(pairs, newest).map { pair, samples in
+            guard let report = samples[0] else {
+                return PairStatus(pair: pair, status: .disconnected, lastUpdated: pair.node.lastSeen, latencyMs: samples.count > 1 ? samples[1]?.value : nil, hasReport: false)
+            }
+            let at = Self.date(nanos: report.time)
+            let silence = now.timeIntervalSince(at)
+            var status = NodeStatusValue.status(of: report.value)
+            if silence >= settings.liveness.disconnectedAfter {
+                status = .disconnected
+            } else if silence >= settings.liveness.offlineAfter, status == .online {
+                status = .offline
+            }
+            return PairStatus(pair: pair, status: status, lastUpdated: at, latencyMs: samples.count > 1 ? samples[1]?.value : nil, hasReport: true)
+        }
+    }
+
+    /// Every minute with a status report of each pair in `[start, end]`.
+    public func minutes(_ pairs: [StatusPair], start: Date, end: Date) throws -> [PairMinute] {
+        try checkRange(start: start, end: end, cap: settings.maxMinuteRange, unit: "minute")
+        let (statusField, latencyField) = statusFields()
+        guard let statusField else { return [] }
+        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
+        let from = Int64(start.timeIntervalSince1970.rounded(.down))
+        let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
+        var out: [PairMinute] = []
+        for pair in pairs {
+            let rows = try store.rollups(series: pair.series, fields: fields, start: from, end: to, perDay: false)
+            var latency: [Int64: Double] = [:]
+            if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup.last } }
+            for row in rows[0] {
+                out.append(PairMinute(pair: pair, minute: row.start, status: NodeStatusValue.status(of: row.rollup.last),
+                                      lastUpdated: Self.date(nanos: row.rollup.lastTime), latencyMs: latency[row.start]))
+            }
+            try checkRows(out.count)
+        }
+        return out
+    }
+
+    /// Every day with a status report of each pair, for the days `firstDay...lastDay` (days
+    /// since the epoch, UTC).
+    public func days(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) throws -> [PairDay] {
+        try checkRange(start: Date(timeIntervalSince1970: TimeInterval(firstDay * 86_400)),
+                       end: Date(timeIntervalSince1970: TimeInterval(lastDay * 86_400)), cap: settings.maxDayRange, unit: "day")
+        let (statusField, latencyField) = statusFields()
+        guard let statusField else { return [] }
+        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
+        var out: [PairDay] = []
+        for pair in pairs {
+            let rows = try store.rollups(series: pair.series, fields: fields, start: firstDay * 86_400, end: (lastDay + 1) * 86_400, perDay: true)
+            var latency: [Int64: FieldRollup] = [:]
+            if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup } }
+            for row in rows[0] {
+                out.append(PairDay(pair: pair, day: row.start, onlinePercent: onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
+                                   averageLatencyMs: latency[row.start].map(\.average)))
+            }
+            try checkRows(out.count)
+        }
+        return out
+    }
+
+    /// ONLINE minutes ÷ minutes of the day the node was registered (up to `now` for today).
+    func onlinePercent(_ rollup: FieldRollup, day: Int64, node: BridgeNode, now: Date) -> Double {
+        let from = max(TimeInterval(day), node.createdAt.timeIntervalSince1970)
+        let to = min(TimeInterval(day + 86_400), now.timeIntervalSince1970)
+        let registered = max(1, Double(Int64(((to - from) / 60).rounded(.up))), Double(rollup.onlineMinutes))
+        return (Double(rollup.onlineMinutes) / registered * 10_000).rounded() / 100
+    }
+
+    // MARK: Traffic
+
+    /// The traffic series the scope sees, filtered by repositories, buckets and hosts (each
+    /// requested repository and bucket must be visible).
+    public func trafficSeries(_ scope: CatalogScope, repos: [String]? = nil, buckets: [String]? = nil, hosts: [String]? = nil) throws -> [StatsSeries] {
+        let (own, shared) = series(Self.trafficMeasurement, scope)
+        if let buckets {
+            let known = Set(own.map(\.bucket) + series(Self.statusMeasurement, scope).own.map(\.bucket))
+            try checkRequested(buckets, kind: "Bucket", known: known, visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
+        }
+        if let repos {
+            try checkRequested(repos, kind: "Repository", known: Set(own.compactMap(\.repo)),
+                               visibility: { catalog.visibility(ofRepository: $0, scope) }, scope)
+        }
+        let (repoSet, bucketSet, hostSet) = (repos.map(Set.init), buckets.map(Set.init), hosts.map(Set.init))
+        var visibility: [String: CatalogVisibility] = [:]
+        return (own + shared).filter { series in
+            (bucketSet?.contains(series.bucket) ?? true)
+                && (repoSet.map { wanted in series.repo.map(wanted.contains) ?? false } ?? true)
+                && (hostSet.map { wanted in series.host.map(wanted.contains) ?? false } ?? true)
+                && sees(series, scope, &visibility)
+        }
+    }
+
+    private static let trafficFields = ["upl_bytes", "dwl_bytes", "size_change", "latency_ms", "requests"]
+
+    /// Traffic per (period, repository, bucket, host) in `[start, end]`, summed over the nodes
+    /// that reported it, ordered by period, repository, bucket, host.
+    public func traffic(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) throws -> [TrafficRow] {
+        try checkRange(start: start, end: end, cap: perDay ? settings.maxDayRange : settings.maxMinuteRange, unit: perDay ? "day" : "minute")
+        let ids = Self.trafficFields.map { store.index.existingFieldID($0) }
+        let present = ids.indices.filter { ids[$0] != nil }
+        guard !present.isEmpty else { return [] }
+        let from = Int64(start.timeIntervalSince1970.rounded(.down))
+        let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
+        struct Key: Hashable { var start: Int64; var repo: String; var bucket: String; var host: String }
+        var rows: [Key: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
+        for one in series {
+            let perField = try store.rollups(series: one.id, fields: present.compactMap { ids[$0] }, start: from, end: to, perDay: perDay)
+            for (slot, fieldIndex) in present.enumerated() {
+                for row in perField[slot] where row.start >= (perDay ? from / 86_400 * 86_400 : from / 60 * 60) && row.start < to {
+                    let key = Key(start: row.start, repo: one.repo ?? "", bucket: one.bucket, host: one.host ?? "")
+                    var value = rows[key] ?? (0, 0, 0, 0, 0)
+                    switch fieldIndex {
+                    case 0: value.upload += row.rollup.sum
+                    case 1: value.download += row.rollup.sum
+                    case 2: value.size += row.rollup.sum
+                    case 3:
+                        value.latencySum += row.rollup.sum
+                        value.latencyCount += row.rollup.count
+                    default: break
+                    }
+                    rows[key] = value
+                }
+            }
+            try checkRows(rows.count)
+        }
+        return rows.map { key, value in
+            TrafficRow(start: key.start, repo: key.repo, bucket: key.bucket, host: key.host, uploadBytes: value.upload, downloadBytes: value.download,
+                       sizeChange: value.size, latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
+        }.sorted { ($0.start, $0.repo, $0.bucket, $0.host) < ($1.start, $1.repo, $1.bucket, $1.host) }
+    }
+
+    /// All-time (retained) totals per bucket, or per repository with `byRepository`, for every
+    /// id in `ids` (zeros where nothing was reported).
+    public func totals(_ series: [StatsSeries], ids: [String], byRepository: Bool, now: Date) throws -> [TrafficTotals] {
+        let fieldIDs = Self.trafficFields.map { store.index.existingFieldID($0) }
+        var totals = Dictionary(ids.map { ($0, TrafficTotals(id: $0)) }, uniquingKeysWith: { first, _ in first })
+        let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
+        let end = Int64(now.timeIntervalSince1970) + 86_400
+        for one in series {
+            guard let id = byRepository ? one.repo : one.bucket, totals[id] != nil, !present.isEmpty else { continue }
+            let perField = try store.rollups(series: one.id, fields: present.compactMap { fieldIDs[$0] }, start: 0, end: end, perDay: true)
+            var sums = [Double](repeating: 0, count: Self.trafficFields.count)
+            var counts = [UInt64](repeating: 0, count: Self.trafficFields.count)
+            for (slot, fieldIndex) in present.enumerated() {
+                for row in perField[slot] {
+                    sums[fieldIndex] += row.rollup.sum
+                    counts[fieldIndex] += row.rollup.count
+                }
+            }
+            totals[id]?.uploadBytes += sums[0]
+            totals[id]?.downloadBytes += sums[1]
+            totals[id]?.sizeChange += sums[2]
+            // Requests where reported; otherwise each record counts as one.
+            totals[id]?.count += counts[4] > 0 ? sums[4] : Double(counts[0...2].max() ?? 0)
+        }
+        return ids.compactMap { totals[$0] }
+    }
+
+    /// The buckets whose totals an unfiltered `/bucket/stats` lists: the catalog's buckets the
+    /// scope sees, then any other bucket of `series`, in that order.
+    public func visibleBuckets(_ scope: CatalogScope, series: [StatsSeries]) -> [String] {
+        let catalogued = catalog.buckets(scope).map(\.id)
+        let known = Set(catalogued)
+        return catalogued + Array(Set(series.map(\.bucket)).subtracting(known)).sorted()
+    }
+
+    /// Like ``visibleBuckets(_:series:)`` for repositories.
+    public func visibleRepositories(_ scope: CatalogScope, series: [StatsSeries]) -> [String] {
+        let catalogued = catalog.repositories(scope).map(\.id)
+        let known = Set(catalogued)
+        return catalogued + Array(Set(series.compactMap(\.repo)).subtracting(known)).sorted()
+    }
+
+    /// The storage API a node serves a bucket with: the catalog bucket's type, else the prefix
+    /// of the node's URL (`s3-…`, `gcs-…`, `blob-…`), else empty.
+    public func storageType(bucket: String, node: BridgeNode, scope: CatalogScope) -> String {
+        if let known = try? catalog.bucket(scope, id: bucket) { return known.storageType.rawValue }
+        let host = Self.host(of: node.url)
+        switch host.split(separator: "-").first.map(String.init)?.lowercased() {
+        case "s3": return "S3"
+        case "gcs": return "GCS"
+        case "blob", "azure": return "BLOB"
+        default: return ""
+        }
+    }
+
+    static func host(of url: String) -> String {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        return String(rest.prefix { $0 != "/" && $0 != ":" })
+    }
+
+    /// The host pattern of a node (`*-us-east-1-aws.flashback.tech` for
+    /// `https://s3-us-east-1-aws.flashback.tech`): the API prefix of the first label becomes `*`.
+    public static func hostPattern(url: String) -> String {
+        let host = host(of: url)
+        guard let dash = host.firstIndex(of: "-"), let dot = host.firstIndex(of: "."), dash < dot else { return host }
+        return "*" + host[dash...]
+    }
+
+    // MARK: Limits
+
+    func checkRange(start: Date, end: Date, cap: TimeInterval, unit: String) throws {
+        guard start <= end else { throw RegistryError.invalid("startDate must not be after endDate") }
+        guard end.timeIntervalSince(start) <= cap else {
+            throw RegistryError.invalid("the range of \(unit) rows is capped at \(Self.describe(cap)) per request; narrow startDate/endDate")
+        }
+    }
+
+    func checkRows(_ count: Int) throws {
+        guard count <= settings.maxRows else {
+            throw RegistryError.invalid("the answer would hold more than \(settings.maxRows) rows; narrow the range or filter by bucket")
+        }
+    }
+
+    static func describe(_ interval: TimeInterval) -> String {
+        interval.truncatingRemainder(dividingBy: 86_400) == 0 ? "\(Int(interval / 86_400)) days" : "\(Int(interval)) seconds"
+    }
+
+    static func date(nanos: Int64) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(nanos / 1_000_000) / 1000)
+    }
+}

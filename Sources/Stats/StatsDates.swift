@@ -1,0 +1,108 @@
+import Foundation
+
+/// The date forms of the stats API: ISO-8601 dates and date-times in queries and bodies, the
+/// client's `ddmmyyyy` integers, and ISO-8601 UTC with milliseconds in answers.
+public enum StatsDates {
+    /// `2024-02-01`, `2024-02-01T00:00:00Z`, `2024-02-01T00:00:00.000Z`, `…+02:00`. A date alone
+    /// is the start of that UTC day and flagged, so that an end date can cover its whole day.
+    public static func parseISO(_ text: String) -> (date: Date, dateOnly: Bool)? {
+        if let day = parseDay(text) { return (Date(timeIntervalSince1970: TimeInterval(day * 86_400)), true) }
+        if let precise = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return (precise, false) }
+        if let plain = try? Date(text, strategy: .iso8601) { return (plain, false) }
+        return nil
+    }
+
+    /// `yyyy-mm-dd` as days since the epoch.
+    static func parseDay(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
+        guard let year = number(bytes[0..<4]), let month = number(bytes[5..<7]), let day = number(bytes[8..<10]) else { return nil }
+        return daysSinceEpoch(year: year, month: month, day: day)
+    }
+
+    /// The client's `ddmmyyyy` integer (`15012024`; the leading zero may be missing: `1022024`)
+    /// as days since the epoch.
+    public static func parseDDMMYYYY(_ text: String) -> Int64? {
+        guard (7...8).contains(text.utf8.count), text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        let bytes = Array((text.utf8.count == 7 ? "0" + text : text).utf8)
+        guard let day = number(bytes[0..<2]), let month = number(bytes[2..<4]), let year = number(bytes[4..<8]) else { return nil }
+        return daysSinceEpoch(year: year, month: month, day: day)
+    }
+
+    private static func number(_ digits: ArraySlice<UInt8>) -> Int64? {
+        var value: Int64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// Days since 1970-01-01 of a valid Gregorian date (H. Hinnant's `days_from_civil`), or `nil`.
+    static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64? {
+        guard (1970...9999).contains(year), (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year) else { return nil }
+        let y = month <= 2 ? year - 1 : year
+        let era = y / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// `2025-06-01T08:01:00.000Z` for a time in milliseconds since the epoch; no formatter, so
+    /// ten thousand rows cost microseconds.
+    public static func format(milliseconds: Int64) -> String {
+        let millis = ((milliseconds % 1000) + 1000) % 1000
+        let seconds = (milliseconds - millis) / 1000
+        let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
+        let days = (seconds - secondOfDay) / 86_400
+        // H. Hinnant's `civil_from_days`.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        func put(_ value: Int64, _ width: Int) {
+            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
+            var rest = value
+            for index in stride(from: width - 1, through: 0, by: -1) {
+                digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            out += digits
+        }
+        put(year, 4)
+        out.append(UInt8(ascii: "-"))
+        put(month, 2)
+        out.append(UInt8(ascii: "-"))
+        put(day, 2)
+        out.append(UInt8(ascii: "T"))
+        put(secondOfDay / 3600, 2)
+        out.append(UInt8(ascii: ":"))
+        put(secondOfDay / 60 % 60, 2)
+        out.append(UInt8(ascii: ":"))
+        put(secondOfDay % 60, 2)
+        out.append(UInt8(ascii: "."))
+        put(millis, 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func format(_ date: Date) -> String {
+        format(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+}
