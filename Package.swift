@@ -257,6 +257,26 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "StatsBenchmarks",
+            dependencies: [
+                "CollectorAuth",
+                "CollectorHTTP",
+                "CollectorModel",
+                "CollectorStore",
+                "CollectorTesting",
+                "Registry",
+                "TimeSeries",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/StatsBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
                 "Ingest",
