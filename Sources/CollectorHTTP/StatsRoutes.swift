@@ -14,16 +14,16 @@ struct StatsRoutes {
     let now: @Sendable () -> Date
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
-        router.get("/stats/nodes/minute") { request, context -> JSONResponse<NodeMinuteResponse> in
+        router.get("/stats/nodes/minute") { request, context -> Response in
             try nodesMinute(request, context: context)
         }
-        router.get("/stats/nodes/daily") { request, context -> JSONResponse<NodeDailyResponse> in
+        router.get("/stats/nodes/daily") { request, context -> Response in
             try nodesDaily(request, context: context)
         }
-        router.get("/stats/daily") { request, context -> JSONResponse<TrafficResponse> in
+        router.get("/stats/daily") { request, context -> Response in
             try traffic(request, context: context, perDay: true)
         }
-        router.get("/stats/minute") { request, context -> JSONResponse<TrafficResponse> in
+        router.get("/stats/minute") { request, context -> Response in
             try traffic(request, context: context, perDay: false)
         }
         router.get("/repo/stats") { request, context -> JSONResponse<RepoTotalsResponse> in
@@ -69,64 +69,66 @@ struct StatsRoutes {
 
     // MARK: /stats/nodes/minute
 
-    struct NodeMinuteRow: Encodable, Sendable {
-        var nodeId: String
-        var unitId: String
-        var bucketId: String
-        var minute: Int64?
-        var nodeStatus: String
-        var lastUpdated: String
-        var latency_ms: Double?
+    /// `{success, data: [...]}` around rows written by `row`.
+    static func rows<Row>(_ rows: [Row], capacity: Int, _ row: (inout JSONWriter, Row) -> Void) -> Response {
+        var json = JSONWriter(capacity: 64 + rows.count * capacity)
+        json.beginObject()
+        json.key("data")
+        json.beginArray()
+        for item in rows {
+            json.beginObject()
+            row(&json, item)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("success")
+        json.bool(true)
+        json.endObject()
+        return json.response()
     }
 
-    struct NodeMinuteResponse: Encodable, Sendable {
-        var success = true
-        var data: [NodeMinuteRow]
-    }
-
-    func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<NodeMinuteResponse> {
+    /// Rows: `{bucketId, lastUpdated, latency_ms?, minute?, nodeId, nodeStatus, unitId}`.
+    func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
         let start = try Self.isoDate(request, "startDate", end: false)
         let end = try Self.isoDate(request, "endDate", end: true)
+        func write(_ json: inout JSONWriter, pair: StatusPair, minute: Int64?, status: NodeLiveness, updated: Date, latency: Double?) {
+            json.key("bucketId")
+            json.string(pair.bucket)
+            json.key("lastUpdated")
+            json.time(milliseconds: StatsDates.milliseconds(updated))
+            if let latency {
+                json.key("latency_ms")
+                json.number(latency)
+            }
+            if let minute {
+                json.key("minute")
+                json.number(minute)
+            }
+            json.key("nodeId")
+            json.string(pair.node.id)
+            json.key("nodeStatus")
+            json.string(status.rawValue)
+            json.key("unitId")
+            json.string(pair.bucket)
+        }
         guard start != nil || end != nil else {
-            let latest = try Self.call { try stats.latest(pairs, now: now()) }
-            return JSONResponse(body: NodeMinuteResponse(data: latest.filter(\.hasReport).map { row in
-                NodeMinuteRow(nodeId: row.pair.node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, nodeStatus: row.status.rawValue,
-                              lastUpdated: StatsDates.format(row.lastUpdated), latency_ms: row.latencyMs)
-            }))
+            let latest = try Self.call { try stats.latest(pairs, now: now()) }.filter(\.hasReport)
+            return Self.rows(latest, capacity: 220) { json, row in
+                write(&json, pair: row.pair, minute: nil, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
+            }
         }
         // The extension: every minute of the range (default: the hour up to now).
         let to = end ?? now()
         let from = start ?? to.addingTimeInterval(-3600)
         let minutes = try Self.call { try stats.minutes(pairs, start: from, end: to) }
-        return JSONResponse(body: NodeMinuteResponse(data: minutes.map { row in
-            NodeMinuteRow(nodeId: row.pair.node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, minute: row.minute, nodeStatus: row.status.rawValue,
-                          lastUpdated: StatsDates.format(row.lastUpdated), latency_ms: row.latencyMs)
-        }))
+        return Self.rows(minutes, capacity: 240) { json, row in
+            write(&json, pair: row.pair, minute: row.minute, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
+        }
     }
 
     // MARK: /stats/nodes/daily
-
-    struct NodeDailyRow: Encodable, Sendable {
-        var nodeId: String
-        var unitId: String
-        var bucketId: String
-        var day: Int64
-        var online: Double
-        var latency_ms: Double
-        var endpoint: String
-        var region: String
-        var storageType: String
-        var provider: String
-        var status: String
-        var version: String
-    }
-
-    struct NodeDailyResponse: Encodable, Sendable {
-        var success = true
-        var data: [NodeDailyRow]
-    }
 
     /// A `ddmmyyyy` integer (or an ISO date) as days since the epoch.
     static func day(_ request: Request, _ name: String) throws -> Int64? {
@@ -136,7 +138,9 @@ struct StatsRoutes {
         throw APIError(.badRequest, "\(name) must be a date as ddmmyyyy (15012024, or 1022024 for 1 Feb 2024) or ISO-8601")
     }
 
-    func nodesDaily(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<NodeDailyResponse> {
+    /// Rows: `{bucketId, day, endpoint, latency_ms, nodeId, online, provider, region, status,
+    /// storageType, unitId, version}`.
+    func nodesDaily(_ request: Request, context: CollectorRequestContext) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let current = now()
         let today = Int64(current.timeIntervalSince1970.rounded(.down)) / 86_400
@@ -147,14 +151,33 @@ struct StatsRoutes {
         let latest = try Self.call { try stats.latest(pairs, now: current) }
         var statusBySeries: [UInt64: String] = [:]
         for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
-        return JSONResponse(body: NodeDailyResponse(data: days.map { row in
+        return Self.rows(days, capacity: 360) { json, row in
             let node = row.pair.node
-            return NodeDailyRow(
-                nodeId: node.id, unitId: row.pair.bucket, bucketId: row.pair.bucket, day: row.day, online: row.onlinePercent,
-                latency_ms: row.averageLatencyMs ?? 0, endpoint: node.url, region: node.region,
-                storageType: stats.storageType(bucket: row.pair.bucket, node: node, scope: scope), provider: node.provider ?? "",
-                status: statusBySeries[row.pair.series] ?? NodeLiveness.disconnected.rawValue, version: node.version)
-        }))
+            json.key("bucketId")
+            json.string(row.pair.bucket)
+            json.key("day")
+            json.number(row.day)
+            json.key("endpoint")
+            json.string(node.url)
+            json.key("latency_ms")
+            json.number(row.averageLatencyMs ?? 0)
+            json.key("nodeId")
+            json.string(node.id)
+            json.key("online")
+            json.number(row.onlinePercent)
+            json.key("provider")
+            json.string(node.provider ?? "")
+            json.key("region")
+            json.string(node.region)
+            json.key("status")
+            json.string(statusBySeries[row.pair.series] ?? NodeLiveness.disconnected.rawValue)
+            json.key("storageType")
+            json.string(stats.storageType(bucket: row.pair.bucket, node: node, scope: scope))
+            json.key("unitId")
+            json.string(row.pair.bucket)
+            json.key("version")
+            json.string(node.version)
+        }
     }
 
     // MARK: /bucket/{id}/status
@@ -238,24 +261,9 @@ struct StatsRoutes {
 
     // MARK: /stats/daily, /stats/minute
 
-    struct TrafficRowDTO: Encodable, Sendable {
-        var timestamp: Int64
-        var repoId: String
-        var unitId: String
-        var bucketId: String
-        var upl_bytes: Int64
-        var dwl_bytes: Int64
-        var size_change: Int64
-        var latency_ms: Double
-        var host: String
-    }
-
-    struct TrafficResponse: Encodable, Sendable {
-        var success = true
-        var data: [TrafficRowDTO]
-    }
-
-    func traffic(_ request: Request, context: CollectorRequestContext, perDay: Bool) throws -> JSONResponse<TrafficResponse> {
+    /// Rows: `{bucketId, dwl_bytes, host, latency_ms, repoId, size_change, timestamp, unitId,
+    /// upl_bytes}`.
+    func traffic(_ request: Request, context: CollectorRequestContext, perDay: Bool) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let current = now()
         let end = try Self.isoDate(request, "endDate", end: true) ?? current
@@ -267,11 +275,26 @@ struct StatsRoutes {
                                     hosts: Self.list(request, "hosts", "host"))
         }
         let rows = try Self.call { try stats.traffic(series, start: start, end: end, perDay: perDay) }
-        return JSONResponse(body: TrafficResponse(data: rows.map { row in
-            TrafficRowDTO(timestamp: row.start, repoId: row.repo, unitId: row.bucket, bucketId: row.bucket,
-                          upl_bytes: Self.integer(row.uploadBytes), dwl_bytes: Self.integer(row.downloadBytes),
-                          size_change: Self.integer(row.sizeChange), latency_ms: row.latencyMs ?? 0, host: row.host)
-        }))
+        return Self.rows(rows, capacity: 240) { json, row in
+            json.key("bucketId")
+            json.string(row.bucket)
+            json.key("dwl_bytes")
+            json.number(Self.integer(row.downloadBytes))
+            json.key("host")
+            json.string(row.host)
+            json.key("latency_ms")
+            json.number(row.latencyMs ?? 0)
+            json.key("repoId")
+            json.string(row.repo)
+            json.key("size_change")
+            json.number(Self.integer(row.sizeChange))
+            json.key("timestamp")
+            json.number(row.start)
+            json.key("unitId")
+            json.string(row.bucket)
+            json.key("upl_bytes")
+            json.number(Self.integer(row.uploadBytes))
+        }
     }
 
     static func integer(_ value: Double) -> Int64 {

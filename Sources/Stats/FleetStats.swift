@@ -131,8 +131,17 @@ public final class FleetStats: Sendable {
     let registry: NodeRegistry
     let catalog: StorageCatalog
     public let settings: StatsSettings
-    /// Parsed tags per series id (series keys never change).
-    private let tags = Mutex<[UInt64: StatsSeries]>([:])
+    /// The series of each (organization, measurement) with their tags, grown as new series
+    /// appear (series keys never change, ids are only appended).
+    private let known = Mutex<[String: KnownSeries]>([:])
+
+    struct KnownSeries {
+        /// How many of the index's series have been read.
+        var offset = 0
+        var all: [StatsSeries] = []
+        /// Positions in `all` by bucket.
+        var byBucket: [String: [Int]] = [:]
+    }
 
     public init(store: TimeSeriesStore, registry: NodeRegistry, catalog: StorageCatalog, settings: StatsSettings = StatsSettings()) {
         self.store = store
@@ -143,23 +152,48 @@ public final class FleetStats: Sendable {
 
     // MARK: Series and scope
 
-    /// The series of `measurement` the scope may see, before any filter.
-    func series(_ measurement: String, _ scope: CatalogScope) -> (own: [StatsSeries], public: [StatsSeries]) {
-        let own = store.index.series(organization: scope.organization, measurement: measurement)
-        let shared = scope.organization.isEmpty ? [] : store.index.series(organization: "", measurement: measurement)
-        return tags.withLock { cache in
-            if cache.count > 4_000_000 { cache.removeAll() }
-            func parse(_ list: [(id: UInt64, key: SeriesKey)]) -> [StatsSeries] {
-                list.compactMap { id, key in
-                    if let known = cache[id] { return known }
-                    let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-                    guard let bucket = tags["bucket"] else { return nil }
-                    let parsed = StatsSeries(id: id, organization: key.organization, bucket: bucket, node: tags["node"], repo: tags["repo"], host: tags["host"])
-                    cache[id] = parsed
-                    return parsed
+    /// The series of `measurement` the scope may see, before any filter, optionally only
+    /// those of `buckets`.
+    func series(_ measurement: String, _ scope: CatalogScope, buckets: [String]? = nil) -> (own: [StatsSeries], public: [StatsSeries]) {
+        let own = tracked(organization: scope.organization, measurement: measurement, buckets: buckets)
+        let shared = scope.organization.isEmpty ? [] : tracked(organization: "", measurement: measurement, buckets: buckets)
+        return (own, shared)
+    }
+
+    /// Every bucket id the organization's own series of `measurement` carry.
+    func ownBuckets(_ measurement: String, _ scope: CatalogScope) -> Set<String> {
+        refresh(organization: scope.organization, measurement: measurement) { Set($0.byBucket.keys) }
+    }
+
+    private func tracked(organization: String, measurement: String, buckets: [String]?) -> [StatsSeries] {
+        refresh(organization: organization, measurement: measurement) { known in
+            guard let buckets else { return known.all }
+            return buckets.flatMap { (known.byBucket[$0] ?? []).map { known.all[$0] } }
+        }
+    }
+
+    private func refresh<T>(organization: String, measurement: String, _ body: (KnownSeries) -> T) -> T {
+        let name = organization + "\u{0}" + measurement
+        let offset = known.withLock { $0[name]?.offset ?? 0 }
+        let (total, new) = store.index.series(organization: organization, measurement: measurement, from: offset)
+        // Parse outside the lock; another request may have added the same ones meanwhile.
+        let parsed = new.map { id, key -> StatsSeries? in
+            let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            guard let bucket = tags["bucket"] else { return nil }
+            return StatsSeries(id: id, organization: organization, bucket: bucket, node: tags["node"], repo: tags["repo"], host: tags["host"])
+        }
+        return known.withLock { table in
+            var entry = table[name] ?? KnownSeries()
+            if entry.offset == offset, total > offset {
+                for series in parsed {
+                    guard let series else { continue }
+                    entry.byBucket[series.bucket, default: []].append(entry.all.count)
+                    entry.all.append(series)
                 }
+                entry.offset = total
+                table[name] = entry
             }
-            return (parse(own), parse(shared))
+            return body(entry)
         }
     }
 
@@ -196,29 +230,25 @@ public final class FleetStats: Sendable {
     /// The (node, bucket) pairs the scope sees, optionally only of `buckets` (each must be
     /// visible), ordered by node id then bucket.
     public func statusPairs(_ scope: CatalogScope, buckets requested: [String]? = nil) throws -> [StatusPair] {
-        let (own, shared) = series(Self.statusMeasurement, scope)
         if let requested {
-            try checkRequested(requested, kind: "Bucket", known: Set(own.map(\.bucket)),
+            try checkRequested(requested, kind: "Bucket", known: ownBuckets(Self.statusMeasurement, scope),
                                visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
         }
-        let wanted = requested.map(Set.init)
+        let (own, shared) = series(Self.statusMeasurement, scope, buckets: requested.map { Array(Set($0)) })
         var visibility: [String: CatalogVisibility] = [:]
-        let visible = (own + shared).filter { series in
-            series.node != nil && (wanted?.contains(series.bucket) ?? true) && sees(series, scope, &visibility)
-        }
+        let visible = (own + shared).filter { series in series.node != nil && sees(series, scope, &visibility) }
         let nodes = registry.nodes(ids: visible.compactMap(\.node))
         return visible.compactMap { series -> StatusPair? in
             guard let id = series.node, let node = nodes[id], !node.isDeleted else { return nil }
             return StatusPair(node: node, bucket: series.bucket, series: series.id)
-        }.sorted { ($0.node.id, $0.bucket) < ($1.node.id, $1.bucket) }
+        }.sorted { $0.series < $1.series }
     }
 
     /// Whether the scope may see `bucket` (a catalog bucket of its own, or an id its own series
     /// carry); `.notFound` otherwise.
     public func checkBucket(_ bucket: String, _ scope: CatalogScope) throws {
-        let own = series(Self.statusMeasurement, scope).own + series(Self.trafficMeasurement, scope).own
-        try checkRequested([bucket], kind: "Bucket", known: Set(own.map(\.bucket)),
-                           visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
+        let known = ownBuckets(Self.statusMeasurement, scope).union(ownBuckets(Self.trafficMeasurement, scope))
+        try checkRequested([bucket], kind: "Bucket", known: known, visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
     }
 
     // MARK: Node status
@@ -235,10 +265,12 @@ public final class FleetStats: Sendable {
             return pairs.map { PairStatus(pair: $0, status: .disconnected, lastUpdated: $0.node.lastSeen, latencyMs: nil, hasReport: false) }
         }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
-        let newest = try store.latest(series: pairs.map(\.series), fields: fields, now: now)
-        return zip(pairs, newest).map { pair, samples in
-            guard let report = samples[0] else {
-                return PairStatus(pair: pair, status: .disconnected, lastUpdated: pair.node.lastSeen, latencyMs: samples.count > 1 ? samples[1]?.value : nil, hasReport: false)
+        let width = fields.count
+        let newest = try store.latestFlat(series: pairs.map(\.series), fields: fields, now: now)
+        return pairs.enumerated().map { offset, pair in
+            let latency = width > 1 ? newest[offset * width + 1]?.value : nil
+            guard let report = newest[offset * width] else {
+                return PairStatus(pair: pair, status: .disconnected, lastUpdated: pair.node.lastSeen, latencyMs: latency, hasReport: false)
             }
             let at = Self.date(nanos: report.time)
             let silence = now.timeIntervalSince(at)
@@ -248,7 +280,7 @@ public final class FleetStats: Sendable {
             } else if silence >= settings.liveness.offlineAfter, status == .online {
                 status = .offline
             }
-            return PairStatus(pair: pair, status: status, lastUpdated: at, latencyMs: samples.count > 1 ? samples[1]?.value : nil, hasReport: true)
+            return PairStatus(pair: pair, status: status, lastUpdated: at, latencyMs: latency, hasReport: true)
         }
     }
 
@@ -309,13 +341,13 @@ public final class FleetStats: Sendable {
     /// The traffic series the scope sees, filtered by repositories, buckets and hosts (each
     /// requested repository and bucket must be visible).
     public func trafficSeries(_ scope: CatalogScope, repos: [String]? = nil, buckets: [String]? = nil, hosts: [String]? = nil) throws -> [StatsSeries] {
-        let (own, shared) = series(Self.trafficMeasurement, scope)
+        let (own, shared) = series(Self.trafficMeasurement, scope, buckets: buckets.map { Array(Set($0)) })
         if let buckets {
-            let known = Set(own.map(\.bucket) + series(Self.statusMeasurement, scope).own.map(\.bucket))
+            let known = ownBuckets(Self.trafficMeasurement, scope).union(ownBuckets(Self.statusMeasurement, scope))
             try checkRequested(buckets, kind: "Bucket", known: known, visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
         }
         if let repos {
-            try checkRequested(repos, kind: "Repository", known: Set(own.compactMap(\.repo)),
+            try checkRequested(repos, kind: "Repository", known: Set(series(Self.trafficMeasurement, scope).own.compactMap(\.repo)),
                                visibility: { catalog.visibility(ofRepository: $0, scope) }, scope)
         }
         let (repoSet, bucketSet, hostSet) = (repos.map(Set.init), buckets.map(Set.init), hosts.map(Set.init))

@@ -196,6 +196,22 @@ public final class SeriesIndex: Sendable {
         }
     }
 
+    /// The series of `organization` with `measurement` from the `offset`-th on (ids are only
+    /// ever appended, so a caller that remembers how many it has seen reads only new ones), and
+    /// how many there are in all.
+    public func series(organization: String, measurement: String, from offset: Int) -> (total: Int, new: [(id: UInt64, key: SeriesKey)]) {
+        state.withLock { state in
+            let ids = state.byMeasurement[organization + "\u{0}" + measurement] ?? []
+            guard offset < ids.count else { return (ids.count, []) }
+            return (ids.count, ids[max(0, offset)...].compactMap { id in state.keys[id].map { (id, $0) } })
+        }
+    }
+
+    /// Organizations with at least one series.
+    public var organizations: [String] {
+        state.withLock { Array($0.perOrganization.keys) }
+    }
+
     private static func measurementKey(_ series: SeriesKey) -> String {
         series.organization + "\u{0}" + series.measurement
     }

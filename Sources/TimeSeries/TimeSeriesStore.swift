@@ -490,43 +490,57 @@ public final class TimeSeriesStore: Sendable {
     /// samples, so a steady dashboard query costs no disk reads; a series asked about for the
     /// first time is read from its blocks, newest hour first.
     public func latest(series ids: [UInt64], fields: [UInt16], now: Date) throws -> [[LatestSample?]] {
+        let flat = try latestFlat(series: ids, fields: fields, now: now)
+        return ids.indices.map { Array(flat[$0 * fields.count..<($0 + 1) * fields.count]) }
+    }
+
+    /// ``latest(series:fields:now:)`` in one array: the sample of series `i`, field `j` at
+    /// `i * fields.count + j`.
+    public func latestFlat(series ids: [UInt64], fields: [UInt16], now: Date) throws -> [LatestSample?] {
         try loadLatest(ids, fields: fields, now: now)
+        let width = fields.count
+        var newest = [LatestSample?](repeating: nil, count: ids.count * width)
         // The buffer before the cache: a flush updates the cache before the samples leave the
         // buffer, so reading in this order finds every sample in at least one of them.
-        let pending = state.withLock { state in
-            ids.map { id in
-                var newest = [LatestSample?](repeating: nil, count: fields.count)
-                for buffer in [state.flushing, state.active] {
-                    guard let hours = buffer?.bySeries[id] else { continue }
+        state.withLock { state in
+            for buffer in [state.flushing, state.active] {
+                guard let buffer, buffer.sampleCount > 0 else { continue }
+                for (offset, id) in ids.enumerated() {
+                    guard let hours = buffer.bySeries[id] else { continue }
                     for hour in hours {
                         for sample in hour.samples {
                             guard let index = fields.firstIndex(of: sample.field) else { continue }
-                            if newest[index].map({ sample.timestamp >= $0.time }) ?? true {
-                                newest[index] = LatestSample(time: sample.timestamp, value: sample.value)
+                            let slot = offset * width + index
+                            if newest[slot].map({ sample.timestamp >= $0.time }) ?? true {
+                                newest[slot] = LatestSample(time: sample.timestamp, value: sample.value)
                             }
                         }
                     }
                 }
-                return newest
             }
         }
-        return latestCache.withLock { cache in
-            zip(ids, pending).map { id, buffered in
-                fields.indices.map { index in
-                    let flushed = cache[id]?[fields[index]].flatMap { $0.time == Int64.min ? nil : $0 }
-                    guard let buffered = buffered[index] else { return flushed }
-                    guard let flushed else { return buffered }
-                    return buffered.time >= flushed.time ? buffered : flushed
+        latestCache.withLock { cache in
+            for (offset, id) in ids.enumerated() {
+                guard let entry = cache[id] else { continue }
+                for (index, field) in fields.enumerated() {
+                    guard let flushed = entry[field], flushed.time != Int64.min else { continue }
+                    let slot = offset * width + index
+                    if let buffered = newest[slot], buffered.time >= flushed.time { continue }
+                    newest[slot] = flushed
                 }
             }
         }
+        return newest
     }
 
     /// Reads the newest flushed sample of the fields not cached yet; under the flush lock, so
     /// no flush slips between the read and the cache update.
     private func loadLatest(_ ids: [UInt64], fields: [UInt16], now: Date) throws {
         let missing = latestCache.withLock { cache in
-            ids.filter { id in fields.contains { cache[id]?[$0] == nil } }
+            ids.filter { id in
+                guard let entry = cache[id] else { return true }
+                return fields.contains { entry[$0] == nil }
+            }
         }
         guard !missing.isEmpty else { return }
         let newestHour = RollupKey.hour(ofNanoseconds: Int64((now.timeIntervalSince1970 + settings.maxFutureSkew) * 1e9))
