@@ -95,8 +95,13 @@ let package = Package(
         ),
 
         .target(
+            name: "Exposition",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Stats",
-            dependencies: ["Registry", "TimeSeries"],
+            dependencies: ["Exposition", "Registry", "TimeSeries"],
             swiftSettings: strict
         ),
 
@@ -113,6 +118,8 @@ let package = Package(
                 "Ingest",
                 "TimeSeries",
                 "Stats",
+                "Exposition",
+                "RocksDB",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -134,6 +141,7 @@ let package = Package(
                 "Registry",
                 "Ingest",
                 "Stats",
+                "Exposition",
                 "TimeSeries",
                 "RocksDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -203,6 +211,7 @@ let package = Package(
                 "CollectorTesting",
                 "Registry",
                 "Stats",
+                "Exposition",
                 "TimeSeries",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -2,8 +2,9 @@
 # Installs the Debian packages the collector and its tests need, when missing.
 # Usage: scripts/install-deps.sh [--test]
 #   (no flag)  build and run: librocksdb-dev libssl-dev zlib1g-dev
-#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, python3 with pip,
-#              and moto[server] + boto3 from PyPI (a real S3 endpoint with signature checks)
+#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, prometheus (the
+#              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
+#              S3 endpoint with signature checks)
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ packages=(librocksdb-dev libssl-dev zlib1g-dev pkg-config)
 testing=0
 if [[ "${1:-}" == "--test" ]]; then
   testing=1
-  packages+=(openssl netcat-openbsd)
+  packages+=(openssl netcat-openbsd prometheus)
   command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 fi
 

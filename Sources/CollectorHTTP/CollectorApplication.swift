@@ -6,6 +6,7 @@ import Ingest
 import Logging
 import NIOCore
 import Registry
+import Exposition
 import ServiceLifecycle
 import Stats
 import TimeSeries
@@ -36,6 +37,10 @@ public enum CollectorApplication {
         public var lineLimits: LineLimits
         /// Stats query limits (`--stats-max-*`); the liveness thresholds come from the registry.
         public var statsSettings: StatsSettings
+        /// The swift-metrics backend `/metrics` exports (the one `metrics` records into).
+        public var metricsRegistry: MetricsRegistry
+        /// `--metrics-token`: when set, scrapes must send it as a Bearer token.
+        public var metricsToken: String?
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
@@ -43,7 +48,7 @@ public enum CollectorApplication {
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
-            statsSettings: StatsSettings = StatsSettings()
+            statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -60,6 +65,8 @@ public enum CollectorApplication {
             self.metrics = metrics
             self.lineLimits = lineLimits
             self.statsSettings = statsSettings
+            self.metricsRegistry = metricsRegistry
+            self.metricsToken = metricsToken
         }
     }
 
@@ -85,6 +92,8 @@ public enum CollectorApplication {
         statsSettings.liveness = dependencies.registry.settings.liveness
         let stats = FleetStats(store: dependencies.timeSeries, registry: dependencies.registry, catalog: dependencies.catalog, settings: statsSettings)
         StatsRoutes(stats: stats, now: dependencies.clock).register(on: authenticated)
+        MetricsRoutes(registry: dependencies.metricsRegistry, stats: stats, storage: dependencies.storage, store: dependencies.timeSeries,
+                      version: dependencies.version, token: dependencies.metricsToken, now: dependencies.clock).register(on: router)
 
         let nodes = router.group().add(middleware: NodeAuthMiddleware(registry: dependencies.registry))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)

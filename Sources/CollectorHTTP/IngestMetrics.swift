@@ -1,4 +1,5 @@
 import CoreMetrics
+import Exposition
 import Ingest
 import TimeSeries
 
@@ -37,6 +38,30 @@ public final class IngestMetrics: Sendable {
     let flushFailures: Counter
     let flushDuration: Timer
     let sealedDayRecords: Counter
+
+    /// `# HELP` texts of these metrics.
+    public static let helps: [String: String] = [
+        "flashback_ingest_samples_received_total": "Field samples received, by protocol.",
+        "flashback_ingest_samples_stored_total": "Field samples committed (WAL on), by protocol.",
+        "flashback_ingest_samples_rejected_total": "Field samples refused, by protocol and reason (too_old, too_far_in_future, series_limit, day_sealed).",
+        "flashback_ingest_lines_rejected_total": "Line-protocol lines refused, by protocol and reason.",
+        "flashback_ingest_requests_throttled_total": "Writes refused with 503 because the write path was saturated.",
+        "flashback_ingest_write_duration_seconds": "Time to validate, log and buffer one write batch (one request or UDP read burst).",
+        "flashback_ingest_write_failures_total": "Write batches that failed in the store.",
+        "flashback_udp_datagrams_total": "UDP datagrams by outcome (accepted, bad_lines, missing_header, bad_header, unknown_node, stale_timestamp, bad_signature, store_failed).",
+        "flashback_udp_datagrams_dropped_total": "UDP datagrams the kernel dropped because the receive buffer was full.",
+        "flashback_series": "Series in the index, all organizations.",
+        "flashback_ingest_pending_samples": "Accepted samples waiting in memory (and in the ingest log) for the next flush.",
+        "flashback_ingest_flushes_total": "Flushes of the in-memory buffer into sample blocks.",
+        "flashback_ingest_flush_failures_total": "Flushes that failed (retried at the next tick).",
+        "flashback_ingest_flush_duration_seconds": "Time of one flush.",
+        "flashback_day_records_sealed_total": "Day rollup records sealed.",
+    ]
+
+    /// Registers the help texts of these metrics in `registry`.
+    public static func describe(in registry: MetricsRegistry) {
+        for (name, help) in helps { registry.describe(name, help) }
+    }
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         func perProtocol<T>(_ make: (IngestProtocol) -> T) -> [IngestProtocol: T] {

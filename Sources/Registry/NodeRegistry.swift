@@ -370,6 +370,11 @@ public final class NodeRegistry: Sendable {
         state.withLock { $0.nodes[id] }
     }
 
+    /// Every node that is not deleted, public and of every organization, by id.
+    public func allNodes() -> [BridgeNode] {
+        state.withLock { state in state.nodes.values.filter { !$0.isDeleted }.sorted { $0.id < $1.id } }
+    }
+
     /// The nodes (deleted ones included) with these ids, under one lock.
     public func nodes(ids: some Sequence<String>) -> [String: BridgeNode] {
         state.withLock { state in

@@ -171,6 +171,15 @@ public final class StorageCatalog: Sendable {
         }
     }
 
+    /// Buckets (not deleted) per organization, for the export.
+    public func bucketCounts() -> [String: Int] {
+        state.withLock { state in
+            var counts: [String: Int] = [:]
+            for bucket in state.buckets.values where !bucket.isDeleted { counts[bucket.organization, default: 0] += 1 }
+            return counts
+        }
+    }
+
     /// Buckets not used by any MIRROR repository.
     public func availableBuckets(_ scope: CatalogScope, workspaceId: String? = nil) -> [StorageBucket] {
         let all = buckets(scope, workspaceId: workspaceId)

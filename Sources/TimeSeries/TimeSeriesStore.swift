@@ -65,6 +65,9 @@ public struct TimeSeriesSettings: Sendable {
     /// flusher falls behind); when that flush fails, the write is refused with
     /// ``TimeSeriesError/backlogged(pending:underlying:)`` (HTTP 503 with `Retry-After`).
     public var maxPendingSamples = 2 << 20
+    /// Fields whose flushed values are summed per series since the process started (the
+    /// traffic counters of `/metrics`).
+    public var countedFields = ["upl_bytes", "dwl_bytes", "size_change", "requests"]
 
     public init() {}
 }
@@ -133,6 +136,8 @@ public final class TimeSeriesStore: Sendable {
     /// Newest flushed sample per series and field, for the series some query asked about
     /// (``latest(series:fields:now:)``); kept current by every flush.
     private let latestCache = Mutex<[UInt64: [UInt16: LatestSample]]>([:])
+    /// Sums of the counted fields per series since start (see `countedFields`).
+    private let totals = Mutex<[UInt64: [UInt16: Double]]>([:])
 
     /// Flushes that wrote something, since open (for the flush metric).
     public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
@@ -317,10 +322,29 @@ public final class TimeSeriesStore: Sendable {
             do {
                 let batch = WriteBatch()
                 var key = [UInt8](repeating: 0, count: 12)
+                let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
+                var sums: [UInt64: [UInt16: Double]] = [:]
                 for series in pending.bySeries.keys.sorted() {
                     for hour in (pending.bySeries[series] ?? []).sorted(by: { $0.hour < $1.hour }) {
                         RollupKey(series: series, interval: hour.hour).write(into: &key)
-                        batch.merge(key, SampleBlock(samples: hour.samples).encoded(), in: blocks)
+                        // The block unions repeated (field, time) pairs, so a retry within one
+                        // flush interval counts once in the totals too.
+                        let block = SampleBlock(samples: hour.samples)
+                        batch.merge(key, block.encoded(), in: blocks)
+                        if !counted.isEmpty {
+                            var local = [Double](repeating: 0, count: counted.count)
+                            var found = false
+                            for sample in block.samples where sample.value.isFinite {
+                                guard let slot = counted.firstIndex(of: sample.field) else { continue }
+                                local[slot] += sample.value
+                                found = true
+                            }
+                            if found {
+                                for (slot, field) in counted.enumerated() where local[slot] != 0 {
+                                    sums[series, default: [:]][field, default: 0] += local[slot]
+                                }
+                            }
+                        }
                     }
                 }
                 for sequence in pending.logSequences {
@@ -331,6 +355,11 @@ public final class TimeSeriesStore: Sendable {
                 try database.write(batch)
                 // Before the samples leave `flushing`, so a reader always finds them somewhere.
                 updateLatest(with: pending)
+                if !sums.isEmpty {
+                    totals.withLock { totals in
+                        for (id, fields) in sums { totals[id, default: [:]].merge(fields, uniquingKeysWith: +) }
+                    }
+                }
                 state.withLock { $0.flushing = nil }
                 flushCounter.add(1, ordering: .relaxed)
             } catch {
@@ -574,6 +603,19 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
         }
+    }
+
+    /// Sums of the counted fields of flushed samples per series since the process started. A
+    /// sample sent again within one flush interval counts once; a retry that arrives after its
+    /// first copy was flushed counts again here (the rollups and the stats API count it once).
+    public func countedTotals() -> [UInt64: [UInt16: Double]] {
+        totals.withLock { $0 }
+    }
+
+    /// The age of the oldest sample waiting for a flush (the lag of the rollups behind
+    /// ingest), or zero.
+    public var rollupLag: Duration {
+        state.withLock { state in state.active.since.map { ContinuousClock.now - $0 } ?? .zero }
     }
 
     /// Folds flushed samples into the cache, for the series and fields it holds.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Exposition
 import CollectorAuth
 import CollectorHTTP
 import CollectorStore
@@ -111,6 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most rows one stats answer may hold; larger answers are refused with 400 (default: 1000000; env FLASHBACK_STATS_MAX_ROWS).")
     var statsMaxRows: Int?
 
+    @Option(name: .long, help: "Bearer token Prometheus must send to scrape /metrics (default: none, open; env FLASHBACK_METRICS_TOKEN).")
+    var metricsToken: String?
+
     @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
     var syncWrites: Bool?
 
@@ -135,6 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
         var retentionInterval: Int
         var maxInflightBytes: Int
         var stats: StatsSettings
+        var metricsToken: String?
     }
 
     func resolveSettings() async throws -> Settings {
@@ -221,7 +226,8 @@ struct ServeCommand: AsyncParsableCommand {
             dayRetention: TimeInterval(dayRetentionSeconds),
             retentionInterval: retentionEvery,
             maxInflightBytes: inflight,
-            stats: stats)
+            stats: stats,
+            metricsToken: source.optionalString("metrics-token", flag: metricsToken))
     }
 
     func run() async throws {
@@ -276,12 +282,15 @@ struct ServeCommand: AsyncParsableCommand {
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
         let seriesSections = SeriesSectionCache()
-        let metrics = IngestMetrics()
+        let metricsRegistry = MetricsRegistry()
+        IngestMetrics.describe(in: metricsRegistry)
+        let metrics = IngestMetrics(factory: metricsRegistry)
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
             readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
-            lineLimits: settings.lineLimits, statsSettings: settings.stats)
+            lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
+            metricsToken: settings.metricsToken)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

@@ -35,6 +35,7 @@ struct StatsRoutesTests {
         var tokens: TokenAuthority
         /// Placeholder (`bA1`, `n1`, …) → id.
         var ids: [String: String]
+        var store: TimeSeriesStore
 
         func id(_ name: String) -> String { ids[name] ?? name }
 
@@ -150,7 +151,7 @@ struct StatsRoutesTests {
             let reported = try await client.execute(uri: "/stats/report", method: .post, headers: [.authorization: "Bearer \(try #require(nodeTokens["n1"]))"],
                                                     body: ByteBuffer(string: Self.substitute(try Self.fixture("traffic-report.json"), ids)))
             #expect(reported.status == .ok, "\(String(buffer: reported.body))")
-            try await body(Fleet(client: client, tokens: tokens, ids: ids))
+            try await body(Fleet(client: client, tokens: tokens, ids: ids, store: store))
         }
     }
 

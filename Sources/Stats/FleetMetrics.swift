@@ -1,0 +1,96 @@
+import Exposition
+import Foundation
+import Registry
+import TimeSeries
+
+extension FleetStats {
+    /// The domain families of `/metrics`, over every organization, labelled only by registered
+    /// ids: node id, bucket id (as the catalog or a registered node's reports name it),
+    /// organization and region.
+    ///
+    /// - `flashback_nodes`, `flashback_buckets`: per organization (public nodes: no label).
+    /// - `flashback_node_up`, `flashback_node_last_seen_timestamp_seconds`: per node.
+    /// - `flashback_node_bucket_status` (1 ONLINE, 0 OFFLINE, -1 DISCONNECTED, after the
+    ///   liveness silences), `flashback_node_bucket_up`, `flashback_node_bucket_latency_seconds`
+    ///   (the latest report's), `flashback_node_bucket_last_report_timestamp_seconds`.
+    /// - `flashback_bucket_upload_bytes_total`, `…_download_bytes_total`, `…_requests_total`
+    ///   (counters since the collector started) and `flashback_bucket_size_change_bytes`.
+    public func metricFamilies(now: Date) throws -> [MetricFamily] {
+        typealias Label = MetricSample.Label
+        var families: [MetricFamily] = []
+        // Nodes.
+        let nodes = registry.allNodes()
+        var perOrganization: [String: Int] = [:]
+        var up: [([Label], Double)] = []
+        var seen: [([Label], Double)] = []
+        for node in nodes {
+            perOrganization[node.organization ?? "", default: 0] += 1
+            let labels = [Label("node", node.id), Label("organization", node.organization ?? ""), Label("region", node.region)]
+            up.append((labels, settings.liveness.liveness(lastSeen: node.lastSeen, now: now) == .online ? 1 : 0))
+            seen.append((labels, node.lastSeen.timeIntervalSince1970))
+        }
+        families.append(.gauge("flashback_nodes", "Registered bridge nodes per organization (public nodes without the label).",
+                               perOrganization.map { ([Label("organization", $0.key)], Double($0.value)) }))
+        families.append(.gauge("flashback_buckets", "Buckets in the catalog per organization.",
+                               catalog.bucketCounts().map { ([Label("organization", $0.key)], Double($0.value)) }))
+        families.append(.gauge("flashback_node_up", "1 when the node was heard from within --node-offline-after, else 0.", up))
+        families.append(.gauge("flashback_node_last_seen_timestamp_seconds", "When the collector last heard from the node (Unix seconds).", seen))
+
+        // Node × bucket: every organization's status series of registered nodes.
+        var organizations = Set(store.index.organizations)
+        organizations.insert("")
+        var pairs: [(pair: StatusPair, organization: String)] = []
+        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for organization in organizations.sorted() {
+            for series in series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own {
+                guard let id = series.node, let node = byID[id] else { continue }
+                pairs.append((StatusPair(node: node, bucket: series.bucket, series: series.id), organization))
+            }
+        }
+        let latest = try self.latest(pairs.map(\.pair), now: now)
+        var status: [([Label], Double)] = []
+        var pairUp: [([Label], Double)] = []
+        var latency: [([Label], Double)] = []
+        var reported: [([Label], Double)] = []
+        for (row, entry) in zip(latest, pairs) where row.hasReport {
+            let labels = [Label("bucket", row.pair.bucket), Label("node", row.pair.node.id), Label("organization", entry.organization)]
+            switch row.status {
+            case .online: status.append((labels, 1))
+            case .offline: status.append((labels, 0))
+            case .disconnected: status.append((labels, -1))
+            }
+            pairUp.append((labels, row.status == .online ? 1 : 0))
+            if let milliseconds = row.latencyMs { latency.append((labels, milliseconds / 1000)) }
+            reported.append((labels, row.lastUpdated.timeIntervalSince1970))
+        }
+        families.append(.gauge("flashback_node_bucket_status", "Status of a node for a bucket: 1 ONLINE, 0 OFFLINE, -1 DISCONNECTED (a silent pair turns OFFLINE, then DISCONNECTED).", status))
+        families.append(.gauge("flashback_node_bucket_up", "1 when the node serves the bucket ONLINE, else 0.", pairUp))
+        families.append(.gauge("flashback_node_bucket_latency_seconds", "Latency of the node for the bucket in its latest status report.", latency))
+        families.append(.gauge("flashback_node_bucket_last_report_timestamp_seconds", "Time of the latest status report of the node for the bucket (Unix seconds).", reported))
+
+        // Bucket traffic since start, summed per (organization, bucket).
+        let totals = store.countedTotals()
+        let fields = ["upl_bytes", "dwl_bytes", "requests", "size_change"].map { store.index.existingFieldID($0) }
+        struct BucketKey: Hashable { var organization: String; var bucket: String }
+        var sums: [BucketKey: [Double]] = [:]
+        for organization in organizations.sorted() {
+            for series in series(Self.trafficMeasurement, CatalogScope(organization: organization, workspaces: [])).own {
+                guard let values = totals[series.id] else { continue }
+                let key = BucketKey(organization: organization, bucket: series.bucket)
+                var current = sums[key] ?? [0, 0, 0, 0]
+                for (index, field) in fields.enumerated() {
+                    if let field, let value = values[field] { current[index] += value }
+                }
+                sums[key] = current
+            }
+        }
+        func traffic(_ index: Int) -> [([Label], Double)] {
+            sums.map { key, values in ([Label("bucket", key.bucket), Label("organization", key.organization)], values[index]) }
+        }
+        families.append(.counter("flashback_bucket_upload_bytes_total", "Bytes uploaded to the bucket as reported by its nodes since the collector started.", traffic(0)))
+        families.append(.counter("flashback_bucket_download_bytes_total", "Bytes downloaded from the bucket as reported by its nodes since the collector started.", traffic(1)))
+        families.append(.counter("flashback_bucket_requests_total", "Requests to the bucket as reported by its nodes since the collector started.", traffic(2)))
+        families.append(.gauge("flashback_bucket_size_change_bytes", "Net change of the bucket's stored size reported since the collector started (may be negative).", traffic(3)))
+        return families
+    }
+}
