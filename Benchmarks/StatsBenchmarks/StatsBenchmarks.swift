@@ -19,7 +19,8 @@ import TimeSeries
 /// issue's fleet: 1,000 registered nodes × 10 buckets each (1,000 buckets, each served by 10
 /// nodes: 10,000 node×bucket pairs) and one day of minute status reports (status and latency,
 /// 14.4 M reports), flushed into blocks. Measured: `/stats/nodes/minute` for all pairs and for
-/// one bucket, `POST /bucket/{id}/stats` for one day, `/stats/nodes/daily` for one bucket.
+/// one bucket, `POST /bucket/{id}/stats` for one day, `/stats/nodes/daily` for one bucket, and
+/// the Prometheus export `/metrics` with all 10,000 pairs.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .peakMemoryResident],
@@ -35,6 +36,9 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("POST /bucket/{id}/stats, one day (10 nodes)") { benchmark in
         try await FleetCache.shared.fleet().measure(benchmark, uri: "/bucket/bucket-42/stats", body: #"{"day":"\#(StatsFleet.dayText)"}"#)
+    }
+    Benchmark("GET /metrics, 10,000 node×bucket pairs + self metrics") { benchmark in
+        try await FleetCache.shared.fleet().measure(benchmark, uri: "/metrics")
     }
     Benchmark("GET /stats/nodes/daily?bucketId=… (one bucket, 7 days)") { benchmark in
         try await FleetCache.shared.fleet().measure(benchmark, uri: "/stats/nodes/daily?bucketId=bucket-42")
