@@ -109,6 +109,14 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// The bytes written so far, leaving the writer empty but in the same place of the
+    /// document (for answers sent in chunks).
+    mutating func take() -> [UInt8] {
+        let taken = bytes
+        bytes.removeAll(keepingCapacity: true)
+        return taken
+    }
+
     /// A 200 answer with the written JSON.
     func response(status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],

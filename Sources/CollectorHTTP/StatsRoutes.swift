@@ -87,13 +87,38 @@ struct StatsRoutes {
         return json.response()
     }
 
+    /// `{data: [...], success: true}` written as the rows of `stream` are computed, in chunks of
+    /// about 256 KiB: memory stays bounded by one unit's rows, whatever the answer's size.
+    static func streamRows<Row>(_ stream: RowStream<Row>, _ row: @escaping @Sendable (inout JSONWriter, Row) -> Void) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody { writer in
+            var json = JSONWriter(capacity: 300 << 10)
+            json.beginObject()
+            json.key("data")
+            json.beginArray()
+            for unit in 0..<stream.units {
+                for item in try stream.produce(unit) {
+                    json.beginObject()
+                    row(&json, item)
+                    json.endObject()
+                }
+                if json.bytes.count >= 256 << 10 { try await writer.write(ByteBuffer(bytes: json.take())) }
+            }
+            json.endArray()
+            json.key("success")
+            json.bool(true)
+            json.endObject()
+            try await writer.write(ByteBuffer(bytes: json.take()))
+            try await writer.finish(nil)
+        })
+    }
+
     /// Rows: `{bucketId, lastUpdated, latency_ms?, minute?, nodeId, nodeStatus, unitId}`.
     func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
         let start = try Self.isoDate(request, "startDate", end: false)
         let end = try Self.isoDate(request, "endDate", end: true)
-        func write(_ json: inout JSONWriter, pair: StatusPair, minute: Int64?, status: NodeLiveness, updated: Date, latency: Double?) {
+        @Sendable func write(_ json: inout JSONWriter, pair: StatusPair, minute: Int64?, status: NodeLiveness, updated: Date, latency: Double?) {
             json.key("bucketId")
             json.string(pair.bucket)
             json.key("lastUpdated")
@@ -122,8 +147,8 @@ struct StatsRoutes {
         // The extension: every minute of the range (default: the hour up to now).
         let to = end ?? now()
         let from = start ?? to.addingTimeInterval(-3600)
-        let minutes = try Self.call { try stats.minutes(pairs, start: from, end: to) }
-        return Self.rows(minutes, capacity: 240) { json, row in
+        let minutes = try Self.call { try stats.minuteStream(pairs, start: from, end: to) }
+        return Self.streamRows(minutes) { json, row in
             write(&json, pair: row.pair, minute: row.minute, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
         }
     }
@@ -147,11 +172,13 @@ struct StatsRoutes {
         let last = try Self.day(request, "endDate") ?? today
         let first = try Self.day(request, "startDate") ?? last - 6
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
-        let days = try Self.call { try stats.days(pairs, firstDay: first, lastDay: last, now: current) }
+        let days = try Self.call { try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current) }
         let latest = try Self.call { try stats.latest(pairs, now: current) }
         var statusBySeries: [UInt64: String] = [:]
         for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
-        return Self.rows(days, capacity: 360) { json, row in
+        let fleet = self.stats
+        let statuses = statusBySeries
+        return Self.streamRows(days) { json, row in
             let node = row.pair.node
             json.key("bucketId")
             json.string(row.pair.bucket)
@@ -170,9 +197,9 @@ struct StatsRoutes {
             json.key("region")
             json.string(node.region)
             json.key("status")
-            json.string(statusBySeries[row.pair.series] ?? NodeLiveness.disconnected.rawValue)
+            json.string(statuses[row.pair.series] ?? NodeLiveness.disconnected.rawValue)
             json.key("storageType")
-            json.string(stats.storageType(bucket: row.pair.bucket, node: node, scope: scope))
+            json.string(fleet.storageType(bucket: row.pair.bucket, node: node, scope: scope))
             json.key("unitId")
             json.string(row.pair.bucket)
             json.key("version")
@@ -274,8 +301,8 @@ struct StatsRoutes {
             try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
                                     hosts: Self.list(request, "hosts", "host"))
         }
-        let rows = try Self.call { try stats.traffic(series, start: start, end: end, perDay: perDay) }
-        return Self.rows(rows, capacity: 240) { json, row in
+        let rows = try Self.call { try stats.trafficStream(series, start: start, end: end, perDay: perDay) }
+        return Self.streamRows(rows) { json, row in
             json.key("bucketId")
             json.string(row.bucket)
             json.key("dwl_bytes")

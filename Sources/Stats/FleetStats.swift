@@ -118,6 +118,32 @@ public struct TrafficTotals: Sendable, Equatable {
     public var sizeChange: Double = 0
 }
 
+/// Rows produced one unit (a pair, a traffic group) at a time, so that an answer can be written
+/// out while it is computed and memory stays bounded by one unit's rows.
+public struct RowStream<Row>: Sendable {
+    public let units: Int
+    public let produce: @Sendable (Int) throws -> [Row]
+
+    public init(units: Int, produce: @escaping @Sendable (Int) throws -> [Row]) {
+        self.units = units
+        self.produce = produce
+    }
+
+    /// Every row, in order.
+    public func all() throws -> [Row] {
+        try (0..<units).flatMap { try produce($0) }
+    }
+}
+
+/// One (repository, bucket, host) of the traffic rows.
+struct TrafficGroup: Hashable, Comparable, Sendable {
+    var repo: String
+    var bucket: String
+    var host: String
+
+    static func < (lhs: TrafficGroup, rhs: TrafficGroup) -> Bool { (lhs.repo, lhs.bucket, lhs.host) < (rhs.repo, rhs.bucket, rhs.host) }
+}
+
 /// The stats API's queries over the rollups, scoped like the catalog: a caller sees its
 /// organization's series whose bucket (and repository) it may see — catalog entries of its
 /// organization and workspaces, or ids not in the catalog when its token is not limited to
@@ -286,50 +312,59 @@ public final class FleetStats: Sendable {
 
     /// Every minute with a status report of each pair in `[start, end]`.
     public func minutes(_ pairs: [StatusPair], start: Date, end: Date) throws -> [PairMinute] {
+        try minuteStream(pairs, start: start, end: end).all()
+    }
+
+    /// ``minutes(_:start:end:)`` pair by pair, for answers written as they are computed.
+    /// Checks the range cap and that the answer cannot exceed `maxRows` before any row is read.
+    public func minuteStream(_ pairs: [StatusPair], start: Date, end: Date) throws -> RowStream<PairMinute> {
         try checkRange(start: start, end: end, cap: settings.maxMinuteRange, unit: "minute")
-        let (statusField, latencyField) = statusFields()
-        guard let statusField else { return [] }
-        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
         let from = Int64(start.timeIntervalSince1970.rounded(.down))
         let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
-        var out: [PairMinute] = []
-        for pair in pairs {
+        try checkRows(pairs.count * Int((to - from + 59) / 60))
+        let (statusField, latencyField) = statusFields()
+        guard let statusField else { return RowStream(units: 0) { _ in [] } }
+        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
+        return RowStream(units: pairs.count) { [store] index in
+            let pair = pairs[index]
             let rows = try store.rollups(series: pair.series, fields: fields, start: from, end: to, perDay: false)
             var latency: [Int64: Double] = [:]
             if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup.last } }
-            for row in rows[0] {
-                out.append(PairMinute(pair: pair, minute: row.start, status: NodeStatusValue.status(of: row.rollup.last),
-                                      lastUpdated: Self.date(nanos: row.rollup.lastTime), latencyMs: latency[row.start]))
+            return rows[0].map { row in
+                PairMinute(pair: pair, minute: row.start, status: NodeStatusValue.status(of: row.rollup.last),
+                           lastUpdated: Self.date(nanos: row.rollup.lastTime), latencyMs: latency[row.start])
             }
-            try checkRows(out.count)
         }
-        return out
     }
 
     /// Every day with a status report of each pair, for the days `firstDay...lastDay` (days
     /// since the epoch, UTC).
     public func days(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) throws -> [PairDay] {
+        try dayStream(pairs, firstDay: firstDay, lastDay: lastDay, now: now).all()
+    }
+
+    /// ``days(_:firstDay:lastDay:now:)`` pair by pair.
+    public func dayStream(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) throws -> RowStream<PairDay> {
         try checkRange(start: Date(timeIntervalSince1970: TimeInterval(firstDay * 86_400)),
                        end: Date(timeIntervalSince1970: TimeInterval(lastDay * 86_400)), cap: settings.maxDayRange, unit: "day")
+        try checkRows(pairs.count * Int(lastDay - firstDay + 1))
         let (statusField, latencyField) = statusFields()
-        guard let statusField else { return [] }
+        guard let statusField else { return RowStream(units: 0) { _ in [] } }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
-        var out: [PairDay] = []
-        for pair in pairs {
+        return RowStream(units: pairs.count) { [store] index in
+            let pair = pairs[index]
             let rows = try store.rollups(series: pair.series, fields: fields, start: firstDay * 86_400, end: (lastDay + 1) * 86_400, perDay: true)
             var latency: [Int64: FieldRollup] = [:]
             if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup } }
-            for row in rows[0] {
-                out.append(PairDay(pair: pair, day: row.start, onlinePercent: onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
-                                   averageLatencyMs: latency[row.start].map(\.average)))
+            return rows[0].map { row in
+                PairDay(pair: pair, day: row.start, onlinePercent: Self.onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
+                        averageLatencyMs: latency[row.start].map(\.average))
             }
-            try checkRows(out.count)
         }
-        return out
     }
 
     /// ONLINE minutes ÷ minutes of the day the node was registered (up to `now` for today).
-    func onlinePercent(_ rollup: FieldRollup, day: Int64, node: BridgeNode, now: Date) -> Double {
+    static func onlinePercent(_ rollup: FieldRollup, day: Int64, node: BridgeNode, now: Date) -> Double {
         let from = max(TimeInterval(day), node.createdAt.timeIntervalSince1970)
         let to = min(TimeInterval(day + 86_400), now.timeIntervalSince1970)
         let registered = max(1, Double(Int64(((to - from) / 60).rounded(.up))), Double(rollup.onlineMinutes))
@@ -363,40 +398,54 @@ public final class FleetStats: Sendable {
     private static let trafficFields = ["upl_bytes", "dwl_bytes", "size_change", "latency_ms", "requests"]
 
     /// Traffic per (period, repository, bucket, host) in `[start, end]`, summed over the nodes
-    /// that reported it, ordered by period, repository, bucket, host.
+    /// that reported it, ordered by repository, bucket, host, then period.
     public func traffic(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) throws -> [TrafficRow] {
+        try trafficStream(series, start: start, end: end, perDay: perDay).all()
+    }
+
+    /// ``traffic(_:start:end:perDay:)`` one (repository, bucket, host) at a time.
+    public func trafficStream(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) throws -> RowStream<TrafficRow> {
         try checkRange(start: start, end: end, cap: perDay ? settings.maxDayRange : settings.maxMinuteRange, unit: perDay ? "day" : "minute")
         let ids = Self.trafficFields.map { store.index.existingFieldID($0) }
         let present = ids.indices.filter { ids[$0] != nil }
-        guard !present.isEmpty else { return [] }
+        let fields = present.compactMap { ids[$0] }
         let from = Int64(start.timeIntervalSince1970.rounded(.down))
         let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
-        struct Key: Hashable { var start: Int64; var repo: String; var bucket: String; var host: String }
-        var rows: [Key: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
-        for one in series {
-            let perField = try store.rollups(series: one.id, fields: present.compactMap { ids[$0] }, start: from, end: to, perDay: perDay)
-            for (slot, fieldIndex) in present.enumerated() {
-                for row in perField[slot] where row.start >= (perDay ? from / 86_400 * 86_400 : from / 60 * 60) && row.start < to {
-                    let key = Key(start: row.start, repo: one.repo ?? "", bucket: one.bucket, host: one.host ?? "")
-                    var value = rows[key] ?? (0, 0, 0, 0, 0)
-                    switch fieldIndex {
-                    case 0: value.upload += row.rollup.sum
-                    case 1: value.download += row.rollup.sum
-                    case 2: value.size += row.rollup.sum
-                    case 3:
-                        value.latencySum += row.rollup.sum
-                        value.latencyCount += row.rollup.count
-                    default: break
+        let period: Int64 = perDay ? 86_400 : 60
+        let first = from / period * period
+        let groups = Dictionary(grouping: series) { TrafficGroup(repo: $0.repo ?? "", bucket: $0.bucket, host: $0.host ?? "") }
+            .sorted { $0.key < $1.key }
+        try checkRows(groups.count * Int((to - first + period - 1) / period))
+        guard !fields.isEmpty else { return RowStream(units: 0) { _ in [] } }
+        return RowStream(units: groups.count) { [store] index in
+            let (group, members) = groups[index]
+            var rows: [Int64: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
+            for one in members {
+                let perField = try store.rollups(series: one.id, fields: fields, start: from, end: to, perDay: perDay)
+                for (slot, fieldIndex) in present.enumerated() {
+                    for row in perField[slot] where row.start >= first && row.start < to {
+                        var value = rows[row.start] ?? (0, 0, 0, 0, 0)
+                        switch fieldIndex {
+                        case 0: value.upload += row.rollup.sum
+                        case 1: value.download += row.rollup.sum
+                        case 2: value.size += row.rollup.sum
+                        case 3:
+                            value.latencySum += row.rollup.sum
+                            value.latencyCount += row.rollup.count
+                        default: break
+                        }
+                        rows[row.start] = value
                     }
-                    rows[key] = value
                 }
             }
-            try checkRows(rows.count)
+            return rows.keys.sorted().compactMap { start in
+                rows[start].map { value in
+                    TrafficRow(start: start, repo: group.repo, bucket: group.bucket, host: group.host, uploadBytes: value.upload,
+                               downloadBytes: value.download, sizeChange: value.size,
+                               latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
+                }
+            }
         }
-        return rows.map { key, value in
-            TrafficRow(start: key.start, repo: key.repo, bucket: key.bucket, host: key.host, uploadBytes: value.upload, downloadBytes: value.download,
-                       sizeChange: value.size, latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
-        }.sorted { ($0.start, $0.repo, $0.bucket, $0.host) < ($1.start, $1.repo, $1.bucket, $1.host) }
     }
 
     /// All-time (retained) totals per bucket, or per repository with `byRepository`, for every

@@ -11,6 +11,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Registry
+import Stats
 import Testing
 import TimeSeries
 
@@ -63,7 +64,7 @@ struct StatsRoutesTests {
     }
 
     /// Builds the fleet and feeds the fixtures, then runs `body`.
-    func withFleet(_ body: @escaping @Sendable (Fleet) async throws -> Void) async throws {
+    func withFleet(maxRows: Int? = nil, _ body: @escaping @Sendable (Fleet) async throws -> Void) async throws {
         let directory = TemporaryDirectory(prefix: "stats")
         let clock = ManualClock(Self.registeredAt)
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
@@ -76,9 +77,11 @@ struct StatsRoutesTests {
         let registry = try NodeRegistry(storage: storage, secrets: secrets, settings: registrySettings, clock: clock.source, logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: secrets, clock: clock.source, logger: Logger(label: "test"))
         let store = try TimeSeriesStore(database: storage.database)
+        var statsSettings = StatsSettings()
+        if let maxRows { statsSettings.maxRows = maxRows }
         let router = CollectorApplication.makeRouter(.init(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: store,
-            readiness: ServiceReadiness(), version: "test", clock: clock.source))
+            readiness: ServiceReadiness(), version: "test", clock: clock.source, statsSettings: statsSettings))
         try await Application(router: router).test(.router) { client in
             let harness = RegistryRoutesTests.Harness(tokens: tokens, registry: registry, directory: directory.path)
             let signers = ["org-a": try await RegistryRoutesTests.createKey(client, harness, org: "org-a"),
@@ -406,6 +409,25 @@ struct StatsRoutesTests {
             // Without a token: 401.
             let anonymous = try await fleet.client.execute(uri: "/stats/nodes/minute", method: .get)
             #expect(anonymous.status == .unauthorized)
+        }
+    }
+
+    /// An answer that could exceed `--stats-max-rows` (pairs or groups × periods) is refused
+    /// before anything is read; a smaller one streams out complete.
+    @Test func answersOverTheRowCapAreRefusedUpFront() async throws {
+        try await withFleet(maxRows: 40) { fleet in
+            // 5 pairs × 61 minutes.
+            let (minutes, minuteBody) = try await fleet.get("/stats/nodes/minute?startDate=2026-03-10T11%3A00%3A00.000Z&endDate=2026-03-10T12%3A00%3A00.000Z")
+            #expect(minutes == .badRequest)
+            #expect(((minuteBody as? [String: Any])?["message"] as? String)?.contains("40 rows") == true)
+            // 5 pairs × 7 days (the default range) is under the cap.
+            #expect(try await fleet.get("/stats/nodes/daily").0 == .ok)
+            #expect(try await fleet.get("/stats/nodes/daily?startDate=1032026&endDate=10032026").0 == .badRequest)
+            // 4 traffic groups × 30 days.
+            #expect(try await fleet.get("/stats/daily").0 == .badRequest)
+            let (ok, json) = try await fleet.get("/stats/daily?startDate=2026-03-09&endDate=2026-03-10")
+            #expect(ok == .ok)
+            #expect(((json as? [String: Any])?["data"] as? [[String: Any]])?.count == 4)
         }
     }
 }
