@@ -101,7 +101,7 @@ let package = Package(
         ),
         .target(
             name: "Stats",
-            dependencies: ["Exposition", "Registry", "TimeSeries"],
+            dependencies: ["CollectorModel", "Exposition", "Registry", "TimeSeries"],
             swiftSettings: strict
         ),
 

@@ -124,49 +124,101 @@ public enum Exposition {
         out.append(UInt8(ascii: "\n"))
         out.append(contentsOf: "# TYPE \(declared) \(family.type.rawValue)\n".utf8)
         // Sample name: counters keep `_total` (added when missing), others name + suffix.
-        let base = family.type == .counter && !family.name.hasSuffix("_total") ? family.name + "_total" : family.name
-        var rendered: [(key: [UInt8], order: Int, position: Int, line: [UInt8])] = []
-        rendered.reserveCapacity(family.samples.count)
-        for (position, sample) in family.samples.enumerated() {
-            let labels = sample.labels.map { MetricSample.Label(sanitize($0.name, label: true), $0.value) }.sorted { $0.name < $1.name }
-            var key: [UInt8] = []
-            var line: [UInt8] = []
-            line.append(contentsOf: (family.type == .counter ? base : family.name + sample.suffix).utf8)
-            if !labels.isEmpty {
-                line.append(UInt8(ascii: "{"))
-                for (index, label) in labels.enumerated() {
-                    if index > 0 { line.append(UInt8(ascii: ",")) }
-                    line.append(contentsOf: label.name.utf8)
-                    line.append(contentsOf: "=\"".utf8)
-                    appendEscaped(label.value, to: &line)
-                    line.append(UInt8(ascii: "\""))
-                    if label.name != "le" {
-                        key.append(contentsOf: label.name.utf8)
-                        key.append(0)
-                        key.append(contentsOf: label.value.utf8)
-                        key.append(0)
-                    }
+        let base = Array((family.type == .counter && !family.name.hasSuffix("_total") ? family.name + "_total" : family.name).utf8)
+        var samples = family.samples
+        for index in samples.indices where !isSortedByName(samples[index].labels) {
+            samples[index].labels = samples[index].labels.map { MetricSample.Label(sanitize($0.name, label: true), $0.value) }.sorted { $0.name < $1.name }
+        }
+        // Samples are usually given in order already (one linear check); otherwise sorted by
+        // label set, then (within one label set of a histogram) buckets, _sum, _count.
+        var order = Array(samples.indices)
+        let inOrder = zip(samples.indices, samples.indices.dropFirst()).allSatisfy { !precedes(samples[$1], $1, samples[$0], $0) }
+        if !inOrder {
+            order.sort { precedes(samples[$0], $0, samples[$1], $1) }
+        }
+        for index in order {
+            let sample = samples[index]
+            if family.type == .counter {
+                out.append(contentsOf: base)
+            } else {
+                out.append(contentsOf: base)
+                out.append(contentsOf: sample.suffix.utf8)
+            }
+            if !sample.labels.isEmpty {
+                out.append(UInt8(ascii: "{"))
+                for (position, label) in sample.labels.enumerated() {
+                    if position > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: label.name.utf8)
+                    out.append(UInt8(ascii: "="))
+                    out.append(UInt8(ascii: "\""))
+                    appendEscaped(label.value, to: &out)
+                    out.append(UInt8(ascii: "\""))
                 }
-                line.append(UInt8(ascii: "}"))
+                out.append(UInt8(ascii: "}"))
             }
-            line.append(UInt8(ascii: " "))
-            line.append(contentsOf: formatValue(sample.value).utf8)
-            line.append(UInt8(ascii: "\n"))
-            // Within one label set: buckets by `le`, then _sum, then _count.
-            let order: Int
-            switch sample.suffix {
-            case "_bucket": order = 0
-            case "_sum": order = 1
-            case "_count": order = 2
-            default: order = 0
+            out.append(UInt8(ascii: " "))
+            appendValue(sample.value, to: &out)
+            out.append(UInt8(ascii: "\n"))
+        }
+    }
+
+    static func isSortedByName(_ labels: [MetricSample.Label]) -> Bool {
+        zip(labels, labels.dropFirst()).allSatisfy { $0.name < $1.name } && labels.allSatisfy { isValidLabelName($0.name) }
+    }
+
+    static func isValidLabelName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
+        return name.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z"))
+            || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") }
+    }
+
+    /// Sample order: label sets (sorted by name; `le` left out) compared pair by pair, then
+    /// buckets before `_sum` before `_count`, then the given order.
+    static func precedes(_ lhs: MetricSample, _ lhsPosition: Int, _ rhs: MetricSample, _ rhsPosition: Int) -> Bool {
+        var left = lhs.labels.makeIterator()
+        var right = rhs.labels.makeIterator()
+        while true {
+            var l = left.next()
+            while l?.name == "le" { l = left.next() }
+            var r = right.next()
+            while r?.name == "le" { r = right.next() }
+            switch (l, r) {
+            case (nil, nil):
+                let (lo, ro) = (suffixOrder(lhs.suffix), suffixOrder(rhs.suffix))
+                return lo != ro ? lo < ro : lhsPosition < rhsPosition
+            case (nil, _): return true
+            case (_, nil): return false
+            case let (l?, r?):
+                if l.name != r.name { return l.name < r.name }
+                if l.value != r.value { return l.value < r.value }
             }
-            rendered.append((key, order, position, line))
         }
-        rendered.sort { lhs, rhs in
-            if lhs.key != rhs.key { return lhs.key.lexicographicallyPrecedes(rhs.key) }
-            return (lhs.order, lhs.position) < (rhs.order, rhs.position)
+    }
+
+    static func suffixOrder(_ suffix: String) -> Int {
+        switch suffix {
+        case "_sum": return 1
+        case "_count": return 2
+        default: return 0
         }
-        for entry in rendered { out.append(contentsOf: entry.line) }
+    }
+
+    /// `42`, `0.25`, `+Inf`, `-Inf`, `NaN`, without a string for integers.
+    static func appendValue(_ value: Double, to out: inout [UInt8]) {
+        if value.isFinite, value.rounded() == value, abs(value) < 1e15 {
+            let integer = Int64(value)
+            if integer < 0 { out.append(UInt8(ascii: "-")) }
+            var magnitude = integer.magnitude
+            var divisor: UInt64 = 1
+            while magnitude / divisor >= 10 { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+                magnitude %= divisor
+                divisor /= 10
+            }
+            return
+        }
+        out.append(contentsOf: formatValue(value).utf8)
     }
 
     static func appendEscaped(_ value: String, to out: inout [UInt8]) {

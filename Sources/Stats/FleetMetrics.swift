@@ -30,9 +30,9 @@ extension FleetStats {
             seen.append((labels, node.lastSeen.timeIntervalSince1970))
         }
         families.append(.gauge("flashback_nodes", "Registered bridge nodes per organization (public nodes without the label).",
-                               perOrganization.map { ([Label("organization", $0.key)], Double($0.value)) }))
+                               perOrganization.sorted { $0.key < $1.key }.map { ([Label("organization", $0.key)], Double($0.value)) }))
         families.append(.gauge("flashback_buckets", "Buckets in the catalog per organization.",
-                               catalog.bucketCounts().map { ([Label("organization", $0.key)], Double($0.value)) }))
+                               catalog.bucketCounts().sorted { $0.key < $1.key }.map { ([Label("organization", $0.key)], Double($0.value)) }))
         families.append(.gauge("flashback_node_up", "1 when the node was heard from within --node-offline-after, else 0.", up))
         families.append(.gauge("flashback_node_last_seen_timestamp_seconds", "When the collector last heard from the node (Unix seconds).", seen))
 
@@ -47,6 +47,8 @@ extension FleetStats {
                 pairs.append((StatusPair(node: node, bucket: series.bucket, series: series.id), organization))
             }
         }
+        // In label order (bucket, node, organization), so the export needs no sort.
+        pairs.sort { ($0.pair.bucket, $0.pair.node.id, $0.organization) < ($1.pair.bucket, $1.pair.node.id, $1.organization) }
         let latest = try self.latest(pairs.map(\.pair), now: now)
         var status: [([Label], Double)] = []
         var pairUp: [([Label], Double)] = []
@@ -84,8 +86,9 @@ extension FleetStats {
                 sums[key] = current
             }
         }
+        let sortedSums = sums.sorted { ($0.key.bucket, $0.key.organization) < ($1.key.bucket, $1.key.organization) }
         func traffic(_ index: Int) -> [([Label], Double)] {
-            sums.map { key, values in ([Label("bucket", key.bucket), Label("organization", key.organization)], values[index]) }
+            sortedSums.map { key, values in ([Label("bucket", key.bucket), Label("organization", key.organization)], values[index]) }
         }
         families.append(.counter("flashback_bucket_upload_bytes_total", "Bytes uploaded to the bucket as reported by its nodes since the collector started.", traffic(0)))
         families.append(.counter("flashback_bucket_download_bytes_total", "Bytes downloaded from the bucket as reported by its nodes since the collector started.", traffic(1)))

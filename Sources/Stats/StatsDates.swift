@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 
 /// The date forms of the stats API: ISO-8601 dates and date-times in queries and bodies, the
@@ -38,23 +39,10 @@ public enum StatsDates {
         return value
     }
 
-    /// Days since 1970-01-01 of a valid Gregorian date (H. Hinnant's `days_from_civil`), or `nil`.
+    /// Days since 1970-01-01 of a valid Gregorian date in years 1970–9999, or `nil`.
     static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64? {
-        guard (1970...9999).contains(year), (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year) else { return nil }
-        let y = month <= 2 ? year - 1 : year
-        let era = y / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
+        guard (1970...9999).contains(year), (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: Int(month), year: Int(year)) else { return nil }
+        return CivilDate.daysSinceEpoch(year: Int(year), month: Int(month), day: Int(day))
     }
 
     /// `2025-06-01T08:01:00.000Z` for a time in milliseconds since the epoch.
@@ -72,16 +60,8 @@ public enum StatsDates {
         let seconds = (milliseconds - millis) / 1000
         let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
         let days = (seconds - secondOfDay) / 86_400
-        // H. Hinnant's `civil_from_days`.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = min(9999, max(0, yearOfEra + era * 400 + (month <= 2 ? 1 : 0)))
+        let civil = CivilDate.civil(daysSinceEpoch: days)
+        let (year, month, day) = (Int64(min(9999, max(0, civil.year))), Int64(civil.month), Int64(civil.day))
         func put(_ value: Int64, _ width: Int) {
             var divisor: Int64 = 1
             for _ in 1..<width { divisor *= 10 }
