@@ -122,6 +122,7 @@ final class StatsFleet: Sendable {
             guard first.status == .ok, first.body.readableBytes > 100 else {
                 throw BenchmarkFailure(description: "\(uri): \(first.status) \(String(buffer: first.body).prefix(200))")
             }
+            FileHandle.standardError.write(Data("\(uri): \(first.body.readableBytes) bytes\n".utf8))
             let benchmark = measured.value
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {

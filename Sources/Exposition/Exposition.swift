@@ -40,12 +40,21 @@ public struct MetricFamily: Sendable {
     public var help: String
     public var type: MetricType
     public var samples: [MetricSample]
+    /// Sample lines already rendered (in order, escaped, each ending in a newline), for large
+    /// families built in one pass; used instead of `samples` when set.
+    public var rendered: [UInt8]?
 
     public init(name: String, help: String, type: MetricType, samples: [MetricSample]) {
         self.name = name
         self.help = help
         self.type = type
         self.samples = samples
+    }
+
+    /// A family whose sample lines are already rendered (see ``LineWriter``).
+    public init(name: String, help: String, type: MetricType, rendered: [UInt8]) {
+        self.init(name: name, help: help, type: type, samples: [])
+        self.rendered = rendered
     }
 
     /// A gauge family from (labels, value) pairs.
@@ -84,7 +93,7 @@ public enum Exposition {
     /// concatenated); a family without samples is left out.
     public static func render(_ families: [MetricFamily], format: ExpositionFormat) -> [UInt8] {
         var merged: [String: MetricFamily] = [:]
-        for family in families where !family.samples.isEmpty {
+        for family in families where !family.samples.isEmpty || !(family.rendered?.isEmpty ?? true) {
             let name = sanitize(family.name)
             if merged[name] == nil {
                 var copy = family
@@ -123,6 +132,10 @@ public enum Exposition {
         }
         out.append(UInt8(ascii: "\n"))
         out.append(contentsOf: "# TYPE \(declared) \(family.type.rawValue)\n".utf8)
+        if let rendered = family.rendered {
+            out.append(contentsOf: rendered)
+            return
+        }
         // Sample name: counters keep `_total` (added when missing), others name + suffix.
         let base = Array((family.type == .counter && !family.name.hasSuffix("_total") ? family.name + "_total" : family.name).utf8)
         var samples = family.samples
@@ -204,7 +217,7 @@ public enum Exposition {
     }
 
     /// `42`, `0.25`, `+Inf`, `-Inf`, `NaN`, without a string for integers.
-    static func appendValue(_ value: Double, to out: inout [UInt8]) {
+    public static func appendValue(_ value: Double, to out: inout [UInt8]) {
         if value.isFinite, value.rounded() == value, abs(value) < 1e15 {
             let integer = Int64(value)
             if integer < 0 { out.append(UInt8(ascii: "-")) }
@@ -221,7 +234,7 @@ public enum Exposition {
         out.append(contentsOf: formatValue(value).utf8)
     }
 
-    static func appendEscaped(_ value: String, to out: inout [UInt8]) {
+    public static func appendEscaped(_ value: String, to out: inout [UInt8]) {
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
@@ -251,5 +264,40 @@ public enum Exposition {
             out.unicodeScalars.append(valid || (scalar >= "0" && scalar <= "9") ? scalar : "_")
         }
         return out.isEmpty ? "_" : out
+    }
+}
+
+/// Renders the sample lines of one large family in one pass: the caller gives samples in label
+/// order with label names sorted, and may reuse one rendered label set for several families.
+public struct LineWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    private let name: [UInt8]
+
+    public init(name: String, capacity: Int = 0) {
+        self.name = Array(name.utf8)
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// `{a="x",b="y"}` for labels whose names are valid and sorted.
+    public static func labelSet(_ labels: [(String, String)]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (index, (name, value)) in labels.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: "="))
+            out.append(UInt8(ascii: "\""))
+            Exposition.appendEscaped(value, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    public mutating func append(labelSet: [UInt8], value: Double) {
+        bytes.append(contentsOf: name)
+        bytes.append(contentsOf: labelSet)
+        bytes.append(UInt8(ascii: " "))
+        Exposition.appendValue(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
     }
 }

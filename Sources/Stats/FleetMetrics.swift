@@ -48,27 +48,33 @@ extension FleetStats {
             }
         }
         // In label order (bucket, node, organization), so the export needs no sort.
-        pairs.sort { ($0.pair.bucket, $0.pair.node.id, $0.organization) < ($1.pair.bucket, $1.pair.node.id, $1.organization) }
+        // One string comparison per step (label values joined by a byte that sorts first).
+        let keys = pairs.map { $0.pair.bucket + "\u{1}" + $0.pair.node.id + "\u{1}" + $0.organization }
+        pairs = keys.indices.sorted { keys[$0] < keys[$1] }.map { pairs[$0] }
         let latest = try self.latest(pairs.map(\.pair), now: now)
-        var status: [([Label], Double)] = []
-        var pairUp: [([Label], Double)] = []
-        var latency: [([Label], Double)] = []
-        var reported: [([Label], Double)] = []
+        // Four families over every pair: each pair's label set is rendered once.
+        var status = LineWriter(name: "flashback_node_bucket_status", capacity: pairs.count * 140)
+        var pairUp = LineWriter(name: "flashback_node_bucket_up", capacity: pairs.count * 140)
+        var latency = LineWriter(name: "flashback_node_bucket_latency_seconds", capacity: pairs.count * 150)
+        var reported = LineWriter(name: "flashback_node_bucket_last_report_timestamp_seconds", capacity: pairs.count * 160)
         for (row, entry) in zip(latest, pairs) where row.hasReport {
-            let labels = [Label("bucket", row.pair.bucket), Label("node", row.pair.node.id), Label("organization", entry.organization)]
+            let labels = LineWriter.labelSet([("bucket", row.pair.bucket), ("node", row.pair.node.id), ("organization", entry.organization)])
             switch row.status {
-            case .online: status.append((labels, 1))
-            case .offline: status.append((labels, 0))
-            case .disconnected: status.append((labels, -1))
+            case .online: status.append(labelSet: labels, value: 1)
+            case .offline: status.append(labelSet: labels, value: 0)
+            case .disconnected: status.append(labelSet: labels, value: -1)
             }
-            pairUp.append((labels, row.status == .online ? 1 : 0))
-            if let milliseconds = row.latencyMs { latency.append((labels, milliseconds / 1000)) }
-            reported.append((labels, row.lastUpdated.timeIntervalSince1970))
+            pairUp.append(labelSet: labels, value: row.status == .online ? 1 : 0)
+            if let milliseconds = row.latencyMs { latency.append(labelSet: labels, value: milliseconds / 1000) }
+            reported.append(labelSet: labels, value: row.lastUpdated.timeIntervalSince1970)
         }
-        families.append(.gauge("flashback_node_bucket_status", "Status of a node for a bucket: 1 ONLINE, 0 OFFLINE, -1 DISCONNECTED (a silent pair turns OFFLINE, then DISCONNECTED).", status))
-        families.append(.gauge("flashback_node_bucket_up", "1 when the node serves the bucket ONLINE, else 0.", pairUp))
-        families.append(.gauge("flashback_node_bucket_latency_seconds", "Latency of the node for the bucket in its latest status report.", latency))
-        families.append(.gauge("flashback_node_bucket_last_report_timestamp_seconds", "Time of the latest status report of the node for the bucket (Unix seconds).", reported))
+        families.append(MetricFamily(name: "flashback_node_bucket_status", help: "Status of a node for a bucket: 1 ONLINE, 0 OFFLINE, -1 DISCONNECTED (a silent pair turns OFFLINE, then DISCONNECTED).",
+                                     type: .gauge, rendered: status.bytes))
+        families.append(MetricFamily(name: "flashback_node_bucket_up", help: "1 when the node serves the bucket ONLINE, else 0.", type: .gauge, rendered: pairUp.bytes))
+        families.append(MetricFamily(name: "flashback_node_bucket_latency_seconds", help: "Latency of the node for the bucket in its latest status report.",
+                                     type: .gauge, rendered: latency.bytes))
+        families.append(MetricFamily(name: "flashback_node_bucket_last_report_timestamp_seconds", help: "Time of the latest status report of the node for the bucket (Unix seconds).",
+                                     type: .gauge, rendered: reported.bytes))
 
         // Bucket traffic since start, summed per (organization, bucket).
         let totals = store.countedTotals()
