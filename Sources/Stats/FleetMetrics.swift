@@ -1,7 +1,16 @@
 import Exposition
 import Foundation
 import Registry
+import Synchronization
 import TimeSeries
+
+/// The export's node×bucket pairs in label order with their rendered label sets, and the
+/// signature (nodes, organizations and their series counts) they were built for.
+struct ExportPairs: Sendable {
+    var signature: Int
+    var pairs: [StatusPair]
+    var labelSets: [[UInt8]]
+}
 
 extension FleetStats {
     /// The domain families of `/metrics`, over every organization, labelled only by registered
@@ -36,29 +45,48 @@ extension FleetStats {
         families.append(.gauge("flashback_node_up", "1 when the node was heard from within --node-offline-after, else 0.", up))
         families.append(.gauge("flashback_node_last_seen_timestamp_seconds", "When the collector last heard from the node (Unix seconds).", seen))
 
-        // Node × bucket: every organization's status series of registered nodes.
+        // Node × bucket: every organization's status series of registered nodes, in label order
+        // (bucket, node, organization) with their label sets rendered; kept between scrapes while
+        // no series or node appears or goes.
         var organizations = Set(store.index.organizations)
         organizations.insert("")
-        var pairs: [(pair: StatusPair, organization: String)] = []
-        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        for organization in organizations.sorted() {
-            for series in series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own {
-                guard let id = series.node, let node = byID[id] else { continue }
-                pairs.append((StatusPair(node: node, bucket: series.bucket, series: series.id), organization))
-            }
+        let perOrganizationSeries = organizations.sorted().map { organization in
+            (organization, series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own)
         }
-        // In label order (bucket, node, organization), so the export needs no sort.
-        // One string comparison per step (label values joined by a byte that sorts first).
-        let keys = pairs.map { $0.pair.bucket + "\u{1}" + $0.pair.node.id + "\u{1}" + $0.organization }
-        pairs = keys.indices.sorted { keys[$0] < keys[$1] }.map { pairs[$0] }
-        let latest = try self.latest(pairs.map(\.pair), now: now)
+        var hasher = Hasher()
+        for node in nodes { hasher.combine(node.id) }
+        for (organization, list) in perOrganizationSeries {
+            hasher.combine(organization)
+            hasher.combine(list.count)
+        }
+        let signature = hasher.finalize()
+        let order: ExportPairs
+        if let cached = exportPairs.withLock({ $0 }), cached.signature == signature {
+            order = cached
+        } else {
+            var pairs: [(pair: StatusPair, organization: String)] = []
+            let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for (organization, list) in perOrganizationSeries {
+                for series in list {
+                    guard let id = series.node, let node = byID[id] else { continue }
+                    pairs.append((StatusPair(node: node, bucket: series.bucket, series: series.id), organization))
+                }
+            }
+            // One string comparison per step (label values joined by a byte that sorts first).
+            let keys = pairs.map { $0.pair.bucket + "\u{1}" + $0.pair.node.id + "\u{1}" + $0.organization }
+            pairs = keys.indices.sorted { keys[$0] < keys[$1] }.map { pairs[$0] }
+            order = ExportPairs(signature: signature, pairs: pairs.map(\.pair),
+                                labelSets: pairs.map { LineWriter.labelSet([("bucket", $0.pair.bucket), ("node", $0.pair.node.id), ("organization", $0.organization)]) })
+            exportPairs.withLock { $0 = order }
+        }
+        let latest = try self.latest(order.pairs, now: now)
         // Four families over every pair: each pair's label set is rendered once.
-        var status = LineWriter(name: "flashback_node_bucket_status", capacity: pairs.count * 140)
-        var pairUp = LineWriter(name: "flashback_node_bucket_up", capacity: pairs.count * 140)
-        var latency = LineWriter(name: "flashback_node_bucket_latency_seconds", capacity: pairs.count * 150)
-        var reported = LineWriter(name: "flashback_node_bucket_last_report_timestamp_seconds", capacity: pairs.count * 160)
-        for (row, entry) in zip(latest, pairs) where row.hasReport {
-            let labels = LineWriter.labelSet([("bucket", row.pair.bucket), ("node", row.pair.node.id), ("organization", entry.organization)])
+        let count = order.pairs.count
+        var status = LineWriter(name: "flashback_node_bucket_status", capacity: count * 140)
+        var pairUp = LineWriter(name: "flashback_node_bucket_up", capacity: count * 140)
+        var latency = LineWriter(name: "flashback_node_bucket_latency_seconds", capacity: count * 150)
+        var reported = LineWriter(name: "flashback_node_bucket_last_report_timestamp_seconds", capacity: count * 160)
+        for (row, labels) in zip(latest, order.labelSets) where row.hasReport {
             switch row.status {
             case .online: status.append(labelSet: labels, value: 1)
             case .offline: status.append(labelSet: labels, value: 0)

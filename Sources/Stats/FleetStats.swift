@@ -160,6 +160,8 @@ public final class FleetStats: Sendable {
     /// The series of each (organization, measurement) with their tags, grown as new series
     /// appear (series keys never change, ids are only appended).
     private let known = Mutex<[String: KnownSeries]>([:])
+    /// The export's pair order, kept between scrapes (see `metricFamilies(now:)`).
+    let exportPairs = Mutex<ExportPairs?>(nil)
 
     struct KnownSeries {
         /// How many of the index's series have been read.
