@@ -1,3 +1,4 @@
+import Exposition
 import Hummingbird
 import NIOCore
 import Stats
@@ -69,15 +70,7 @@ struct JSONWriter {
 
     mutating func number(_ value: Int64) {
         separate()
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var divisor: UInt64 = 1
-        while magnitude / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        }
+        Exposition.appendInteger(value, to: &bytes)
     }
 
     /// Integral values without a fraction (`32`, as `JSONEncoder`), others in their shortest

@@ -105,8 +105,7 @@ public enum Exposition {
         }
         var out: [UInt8] = []
         out.reserveCapacity(merged.values.reduce(0) { $0 + 64 + $1.samples.count * 96 })
-        for name in merged.keys.sorted(by: { familyName($0, merged[$0]!.type, format) < familyName($1, merged[$1]!.type, format) }) {
-            guard let family = merged[name] else { continue }
+        for family in merged.values.sorted(by: { familyName($0.name, $0.type, format) < familyName($1.name, $1.type, format) }) {
             write(family, format: format, to: &out)
         }
         if format == .openMetrics { out.append(contentsOf: "# EOF\n".utf8) }
@@ -219,19 +218,23 @@ public enum Exposition {
     /// `42`, `0.25`, `+Inf`, `-Inf`, `NaN`, without a string for integers.
     public static func appendValue(_ value: Double, to out: inout [UInt8]) {
         if value.isFinite, value.rounded() == value, abs(value) < 1e15 {
-            let integer = Int64(value)
-            if integer < 0 { out.append(UInt8(ascii: "-")) }
-            var magnitude = integer.magnitude
-            var divisor: UInt64 = 1
-            while magnitude / divisor >= 10 { divisor *= 10 }
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
-                magnitude %= divisor
-                divisor /= 10
-            }
+            appendInteger(Int64(value), to: &out)
             return
         }
         out.append(contentsOf: formatValue(value).utf8)
+    }
+
+    /// The decimal digits of `value`, without making a string.
+    public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        }
     }
 
     public static func appendEscaped(_ value: String, to out: inout [UInt8]) {

@@ -116,6 +116,16 @@ extension StatsRoutesTests {
             #expect(verdict.status == 0, "\(verdict.output)")
             #expect(verdict.output.isEmpty, "\(verdict.output)")
 
+            // A series that appears after a scrape shows in the next one (the export keeps the
+            // pair order only while no series or node appears).
+            let fresh = SeriesPoint(organization: "org-a", measurement: "node_status", tags: [(key: "bucket", value: "b-new"), (key: "node", value: n1)],
+                                    fields: [(name: "status", value: 1), (name: "latency_ms", value: 5)],
+                                    timestamp: Int64(StatsRoutesTests.now.timeIntervalSince1970 - 30) * 1_000_000_000)
+            #expect(try fleet.store.write([fresh], now: StatsRoutesTests.now, sync: false).stored == 2)
+            let again = String(buffer: try await fleet.client.execute(uri: "/metrics", method: .get).body)
+            #expect(again.contains("flashback_node_bucket_status{bucket=\"b-new\",node=\"\(n1)\",organization=\"org-a\"} 1\n"))
+            #expect(again.contains("flashback_node_bucket_latency_seconds{bucket=\"b-new\",node=\"\(n1)\",organization=\"org-a\"} 0.005\n"))
+
             var headers = HTTPFields()
             headers[.accept] = "application/openmetrics-text; version=1.0.0"
             let openMetrics = try await fleet.client.execute(uri: "/metrics", method: .get, headers: headers)
