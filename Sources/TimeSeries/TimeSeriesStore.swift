@@ -133,6 +133,8 @@ public final class TimeSeriesStore: Sendable {
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
     private let flushCounter = Atomic<Int>(0)
+    /// Tasks waiting in ``flushed(atLeast:)``: the flush count each needs, by waiter id.
+    private let flushWaiters = Mutex<FlushWaiters>(FlushWaiters())
     /// Newest flushed sample per series and field, for the series some query asked about
     /// (``latest(series:fields:now:)``); kept current by every flush.
     private let latestCache = Mutex<[UInt64: [UInt16: LatestSample]]>([:])
@@ -141,6 +143,42 @@ public final class TimeSeriesStore: Sendable {
 
     /// Flushes that wrote something, since open (for the flush metric).
     public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
+
+    struct FlushWaiters {
+        var next = 0
+        var waiting: [Int: (count: Int, continuation: CheckedContinuation<Bool, Never>)] = [:]
+    }
+
+    /// Waits until `count` flushes that wrote something have happened since open. Returns `true`
+    /// then, or `false` if the task was cancelled first (callers bound the wait that way).
+    public func flushed(atLeast count: Int) async -> Bool {
+        let id = flushWaiters.withLock { waiters in
+            defer { waiters.next += 1 }
+            return waiters.next
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let result: Bool? = flushWaiters.withLock { waiters in
+                    if flushCounter.load(ordering: .acquiring) >= count { return true }
+                    if Task.isCancelled { return false }
+                    waiters.waiting[id] = (count, continuation)
+                    return nil
+                }
+                if let result { continuation.resume(returning: result) }
+            }
+        } onCancel: {
+            flushWaiters.withLock { $0.waiting.removeValue(forKey: id) }?.continuation.resume(returning: false)
+        }
+    }
+
+    private func wakeFlushWaiters() {
+        let done = flushCounter.load(ordering: .acquiring)
+        let ready = flushWaiters.withLock { waiters -> [CheckedContinuation<Bool, Never>] in
+            let ids = waiters.waiting.filter { $0.value.count <= done }.map(\.key)
+            return ids.compactMap { waiters.waiting.removeValue(forKey: $0)?.continuation }
+        }
+        for continuation in ready { continuation.resume(returning: true) }
+    }
 
     public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings()) throws {
         self.database = database
@@ -361,7 +399,8 @@ public final class TimeSeriesStore: Sendable {
                     }
                 }
                 state.withLock { $0.flushing = nil }
-                flushCounter.add(1, ordering: .relaxed)
+                flushCounter.add(1, ordering: .releasing)
+                wakeFlushWaiters()
             } catch {
                 // Put the samples back in front of anything that arrived meanwhile.
                 state.withLock { state in

@@ -27,9 +27,15 @@ struct FlushServiceTests {
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            // Wait on the condition itself (bounded), not on a guessed delay.
-            let deadline = ContinuousClock.now + .seconds(20)
-            while store.pendingLogEntries > 0, ContinuousClock.now < deadline { await Task.yield() }
+            // Wait for the service's first flush (bounded), not on a guessed delay.
+            let flushed = await withTaskGroup(of: Bool.self) { waits in
+                waits.addTask { await store.flushed(atLeast: 1) }
+                waits.addTask { try? await Task.sleep(for: .seconds(30)); return false }
+                let first = await waits.next() ?? false
+                waits.cancelAll()
+                return first
+            }
+            #expect(flushed)
             #expect(store.pendingLogEntries == 0)
             // Written after the last tick's flush: the shutdown flush must take it.
             _ = try store.write([SeriesPoint(organization: "o", measurement: "m", tags: [], fields: [(name: "v", value: 2)],

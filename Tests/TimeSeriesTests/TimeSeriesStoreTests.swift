@@ -37,6 +37,25 @@ struct TimeSeriesStoreTests {
         return out.sorted()
     }
 
+    @Test func flushWaitersWakeOnTheFlushTheyNeedOrOnCancellation() async throws {
+        let directory = TemporaryDirectory(prefix: "flush-waiters")
+        let (db, store) = try Self.open(directory)
+        defer { db.close() }
+        // Already reached: returns at once.
+        #expect(await store.flushed(atLeast: 0))
+        // Waits for a flush that writes something; an empty flush does not count.
+        let waiter = Task { await store.flushed(atLeast: 1) }
+        try store.flush()
+        #expect(store.flushCount == 0)
+        _ = try store.write([Self.point(node: 1, second: 0, latency: 1, bytes: 1)], now: Date(timeIntervalSince1970: TimeInterval(Self.dayStart)), sync: false)
+        try store.flush()
+        #expect(await waiter.value)
+        // A waiter for a flush that never comes returns false once cancelled.
+        let stuck = Task { await store.flushed(atLeast: 5) }
+        stuck.cancel()
+        #expect(await stuck.value == false)
+    }
+
     @Test func acknowledgedSamplesSurviveAReopenBeforeAnyFlush() throws {
         let directory = TemporaryDirectory(prefix: "ts-log")
         let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 7200))
