@@ -37,7 +37,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("POST /bucket/{id}/stats, one day (10 nodes)") { benchmark in
         try await FleetCache.shared.fleet().measure(benchmark, uri: "/bucket/bucket-42/stats", body: #"{"day":"\#(StatsFleet.dayText)"}"#)
     }
-    Benchmark("GET /metrics, 10,000 node×bucket pairs + self metrics") { benchmark in
+    Benchmark("GET /metrics, 10,000 node×bucket pairs + self metrics", configuration: .init(maxDuration: .seconds(60), maxIterations: 5000)) { benchmark in
         try await FleetCache.shared.fleet().measure(benchmark, uri: "/metrics")
     }
     Benchmark("GET /stats/nodes/daily?bucketId=… (one bucket, 7 days)") { benchmark in

@@ -104,7 +104,7 @@ public enum Exposition {
             }
         }
         var out: [UInt8] = []
-        out.reserveCapacity(merged.values.reduce(0) { $0 + 64 + $1.samples.count * 96 })
+        out.reserveCapacity(merged.values.reduce(0) { $0 + 64 + $1.help.utf8.count * 2 + $1.samples.count * 96 + ($1.rendered?.count ?? 0) })
         for family in merged.values.sorted(by: { familyName($0.name, $0.type, format) < familyName($1.name, $1.type, format) }) {
             write(family, format: format, to: &out)
         }
@@ -220,6 +220,26 @@ public enum Exposition {
         if value.isFinite, value.rounded() == value, abs(value) < 1e15 {
             appendInteger(Int64(value), to: &out)
             return
+        }
+        // Up to six decimals when they are exact (latencies, millisecond timestamps): written
+        // directly. The decimal parses back to `value`: both `scaled` and 10^6 are exact
+        // doubles, so the division below is the correctly rounded value of that decimal.
+        if value.isFinite, abs(value) < 1e9 {
+            let scaled = (value * 1e6).rounded()
+            if scaled / 1e6 == value {
+                let micros = Int64(scaled)
+                if micros < 0 { out.append(UInt8(ascii: "-")) }
+                appendInteger(Int64(micros.magnitude / 1_000_000), to: &out)
+                var fraction = micros.magnitude % 1_000_000
+                out.append(UInt8(ascii: "."))
+                var divisor: UInt64 = 100_000
+                while fraction > 0 {
+                    out.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
+                    fraction %= divisor
+                    divisor /= 10
+                }
+                return
+            }
         }
         out.append(contentsOf: formatValue(value).utf8)
     }

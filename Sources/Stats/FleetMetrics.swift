@@ -8,7 +8,8 @@ import TimeSeries
 /// signature (nodes, organizations and their series counts) they were built for.
 struct ExportPairs: Sendable {
     var signature: Int
-    var pairs: [StatusPair]
+    /// Each pair's status series.
+    var series: [UInt64]
     var labelSets: [[UInt8]]
 }
 
@@ -75,26 +76,27 @@ extension FleetStats {
             // One string comparison per step (label values joined by a byte that sorts first).
             let keys = pairs.map { $0.pair.bucket + "\u{1}" + $0.pair.node.id + "\u{1}" + $0.organization }
             pairs = keys.indices.sorted { keys[$0] < keys[$1] }.map { pairs[$0] }
-            order = ExportPairs(signature: signature, pairs: pairs.map(\.pair),
+            order = ExportPairs(signature: signature, series: pairs.map(\.pair.series),
                                 labelSets: pairs.map { LineWriter.labelSet([("bucket", $0.pair.bucket), ("node", $0.pair.node.id), ("organization", $0.organization)]) })
             exportPairs.withLock { $0 = order }
         }
-        let latest = try self.latest(order.pairs, now: now)
+        let states = try latestStates(series: order.series, now: now)
         // Four families over every pair: each pair's label set is rendered once.
-        let count = order.pairs.count
+        let count = order.series.count
         var status = LineWriter(name: "flashback_node_bucket_status", capacity: count * 140)
         var pairUp = LineWriter(name: "flashback_node_bucket_up", capacity: count * 140)
         var latency = LineWriter(name: "flashback_node_bucket_latency_seconds", capacity: count * 150)
         var reported = LineWriter(name: "flashback_node_bucket_last_report_timestamp_seconds", capacity: count * 160)
-        for (row, labels) in zip(latest, order.labelSets) where row.hasReport {
-            switch row.status {
+        for (state, labels) in zip(states, order.labelSets) {
+            guard let reportNanos = state.reportNanos else { continue }
+            switch state.status {
             case .online: status.append(labelSet: labels, value: 1)
             case .offline: status.append(labelSet: labels, value: 0)
             case .disconnected: status.append(labelSet: labels, value: -1)
             }
-            pairUp.append(labelSet: labels, value: row.status == .online ? 1 : 0)
-            if let milliseconds = row.latencyMs { latency.append(labelSet: labels, value: milliseconds / 1000) }
-            reported.append(labelSet: labels, value: row.lastUpdated.timeIntervalSince1970)
+            pairUp.append(labelSet: labels, value: state.status == .online ? 1 : 0)
+            if let milliseconds = state.latencyMs { latency.append(labelSet: labels, value: milliseconds / 1000) }
+            reported.append(labelSet: labels, value: Self.seconds(nanos: reportNanos))
         }
         families.append(MetricFamily(name: "flashback_node_bucket_status", help: "Status of a node for a bucket: 1 ONLINE, 0 OFFLINE, -1 DISCONNECTED (a silent pair turns OFFLINE, then DISCONNECTED).",
                                      type: .gauge, rendered: status.bytes))

@@ -69,6 +69,17 @@ public struct PairStatus: Sendable {
     public var hasReport: Bool
 }
 
+/// The newest state of a status series.
+struct PairState {
+    /// The reported status, turned OFFLINE / DISCONNECTED when the series went silent;
+    /// DISCONNECTED when no report is kept.
+    var status: NodeLiveness
+    /// Time of the newest status report (nanoseconds since the Unix epoch), if any is kept.
+    var reportNanos: Int64?
+    /// The newest reported latency.
+    var latencyMs: Double?
+}
+
 /// One minute of a pair.
 public struct PairMinute: Sendable {
     public var pair: StatusPair
@@ -288,27 +299,36 @@ public final class FleetStats: Sendable {
     /// The newest status of each pair at `now`: the last report's status, OFFLINE after
     /// `offlineAfter` of silence, DISCONNECTED after `disconnectedAfter`.
     public func latest(_ pairs: [StatusPair], now: Date) throws -> [PairStatus] {
+        let states = try latestStates(series: pairs.map(\.series), now: now)
+        return zip(pairs, states).map { pair, state in
+            PairStatus(pair: pair, status: state.status, lastUpdated: state.reportNanos.map(Self.date(nanos:)) ?? pair.node.lastSeen,
+                       latencyMs: state.latencyMs, hasReport: state.reportNanos != nil)
+        }
+    }
+
+    /// The newest state of each status series: ``latest(_:now:)`` without the pairs.
+    func latestStates(series: [UInt64], now: Date) throws -> [PairState] {
         let (statusField, latencyField) = statusFields()
         guard let statusField else {
-            return pairs.map { PairStatus(pair: $0, status: .disconnected, lastUpdated: $0.node.lastSeen, latencyMs: nil, hasReport: false) }
+            return Array(repeating: PairState(status: .disconnected, reportNanos: nil, latencyMs: nil), count: series.count)
         }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
         let width = fields.count
-        let newest = try store.latestFlat(series: pairs.map(\.series), fields: fields, now: now)
-        return pairs.enumerated().map { offset, pair in
+        let newest = try store.latestFlat(series: series, fields: fields, now: now)
+        let nowSeconds = now.timeIntervalSince1970
+        return series.indices.map { offset in
             let latency = width > 1 ? newest[offset * width + 1]?.value : nil
             guard let report = newest[offset * width] else {
-                return PairStatus(pair: pair, status: .disconnected, lastUpdated: pair.node.lastSeen, latencyMs: latency, hasReport: false)
+                return PairState(status: .disconnected, reportNanos: nil, latencyMs: latency)
             }
-            let at = Self.date(nanos: report.time)
-            let silence = now.timeIntervalSince(at)
+            let silence = nowSeconds - Self.seconds(nanos: report.time)
             var status = NodeStatusValue.status(of: report.value)
             if silence >= settings.liveness.disconnectedAfter {
                 status = .disconnected
             } else if silence >= settings.liveness.offlineAfter, status == .online {
                 status = .offline
             }
-            return PairStatus(pair: pair, status: status, lastUpdated: at, latencyMs: latency, hasReport: true)
+            return PairState(status: status, reportNanos: report.time, latencyMs: latency)
         }
     }
 
@@ -539,6 +559,11 @@ public final class FleetStats: Sendable {
     }
 
     static func date(nanos: Int64) -> Date {
-        Date(timeIntervalSince1970: TimeInterval(nanos / 1_000_000) / 1000)
+        Date(timeIntervalSince1970: seconds(nanos: nanos))
+    }
+
+    /// Unix seconds of a sample time, to the millisecond (what every answer shows).
+    static func seconds(nanos: Int64) -> TimeInterval {
+        TimeInterval(nanos / 1_000_000) / 1000
     }
 }

@@ -137,7 +137,8 @@ public final class TimeSeriesStore: Sendable {
     private let flushWaiters = Mutex<FlushWaiters>(FlushWaiters())
     /// Newest flushed sample per series and field, for the series some query asked about
     /// (``latest(series:fields:now:)``); kept current by every flush.
-    private let latestCache = Mutex<[UInt64: [UInt16: LatestSample]]>([:])
+    /// One entry per (series, field) asked about; `time == Int64.min` records "none found".
+    private let latestCache = Mutex<[LatestKey: LatestSample]>([:])
     /// Sums of the counted fields per series since start (see `countedFields`).
     private let totals = Mutex<[UInt64: [UInt16: Double]]>([:])
 
@@ -565,7 +566,6 @@ public final class TimeSeriesStore: Sendable {
     /// ``latest(series:fields:now:)`` in one array: the sample of series `i`, field `j` at
     /// `i * fields.count + j`.
     public func latestFlat(series ids: [UInt64], fields: [UInt16], now: Date) throws -> [LatestSample?] {
-        try loadLatest(ids, fields: fields, now: now)
         let width = fields.count
         var newest = [LatestSample?](repeating: nil, count: ids.count * width)
         // The buffer before the cache: a flush updates the cache before the samples leave the
@@ -587,36 +587,48 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
         }
-        latestCache.withLock { cache in
-            for (offset, id) in ids.enumerated() {
-                guard let entry = cache[id] else { continue }
-                for (index, field) in fields.enumerated() {
-                    guard let flushed = entry[field], flushed.time != Int64.min else { continue }
-                    let slot = offset * width + index
-                    if let buffered = newest[slot], buffered.time >= flushed.time { continue }
-                    newest[slot] = flushed
-                }
-            }
+        let missing = foldCached(ids, ids.indices, fields: fields, into: &newest)
+        if !missing.isEmpty {
+            // Series asked about for the first time: read their blocks, then fold them in too.
+            try loadLatest(missing.map { ids[$0] }, fields: fields, now: now)
+            _ = foldCached(ids, missing, fields: fields, into: &newest)
         }
         return newest
     }
 
-    /// Reads the newest flushed sample of the fields not cached yet; under the flush lock, so
-    /// no flush slips between the read and the cache update.
-    private func loadLatest(_ ids: [UInt64], fields: [UInt16], now: Date) throws {
-        let missing = latestCache.withLock { cache in
-            ids.filter { id in
-                guard let entry = cache[id] else { return true }
-                return fields.contains { entry[$0] == nil }
+    /// Folds the cached samples of the series of `ids` at `offsets` into `newest` where newer;
+    /// returns the offsets of the series with a field not cached yet.
+    private func foldCached(_ ids: [UInt64], _ offsets: some Sequence<Int>, fields: [UInt16], into newest: inout [LatestSample?]) -> [Int] {
+        let width = fields.count
+        var missing: [Int] = []
+        latestCache.withLock { cache in
+            for offset in offsets {
+                var complete = true
+                for (index, field) in fields.enumerated() {
+                    guard let flushed = cache[LatestKey(series: ids[offset], field: field)] else {
+                        complete = false
+                        continue
+                    }
+                    guard flushed.time != Int64.min else { continue }
+                    let slot = offset * width + index
+                    if let buffered = newest[slot], buffered.time >= flushed.time { continue }
+                    newest[slot] = flushed
+                }
+                if !complete { missing.append(offset) }
             }
         }
-        guard !missing.isEmpty else { return }
+        return missing
+    }
+
+    /// Reads the newest flushed sample of `fields` of `ids` into the cache; under the flush
+    /// lock, so no flush slips between the read and the cache update.
+    private func loadLatest(_ ids: [UInt64], fields: [UInt16], now: Date) throws {
         let newestHour = RollupKey.hour(ofNanoseconds: Int64((now.timeIntervalSince1970 + settings.maxFutureSkew) * 1e9))
         let lookback = UInt32(settings.maxSampleAge / 3600) + 2
         let oldestHour = newestHour > lookback ? newestHour - lookback : 0
         try flushing.withLock { _ in
-            var loaded: [UInt64: [UInt16: LatestSample]] = [:]
-            for id in missing {
+            var loaded: [LatestKey: LatestSample] = [:]
+            for id in ids {
                 var found: [UInt16: LatestSample] = [:]
                 var hour = newestHour
                 while found.count < fields.count {
@@ -632,17 +644,20 @@ public final class TimeSeriesStore: Sendable {
                     guard hour > oldestHour else { break }
                     hour -= 1
                 }
-                for field in fields where found[field] == nil { found[field] = LatestSample(time: Int64.min, value: 0) }
-                loaded[id] = found
+                for field in fields {
+                    loaded[LatestKey(series: id, field: field)] = found[field] ?? LatestSample(time: Int64.min, value: 0)
+                }
             }
             latestCache.withLock { cache in
-                if cache.count + loaded.count > 4_000_000 { cache.removeAll() }
-                for (id, found) in loaded {
-                    cache[id, default: [:]].merge(found) { current, _ in current }
-                }
+                if cache.count + loaded.count > Self.latestCacheLimit { cache.removeAll() }
+                // An entry already there came from a flush since, and is as new or newer.
+                cache.merge(loaded) { current, _ in current }
             }
         }
     }
+
+    /// Most (series, field) entries the latest-sample cache holds before it starts over.
+    static let latestCacheLimit = 4_000_000
 
     /// Sums of the counted fields of flushed samples per series since the process started. A
     /// sample sent again within one flush interval counts once; a retry that arrives after its
@@ -661,18 +676,34 @@ public final class TimeSeriesStore: Sendable {
     private func updateLatest(with pending: PendingSamples) {
         latestCache.withLock { cache in
             guard !cache.isEmpty else { return }
+            var newest: [(field: UInt16, sample: LatestSample)] = []
             for (id, hours) in pending.bySeries {
-                guard var entry = cache[id] else { continue }
+                // The newest sample per field of this series (a handful of fields), then one
+                // cache lookup for each.
+                newest.removeAll(keepingCapacity: true)
                 for hour in hours {
                     for sample in hour.samples {
-                        guard let current = entry[sample.field], sample.timestamp >= current.time else { continue }
-                        entry[sample.field] = LatestSample(time: sample.timestamp, value: sample.value)
+                        if let slot = newest.firstIndex(where: { $0.field == sample.field }) {
+                            if sample.timestamp >= newest[slot].sample.time {
+                                newest[slot].sample = LatestSample(time: sample.timestamp, value: sample.value)
+                            }
+                        } else {
+                            newest.append((sample.field, LatestSample(time: sample.timestamp, value: sample.value)))
+                        }
                     }
                 }
-                cache[id] = entry
+                for (field, sample) in newest {
+                    cache[LatestKey(series: id, field: field)]?.replace(ifOlderThan: sample)
+                }
             }
         }
     }
+}
+
+/// A (series, field) pair: the latest-sample cache's key.
+struct LatestKey: Hashable {
+    var series: UInt64
+    var field: UInt16
 }
 
 /// One sample: when (nanoseconds since the Unix epoch) and what.
@@ -683,6 +714,11 @@ public struct LatestSample: Sendable, Equatable {
     public init(time: Int64, value: Double) {
         self.time = time
         self.value = value
+    }
+
+    /// Takes `newer` when it is at least as new (the later of two writes at one time wins).
+    mutating func replace(ifOlderThan newer: LatestSample) {
+        if newer.time >= time { self = newer }
     }
 }
 

@@ -53,6 +53,37 @@ struct MetricsExportTests {
         #expect(Exposition.sanitize("9bad-name.x") == "_9bad_name_x")
     }
 
+    /// Every written value parses back to the same double (what Prometheus reads), whichever
+    /// path wrote it: integer digits, up to six exact decimals, or the shortest representation.
+    @Test func valuesParseBackExactly() {
+        func written(_ value: Double) -> String {
+            var out: [UInt8] = []
+            Exposition.appendValue(value, to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(written(0.042) == "0.042")
+        #expect(written(-0.5) == "-0.5")
+        #expect(written(1_773_187_140.123) == "1773187140.123")
+        #expect(written(-3) == "-3")
+        #expect(written(.infinity) == "+Inf")
+        #expect(written(-.infinity) == "-Inf")
+        #expect(written(.nan) == "NaN")
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [0.1, 0.2, 0.3, 1e-7, 123_456.789_012_3, 999_999_999.999_999, 1e9 + 0.5, 5e-324, .greatestFiniteMagnitude, -0.000_001]
+        for _ in 0..<20_000 {
+            let scales: [Double] = [1e-9, 1e-3, 1, 1e3, 1e6, 1e9, 1e12]
+            let scale = scales[Int.random(in: 0..<scales.count, using: &generator)]
+            values.append(Double.random(in: -1...1, using: &generator) * scale)
+            // Millisecond timestamps and millisecond latencies in seconds, as the export writes.
+            values.append(Double(Int64.random(in: 1_600_000_000_000...1_900_000_000_000, using: &generator)) / 1000)
+            values.append(Double(Int.random(in: 0...100_000, using: &generator)) / 1000)
+        }
+        for value in values {
+            let text = written(value)
+            #expect(Double(text) == value, "\(value) written as \(text)")
+        }
+    }
+
     @Test func theSwiftMetricsBackendKeepsCountersGaugesAndHistograms() {
         let registry = MetricsRegistry(timerBuckets: [0.001, 0.01])
         registry.describe("requests_total", "Requests.")
