@@ -185,6 +185,19 @@ public struct SampleBlock: Equatable, Sendable {
     }
 
     /// The fields present in this block.
+    /// Whether the block holds a sample of `field` at `timestamp` (samples are sorted by field,
+    /// then time).
+    public func contains(field: UInt16, timestamp: Int64) -> Bool {
+        var low = 0
+        var high = samples.count
+        while low < high {
+            let middle = (low + high) / 2
+            let sample = samples[middle]
+            if (sample.field, sample.timestamp) < (field, timestamp) { low = middle + 1 } else { high = middle }
+        }
+        return low < samples.count && samples[low].field == field && samples[low].timestamp == timestamp
+    }
+
     public var fields: [UInt16] {
         var out: [UInt16] = []
         for sample in samples where out.last != sample.field { out.append(sample.field) }

@@ -66,8 +66,10 @@ public struct TimeSeriesSettings: Sendable {
     /// ``TimeSeriesError/backlogged(pending:underlying:)`` (HTTP 503 with `Retry-After`).
     public var maxPendingSamples = 2 << 20
     /// Fields whose flushed values are summed per series since the process started (the
-    /// traffic counters of `/metrics`).
+    /// traffic counters of `/metrics`), in series of `countedMeasurements`.
     public var countedFields = ["upl_bytes", "dwl_bytes", "size_change", "requests"]
+    /// Measurements whose series' `countedFields` are summed.
+    public var countedMeasurements: Set<String> = ["bucket_traffic"]
 
     public init() {}
 }
@@ -139,6 +141,9 @@ public final class TimeSeriesStore: Sendable {
     /// (``latest(series:fields:now:)``); kept current by every flush.
     /// One entry per (series, field) asked about; `time == Int64.min` records "none found".
     private let latestCache = Mutex<[LatestKey: LatestSample]>([:])
+    /// Whether each series seen by a flush belongs to a counted measurement (see
+    /// `countedMeasurements`); a series' measurement never changes.
+    private let countedSeries = Mutex<[UInt64: Bool]>([:])
     /// Sums of the counted fields per series since start (see `countedFields`).
     private let totals = Mutex<[UInt64: [UInt16: Double]]>([:])
 
@@ -364,26 +369,27 @@ public final class TimeSeriesStore: Sendable {
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
                 for series in pending.bySeries.keys.sorted() {
+                    let countsSeries = !counted.isEmpty && isCounted(series)
                     for hour in (pending.bySeries[series] ?? []).sorted(by: { $0.hour < $1.hour }) {
                         RollupKey(series: series, interval: hour.hour).write(into: &key)
                         // The block unions repeated (field, time) pairs, so a retry within one
                         // flush interval counts once in the totals too.
                         let block = SampleBlock(samples: hour.samples)
-                        batch.merge(key, block.encoded(), in: blocks)
-                        if !counted.isEmpty {
+                        if countsSeries, block.samples.contains(where: { counted.contains($0.field) }) {
+                            // A retry of a sample an earlier flush stored counts once: read what
+                            // the block holds (before this batch) and skip those.
+                            let stored = try database.get(key, in: blocks).flatMap { SampleBlock(decoding: $0) }
                             var local = [Double](repeating: 0, count: counted.count)
-                            var found = false
                             for sample in block.samples where sample.value.isFinite {
                                 guard let slot = counted.firstIndex(of: sample.field) else { continue }
+                                if let stored, stored.contains(field: sample.field, timestamp: sample.timestamp) { continue }
                                 local[slot] += sample.value
-                                found = true
                             }
-                            if found {
-                                for (slot, field) in counted.enumerated() where local[slot] != 0 {
-                                    sums[series, default: [:]][field, default: 0] += local[slot]
-                                }
+                            for (slot, field) in counted.enumerated() where local[slot] != 0 {
+                                sums[series, default: [:]][field, default: 0] += local[slot]
                             }
                         }
+                        batch.merge(key, block.encoded(), in: blocks)
                     }
                 }
                 for sequence in pending.logSequences {
@@ -659,9 +665,18 @@ public final class TimeSeriesStore: Sendable {
     /// Most (series, field) entries the latest-sample cache holds before it starts over.
     static let latestCacheLimit = 4_000_000
 
+    /// Whether the series' measurement is one of `countedMeasurements`.
+    private func isCounted(_ series: UInt64) -> Bool {
+        if let known = countedSeries.withLock({ $0[series] }) { return known }
+        let counted = index.series(id: series).map { settings.countedMeasurements.contains($0.measurement) } ?? false
+        countedSeries.withLock { $0[series] = counted }
+        return counted
+    }
+
     /// Sums of the counted fields of flushed samples per series since the process started. A
-    /// sample sent again within one flush interval counts once; a retry that arrives after its
-    /// first copy was flushed counts again here (the rollups and the stats API count it once).
+    /// sample sent again counts once, whether the copies meet in one flush or a later flush
+    /// finds the first copy in its block; when the copies' values differ, this keeps the first
+    /// counted and the rollups the later one.
     public func countedTotals() -> [UInt64: [UInt16: Double]] {
         totals.withLock { $0 }
     }

@@ -119,6 +119,45 @@ struct TimeSeriesStoreTests {
         lateDB.close()
     }
 
+    /// The `/metrics` traffic counters: a retried traffic sample counts once whether its copies
+    /// meet in one flush or a later flush finds the first in its block; other measurements'
+    /// fields of the same names are not summed.
+    @Test func trafficTotalsCountRetriesOnce() throws {
+        let directory = TemporaryDirectory(prefix: "traffic-totals")
+        let (db, store) = try Self.open(directory)
+        defer { db.close() }
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 3600))
+        func traffic(_ second: Int64, _ bytes: Double) -> SeriesPoint {
+            SeriesPoint(organization: "org", measurement: "bucket_traffic", tags: [(key: "bucket", value: "b1"), (key: "node", value: "n1")],
+                        fields: [(name: "upl_bytes", value: bytes), (name: "requests", value: 1)], timestamp: (Self.dayStart + second) * 1_000_000_000)
+        }
+        func totals() throws -> [Double] {
+            let id = try #require(store.index.series(organization: "org", measurement: "bucket_traffic").first?.id)
+            let fields = try ["upl_bytes", "requests"].map { try #require(store.index.existingFieldID($0)) }
+            let values = store.countedTotals()[id] ?? [:]
+            return fields.map { values[$0] ?? 0 }
+        }
+        // Two copies in one flush.
+        _ = try store.write([traffic(60, 100), traffic(60, 100)], now: now, sync: false)
+        try store.flush()
+        #expect(try totals() == [100, 1])
+        // The retry after the flush, and a new sample in the same hour and in the next hour.
+        _ = try store.write([traffic(60, 100), traffic(120, 50), traffic(3660, 7)], now: now, sync: false)
+        try store.flush()
+        #expect(try totals() == [157, 3])
+        // Everything again, across two flushes.
+        _ = try store.write([traffic(60, 100), traffic(120, 50)], now: now, sync: false)
+        try store.flush()
+        _ = try store.write([traffic(3660, 7)], now: now, sync: false)
+        try store.flush()
+        #expect(try totals() == [157, 3])
+        // Another measurement with the same field names is not summed.
+        _ = try store.write([Self.point(node: 1, second: 60, latency: 5, bytes: 999)], now: now, sync: false)
+        try store.flush()
+        let other = try #require(store.index.series(organization: "org", measurement: "node_bucket").first?.id)
+        #expect(store.countedTotals()[other] == nil)
+    }
+
     @Test func concurrentWritersAndFlushesLoseNothing() async throws {
         let directory = TemporaryDirectory(prefix: "ts-concurrent")
         var settings = TimeSeriesSettings()
