@@ -18,9 +18,10 @@ import TimeSeries
 /// The stats API over HTTP (in-process router: routing, scoping, rollup reads and JSON) with the
 /// issue's fleet: 1,000 registered nodes × 10 buckets each (1,000 buckets, each served by 10
 /// nodes: 10,000 node×bucket pairs) and one day of minute status reports (status and latency,
-/// 14.4 M reports), flushed into blocks. Measured: `/stats/nodes/minute` for all pairs and for
-/// one bucket, `POST /bucket/{id}/stats` for one day, `/stats/nodes/daily` for one bucket, and
-/// the Prometheus export `/metrics` with all 10,000 pairs.
+/// 14.4 M reports) and traffic reports of every pair every 5 minutes (2.9 M), flushed into
+/// blocks. Measured: `/stats/nodes/minute` for all pairs and for one bucket, `POST
+/// /bucket/{id}/stats` for one day, `/stats/nodes/daily` for one bucket, `/bucket/stats` for all
+/// buckets and for one, and the Prometheus export `/metrics` with all 10,000 pairs.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .peakMemoryResident],
@@ -43,6 +44,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("GET /stats/nodes/daily?bucketId=… (one bucket, 7 days)") { benchmark in
         try await FleetCache.shared.fleet().measure(benchmark, uri: "/stats/nodes/daily?bucketId=bucket-42")
     }
+    Benchmark("GET /bucket/stats, all 1,000 buckets (10,000 traffic series)") { benchmark in
+        try await FleetCache.shared.fleet().measure(benchmark, uri: "/bucket/stats")
+    }
+    Benchmark("GET /bucket/stats?bucketId=… (one bucket, 10 traffic series)") { benchmark in
+        try await FleetCache.shared.fleet().measure(benchmark, uri: "/bucket/stats?bucketId=bucket-42")
+    }
 }
 
 /// The fleet, built once per benchmark process.
@@ -62,7 +69,10 @@ final class StatsFleet: Sendable {
     init(tokens: TokenAuthority, token: String) throws {
         directory = TemporaryDirectory(prefix: "bench-stats")
         let logger = Logger(label: "bench")
-        storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: logger)
+        // The fleet's day is a fixed date in the past: retention wide enough to keep it when the
+        // setup compacts (the default 35 days would drop every block).
+        storage = try CollectorStorage.open(dataDirectory: directory.appending("data"),
+                                            extraFamilies: TimeSeriesStore.columnFamilies(minuteRetention: 3650 * 86_400), logger: logger)
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
         let clock: @Sendable () -> Date = { StatsFleet.now }
         let registry = try NodeRegistry(storage: storage, secrets: secrets, clock: { StatsFleet.now.addingTimeInterval(-2 * 86_400) }, logger: logger)
@@ -100,6 +110,19 @@ final class StatsFleet: Sendable {
                                               timestamp: stamp))
                 }
             }
+            if minute % 5 == 0 {
+                for node in 0..<Self.nodes {
+                    for k in 0..<Self.bucketsPerNode {
+                        let bucket = (node + 100 * k) % Self.buckets
+                        points.append(SeriesPoint(organization: "bench", measurement: "bucket_traffic",
+                                                  tags: [(key: "bucket", value: "bucket-\(bucket)"), (key: "node", value: nodeIDs[node])],
+                                                  fields: [(name: "dwl_bytes", value: Double(1000 + (node * 7 + minute) % 5000)),
+                                                           (name: "requests", value: Double(1 + (node + k) % 9)),
+                                                           (name: "upl_bytes", value: Double(500 + (bucket * 3 + minute) % 2000))],
+                                                  timestamp: stamp))
+                    }
+                }
+            }
             _ = try store.write(points, now: Self.now, sync: false)
             try store.flushIfDue()
         }
@@ -107,6 +130,19 @@ final class StatsFleet: Sendable {
         // Compact now, so no background compaction of the setup's writes competes with the
         // measured requests (a running collector spreads these over the day).
         try store.enforceRetention()
+        // Every minute of the day is there (a compaction must not have dropped any of it).
+        for measurement in ["node_status", "bucket_traffic"] {
+            let series = store.index.series(organization: "bench", measurement: measurement)
+            guard series.count == Self.nodes * Self.bucketsPerNode, let first = series.first,
+                  let field = store.index.existingFieldID(measurement == "node_status" ? "status" : "upl_bytes") else {
+                throw BenchmarkFailure(description: "setup: \(series.count) \(measurement) series")
+            }
+            let day = try store.rollups(series: first.id, field: field, start: dayStart, end: dayStart + 86_400, perDay: true)
+            let expected: UInt64 = measurement == "node_status" ? 1440 : 288
+            guard day.first?.rollup.count == expected else {
+                throw BenchmarkFailure(description: "setup: \(measurement) day holds \(day.first?.rollup.count ?? 0) samples, not \(expected)")
+            }
+        }
         dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: store,
             readiness: ServiceReadiness(), version: "bench", clock: clock)

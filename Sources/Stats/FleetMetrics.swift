@@ -6,6 +6,15 @@ import TimeSeries
 
 /// The export's node×bucket pairs in label order with their rendered label sets, and the
 /// signature (nodes, organizations and their series counts) they were built for.
+/// The export's buckets (organization, bucket) in label order with their labels, and the slot
+/// each traffic series adds to; kept for the signature (traffic series per organization).
+struct ExportBuckets: Sendable {
+    var signature: Int
+    var series: [UInt64]
+    var slots: [Int]
+    var labels: [[MetricSample.Label]]
+}
+
 struct ExportPairs: Sendable {
     var signature: Int
     /// Each pair's status series.
@@ -106,25 +115,53 @@ extension FleetStats {
         families.append(MetricFamily(name: "flashback_node_bucket_last_report_timestamp_seconds", help: "Time of the latest status report of the node for the bucket (Unix seconds).",
                                      type: .gauge, rendered: reported.bytes))
 
-        // Bucket traffic since start, summed per (organization, bucket).
+        // Bucket traffic since start, summed per (organization, bucket): which bucket each
+        // traffic series adds to is kept between scrapes while no traffic series appears.
+        var trafficLists: [(String, [StatsSeries])] = []
+        var trafficHasher = Hasher()
+        for organization in organizations.sorted() {
+            let list = series(Self.trafficMeasurement, CatalogScope(organization: organization, workspaces: [])).own
+            trafficHasher.combine(organization)
+            trafficHasher.combine(list.count)
+            trafficLists.append((organization, list))
+        }
+        let trafficSignature = trafficHasher.finalize()
+        let buckets: ExportBuckets
+        if let cached = exportBuckets.withLock({ $0 }), cached.signature == trafficSignature {
+            buckets = cached
+        } else {
+            struct BucketKey: Hashable { var organization: String; var bucket: String }
+            var keys = Set<BucketKey>()
+            for (organization, list) in trafficLists {
+                for series in list { keys.insert(BucketKey(organization: organization, bucket: series.bucket)) }
+            }
+            let ordered = keys.sorted { ($0.bucket, $0.organization) < ($1.bucket, $1.organization) }
+            let slotOf = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($0.element, $0.offset) })
+            var series: [UInt64] = []
+            var slots: [Int] = []
+            for (organization, list) in trafficLists {
+                for one in list {
+                    series.append(one.id)
+                    slots.append(slotOf[BucketKey(organization: organization, bucket: one.bucket)] ?? 0)
+                }
+            }
+            buckets = ExportBuckets(signature: trafficSignature, series: series, slots: slots,
+                                    labels: ordered.map { [Label("bucket", $0.bucket), Label("organization", $0.organization)] })
+            exportBuckets.withLock { $0 = buckets }
+        }
         let totals = store.countedTotals()
         let fields = ["upl_bytes", "dwl_bytes", "requests", "size_change"].map { store.index.existingFieldID($0) }
-        struct BucketKey: Hashable { var organization: String; var bucket: String }
-        var sums: [BucketKey: [Double]] = [:]
-        for organization in organizations.sorted() {
-            for series in series(Self.trafficMeasurement, CatalogScope(organization: organization, workspaces: [])).own {
-                guard let values = totals[series.id] else { continue }
-                let key = BucketKey(organization: organization, bucket: series.bucket)
-                var current = sums[key] ?? [0, 0, 0, 0]
-                for (index, field) in fields.enumerated() {
-                    if let field, let value = values[field] { current[index] += value }
-                }
-                sums[key] = current
+        var sums = [Double](repeating: 0, count: buckets.labels.count * 4)
+        var hasTotals = [Bool](repeating: false, count: buckets.labels.count)
+        for (id, slot) in zip(buckets.series, buckets.slots) {
+            guard let values = totals[id] else { continue }
+            hasTotals[slot] = true
+            for (index, field) in fields.enumerated() {
+                if let field, let value = values[field] { sums[slot * 4 + index] += value }
             }
         }
-        let sortedSums = sums.sorted { ($0.key.bucket, $0.key.organization) < ($1.key.bucket, $1.key.organization) }
         func traffic(_ index: Int) -> [([Label], Double)] {
-            sortedSums.map { key, values in ([Label("bucket", key.bucket), Label("organization", key.organization)], values[index]) }
+            buckets.labels.indices.compactMap { slot in hasTotals[slot] ? (buckets.labels[slot], sums[slot * 4 + index]) : nil }
         }
         families.append(.counter("flashback_bucket_upload_bytes_total", "Bytes uploaded to the bucket as reported by its nodes since the collector started.", traffic(0)))
         families.append(.counter("flashback_bucket_download_bytes_total", "Bytes downloaded from the bucket as reported by its nodes since the collector started.", traffic(1)))

@@ -173,6 +173,8 @@ public final class FleetStats: Sendable {
     private let known = Mutex<[String: KnownSeries]>([:])
     /// The export's pair order, kept between scrapes (see `metricFamilies(now:)`).
     let exportPairs = Mutex<ExportPairs?>(nil)
+    /// The export's traffic buckets, kept between scrapes (see `metricFamilies(now:)`).
+    let exportBuckets = Mutex<ExportBuckets?>(nil)
 
     struct KnownSeries {
         /// How many of the index's series have been read.

@@ -191,4 +191,44 @@ struct RetentionTests {
         #expect(left == 1)
         db.close()
     }
+
+    /// Blocks are written with merges (operands, partly folded into values by earlier
+    /// compactions): one forced compaction, as `enforceRetention` runs, still drops every expired
+    /// block, whatever mix of operands and merged values the block family holds.
+    @Test func oneCompactionDropsExpiredMergeWrittenBlocks() throws {
+        let directory = TemporaryDirectory(prefix: "retention-merge")
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_760_000_000))
+        let filter = RetentionFilter(minutesPerInterval: 60, retention: 35 * 86_400, clock: clock.source)
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: [
+            ColumnFamilyDescriptor(name: "samples", mergeOperator: SampleBlockMergeOperator(), compactionFilter: filter)])
+        let family = try db.columnFamily("samples")
+        let nowHour = UInt32(1_760_000_000 / 3600)
+        func merge(hour: UInt32, series: UInt64, value: Double) throws {
+            let block = SampleBlock(samples: [FieldSample(field: 0, timestamp: Int64(hour) * 3_600_000_000_000 + Int64(value), value: value)])
+            try db.merge(RollupKey(series: series, interval: hour).bytes, block.encoded(), in: family)
+        }
+        // Hours 40 days old (expired) and 1 day old (kept), for 20 series; several operands each,
+        // spread over SST files and already partly merged by an earlier compaction.
+        for round in 0..<3 {
+            for series in 0..<20 as Range<UInt64> {
+                try merge(hour: nowHour - 40 * 24, series: series, value: Double(round))
+                try merge(hour: nowHour - 24, series: series, value: Double(round))
+            }
+            try db.flush(family)
+            if round == 1 { try db.compact(family) }
+        }
+        let database = db
+        func hoursLeft() throws -> [UInt32] {
+            var hours: [UInt32] = []
+            try database.scan(family) { key, _ in
+                hours.append(nowHour - (RollupKey(bytes: Array(key))?.interval ?? 0))
+                return true
+            }
+            return hours
+        }
+        #expect(try hoursLeft().count == 40)
+        try db.compact(family)
+        #expect(try hoursLeft() == Array(repeating: 24, count: 20))
+        db.close()
+    }
 }
