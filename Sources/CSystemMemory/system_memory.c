@@ -1,6 +1,11 @@
 #include "system_memory.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -14,18 +19,97 @@ int fb_release_free_memory(void) {
 #endif
 }
 
-int fb_exec_with_allocator_tuning(char *const argv[]) {
+int fb_exec_with_runtime_settings(char *const argv[], const char *backtrace_setting) {
 #if defined(__linux__) && defined(__GLIBC__)
     /* glibc reads its malloc tunables once, before the first allocation; mallopt() later in
-     * the process was measured to leave peak RSS about a third higher. So set the tunable and
-     * start this executable again (same PID). Returns only when that is not possible. */
-    if (getenv("MALLOC_MMAP_THRESHOLD_") != NULL || getenv("FLASHBACK_NO_ALLOCATOR_TUNING") != NULL) return 0;
-    if (setenv("MALLOC_MMAP_THRESHOLD_", "262144", 1) != 0) return -1;
+     * the process was measured to leave peak RSS about a third higher. The Swift runtime reads
+     * SWIFT_BACKTRACE once at start too. So set what is missing and start this executable again
+     * (same PID). Returns only when nothing was missing or exec is not possible. */
+    int changed = 0;
+    if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL && getenv("FLASHBACK_NO_ALLOCATOR_TUNING") == NULL) {
+        if (setenv("MALLOC_MMAP_THRESHOLD_", "262144", 1) != 0) return -1;
+        changed = 1;
+    }
+    if (backtrace_setting != NULL && getenv("SWIFT_BACKTRACE") == NULL) {
+        if (setenv("SWIFT_BACKTRACE", backtrace_setting, 1) != 0) return -1;
+        changed = 1;
+    }
+    if (!changed) return 0;
     execv("/proc/self/exe", argv);
-    unsetenv("MALLOC_MMAP_THRESHOLD_");
     return -1;
 #else
     (void)argv;
+    (void)backtrace_setting;
+    return 0;
+#endif
+}
+
+int fb_mark_sockets_close_on_exec(void) {
+#if defined(__linux__)
+    /* SwiftNIO opens sockets without SOCK_CLOEXEC. A child started later (the Swift runtime's
+     * crash helper, swift-backtrace) would inherit them and keep the listening ports bound after
+     * the process itself is gone; so mark every socket this process holds close-on-exec. */
+    DIR *directory = opendir("/proc/self/fd");
+    if (directory == NULL) return -1;
+    int marked = 0;
+    int own = dirfd(directory);
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        char *end = NULL;
+        long fd = strtol(entry->d_name, &end, 10);
+        if (end == entry->d_name || *end != '\0' || fd < 0 || fd == own) continue;
+        struct stat info;
+        if (fstat((int)fd, &info) != 0 || !S_ISSOCK(info.st_mode)) continue;
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+        if (fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) == 0) marked += 1;
+    }
+    closedir(directory);
+    return marked;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__linux__)
+static struct sigaction fb_previous_actions[NSIG];
+
+static void fb_crash_handler(int sig, siginfo_t *info, void *context) {
+    /* Let the handler installed before ours (the Swift runtime's backtracer) report, then die
+     * with the default action. The runtime's own handler returns so that the faulting
+     * instruction faults again; a signal sent with kill() would not, and the process would live
+     * on half-broken while holding its ports. */
+    struct sigaction *previous = &fb_previous_actions[sig];
+    if ((previous->sa_flags & SA_SIGINFO) && previous->sa_sigaction != NULL) {
+        previous->sa_sigaction(sig, info, context);
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN && previous->sa_handler != NULL) {
+        previous->sa_handler(sig);
+    }
+    signal(sig, SIG_DFL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    sigaddset(&unblock, sig);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+    raise(sig);
+    _exit(128 + sig);
+}
+#endif
+
+int fb_exit_after_crash_report(void) {
+#if defined(__linux__)
+    const int signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT};
+    for (size_t index = 0; index < sizeof(signals) / sizeof(signals[0]); index++) {
+        int sig = signals[index];
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        if (sigaction(sig, NULL, &fb_previous_actions[sig]) != 0) return -1;
+        action.sa_sigaction = fb_crash_handler;
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(sig, &action, NULL) != 0) return -1;
+    }
+    return 0;
+#else
     return 0;
 #endif
 }

@@ -126,8 +126,7 @@ struct CatalogRoutes {
             let scope = try Self.scope(context)
             let id = try context.parameters.require("bucketId")
             let bucket = try registryCall { try catalog.bucket(scope, id: id) }
-            var request = request
-            let raw = try await request.collectBody(upTo: context.maxUploadSize)
+            let raw = try await JSONRequest.body(of: request, context: context)
             var body = ValidateRequest()
             if raw.readableBytes > 0 {
                 do {
@@ -139,6 +138,14 @@ struct CatalogRoutes {
             for (field, value) in [("bucket", body.bucket), ("key", body.key), ("secret", body.secret), ("endpoint", body.endpoint), ("region", body.region)] {
                 try Self.checkLength(field, value)
             }
+            // Aiming the signed request elsewhere, or signing it with other credentials, is a
+            // change of the bucket's settings in all but name: administrators only.
+            if body.endpoint.nonEmpty != nil || body.key.nonEmpty != nil || body.secret.nonEmpty != nil {
+                guard try context.requireIdentity().role.canAdministerOrganization else {
+                    throw APIError(.forbidden, "Insufficient permissions: only OWNER and ADMINISTRATOR roles may validate with another endpoint, key or secret")
+                }
+            }
+            if let endpoint = body.endpoint.nonEmpty { try Self.checkEndpoint(endpoint) }
             let usesStored = body.key.nonEmpty == nil && body.secret.nonEmpty == nil && body.endpoint.nonEmpty == nil && body.bucket.nonEmpty == nil
             let target = BucketEndpoint(
                 storageType: bucket.storageType, bucket: body.bucket.nonEmpty ?? bucket.bucket,
@@ -159,11 +166,7 @@ struct CatalogRoutes {
                                ("walletAddress", body.walletAddress), ("projectId", body.projectId)] {
             try checkLength(field, value)
         }
-        if let endpoint = body.endpoint.nonEmpty {
-            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-                throw APIError(.badRequest, "endpoint must be an http:// or https:// URL")
-            }
-        }
+        if let endpoint = body.endpoint.nonEmpty { try checkEndpoint(endpoint) }
         if body.apiKeyUuid.nonEmpty != nil {
             throw APIError(.badRequest, "apiKeyUuid (stored provider credentials) is not supported; send key and secret")
         }
@@ -175,6 +178,14 @@ struct CatalogRoutes {
         draft.projectId = body.projectId.nonEmpty
         draft.walletAddress = body.walletAddress.nonEmpty
         return draft
+    }
+
+    /// 400 unless `endpoint` is an `http://` or `https://` URL with a host (where it may point is
+    /// checked when a request is about to go there: ``OutboundPolicy``).
+    static func checkEndpoint(_ endpoint: String) throws {
+        guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false else {
+            throw APIError(.badRequest, "endpoint must be an http:// or https:// URL")
+        }
     }
 
     /// Validates against the provider when credentials are available; a failure is a 400 that

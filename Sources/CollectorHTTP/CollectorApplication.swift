@@ -73,6 +73,9 @@ public enum CollectorApplication {
     /// The router with every route of the collector.
     public static func makeRouter(_ dependencies: Dependencies) -> Router<CollectorRequestContext> {
         let router = Router(context: CollectorRequestContext.self)
+        dependencies.metricsRegistry.describe(RequestMetricsMiddleware<CollectorRequestContext>.name,
+                                              RequestMetricsMiddleware<CollectorRequestContext>.help)
+        router.add(middleware: RequestMetricsMiddleware(factory: dependencies.metricsRegistry))
         router.add(middleware: APIErrorMiddleware())
         HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)

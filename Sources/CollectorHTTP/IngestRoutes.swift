@@ -116,13 +116,7 @@ struct IngestRoutes {
         guard encoding == "identity" || encoding == "gzip" else {
             throw APIError(.unsupportedMediaType, "Content-Encoding \(encoding) is not supported; send gzip or an uncompressed body")
         }
-        var request = request
-        var body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch {
-            throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
-        }
+        var body = try await JSONRequest.body(of: request, context: context)
         if encoding == "gzip" {
             do {
                 // The limit holds after decompression too: a small bomb cannot inflate past it.
@@ -135,7 +129,7 @@ struct IngestRoutes {
         }
         let parsed = body.withUnsafeReadableBytes { lineLimits.parser(precision: precision, seriesCache: seriesSections).parse($0) }
         let receivedAt = now()
-        let nowNanos = Int64(receivedAt.timeIntervalSince1970 * 1e9)
+        let nowNanos = Int64(saturatingNanosecondsOf: receivedAt)
         var node: BridgeNode?
         if case .node(let writing) = writer { node = writing }
         let mapped = SeriesBatch.lines(parsed, organization: writer.organization, node: node?.id, nowNanos: nowNanos)
@@ -221,11 +215,10 @@ struct IngestRoutes {
         }
         let resolution = query.get("resolution").nonEmpty ?? "minute"
         guard resolution == "minute" || resolution == "day" else { throw APIError(.badRequest, "resolution must be minute or day") }
-        let nowSeconds = Int64(now().timeIntervalSince1970)
-        guard let start = Int64(query.get("start").nonEmpty ?? String(nowSeconds - 3600)),
-              let end = Int64(query.get("end").nonEmpty ?? String(nowSeconds + 60)), end > start else {
-            throw APIError(.badRequest, "start and end must be Unix seconds with end > start")
-        }
+        let current = UnixTime(clamping: now())
+        let start = try QueryParameter.unixTime(request, "start") ?? current.adding(seconds: -3600)
+        let end = try QueryParameter.unixTime(request, "end") ?? current.adding(seconds: 60)
+        guard end > start else { throw APIError(.badRequest, "end must be after start") }
         var filters: [String: String] = [:]
         for (key, value) in query where key.hasPrefix("tag.") {
             filters[String(key.dropFirst(4))] = String(value)
@@ -238,7 +231,7 @@ struct IngestRoutes {
         for (id, key) in store.index.series(organization: organization, measurement: measurement) {
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
             guard filters.allSatisfy({ tags[$0.key] == $0.value }) else { continue }
-            let rows = try store.rollups(series: id, field: field, start: start, end: end, perDay: resolution == "day")
+            let rows = try store.rollups(series: id, field: field, start: start.seconds, end: end.seconds, perDay: resolution == "day")
             total += rows.reduce(0) { $0 + $1.rollup.count }
             if !rows.isEmpty {
                 series.append(RollupsResponse.Series(measurement: measurement, field: fieldName, tags: tags, rows: rows.map {

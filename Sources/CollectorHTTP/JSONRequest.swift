@@ -7,13 +7,27 @@ enum JSONRequest {
     /// Reads the whole body (up to the context's limit) and decodes it as `T`.
     /// - Throws: ``APIError`` 400 naming the missing or mistyped field, or saying the body is not JSON.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
-        var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let buffer = try await body(of: request, context: context)
         guard buffer.readableBytes > 0 else { throw APIError(.badRequest, "request body is empty; a JSON object is required") }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw APIError(.badRequest, describe(error))
+        }
+    }
+
+    /// The whole body, up to the context's limit: 413 beyond it, 400 when the body cannot be
+    /// read (it ended before its `Content-Length`, or its chunked framing is broken).
+    static func body(of request: Request, context: some RequestContext) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
+        } catch {
+            throw APIError(.badRequest, "request body could not be read: it ended before its Content-Length or its framing is broken")
         }
     }
 

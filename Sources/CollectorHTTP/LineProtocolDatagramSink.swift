@@ -1,3 +1,4 @@
+import CollectorModel
 import Crypto
 import Foundation
 import Ingest
@@ -144,7 +145,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
             return count(.missingHeader, "datagram without '#fb1' header")
         }
         let parsed = lineLimits.parser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
-        let nowNanos = Int64(now().timeIntervalSince1970 * 1e9)
+        let nowNanos = Int64(saturatingNanosecondsOf: now())
         let (points, mappingErrors) = SeriesBatch.lines(parsed, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node?.id, nowNanos: nowNanos)
         let lineErrors = parsed.errors + mappingErrors
         if batch.points.points.isEmpty { batch.points = points } else { batch.points.append(points) }

@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 import Hummingbird
 import Registry
@@ -59,11 +60,15 @@ struct NodeReportRoutes {
         }
     }
 
-    static func date(_ text: String?) -> Date? {
+    /// An ISO-8601 date-time (with or without fractions) within ``UnixTime``'s range; `nil` when
+    /// absent, `.failure` when present and not such a time.
+    static func time(_ text: String?) -> Result<UnixTime, Refusal>? {
         guard let text, !text.isEmpty else { return nil }
-        if let precise = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return precise }
-        return try? Date(text, strategy: .iso8601)
+        guard let parsed = ISO8601.parse(text), !parsed.dateOnly, let time = UnixTime(seconds: parsed.seconds) else { return .failure(Refusal()) }
+        return .success(time)
     }
+
+    struct Refusal: Error {}
 
     func status(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
         let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
@@ -85,14 +90,19 @@ struct NodeReportRoutes {
             }
             var fields: [(name: String, value: Double)] = [(name: "status", value: status)]
             if let latency = bucket.latencyMs ?? bucket.latency_ms, latency.isFinite, latency >= 0 { fields.append((name: "latency_ms", value: latency)) }
-            let at = Self.date(bucket.createdAt) ?? now
+            let nanos: Int64
+            switch Self.time(bucket.createdAt) {
+            case .success(let time): nanos = time.nanoseconds
+            case .failure: throw APIError(.badRequest, "buckets[\(index)].createdAt must be an ISO-8601 date-time \(UnixTime.rangeDescription)")
+            case nil: nanos = Int64(saturatingNanosecondsOf: now)
+            }
             points.append(SeriesPoint(
                 organization: node.organization ?? "", measurement: "node_status",
                 tags: [(key: "bucket", value: id), (key: "node", value: node.id)], fields: fields,
-                timestamp: Int64(at.timeIntervalSince1970 * 1e9)))
+                timestamp: nanos))
         }
         let outcome = try ingest.store(points, now: now, protocol: .status)
-        let latencies = body.buckets.compactMap { $0.latencyMs ?? $0.latency_ms }
+        let latencies = body.buckets.compactMap { $0.latencyMs ?? $0.latency_ms }.filter { $0.isFinite && $0 >= 0 }
         ingest.registry.markSeen(nodeID: node.id, latencyMs: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
         if outcome.rejectedTotal > 0 {
             throw APIError(.badRequest, "status partly refused: \(outcome.firstRejection ?? "samples rejected")")
@@ -117,9 +127,15 @@ struct NodeReportRoutes {
                                                ("requests", record.requests), ("latency_ms", record.latency_ms)]
             let fields = values.compactMap { name, value in value.flatMap { $0.isFinite ? (name: name, value: $0) : nil } }
             guard !fields.isEmpty else { throw APIError(.badRequest, "record \(index) has no numeric field") }
-            let seconds = record.timestamp ?? Int64(now.timeIntervalSince1970)
-            let (nanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-            guard !overflow else { throw APIError(.badRequest, "record \(index) has an out-of-range timestamp (Unix seconds expected)") }
+            let nanos: Int64
+            if let seconds = record.timestamp {
+                guard let time = UnixTime(seconds: seconds) else {
+                    throw APIError(.badRequest, "[\(index)].timestamp must be Unix seconds \(UnixTime.rangeDescription)")
+                }
+                nanos = time.nanoseconds
+            } else {
+                nanos = Int64(saturatingNanosecondsOf: now)
+            }
             points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: tags, fields: fields, timestamp: nanos))
         }
         let outcome = try ingest.store(points, now: now, protocol: .report)

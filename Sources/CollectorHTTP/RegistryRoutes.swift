@@ -62,11 +62,7 @@ struct RegistryRoutes {
         }
 
         router.get("/node") { request, context -> JSONResponse<NodeListResponse> in
-            var services = 0
-            if let text = request.uri.queryParameters.get("nodeServices").nonEmpty {
-                guard let value = Int(text), value >= 0 else { throw APIError(.badRequest, "nodeServices must be a non-negative integer") }
-                services = value
-            }
+            let services = try QueryParameter.integer(request, "nodeServices", in: 0...0xFFFF) ?? 0
             // Anonymous callers see public nodes; a valid token adds its organization's nodes.
             var organization: String?
             if let token = TokenAuthMiddleware.bearerToken(in: request.headers) {

@@ -1,3 +1,4 @@
+import CSystemMemory
 import ServiceLifecycle
 import Synchronization
 
@@ -26,6 +27,9 @@ public final class ServiceReadiness: Sendable {
 
     /// Records that `component` is up.
     public func markUp(_ component: Component) {
+        // A listener is bound now: its socket must not outlive the process in a child (the
+        // crash helper), or a restart finds the port taken.
+        if component != .storage { _ = fb_mark_sockets_close_on_exec() }
         state.bitwiseOr(component.rawValue, ordering: .releasing)
         let ready = waiters.withLock { waiters in
             let ready = waiters.filter { $0.component == component.rawValue }

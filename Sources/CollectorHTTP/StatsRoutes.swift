@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 import Hummingbird
 import Registry
@@ -54,13 +55,14 @@ struct StatsRoutes {
         return nil
     }
 
-    /// An ISO date or date-time parameter; a date alone as `end` covers its whole day.
+    /// An ISO date or date-time parameter within ``UnixTime``'s range; a date alone as `end`
+    /// covers its whole day. 400 naming the parameter otherwise.
     static func isoDate(_ request: Request, _ name: String, end: Bool) throws -> Date? {
         guard let text = request.uri.queryParameters.get(name).nonEmpty else { return nil }
         guard let parsed = StatsDates.parseISO(text) else {
-            throw APIError(.badRequest, "\(name) must be an ISO-8601 date (2024-02-01) or date-time (2024-02-01T00:00:00.000Z)")
+            throw APIError(.badRequest, "\(name) must be an ISO-8601 date (2024-02-01) or date-time (2024-02-01T00:00:00.000Z) \(UnixTime.rangeDescription)")
         }
-        return end && parsed.dateOnly ? parsed.date.addingTimeInterval(86_399) : parsed.date
+        return (end && parsed.dateOnly ? parsed.time.endOfDay : parsed.time).date
     }
 
     static func call<T>(_ body: () throws -> T) throws -> T {
@@ -155,12 +157,12 @@ struct StatsRoutes {
 
     // MARK: /stats/nodes/daily
 
-    /// A `ddmmyyyy` integer (or an ISO date) as days since the epoch.
+    /// A `ddmmyyyy` integer (or an ISO date) as days since the epoch, within ``UnixTime``'s range.
     static func day(_ request: Request, _ name: String) throws -> Int64? {
         guard let text = request.uri.queryParameters.get(name).nonEmpty else { return nil }
         if let day = StatsDates.parseDDMMYYYY(text) { return day }
-        if let iso = StatsDates.parseISO(text) { return Int64(iso.date.timeIntervalSince1970.rounded(.down)) / 86_400 }
-        throw APIError(.badRequest, "\(name) must be a date as ddmmyyyy (15012024, or 1022024 for 1 Feb 2024) or ISO-8601")
+        if let iso = StatsDates.parseISO(text) { return iso.time.day }
+        throw APIError(.badRequest, "\(name) must be a date as ddmmyyyy (15012024, or 1022024 for 1 Feb 2024) or ISO-8601, \(UnixTime.rangeDescription)")
     }
 
     /// Rows: `{bucketId, day, endpoint, latency_ms, nodeId, online, provider, region, status,
@@ -168,9 +170,9 @@ struct StatsRoutes {
     func nodesDaily(_ request: Request, context: CollectorRequestContext) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let current = now()
-        let today = Int64(current.timeIntervalSince1970.rounded(.down)) / 86_400
+        let today = UnixTime(clamping: current).day
         let last = try Self.day(request, "endDate") ?? today
-        let first = try Self.day(request, "startDate") ?? last - 6
+        let first = try Self.day(request, "startDate") ?? max(0, last - 6)
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
         let days = try Self.call { try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current) }
         let latest = try Self.call { try stats.latest(pairs, now: current) }
@@ -232,7 +234,7 @@ struct StatsRoutes {
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
         let latest = try Self.call { try stats.latest(pairs, now: now()) }
         return JSONResponse(body: BucketStatusResponse(bucketId: bucket, nodeStatus: latest.map { row in
-            let latency = row.latencyMs.map { Int($0.rounded()) }
+            let latency = row.latencyMs.map { Int(saturating: $0.rounded()) }
             return NodeStatusInfo(nodeId: row.pair.node.id, ip: row.pair.node.ip, region: row.pair.node.region, version: row.pair.node.version,
                                   status: row.status.rawValue, latency_ms: latency, latencyMs: latency, lastUpdated: StatsDates.format(row.lastUpdated))
         }))
@@ -266,9 +268,9 @@ struct StatsRoutes {
         let bucket = try context.parameters.require("bucketId")
         let body = try await JSONRequest.decode(DayRequest.self, from: request, context: context)
         guard let text = body.day.nonEmpty, let parsed = StatsDates.parseISO(text) else {
-            throw APIError(.badRequest, "day must be an ISO-8601 date or date-time, e.g. 2024-01-15T00:00:00.000Z")
+            throw APIError(.badRequest, "day must be an ISO-8601 date or date-time, e.g. 2024-01-15T00:00:00.000Z, \(UnixTime.rangeDescription)")
         }
-        let day = Int64(parsed.date.timeIntervalSince1970.rounded(.down)) / 86_400
+        let day = parsed.time.day
         try Self.call { try stats.checkBucket(bucket, scope) }
         let current = now()
         let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
@@ -295,7 +297,7 @@ struct StatsRoutes {
         let current = now()
         let end = try Self.isoDate(request, "endDate", end: true) ?? current
         // Defaults: the last 30 days (daily) or the last hour (minute).
-        let start = try Self.isoDate(request, "startDate", end: false) ?? end.addingTimeInterval(perDay ? -29 * 86_400 : -3600)
+        let start = try Self.isoDate(request, "startDate", end: false) ?? UnixTime(clamping: end).adding(seconds: perDay ? -29 * 86_400 : -3600).date
         guard start <= end else { throw APIError(.badRequest, "startDate must not be after endDate") }
         let series = try Self.call {
             try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),

@@ -35,14 +35,23 @@ public struct BucketEndpoint: Sendable {
 
 /// Talks to the provider of a bucket with a signed, harmless request: S3 and S3/GCS-compatible
 /// services get a SigV4-signed ListObjectsV2 (`max-keys=1`); Azure gets a Shared-Key-signed Get
-/// Container Properties. Never retries; answers within `timeout`.
+/// Container Properties. Never retries and never follows a redirect; answers within `timeout`.
+/// The target URL must pass `policy` (no loopback, link-local or private address unless the
+/// operator allows it) before anything is sent.
 public struct BucketValidator: Sendable {
     public var timeout: TimeAmount
+    public var policy: OutboundPolicy
     private let client: HTTPClient
 
-    public init(client: HTTPClient = .shared, timeout: TimeAmount = .seconds(5)) {
+    /// A client that reports a redirect instead of following it, so that an allowed endpoint
+    /// cannot send the signed request on to an address the policy refuses.
+    public static let noRedirectClient = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+
+    public init(client: HTTPClient = BucketValidator.noRedirectClient, timeout: TimeAmount = .seconds(5), policy: OutboundPolicy = .publicOnly) {
         self.client = client
         self.timeout = timeout
+        self.policy = policy
     }
 
     public func validate(_ target: BucketEndpoint, now: Date = Date()) async -> BucketValidationResult {
@@ -58,6 +67,14 @@ public struct BucketValidator: Sendable {
             return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: error.message)
         } catch {
             return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: "\(error)")
+        }
+        guard let url = URL(string: request.url) else {
+            return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: "endpoint is not a URL")
+        }
+        do {
+            try await policy.check(url)
+        } catch {
+            return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: error.message)
         }
         do {
             let response = try await client.execute(request, timeout: timeout)
@@ -112,7 +129,7 @@ public struct BucketValidator: Sendable {
             guard let url = URL(string: base), let host = url.host else {
                 throw ValidationSetupError(message: "endpoint \(base) is not a URL")
             }
-            let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+            let hostHeader = Self.authority(host: host, port: url.port)
             let basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
             var signed = SigV4.Request(method: "GET", path: basePath + path, query: "list-type=2&max-keys=1", headers: [(name: "host", value: hostHeader)])
             SigV4.sign(&signed, accessKeyID: key, secret: secret, region: region, date: now)
@@ -132,13 +149,19 @@ public struct BucketValidator: Sendable {
                 method: "HEAD", account: key, accountKey: secret, path: path, query: [("restype", "container")], headers: headers) else {
                 throw ValidationSetupError(message: "the Azure account key (secret) is not Base64")
             }
-            let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+            let hostHeader = Self.authority(host: host, port: url.port)
             var request = HTTPClientRequest(url: "\(url.scheme ?? "https")://\(hostHeader)\(path)?restype=container")
             request.method = .HEAD
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             request.headers.add(name: "Authorization", value: authorization)
             return request
         }
+    }
+
+    /// `host[:port]` as a URL and a `Host` header write it: IPv6 literals in brackets.
+    static func authority(host: String, port: Int?) -> String {
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return port.map { "\(bracketed):\($0)" } ?? bracketed
     }
 
     /// The `<Code>` of an S3 error document.

@@ -1,3 +1,4 @@
+import CollectorModel
 import CollectorStore
 import Crypto
 import Foundation
@@ -235,7 +236,7 @@ public final class NodeRegistry: Sendable {
         let current = now()
         let skew = message.timestamp.date.timeIntervalSince(current)
         guard abs(skew) <= settings.signatureWindow else {
-            throw RegistryError.invalid("timestamp \(message.timestamp) is \(Int(abs(skew))) s \(skew < 0 ? "old" : "in the future"); signed messages must be within ±\(Int(settings.signatureWindow)) s of the server's clock")
+            throw RegistryError.invalid("timestamp \(message.timestamp) is \(Int(saturating: abs(skew))) s \(skew < 0 ? "old" : "in the future"); signed messages must be within ±\(Int(settings.signatureWindow)) s of the server's clock")
         }
         guard let signature = Self.decodeBase64(message.signature) else {
             throw RegistryError.invalid("signature is not valid Base64")
@@ -321,16 +322,16 @@ public final class NodeRegistry: Sendable {
     public func unregister(ip: String, region: String?, timestamp: NodeTimestamp, signature: String, organization: String?) throws {
         try state.withLock { state in
             let address = Self.addressKey(organization: organization, ip: ip)
-            // With a region the signature is checked before anything about the node is revealed.
-            if let region {
-                _ = try verify(SignedNodeMessage(ip: ip, region: region, timestamp: timestamp, signature: signature, organization: organization), state: &state)
-            }
-            guard let id = state.nodeByAddress[address], let node = state.nodes[id] else {
+            let known = state.nodeByAddress[address].flatMap { state.nodes[$0] }
+            // The signature is checked before anything about the address is revealed. Without a
+            // region the node's stored one is used; for an unknown address that leaves an empty
+            // region, so the caller hears the same refusal as for a wrong signature.
+            let signedRegion = region ?? known?.region ?? ""
+            _ = try verify(SignedNodeMessage(ip: ip, region: signedRegion, timestamp: timestamp, signature: signature, organization: organization), state: &state)
+            guard let node = known else {
                 throw RegistryError.notFound("Node \(ip) is not registered")
             }
-            if region == nil {
-                _ = try verify(SignedNodeMessage(ip: ip, region: node.region, timestamp: timestamp, signature: signature, organization: organization), state: &state)
-            }
+            let id = node.id
             try database.delete(Self.recordKey(Self.nodePrefix, id), in: family, sync: settings.syncWrites)
             state.nodes[id] = nil
             state.nodeByAddress[address] = nil

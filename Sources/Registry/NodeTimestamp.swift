@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 
 /// The `timestamp` of a signed node message, kept exactly as sent.
@@ -51,12 +52,9 @@ public struct NodeTimestamp: Sendable, Equatable, Codable, CustomStringConvertib
 
     public var description: String { signedText }
 
+    /// A strict ISO-8601 date-time (``CollectorModel/ISO8601``); a date alone is not a time.
     static func parseISO8601(_ text: String) -> Date? {
-        let withFractions = ISO8601DateFormatter()
-        withFractions.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = withFractions.date(from: text) { return date }
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        return plain.date(from: text)
+        guard let parsed = ISO8601.parse(text), !parsed.dateOnly else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(parsed.seconds))
     }
 }

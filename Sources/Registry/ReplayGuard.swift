@@ -1,3 +1,4 @@
+import CollectorModel
 import Crypto
 import Foundation
 
@@ -20,7 +21,7 @@ struct ReplayGuard {
     }
 
     static func storageKey(fingerprint: Data, expiry: Date) -> [UInt8] {
-        keyPrefix + UInt64(max(0, expiry.timeIntervalSince1970)).bigEndianBytesForReplay + Array(fingerprint)
+        keyPrefix + UInt64(max(0, Int64(saturating: expiry.timeIntervalSince1970))).bigEndianBytesForReplay + Array(fingerprint)
     }
 
     /// Parses a persisted entry; `nil` for a key of another shape.

@@ -187,7 +187,7 @@ public enum SigV4 {
     }
 
     static func amzDateFormat(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let seconds = UnixTime(clamping: date).seconds
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let (year, month, day) = CivilDate.civil(daysSinceEpoch: days)
         let secondOfDay = seconds - days * 86_400

@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 import Registry
 import Synchronization
@@ -343,9 +344,10 @@ public final class FleetStats: Sendable {
     /// Checks the range cap and that the answer cannot exceed `maxRows` before any row is read.
     public func minuteStream(_ pairs: [StatusPair], start: Date, end: Date) throws -> RowStream<PairMinute> {
         try checkRange(start: start, end: end, cap: settings.maxMinuteRange, unit: "minute")
-        let from = Int64(start.timeIntervalSince1970.rounded(.down))
-        let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
-        try checkRows(pairs.count * Int((to - from + 59) / 60))
+        // Clamped to the range every layer computes in; the routes refuse dates outside it.
+        let from = UnixTime(clamping: start).seconds
+        let to = UnixTime(clamping: end).seconds + 1
+        try checkRows(pairs.count, times: (to - from + 59) / 60)
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
@@ -369,9 +371,12 @@ public final class FleetStats: Sendable {
 
     /// ``days(_:firstDay:lastDay:now:)`` pair by pair.
     public func dayStream(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) throws -> RowStream<PairDay> {
+        // Clamped to the range every layer computes in; the routes refuse dates outside it.
+        let firstDay = min(max(firstDay, 0), UnixTime.latest.day)
+        let lastDay = min(max(lastDay, 0), UnixTime.latest.day)
         try checkRange(start: Date(timeIntervalSince1970: TimeInterval(firstDay * 86_400)),
                        end: Date(timeIntervalSince1970: TimeInterval(lastDay * 86_400)), cap: settings.maxDayRange, unit: "day")
-        try checkRows(pairs.count * Int(lastDay - firstDay + 1))
+        try checkRows(pairs.count, times: lastDay - firstDay + 1)
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
@@ -391,7 +396,7 @@ public final class FleetStats: Sendable {
     static func onlinePercent(_ rollup: FieldRollup, day: Int64, node: BridgeNode, now: Date) -> Double {
         let from = max(TimeInterval(day), node.createdAt.timeIntervalSince1970)
         let to = min(TimeInterval(day + 86_400), now.timeIntervalSince1970)
-        let registered = max(1, Double(Int64(((to - from) / 60).rounded(.up))), Double(rollup.onlineMinutes))
+        let registered = max(1, ((to - from) / 60).rounded(.up), Double(rollup.onlineMinutes))
         return (Double(rollup.onlineMinutes) / registered * 10_000).rounded() / 100
     }
 
@@ -433,13 +438,13 @@ public final class FleetStats: Sendable {
         let ids = Self.trafficFields.map { store.index.existingFieldID($0) }
         let present = ids.indices.filter { ids[$0] != nil }
         let fields = present.compactMap { ids[$0] }
-        let from = Int64(start.timeIntervalSince1970.rounded(.down))
-        let to = Int64(end.timeIntervalSince1970.rounded(.down)) + 1
+        let from = UnixTime(clamping: start).seconds
+        let to = UnixTime(clamping: end).seconds + 1
         let period: Int64 = perDay ? 86_400 : 60
         let first = from / period * period
         let groups = Dictionary(grouping: series) { TrafficGroup(repo: $0.repo ?? "", bucket: $0.bucket, host: $0.host ?? "") }
             .sorted { $0.key < $1.key }
-        try checkRows(groups.count * Int((to - first + period - 1) / period))
+        try checkRows(groups.count, times: (to - first + period - 1) / period)
         guard !fields.isEmpty else { return RowStream(units: 0) { _ in [] } }
         return RowStream(units: groups.count) { [store] index in
             let (group, members) = groups[index]
@@ -478,7 +483,7 @@ public final class FleetStats: Sendable {
         let fieldIDs = Self.trafficFields.map { store.index.existingFieldID($0) }
         var totals = Dictionary(ids.map { ($0, TrafficTotals(id: $0)) }, uniquingKeysWith: { first, _ in first })
         let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
-        let end = Int64(now.timeIntervalSince1970) + 86_400
+        let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
         for one in series {
             guard let id = byRepository ? one.repo : one.bucket, totals[id] != nil, !present.isEmpty else { continue }
             let perField = try store.rollups(series: one.id, fields: present.compactMap { fieldIDs[$0] }, start: 0, end: end, perDay: true)
@@ -487,7 +492,7 @@ public final class FleetStats: Sendable {
             for (slot, fieldIndex) in present.enumerated() {
                 for row in perField[slot] {
                     sums[fieldIndex] += row.rollup.sum
-                    counts[fieldIndex] += row.rollup.count
+                    counts[fieldIndex] &+= row.rollup.count
                 }
             }
             totals[id]?.uploadBytes += sums[0]
@@ -550,14 +555,16 @@ public final class FleetStats: Sendable {
         }
     }
 
-    func checkRows(_ count: Int) throws {
-        guard count <= settings.maxRows else {
+    /// Refuses an answer of `units` × `times` rows (pairs or groups × periods) over `maxRows`.
+    func checkRows(_ units: Int, times periods: Int64) throws {
+        let (count, overflow) = Int64(units).multipliedReportingOverflow(by: max(0, periods))
+        guard !overflow, count <= settings.maxRows else {
             throw RegistryError.invalid("the answer would hold more than \(settings.maxRows) rows; narrow the range or filter by bucket")
         }
     }
 
     static func describe(_ interval: TimeInterval) -> String {
-        interval.truncatingRemainder(dividingBy: 86_400) == 0 ? "\(Int(interval / 86_400)) days" : "\(Int(interval)) seconds"
+        interval.truncatingRemainder(dividingBy: 86_400) == 0 ? "\(Int(saturating: interval / 86_400)) days" : "\(Int(saturating: interval)) seconds"
     }
 
     static func date(nanos: Int64) -> Date {

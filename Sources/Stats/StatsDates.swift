@@ -6,19 +6,10 @@ import Foundation
 public enum StatsDates {
     /// `2024-02-01`, `2024-02-01T00:00:00Z`, `2024-02-01T00:00:00.000Z`, `…+02:00`. A date alone
     /// is the start of that UTC day and flagged, so that an end date can cover its whole day.
-    public static func parseISO(_ text: String) -> (date: Date, dateOnly: Bool)? {
-        if let day = parseDay(text) { return (Date(timeIntervalSince1970: TimeInterval(day * 86_400)), true) }
-        if let precise = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return (precise, false) }
-        if let plain = try? Date(text, strategy: .iso8601) { return (plain, false) }
-        return nil
-    }
-
-    /// `yyyy-mm-dd` as days since the epoch.
-    static func parseDay(_ text: String) -> Int64? {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
-        guard let year = number(bytes[0..<4]), let month = number(bytes[5..<7]), let day = number(bytes[8..<10]) else { return nil }
-        return daysSinceEpoch(year: year, month: month, day: day)
+    /// `nil` for text that is no such date, and for instants outside ``UnixTime``'s range.
+    public static func parseISO(_ text: String) -> (time: UnixTime, dateOnly: Bool)? {
+        guard let parsed = ISO8601.parse(text), let time = UnixTime(seconds: parsed.seconds) else { return nil }
+        return (time, parsed.dateOnly)
     }
 
     /// The client's `ddmmyyyy` integer (`15012024`; the leading zero may be missing: `1022024`)
@@ -39,9 +30,10 @@ public enum StatsDates {
         return value
     }
 
-    /// Days since 1970-01-01 of a valid Gregorian date in years 1970–9999, or `nil`.
+    /// Days since 1970-01-01 of a valid Gregorian date in years 1970–2261 (``UnixTime``'s
+    /// range), or `nil`.
     static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64? {
-        guard (1970...9999).contains(year), (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: Int(month), year: Int(year)) else { return nil }
+        guard (1970...2261).contains(year), (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: Int(month), year: Int(year)) else { return nil }
         return CivilDate.daysSinceEpoch(year: Int(year), month: Int(month), day: Int(day))
     }
 
@@ -55,7 +47,9 @@ public enum StatsDates {
 
     /// Appends the ISO-8601 form of a time in milliseconds (24 bytes) without a formatter or
     /// any allocation, so ten thousand rows cost microseconds.
+    /// Times outside years 0–9999 are written as the nearest of them.
     public static func append(milliseconds: Int64, to out: inout [UInt8]) {
+        let milliseconds = min(max(milliseconds, -62_167_219_200_000), 253_402_300_799_999)
         let millis = ((milliseconds % 1000) + 1000) % 1000
         let seconds = (milliseconds - millis) / 1000
         let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
@@ -88,9 +82,9 @@ public enum StatsDates {
         out.append(UInt8(ascii: "Z"))
     }
 
-    /// Milliseconds since the epoch of `date` (rounded down).
+    /// Milliseconds since the epoch of `date` (rounded down, saturating).
     public static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        Int64(saturating: (date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
     public static func format(_ date: Date) -> String {

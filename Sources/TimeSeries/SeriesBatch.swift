@@ -9,6 +9,9 @@ public struct SeriesBatch: Sendable {
         public var seriesID: UInt64
         /// Index into `newSeries`, or -1.
         public var newSeries: Int32
+        /// Index into `organizations`: whose field budget the point's field names count against
+        /// (it sits in the padding after `newSeries`, so a point stays 32 bytes).
+        public var organization: Int32
         /// Nanoseconds since the Unix epoch.
         public var timestamp: Int64
         public var fieldStart: Int32
@@ -43,33 +46,46 @@ public struct SeriesBatch: Sendable {
     public var newSeries: [NewSeries] = []
     public var fields: [Field] = []
     public var fieldNames: [String] = []
+    /// The organizations writing the points (usually one; UDP bursts may hold several).
+    public var organizations: [String] = []
 
     public init() {}
 
     /// `points` as a batch.
     public init(_ points: [SeriesPoint]) {
         var names: [String: Int32] = [:]
+        var writers: [String: Int32] = [:]
         self.points.reserveCapacity(points.count)
         for point in points {
             let start = Int32(fields.count)
             for field in point.fields {
                 fields.append(Field(name: Self.intern(field.name, in: &fieldNames, names: &names), value: field.value))
             }
+            let organization = Self.intern(point.organization, in: &organizations, names: &writers)
             add(newSeries: NewSeries(key: SeriesKey(organization: point.organization, measurement: point.measurement, tags: point.tags)),
-                timestamp: point.timestamp, fieldStart: start)
+                timestamp: point.timestamp, fieldStart: start, organization: organization)
         }
     }
 
     /// Adds a point of a known series whose fields were appended from `fieldStart` on.
+    /// - Parameter organization: index into `organizations`.
     @inline(__always)
-    public mutating func add(seriesID: UInt64, timestamp: Int64, fieldStart: Int32) {
-        points.append(Point(seriesID: seriesID, newSeries: -1, timestamp: timestamp, fieldStart: fieldStart, fieldEnd: Int32(fields.count)))
+    public mutating func add(seriesID: UInt64, timestamp: Int64, fieldStart: Int32, organization: Int32 = 0) {
+        points.append(Point(seriesID: seriesID, newSeries: -1, organization: organization, timestamp: timestamp, fieldStart: fieldStart,
+                            fieldEnd: Int32(fields.count)))
     }
 
     /// Adds a point of a series to look up whose fields were appended from `fieldStart` on.
-    public mutating func add(newSeries series: NewSeries, timestamp: Int64, fieldStart: Int32) {
-        points.append(Point(seriesID: 0, newSeries: Int32(newSeries.count), timestamp: timestamp, fieldStart: fieldStart, fieldEnd: Int32(fields.count)))
+    /// - Parameter organization: index into `organizations`.
+    public mutating func add(newSeries series: NewSeries, timestamp: Int64, fieldStart: Int32, organization: Int32 = 0) {
+        points.append(Point(seriesID: 0, newSeries: Int32(newSeries.count), organization: organization, timestamp: timestamp,
+                            fieldStart: fieldStart, fieldEnd: Int32(fields.count)))
         newSeries.append(series)
+    }
+
+    /// The organization of `point` (`""` when the batch names none).
+    public func organization(of point: Point) -> String {
+        organizations.indices.contains(Int(point.organization)) ? organizations[Int(point.organization)] : ""
     }
 
     /// Appends the points of `other` (field names are merged).
@@ -77,6 +93,8 @@ public struct SeriesBatch: Sendable {
         guard !other.points.isEmpty else { return }
         var names = Dictionary(fieldNames.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { first, _ in first })
         let mapping = other.fieldNames.map { Self.intern($0, in: &fieldNames, names: &names) }
+        var writers = Dictionary(organizations.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { first, _ in first })
+        let writerMapping = other.organizations.map { Self.intern($0, in: &organizations, names: &writers) }
         let fieldOffset = Int32(fields.count)
         let seriesOffset = Int32(newSeries.count)
         fields += other.fields.map { Field(name: mapping[Int($0.name)], value: $0.value) }
@@ -86,6 +104,7 @@ public struct SeriesBatch: Sendable {
             moved.fieldStart += fieldOffset
             moved.fieldEnd += fieldOffset
             if moved.newSeries >= 0 { moved.newSeries += seriesOffset }
+            if writerMapping.indices.contains(Int(point.organization)) { moved.organization = writerMapping[Int(point.organization)] }
             return moved
         }
     }
@@ -114,6 +133,7 @@ extension SeriesBatch {
         batch.points.reserveCapacity(parsed.rows.count)
         batch.fields.reserveCapacity(parsed.fields.count)
         batch.fieldNames = parsed.fieldKeys
+        batch.organizations = [organization]
         var errors: [LineError] = []
         // The same series section maps to the same series only for the same organization and
         // node (a node's lines get its node tag).

@@ -75,14 +75,34 @@ public enum SeriesLimitError: Error, Equatable, Sendable {
     case seriesLimit(organization: String, limit: Int)
     /// The field dictionary is full (65,535 distinct field names).
     case fieldLimit
+    /// The organization already uses `limit` distinct field names; only new names are refused.
+    case fieldLimitPerOrganization(organization: String, limit: Int)
+}
+
+extension SeriesLimitError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .seriesLimit(let organization, let limit):
+            return "organization \(organization.isEmpty ? "(public)" : organization) is at its limit of \(limit) series; only new series are refused"
+        case .fieldLimit:
+            return "the field dictionary is full (65535 distinct field names)"
+        case .fieldLimitPerOrganization(let organization, let limit):
+            return "organization \(organization.isEmpty ? "(public)" : organization) is at its limit of \(limit) distinct field names; only new names are refused"
+        }
+    }
 }
 
 /// Series ids and field ids, persisted in the `series` column family and cached in memory.
 ///
 /// Keys: `k/<series key bytes>` → id u64 BE; `i/<id u64 BE>` → series key bytes;
-/// `f/<field name>` → field id u16 BE. New ids are written (WAL on) before any sample that uses
-/// them, so a crash leaves at worst an unused id. Thread-safety: `Sendable`; lookups of known
-/// series take the lock briefly; new series are assigned under it.
+/// `f/<field name>` → field id u16 BE; `o/<organization length u16 BE ‖ organization ‖ field
+/// name>` → field id u16 BE, the field names each organization uses. New ids are written (WAL on)
+/// before any sample that uses them, so a crash leaves at worst an unused id. Thread-safety:
+/// `Sendable`; lookups of known series take the lock briefly; new series are assigned under it.
+///
+/// Tenancy: field ids come from one 16-bit dictionary, so each organization may use at most
+/// `maxFieldsPerOrganization` distinct names (`--max-fields-per-org`): no tenant can take the
+/// dictionary from the others (DESIGN.md §5).
 public final class SeriesIndex: Sendable {
     private struct State {
         var ids: [SeriesKey: UInt64] = [:]
@@ -93,6 +113,8 @@ public final class SeriesIndex: Sendable {
         var byMeasurement: [String: [UInt64]] = [:]
         var fields: [String: UInt16] = [:]
         var fieldNames: [UInt16: String] = [:]
+        /// The field ids each organization has used.
+        var organizationFields: [String: Set<UInt16>] = [:]
     }
 
     private let state: Mutex<State>
@@ -100,15 +122,21 @@ public final class SeriesIndex: Sendable {
     private let family: ColumnFamily
     /// Most series per organization; a new series beyond it is refused (`--max-series-per-org`).
     public let maxSeriesPerOrganization: Int
+    /// Most distinct field names per organization; a new name beyond it is refused
+    /// (`--max-fields-per-org`).
+    public let maxFieldsPerOrganization: Int
 
     static let keyPrefix = Array("k/".utf8)
     static let idPrefix = Array("i/".utf8)
     static let fieldPrefix = Array("f/".utf8)
+    static let organizationFieldPrefix = Array("o/".utf8)
 
-    public init(database: Database, family: ColumnFamily, maxSeriesPerOrganization: Int = 1_000_000) throws {
+    public init(database: Database, family: ColumnFamily, maxSeriesPerOrganization: Int = 1_000_000,
+                maxFieldsPerOrganization: Int = 1_000) throws {
         self.database = database
         self.family = family
         self.maxSeriesPerOrganization = maxSeriesPerOrganization
+        self.maxFieldsPerOrganization = maxFieldsPerOrganization
         var loaded = State()
         try database.scan(family, lowerBound: Self.idPrefix, upperBound: [UInt8(ascii: "i"), UInt8(ascii: "/") + 1]) { key, value in
             guard key.count == 10, let series = SeriesKey(bytes: Array(value)) else { return true }
@@ -125,6 +153,13 @@ public final class SeriesIndex: Sendable {
             let id = UInt16(value[0]) << 8 | UInt16(value[1])
             loaded.fields[name] = id
             loaded.fieldNames[id] = name
+            return true
+        }
+        try database.scan(family, lowerBound: Self.organizationFieldPrefix, upperBound: [UInt8(ascii: "o"), UInt8(ascii: "/") + 1]) { key, value in
+            guard value.count == 2, key.count >= 4 else { return true }
+            let length = Int(key[2]) << 8 | Int(key[3])
+            guard key.count >= 4 + length, let organization = String(validating: key[4..<(4 + length)], as: UTF8.self) else { return true }
+            loaded.organizationFields[organization, default: []].insert(UInt16(value[0]) << 8 | UInt16(value[1]))
             return true
         }
         state = Mutex(loaded)
@@ -216,18 +251,43 @@ public final class SeriesIndex: Sendable {
         series.organization + "\u{0}" + series.measurement
     }
 
-    /// The id of field `name`, assigning one when new.
-    public func fieldID(_ name: String) throws -> UInt16 {
-        if let known = state.withLock({ $0.fields[name] }) { return known }
-        return try state.withLock { state in
-            if let known = state.fields[name] { return known }
-            guard state.fields.count < Int(UInt16.max) else { throw SeriesLimitError.fieldLimit }
-            let id = UInt16(state.fields.count)
-            try database.put(Self.fieldPrefix + Array(name.utf8), [UInt8(id >> 8), UInt8(id & 0xFF)], in: family)
-            state.fields[name] = id
-            state.fieldNames[id] = name
+    /// The id of field `name` written by `organization`, assigning one when the name is new and
+    /// recording the organization's use of it.
+    /// - Throws: ``SeriesLimitError/fieldLimitPerOrganization(organization:limit:)`` when the
+    ///   name is new to an organization at its limit, ``SeriesLimitError/fieldLimit`` when the
+    ///   dictionary is full.
+    public func fieldID(_ name: String, organization: String) throws -> UInt16 {
+        let known = state.withLock { state -> UInt16? in
+            guard let id = state.fields[name], state.organizationFields[organization]?.contains(id) == true else { return nil }
             return id
         }
+        if let known { return known }
+        return try state.withLock { state in
+            let existing = state.fields[name]
+            if let existing, state.organizationFields[organization]?.contains(existing) == true { return existing }
+            guard state.organizationFields[organization, default: []].count < maxFieldsPerOrganization else {
+                throw SeriesLimitError.fieldLimitPerOrganization(organization: organization, limit: maxFieldsPerOrganization)
+            }
+            guard existing != nil || state.fields.count < Int(UInt16.max) else { throw SeriesLimitError.fieldLimit }
+            let id = existing ?? UInt16(state.fields.count)
+            let idBytes = [UInt8(id >> 8), UInt8(id & 0xFF)]
+            let batch = WriteBatch()
+            if existing == nil { batch.put(Self.fieldPrefix + Array(name.utf8), idBytes, in: family) }
+            let organizationBytes = Array(organization.utf8.prefix(Int(UInt16.max)))
+            let length = UInt16(organizationBytes.count)
+            batch.put(Self.organizationFieldPrefix + [UInt8(length >> 8), UInt8(length & 0xFF)] + organizationBytes + Array(name.utf8),
+                      idBytes, in: family)
+            try database.write(batch)
+            state.fields[name] = id
+            state.fieldNames[id] = name
+            state.organizationFields[organization, default: []].insert(id)
+            return id
+        }
+    }
+
+    /// How many distinct field names `organization` uses.
+    public func fieldCount(organization: String) -> Int {
+        state.withLock { $0.organizationFields[organization]?.count ?? 0 }
     }
 
     /// The id of an existing field, or `nil`.

@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 import Ingest
 import RocksDB
@@ -28,6 +29,8 @@ public enum SampleRejection: String, Sendable, CaseIterable {
     case tooOld = "too_old"
     case tooFarInFuture = "too_far_in_future"
     case seriesLimit = "series_limit"
+    /// A new field name of an organization at its field-name limit, or of a full dictionary.
+    case fieldLimit = "field_limit"
     /// The sample's day is already sealed into a day rollup (only after `--max-sample-age` grew).
     case daySealed = "day_sealed"
 }
@@ -57,6 +60,9 @@ public struct TimeSeriesSettings: Sendable {
     public var maxFutureSkew: TimeInterval = 600
     /// Series per organization (`--max-series-per-org`).
     public var maxSeriesPerOrganization = 1_000_000
+    /// Most distinct field names per organization (`--max-fields-per-org`): field ids come from
+    /// one 16-bit dictionary, which no tenant may take from the others.
+    public var maxFieldsPerOrganization = 1_000
     /// Pending samples that make the flusher write them out without waiting for `flushInterval`.
     public var flushSamples = 512 << 10
     /// Longest time an accepted sample waits in memory before it is flushed into its block.
@@ -193,7 +199,8 @@ public final class TimeSeriesStore: Sendable {
         blocks = try database.columnFamily(Family.samples)
         days = try database.columnFamily(Family.day)
         seriesFamily = try database.columnFamily(Family.series)
-        index = try SeriesIndex(database: database, family: seriesFamily, maxSeriesPerOrganization: settings.maxSeriesPerOrganization)
+        index = try SeriesIndex(database: database, family: seriesFamily, maxSeriesPerOrganization: settings.maxSeriesPerOrganization,
+                                maxFieldsPerOrganization: settings.maxFieldsPerOrganization)
         var initial = State()
         if let sealed = try database.get(Self.sealedThroughKey, in: seriesFamily), sealed.count == 4 {
             initial.sealedThroughDay = sealed.reduce(0) { $0 << 8 | UInt32($1) }
@@ -236,13 +243,13 @@ public final class TimeSeriesStore: Sendable {
     /// - Parameter sync: fsync the WAL before returning (power-loss durability).
     public func write(_ batch: SeriesBatch, now: Date, sync: Bool) throws -> WriteOutcome {
         var outcome = WriteOutcome()
-        let nowNanos = Int64(now.timeIntervalSince1970 * 1e9)
-        let ageLimit = nowNanos - Int64(settings.maxSampleAge * 1e9)
+        let nowNanos = Int64(saturatingNanosecondsOf: now)
+        let ageLimit = nowNanos.subtractingSaturated(Int64(saturating: settings.maxSampleAge * 1e9))
         var oldest = max(0, ageLimit)
         if let sealed = state.withLock({ $0.sealedThroughDay }) {
             oldest = max(oldest, (Int64(sealed) + 1) * 86_400_000_000_000)
         }
-        let newest = nowNanos + Int64(settings.maxFutureSkew * 1e9)
+        let newest = nowNanos.addingSaturated(Int64(saturating: settings.maxFutureSkew * 1e9))
         // Times first; then the ids of the new series that have a point in time, under one lock.
         var inTime = [Bool](repeating: false, count: batch.points.count)
         var wanted = [Bool](repeating: false, count: batch.newSeries.count)
@@ -267,8 +274,10 @@ public final class TimeSeriesStore: Sendable {
             resolved[series] = result
             if case .success(let id) = result, let memo = batch.newSeries[series].memo { memo.section.remember(id, in: memo.context) }
         }
-        // Field ids on first use (a name whose every sample was refused gets none).
-        var fieldIDs = [UInt16?](repeating: nil, count: batch.fieldNames.count)
+        // Field ids on first use per (name, writing organization): a name whose every sample was
+        // refused gets none, and each organization's names count against its own budget.
+        let writers = max(1, batch.organizations.count)
+        var fieldIDs = [UInt16?](repeating: nil, count: batch.fieldNames.count * writers)
         var entry = IngestLogEntry(reservingPoints: batch.points.count)
         var accepted: [(id: UInt64, point: Int32)] = []
         accepted.reserveCapacity(batch.points.count)
@@ -290,16 +299,28 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
             let first = values.count
+            let writer = min(Int(point.organization), writers - 1)
+            var refusal: SeriesLimitError?
             for field in batch.fields[Int(point.fieldStart)..<Int(point.fieldEnd)] {
-                let name = Int(field.name)
+                let slot = Int(field.name) * writers + writer
                 let fieldID: UInt16
-                if let known = fieldIDs[name] {
+                if let known = fieldIDs[slot] {
                     fieldID = known
                 } else {
-                    fieldID = try index.fieldID(batch.fieldNames[name])
-                    fieldIDs[name] = fieldID
+                    do {
+                        fieldID = try index.fieldID(batch.fieldNames[Int(field.name)], organization: batch.organization(of: point))
+                    } catch let error as SeriesLimitError {
+                        refusal = error
+                        break
+                    }
+                    fieldIDs[slot] = fieldID
                 }
                 values.append((fieldID, field.value))
+            }
+            if let refusal {
+                values.removeSubrange(first...)
+                outcome.reject(.fieldLimit, point.fieldCount, "\(refusal)")
+                continue
             }
             entry.append(series: id, timestamp: point.timestamp, fields: values[first..<values.count])
             accepted.append((id, Int32(offset)))
@@ -502,8 +523,10 @@ public final class TimeSeriesStore: Sendable {
     public func rollups(series: UInt64, fields: [UInt16], start: Int64, end: Int64, perDay: Bool) throws -> [[RollupRow]] {
         var rows = [[RollupRow]](repeating: [], count: fields.count)
         guard end > start else { return rows }
-        let startSeconds = max(0, start)
-        let endSeconds = max(0, end)
+        // Clamped to the range whose nanoseconds (and a day beyond) fit in Int64; routes refuse
+        // times outside it with a 400 before they get here.
+        let startSeconds = UnixTime(clamping: start).seconds
+        let endSeconds = UnixTime(clamping: end).seconds
         var fromSeconds = perDay ? startSeconds / 86_400 * 86_400 : startSeconds / 60 * 60
         let toSeconds = perDay ? (endSeconds + 86_399) / 86_400 * 86_400 : (endSeconds + 59) / 60 * 60
         if perDay, let sealed = sealedThroughDay, fromSeconds < (Int64(sealed) + 1) * 86_400 {
@@ -540,7 +563,7 @@ public final class TimeSeriesStore: Sendable {
             return true
         }
         let fromNanos = fromSeconds * 1_000_000_000
-        let toNanos = toSeconds.multipliedReportingOverflow(by: 1_000_000_000).overflow ? Int64.max : toSeconds * 1_000_000_000
+        let toNanos = toSeconds * 1_000_000_000
         for hour in Set(stored.keys).union(pending.keys).sorted() {
             var block = stored[hour] ?? SampleBlock(samples: [])
             if let buffered = pending[hour] { block = SampleBlock(samples: block.samples + buffered) }
@@ -629,7 +652,7 @@ public final class TimeSeriesStore: Sendable {
     /// Reads the newest flushed sample of `fields` of `ids` into the cache; under the flush
     /// lock, so no flush slips between the read and the cache update.
     private func loadLatest(_ ids: [UInt64], fields: [UInt16], now: Date) throws {
-        let newestHour = RollupKey.hour(ofNanoseconds: Int64((now.timeIntervalSince1970 + settings.maxFutureSkew) * 1e9))
+        let newestHour = RollupKey.hour(ofNanoseconds: Int64(saturatingNanosecondsOf: now.addingTimeInterval(settings.maxFutureSkew)))
         let lookback = UInt32(settings.maxSampleAge / 3600) + 2
         let oldestHour = newestHour > lookback ? newestHour - lookback : 0
         try flushing.withLock { _ in

@@ -91,6 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Series per organization; only new series beyond it are refused (default: 1000000; env FLASHBACK_MAX_SERIES_PER_ORG).")
     var maxSeriesPerOrg: Int?
 
+    @Option(name: .long, help: "Distinct field names per organization; only new names beyond it are refused, so no tenant can fill the shared 65535-name field dictionary (default: 1000; env FLASHBACK_MAX_FIELDS_PER_ORG).")
+    var maxFieldsPerOrg: Int?
+
     @Option(name: .long, help: "How long samples and minute rollups are kept, in seconds (default: 3024000 = 35 days; env FLASHBACK_RETENTION_MINUTE).")
     var retentionMinute: Int?
 
@@ -118,6 +121,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
     var syncWrites: Bool?
 
+    @Flag(inversion: .prefixedNo, help: "Let bucket validation reach loopback, link-local and private addresses (S3-compatible services on a private network; default: false; env FLASHBACK_VALIDATE_ALLOW_PRIVATE).")
+    var validateAllowPrivate: Bool?
+
+    @Option(name: .long, help: "Comma-separated hosts that bucket validation may reach whatever they resolve to, e.g. minio.internal (default: none; env FLASHBACK_VALIDATE_ALLOW_HOST).")
+    var validateAllowHost: String?
+
     struct Settings {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -140,6 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
         var maxInflightBytes: Int
         var stats: StatsSettings
         var metricsToken: String?
+        var outboundPolicy: OutboundPolicy
     }
 
     func resolveSettings() async throws -> Settings {
@@ -170,6 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
         var timeSeries = TimeSeriesSettings()
         timeSeries.maxSampleAge = TimeInterval(try source.int("max-sample-age", flag: maxSampleAge, default: 48 * 3600))
         timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
+        timeSeries.maxFieldsPerOrganization = try source.int("max-fields-per-org", flag: maxFieldsPerOrg, default: 1_000)
         let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
         let minuteRetentionSeconds = try source.int("retention-minute", flag: retentionMinute, default: 35 * 86_400)
         let dayRetentionSeconds = try source.int("retention-day", flag: retentionDay, default: 800 * 86_400)
@@ -192,8 +203,9 @@ struct ServeCommand: AsyncParsableCommand {
             // sealed from blocks already dropped.
             throw ValidationError("retention-minute must exceed max-sample-age by more than a day, and retention-day must be at least retention-minute")
         }
-        guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, bodyLimit >= 1024 else {
-            throw ValidationError("max-sample-age and max-series-per-org must be positive and max-body-size at least 1024")
+        guard timeSeries.maxSampleAge > 0, timeSeries.maxSeriesPerOrganization > 0, (1...65_535).contains(timeSeries.maxFieldsPerOrganization),
+              bodyLimit >= 1024 else {
+            throw ValidationError("max-sample-age and max-series-per-org must be positive, max-fields-per-org from 1 to 65535 and max-body-size at least 1024")
         }
         var stats = StatsSettings()
         stats.maxMinuteRange = TimeInterval(try source.int("stats-max-minute-range", flag: statsMaxMinuteRange, default: 7 * 86_400))
@@ -227,13 +239,24 @@ struct ServeCommand: AsyncParsableCommand {
             retentionInterval: retentionEvery,
             maxInflightBytes: inflight,
             stats: stats,
-            metricsToken: source.optionalString("metrics-token", flag: metricsToken))
+            metricsToken: source.optionalString("metrics-token", flag: metricsToken),
+            outboundPolicy: OutboundPolicy(
+                allowPrivateAddresses: try source.bool("validate-allow-private", flag: validateAllowPrivate, default: false),
+                allowedHosts: Set((source.optionalString("validate-allow-host", flag: validateAllowHost) ?? "")
+                    .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })))
     }
+
+    /// `SWIFT_BACKTRACE` when the operator set none: a crash prints the crashed thread's
+    /// addresses and the image list in about 0.1 s (symbolicated offline, README "Operations")
+    /// instead of symbolicating for seconds to minutes while the dying process holds its ports.
+    static let crashBacktraceSetting = "enable=yes,interactive=no,symbolicate=off,timeout=0s,threads=crashed,registers=none"
 
     func run() async throws {
         // Peak RSS under ingest load is about a third lower with glibc's mmap threshold fixed
-        // from the start (see fb_exec_with_allocator_tuning); this returns when already done.
-        _ = fb_exec_with_allocator_tuning(CommandLine.unsafeArgv)
+        // from the start, and a crash must free the ports at once (see
+        // fb_exec_with_runtime_settings and README, Operations); this returns when already done.
+        _ = fb_exec_with_runtime_settings(CommandLine.unsafeArgv, Self.crashBacktraceSetting)
+        _ = fb_exit_after_crash_report()
         let settings = try await resolveSettings()
         bootstrapLogging(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "flashback.collector")
@@ -288,7 +311,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
+            validator: BucketValidator(policy: settings.outboundPolicy), readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
             lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken)
         let http = HTTPListenerService(

@@ -32,7 +32,7 @@ struct CatalogRoutesTests {
         }
     }
 
-    func withHarness(_ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
+    func withHarness(policy: OutboundPolicy = .allowAll, _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void) async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
@@ -41,7 +41,7 @@ struct CatalogRoutesTests {
         let catalog = try StorageCatalog(storage: storage, secrets: secrets, logger: Logger(label: "test"))
         let router = CollectorApplication.makeRouter(.init(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: try TimeSeriesStore(database: storage.database),
-            validator: BucketValidator(timeout: .seconds(5)), readiness: ServiceReadiness(), version: "test"))
+            validator: BucketValidator(timeout: .seconds(5), policy: policy), readiness: ServiceReadiness(), version: "test"))
         let harness = Harness(tokens: tokens, registry: registry, catalog: catalog, directory: directory.path)
         try await Application(router: router).test(.router) { client in try await body(harness, client) }
     }
@@ -69,7 +69,7 @@ struct CatalogRoutesTests {
 
     @Test func validationAgainstMotoNamesWhatFailed() async throws {
         let moto = try await MotoServer(logDirectory: directory.path)
-        let validator = BucketValidator(timeout: .seconds(5))
+        let validator = BucketValidator(timeout: .seconds(5), policy: .allowAll)
         func target(bucket: String = moto.bucket, secret: String = moto.secretAccessKey, endpoint: String = moto.endpoint) -> BucketEndpoint {
             BucketEndpoint(storageType: .s3, bucket: bucket, key: moto.accessKeyID, secret: secret, endpoint: endpoint, region: "us-east-1")
         }

@@ -14,7 +14,8 @@ struct SecretsAtRestTests {
 
     @Test func noPlaintextSecretOnDisk() async throws {
         let moto = try await MotoServer(logDirectory: directory.path)
-        let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        // moto listens on loopback: the SSRF guard must be opened for it.
+        let collector = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: ["--validate-allow-private"])
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         let token = try await collector.userToken(organization: "org-1")
         let auth = [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]
@@ -37,7 +38,7 @@ struct SecretsAtRestTests {
         #expect(control.status == 0, "the control search found nothing: the records are not where the test looks")
         #expect(!collector.standardOutput.contains(moto.secretAccessKey) && !collector.standardOutput.contains(keySecret), "a secret reached the log")
         // …while the sealed records are there and still open after a restart.
-        let again = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        let again = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: ["--validate-allow-private"])
         #expect(await again.waitFor(path: "/-/ready", status: 200))
         let validated = try await again.get("/bucket/\(bucketID)/validate", headers: auth, method: "POST")
         #expect(validated.status == 200, "\(validated.body)")

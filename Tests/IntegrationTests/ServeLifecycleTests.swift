@@ -32,6 +32,24 @@ struct ServeLifecycleTests {
         #expect(await again.waitForExit() == 0)
     }
 
+    /// A crash (here SIGSEGV) must free the ports at once: the runtime's crash helper neither
+    /// symbolicates for minutes nor inherits the listening sockets (issue 12, item 7), so a
+    /// supervisor's restart on the same ports is ready within 5 s.
+    @Test func aCrashFreesThePortsForAnImmediateRestart() async throws {
+        let first = try start()
+        #expect(await first.waitFor(path: "/-/ready", status: 200))
+        first.send(SIGSEGV)
+        let status = await first.waitForExit(timeout: .seconds(5))
+        #expect(status != nil && status != 0, "the crashed process was still running after 5 s")
+        #expect(first.standardError.contains("crashed"), "no crash report on stderr: \(first.standardError.prefix(2000))")
+        let second = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, httpPort: first.httpPort, udpPort: first.udpPort)
+        #expect(await second.waitFor(path: "/-/ready", status: 200, timeout: .seconds(5)),
+                "no restart on the same ports within 5 s: \(second.standardOutput.suffix(2000))")
+        #expect(second.standardOutput.contains("unclean"))
+        second.send(SIGTERM)
+        #expect(await second.waitForExit() == 0)
+    }
+
     @Test func killMinus9IsReportedAsUncleanAtTheNextStart() async throws {
         let first = try start()
         #expect(await first.waitFor(path: "/-/ready", status: 200))

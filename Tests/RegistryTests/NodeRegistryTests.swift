@@ -184,10 +184,32 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: token) == nil)
         #expect(registry.keys(organization: "org-a").first?.nodeIPs == [])
         clock.advance(by: 1)
+        // A correctly signed message with its region learns that the address is gone…
         let again = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         #expect(throws: RegistryError.notFound("Node 203.0.113.10 is not registered")) {
-            try self.registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
+            try self.registry.unregister(ip: node.ip, region: node.region, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
         }
+    }
+
+    /// Without a region, an unknown address gets the refusal of a wrong signature: nobody learns
+    /// whether an IP is registered without a valid signature (issue 12, item 8).
+    @Test func unregisterChecksTheSignatureBeforeRevealingAnAddress() throws {
+        let signer = try orgSigner()
+        let (node, _) = try registry.register(try registration(signer))
+        clock.advance(by: 1)
+        let forged = try orgSigner("org-z").signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        var refusals: [String] = []
+        for ip in [node.ip, "198.51.100.77"] {
+            do {
+                try registry.unregister(ip: ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: forged, organization: "org-a")
+                Issue.record("a forged unregistration of \(ip) was accepted")
+            } catch let error as RegistryError {
+                refusals.append(error.message)
+            }
+        }
+        #expect(refusals.count == 2 && refusals[0] == refusals[1], "\(refusals)")
+        #expect(refusals.first?.contains("does not verify") == true)
+        #expect(registry.nodes(organization: "org-a").count == 1)
     }
 
     @Test func softDeleteByIdOrIPRevokesAndHides() throws {

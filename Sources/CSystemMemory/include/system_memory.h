@@ -5,10 +5,20 @@
 /// (glibc's malloc_trim); a no-op elsewhere. Returns 1 when memory was released.
 int fb_release_free_memory(void);
 
-/// Restarts this executable (same PID, same arguments) with glibc's malloc tunable
-/// MALLOC_MMAP_THRESHOLD_=262144 when it is not set yet, so that request-sized buffers get their
-/// own mappings and go back to the kernel when freed. Returns only when nothing was done
-/// (already set, FLASHBACK_NO_ALLOCATOR_TUNING set, not glibc) or exec failed.
-int fb_exec_with_allocator_tuning(char *const argv[]);
+/// Restarts this executable (same PID, same arguments) with what the process reads only at start
+/// when it is not set yet: glibc's malloc tunable MALLOC_MMAP_THRESHOLD_=262144 (request-sized
+/// buffers get their own mappings and go back to the kernel when freed; skipped when
+/// FLASHBACK_NO_ALLOCATOR_TUNING is set) and, when `backtrace_setting` is not NULL,
+/// SWIFT_BACKTRACE. Returns only when nothing was missing, on other systems, or when exec failed.
+int fb_exec_with_runtime_settings(char *const argv[], const char *backtrace_setting);
+
+/// Marks every socket the process holds close-on-exec, so that no child (the Swift runtime's
+/// crash helper included) inherits a listening port. Returns how many were marked, or -1.
+int fb_mark_sockets_close_on_exec(void);
+
+/// Makes a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT) end the process once
+/// the handler installed before (the Swift runtime's crash report) has run, also when the signal
+/// was sent by another process. Call once, early. Returns 0, or -1 when a handler could not be set.
+int fb_exit_after_crash_report(void);
 
 #endif

@@ -1,0 +1,73 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP listener on 127.0.0.1 that counts the connections it gets and answers each with an
+/// empty `200 OK`: the target of a server-side-request-forgery test, which must see no
+/// connection while the guard is on.
+public final class ConnectionProbe: Sendable {
+    public let port: Int
+    private let fd: Int32
+    private let state = State()
+
+    final class State: Sendable {
+        let accepted = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
+    }
+
+    public init() throws {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: actual.sin_port))
+        let listener = fd
+        let state = self.state
+        Thread.detachNewThread {
+            while !state.stopped.load(ordering: .acquiring) {
+                var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 100) > 0 else { continue }
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { continue }
+                state.accepted.add(1, ordering: .releasing)
+                let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                _ = answer.withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(client)
+            }
+        }
+        #else
+        throw POSIXError(.ENOTSUP)
+        #endif
+    }
+
+    /// Connections accepted so far.
+    public var connections: Int { state.accepted.load(ordering: .acquiring) }
+
+    deinit {
+        state.stopped.store(true, ordering: .releasing)
+        #if canImport(Glibc)
+        close(fd)
+        #endif
+    }
+}
