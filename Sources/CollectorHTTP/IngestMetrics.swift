@@ -43,7 +43,7 @@ public final class IngestMetrics: Sendable {
     public static let helps: [String: String] = [
         "flashback_ingest_samples_received_total": "Field samples received, by protocol.",
         "flashback_ingest_samples_stored_total": "Field samples committed (WAL on), by protocol.",
-        "flashback_ingest_samples_rejected_total": "Field samples refused, by protocol and reason (too_old, too_far_in_future, series_limit, day_sealed).",
+        "flashback_ingest_samples_rejected_total": "Field samples refused, by protocol and reason (too_old, too_far_in_future, series_limit, field_limit, day_sealed).",
         "flashback_ingest_lines_rejected_total": "Line-protocol lines refused, by protocol and reason.",
         "flashback_ingest_requests_throttled_total": "Writes refused with 503 because the write path was saturated.",
         "flashback_ingest_write_duration_seconds": "Time to validate, log and buffer one write batch (one request or UDP read burst).",
