@@ -51,6 +51,18 @@ public final class ConnectionProbe: Sendable {
                 let client = accept(listener, nil, nil)
                 guard client >= 0 else { continue }
                 state.accepted.add(1, ordering: .releasing)
+                // Read the request head first: closing with unread bytes resets the connection,
+                // and a client may then retry on a new one.
+                var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var head: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while head.count < 65_536 {
+                    let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 { break }
+                    head += chunk[0..<count]
+                    if head.count >= 4, head.suffix(4).elementsEqual([13, 10, 13, 10]) { break }
+                }
                 let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
                 _ = answer.withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(client)

@@ -58,7 +58,7 @@ struct OutboundGuardTests {
             let answered = try await CatalogRoutesTests.post(client, "/bucket/\(bucket)/validate", owner, body)
             #expect(answered.status == .ok, "\(String(buffer: answered.body))")
         }
-        #expect(probe.connections == 1)
+        #expect(probe.connections >= 1)
         // An allow-listed host passes too, whatever it resolves to.
         let listed = OutboundPolicy(allowedHosts: ["LOCALHOST"])
         try await listed.check(try #require(URL(string: "http://localhost:\(probe.port)")))
