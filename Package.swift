@@ -55,6 +55,13 @@ let package = Package(
             dependencies: ["CollectorModel"],
             swiftSettings: strict
         ),
+        // The Flashback API's request bodies, their bounds and the SigV4 request parsing: pure,
+        // no HTTP, so the fuzz build instruments only this and the model.
+        .target(
+            name: "FlashbackWire",
+            dependencies: ["CollectorModel"],
+            swiftSettings: strict
+        ),
         .target(
             name: "TimeSeries",
             dependencies: ["RocksDB", "CollectorModel", "Ingest"],
@@ -76,6 +83,7 @@ let package = Package(
                 "RocksDB",
                 "CollectorModel",
                 "CollectorStore",
+                "FlashbackWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,6 +122,7 @@ let package = Package(
                 "CollectorModel",
                 "CollectorStore",
                 "CollectorAuth",
+                "FlashbackWire",
                 "Registry",
                 "Ingest",
                 "TimeSeries",
@@ -160,6 +169,18 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Fuzzing (docs/fuzzing.md): scripts/fuzz.sh builds flashback-fuzz with libFuzzer
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["CollectorModel", "FlashbackWire", "Ingest", "TimeSeries"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "flashback-fuzz",
+            dependencies: ["FuzzTargets"],
+            swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]
+        ),
+
         // MARK: Tests
         .target(
             name: "CollectorTesting",
@@ -186,6 +207,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "FuzzTargetTests",
+            dependencies: ["FuzzTargets", "FlashbackWire", "CollectorModel", "Ingest"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TimeSeriesTests",
             dependencies: ["TimeSeries", "RocksDB", "CollectorTesting"],
             swiftSettings: strict
@@ -194,6 +220,8 @@ let package = Package(
             name: "RegistryTests",
             dependencies: [
                 "Registry",
+                "CollectorModel",
+                "FlashbackWire",
                 "CollectorStore",
                 "CollectorTesting",
                 .product(name: "Crypto", package: "swift-crypto"),

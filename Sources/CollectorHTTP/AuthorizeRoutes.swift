@@ -1,3 +1,4 @@
+import FlashbackWire
 import Foundation
 import Hummingbird
 import Logging
@@ -13,12 +14,9 @@ struct AuthorizeRoutes {
         router.post("/apikey/authorize") { request, context -> JSONResponse<AuthorizeResponse> in
             guard let node = context.node else { throw APIError(.unauthorized, "missing node token") }
             let body = try await JSONRequest.decode(AuthorizeRequest.self, from: request, context: context)
-            guard body.path.hasPrefix("/"), body.path.count <= 4096, (body.query ?? "").count <= 8192, body.headers.pairs.count <= 200 else {
-                throw APIError(.badRequest, "path must start with '/', and path, query and headers must be of reasonable size")
-            }
-            let signed = SigV4.Request(method: body.method, path: body.path, query: body.query ?? "", headers: body.headers.pairs)
+            try body.check()
             let decision = authorizer.authorize(
-                signed, nodeOrganization: node.organization, isPublicNode: node.organization == nil,
+                body.signedRequest, nodeOrganization: node.organization, isPublicNode: node.organization == nil,
                 bucketHint: body.bucket.nonEmpty, now: now())
             context.logger.debug("authorize", metadata: ["node": "\(node.id)", "allow": "\(decision.allow)"])
             return JSONResponse(

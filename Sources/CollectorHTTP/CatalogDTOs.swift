@@ -1,3 +1,4 @@
+import FlashbackWire
 import Foundation
 import Registry
 
@@ -45,30 +46,6 @@ struct BucketDTO: Encodable, Sendable {
     }
 }
 
-/// `POST /bucket` and `PUT /bucket/{id}` bodies; every field optional here, required ones checked by the route.
-struct BucketRequest: Decodable {
-    var name: String?
-    var bucket: String?
-    var storageType: String?
-    var key: String?
-    var secret: String?
-    var region: String?
-    var endpoint: String?
-    var workspaceId: String?
-    var walletAddress: String?
-    var projectId: String?
-    var apiKeyUuid: String?
-}
-
-/// `POST /bucket/{id}/validate` body (all optional; present values are tested instead of stored ones).
-struct ValidateRequest: Decodable {
-    var bucket: String?
-    var key: String?
-    var secret: String?
-    var endpoint: String?
-    var region: String?
-}
-
 struct ValidationResponse: Encodable, Sendable {
     var success: Bool
     var status: String
@@ -86,49 +63,6 @@ struct BucketWriteResponse: Encodable, Sendable {
     var bucketId: String
     var status: String?
     var latency_ms: Int?
-}
-
-/// An element of `repoBuckets` (or the legacy `repoUnits`).
-struct RepoBucketRequest: Decodable {
-    var folder: String?
-    var master: Bool?
-    var bucketId: String?
-    var unitId: String?
-    var bucket: BucketReference?
-    var unit: BucketReference?
-
-    /// `bucket` may be an id/name string or a bucket object with an `id`.
-    enum BucketReference: Decodable {
-        case text(String)
-        case object(id: String?)
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                self = .text(text)
-            } else {
-                struct Object: Decodable { var id: String? }
-                self = .object(id: try container.decode(Object.self).id)
-            }
-        }
-
-        var reference: String? {
-            switch self {
-            case .text(let text): return text
-            case .object(let id): return id
-            }
-        }
-    }
-}
-
-struct RepoRequest: Decodable {
-    var name: String
-    var storageType: String
-    var mode: String?
-    var workspaceId: String
-    var repoBuckets: [RepoBucketRequest]?
-    var repoUnits: [RepoBucketRequest]?
-    var walletAddress: String?
 }
 
 struct RepoWriteResponse: Encodable, Sendable {
@@ -187,12 +121,6 @@ struct RepoListResponse: Encodable, Sendable {
     var repos: [RepoDTO]
 }
 
-struct APIKeyRequest: Decodable {
-    var name: String
-    var accessType: String
-    var repoId: String?
-}
-
 struct APIKeyCreatedResponse: Encodable, Sendable {
     var success = true
     var id: String
@@ -203,30 +131,6 @@ struct APIKeyCreatedResponse: Encodable, Sendable {
 struct APIKeyListResponse: Encodable, Sendable {
     var success = true
     var keys: [APIKeyDTO]
-}
-
-/// `POST /apikey/authorize` body: the parts of an S3 request an app signed, as a node saw them.
-struct AuthorizeRequest: Decodable {
-    var method: String
-    var path: String
-    var query: String?
-    /// Header names and values as received; an object, or an array of `[name, value]` pairs.
-    var headers: HeaderList
-    /// The bucket the node routed the request to, when it knows it.
-    var bucket: String?
-
-    struct HeaderList: Decodable {
-        var pairs: [(name: String, value: String)]
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let object = try? container.decode([String: String].self) {
-                pairs = object.map { (name: $0.key, value: $0.value) }
-            } else {
-                pairs = try container.decode([[String]].self).compactMap { $0.count == 2 ? (name: $0[0], value: $0[1]) : nil }
-            }
-        }
-    }
 }
 
 struct AuthorizeResponse: Encodable, Sendable {

@@ -1,4 +1,5 @@
 import CollectorModel
+import FlashbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -14,14 +15,8 @@ struct CatalogRoutes {
     let catalog: StorageCatalog
     let validator: BucketValidator
 
-    static let limits: [String: Int] = [
-        "name": 128, "bucket": 255, "key": 256, "secret": 1024, "endpoint": 512, "region": 64,
-        "workspaceId": 128, "walletAddress": 128, "projectId": 128, "folder": 256,
-    ]
-
     static func checkLength(_ field: String, _ value: String?) throws {
-        guard let value, let limit = limits[field] else { return }
-        guard value.count <= limit else { throw APIError(.badRequest, "\(field) is longer than \(limit) characters") }
+        try CatalogFieldLimits.check(field, value)
     }
 
     static func scope(_ context: CollectorRequestContext) throws -> CatalogScope {

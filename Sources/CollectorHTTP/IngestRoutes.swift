@@ -1,6 +1,7 @@
 import CollectorAuth
 import CollectorModel
 import CompressNIO
+import FlashbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird

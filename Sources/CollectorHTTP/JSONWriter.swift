@@ -1,3 +1,4 @@
+import CollectorModel
 import Exposition
 import Hummingbird
 import NIOCore

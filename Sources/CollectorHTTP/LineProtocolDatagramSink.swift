@@ -122,27 +122,24 @@ public final class LineProtocolDatagramSink: DatagramSink {
         var body = bytes
         var node: BridgeNode?
         var firstLine = 1
-        let header = UnsafeRawBufferPointer(rebasing: bytes.prefix(5))
-        if header.elementsEqual("#fb1 ".utf8) {
-            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return count(.badHeader, "header without a body") }
-            let fields = String(decoding: bytes[0..<newline], as: UTF8.self).split(separator: " ")
-            guard fields.count == 4, let seconds = Int64(fields[2]), let mac = Data(base64Encoded: String(fields[3])) else {
-                return count(.badHeader, "header is not '#fb1 <nodeId> <unix-seconds> <base64 HMAC>'")
-            }
-            guard let known = registry.node(id: String(fields[1])), let token = registry.credential(nodeID: known.id) else {
+        switch DatagramHeader.parse(bytes) {
+        case .malformed(let reason):
+            return count(.badHeader, reason)
+        case .header(let header):
+            guard let known = registry.node(id: header.nodeID), let token = registry.credential(nodeID: known.id) else {
                 return count(.unknownNode, "unknown or revoked node")
             }
-            guard abs(now().timeIntervalSince1970 - TimeInterval(seconds)) <= window else {
+            guard abs(now().timeIntervalSince1970 - TimeInterval(header.seconds)) <= window else {
                 return count(.staleTimestamp, "header time outside ±\(Int(window)) s")
             }
-            body = UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...])
-            guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: SymmetricKey(data: Array(token.utf8))) else {
+            body = UnsafeRawBufferPointer(rebasing: bytes[header.bodyOffset...])
+            guard HMAC<SHA256>.isValidAuthenticationCode(header.mac, authenticating: body, using: SymmetricKey(data: Array(token.utf8))) else {
                 return count(.badSignature, "HMAC does not match")
             }
             node = known
             firstLine = 2
-        } else if mode == .hmac {
-            return count(.missingHeader, "datagram without '#fb1' header")
+        case .absent:
+            if mode == .hmac { return count(.missingHeader, "datagram without '#fb1' header") }
         }
         let parsed = lineLimits.parser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
         let nowNanos = Int64(saturatingNanosecondsOf: now())

@@ -1,4 +1,5 @@
 import CollectorModel
+import FlashbackWire
 import Foundation
 import Hummingbird
 import Registry
@@ -9,39 +10,6 @@ import TimeSeries
 /// bucket-traffic reports (`POST /stats/report`; the `StatsData` fields of §8.1).
 struct NodeReportRoutes {
     let ingest: IngestRoutes
-
-    /// `NodeStatusRequest`.
-    struct StatusRequest: Decodable {
-        var ip: String
-        var region: String
-        var timestamp: NodeTimestamp
-        var signature: String
-        var id_org: String?
-        var buckets: [BucketStatus]
-
-        struct BucketStatus: Decodable {
-            var unitId: String?
-            var bucketId: String?
-            var status: String
-            var latencyMs: Double?
-            var latency_ms: Double?
-            var createdAt: String?
-        }
-    }
-
-    /// One `StatsData` record.
-    struct TrafficRecord: Decodable {
-        var timestamp: Int64?
-        var repoId: String?
-        var unitId: String?
-        var bucketId: String?
-        var upl_bytes: Double?
-        var dwl_bytes: Double?
-        var size_change: Double?
-        var requests: Double?
-        var latency_ms: Double?
-        var host: String?
-    }
 
     struct ReportResponse: Encodable, Sendable {
         var success = true
@@ -60,49 +28,28 @@ struct NodeReportRoutes {
         }
     }
 
-    /// An ISO-8601 date-time (with or without fractions) within ``UnixTime``'s range; `nil` when
-    /// absent, `.failure` when present and not such a time.
-    static func time(_ text: String?) -> Result<UnixTime, Refusal>? {
-        guard let text, !text.isEmpty else { return nil }
-        guard let parsed = ISO8601.parse(text), !parsed.dateOnly, let time = UnixTime(seconds: parsed.seconds) else { return .failure(Refusal()) }
-        return .success(time)
-    }
-
-    struct Refusal: Error {}
-
     func status(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
         let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
+        try body.check()
         let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
-        try RegistryRoutes.validate(message)
-        guard body.buckets.count <= 10_000 else { throw APIError(.badRequest, "at most 10000 buckets per report") }
         _ = try registryCall { try ingest.registry.verify(message) }
         guard let node = ingest.registry.node(organization: message.organization, ip: message.ip) else {
             throw APIError(.notFound, "Node \(message.ip) is not registered")
         }
         let now = ingest.now()
+        let nowNanos = Int64(saturatingNanosecondsOf: now)
         var points: [SeriesPoint] = []
         for (index, bucket) in body.buckets.enumerated() {
-            guard let id = bucket.unitId.nonEmpty ?? bucket.bucketId.nonEmpty else {
-                throw APIError(.badRequest, "buckets[\(index)] needs unitId")
-            }
-            guard let status = NodeStatusValue.value(of: bucket.status) else {
-                throw APIError(.badRequest, "buckets[\(index)].status must be ONLINE, OFFLINE or DISCONNECTED")
-            }
-            var fields: [(name: String, value: Double)] = [(name: "status", value: status)]
-            if let latency = bucket.latencyMs ?? bucket.latency_ms, latency.isFinite, latency >= 0 { fields.append((name: "latency_ms", value: latency)) }
-            let nanos: Int64
-            switch Self.time(bucket.createdAt) {
-            case .success(let time): nanos = time.nanoseconds
-            case .failure: throw APIError(.badRequest, "buckets[\(index)].createdAt must be an ISO-8601 date-time \(UnixTime.rangeDescription)")
-            case nil: nanos = Int64(saturatingNanosecondsOf: now)
-            }
+            let entry = try bucket.checked(index: index)
+            var fields: [(name: String, value: Double)] = [(name: "status", value: entry.status)]
+            if let latency = entry.latency { fields.append((name: "latency_ms", value: latency)) }
             points.append(SeriesPoint(
                 organization: node.organization ?? "", measurement: "node_status",
-                tags: [(key: "bucket", value: id), (key: "node", value: node.id)], fields: fields,
-                timestamp: nanos))
+                tags: [(key: "bucket", value: entry.bucket), (key: "node", value: node.id)], fields: fields,
+                timestamp: entry.time?.nanoseconds ?? nowNanos))
         }
         let outcome = try ingest.store(points, now: now, protocol: .status)
-        let latencies = body.buckets.compactMap { $0.latencyMs ?? $0.latency_ms }.filter { $0.isFinite && $0 >= 0 }
+        let latencies = body.buckets.compactMap(\.latency)
         ingest.registry.markSeen(nodeID: node.id, latencyMs: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
         if outcome.rejectedTotal > 0 {
             throw APIError(.badRequest, "status partly refused: \(outcome.firstRejection ?? "samples rejected")")
@@ -113,30 +60,16 @@ struct NodeReportRoutes {
     func traffic(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
         let writer = try await ingest.writer(request)
         let records = try await JSONRequest.decode([TrafficRecord].self, from: request, context: context)
-        guard records.count <= 100_000 else { throw APIError(.badRequest, "at most 100000 records per report") }
+        guard records.count <= TrafficRecord.maxRecords else { throw APIError(.badRequest, "at most \(TrafficRecord.maxRecords) records per report") }
         let now = ingest.now()
+        let nowNanos = Int64(saturatingNanosecondsOf: now)
         var points: [SeriesPoint] = []
         for (index, record) in records.enumerated() {
-            guard let bucket = record.bucketId.nonEmpty ?? record.unitId.nonEmpty else { throw APIError(.badRequest, "record \(index) needs bucketId or unitId") }
-            var tags: [(key: String, value: String)] = [(key: "bucket", value: bucket)]
-            if let repo = record.repoId.nonEmpty { tags.append((key: "repo", value: repo)) }
-            if let host = record.host.nonEmpty { tags.append((key: "host", value: host)) }
-            if case .node(let node) = writer { tags.append((key: "node", value: node.id)) }
-            tags.sort { $0.key < $1.key }
-            let values: [(String, Double?)] = [("upl_bytes", record.upl_bytes), ("dwl_bytes", record.dwl_bytes), ("size_change", record.size_change),
-                                               ("requests", record.requests), ("latency_ms", record.latency_ms)]
-            let fields = values.compactMap { name, value in value.flatMap { $0.isFinite ? (name: name, value: $0) : nil } }
-            guard !fields.isEmpty else { throw APIError(.badRequest, "record \(index) has no numeric field") }
-            let nanos: Int64
-            if let seconds = record.timestamp {
-                guard let time = UnixTime(seconds: seconds) else {
-                    throw APIError(.badRequest, "[\(index)].timestamp must be Unix seconds \(UnixTime.rangeDescription)")
-                }
-                nanos = time.nanoseconds
-            } else {
-                nanos = Int64(saturatingNanosecondsOf: now)
-            }
-            points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: tags, fields: fields, timestamp: nanos))
+            var entry = try record.checked(index: index)
+            if case .node(let node) = writer { entry.tags.append((key: "node", value: node.id)) }
+            entry.tags.sort { $0.key < $1.key }
+            points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: entry.tags, fields: entry.fields,
+                                      timestamp: entry.time?.nanoseconds ?? nowNanos))
         }
         let outcome = try ingest.store(points, now: now, protocol: .report)
         if case .node(let node) = writer { ingest.registry.markSeen(nodeID: node.id) }

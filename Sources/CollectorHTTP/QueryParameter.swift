@@ -1,4 +1,5 @@
 import CollectorModel
+import FlashbackWire
 import Foundation
 import Hummingbird
 

@@ -1,28 +1,6 @@
+import FlashbackWire
 import Foundation
 import Registry
-
-/// `POST /register` body (flashback-api.md §6.1).
-struct RegisterRequest: Decodable {
-    var ip: String
-    var region: String
-    var timestamp: NodeTimestamp
-    var signature: String
-    var provider: String?
-    var status: String
-    var version: String
-    var id_org: String?
-    var nodeServices: Int?
-    var url: String?
-}
-
-/// `POST /unregister` body (§6.2); `region` may be absent (DESIGN.md §4.3).
-struct UnregisterRequest: Decodable {
-    var ip: String
-    var region: String?
-    var timestamp: NodeTimestamp
-    var signature: String
-    var id_org: String?
-}
 
 /// `POST /register` answer: the contract's envelope plus the node's id and credential.
 struct RegisterResponse: Encodable, Sendable {

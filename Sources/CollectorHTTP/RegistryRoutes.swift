@@ -1,5 +1,6 @@
 import CollectorAuth
 import CollectorModel
+import FlashbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -153,22 +154,6 @@ struct RegistryRoutes {
 
     /// Field checks shared by every signed node message; 400 naming the field.
     static func validate(_ message: SignedNodeMessage) throws {
-        guard !message.ip.isEmpty, message.ip.count <= 64, !message.ip.contains("|") else {
-            throw APIError(.badRequest, "ip must be a non-empty address of at most 64 characters without '|'")
-        }
-        guard !message.region.isEmpty, message.region.count <= 64 else {
-            throw APIError(.badRequest, "region must be a non-empty string of at most 64 characters")
-        }
-        guard !message.signature.isEmpty, message.signature.count <= 4096 else {
-            throw APIError(.badRequest, "signature must be a non-empty Base64 string")
-        }
-    }
-}
-
-extension Optional where Wrapped == String {
-    /// The contract treats `''`, `undefined` and `null` as absent (DESIGN.md §4.10).
-    var nonEmpty: String? {
-        guard let value = self?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value != "undefined", value != "null" else { return nil }
-        return value
+        try SignedMessageFields.check(ip: message.ip, region: message.region, signature: message.signature)
     }
 }

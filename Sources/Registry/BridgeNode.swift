@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 
 /// A registered bridge node.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FlashbackWire
 import Foundation
 import NIOCore
 import NIOHTTP1

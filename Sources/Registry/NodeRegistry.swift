@@ -1,6 +1,7 @@
 import CollectorModel
 import CollectorStore
 import Crypto
+import FlashbackWire
 import Foundation
 import Logging
 import RocksDB

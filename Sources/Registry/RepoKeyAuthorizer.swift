@@ -1,3 +1,4 @@
+import FlashbackWire
 import Foundation
 
 /// Decides whether an S3 request signed with a repo API key may run (DESIGN.md §4.12).

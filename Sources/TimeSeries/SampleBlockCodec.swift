@@ -18,6 +18,7 @@
 /// change one byte. Decoding checks every length and that timestamps strictly increase.
 enum SampleBlockCodec {
     static let version: UInt8 = 2
+    static let signBit: UInt64 = 1 << 63
 
     static func encode(_ samples: [FieldSample]) -> [UInt8] {
         var out: [UInt8] = []
@@ -85,14 +86,19 @@ enum SampleBlockCodec {
             samples.reserveCapacity(start + Int(count))
             var time = Int64(bitPattern: firstTime)
             samples.append(FieldSample(field: field, timestamp: time, value: Double(bitPattern: firstBits)))
-            var delta: Int64 = 0
+            // Deltas are unsigned: two timestamps of a field may be up to 2⁶⁴ − 1 ns apart (the
+            // encoder's wrapping Int64 arithmetic writes the same bits). Time is compared in the
+            // order-preserving unsigned form (sign bit flipped), so it must strictly increase.
+            var delta: UInt64 = 0
+            var ordered = UInt64(bitPattern: time) ^ Self.signBit
             for _ in 1..<Int(count) {
                 guard let encoded = reader.varint() else { return nil }
-                delta = delta &+ unzigzag(encoded)
+                delta = delta &+ UInt64(bitPattern: unzigzag(encoded))
                 guard delta > 0 else { return nil }
-                let (next, overflow) = time.addingReportingOverflow(delta)
+                let (next, overflow) = ordered.addingReportingOverflow(delta)
                 guard !overflow else { return nil }
-                time = next
+                ordered = next
+                time = Int64(bitPattern: ordered ^ Self.signBit)
                 samples.append(FieldSample(field: field, timestamp: time, value: 0))
             }
             var bits = firstBits

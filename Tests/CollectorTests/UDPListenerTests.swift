@@ -1,4 +1,5 @@
 import CollectorHTTP
+import CollectorModel
 import CollectorStore
 import CollectorTesting
 import Crypto

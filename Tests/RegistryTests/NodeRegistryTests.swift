@@ -1,3 +1,4 @@
+import CollectorModel
 import CollectorStore
 import CollectorTesting
 import Crypto

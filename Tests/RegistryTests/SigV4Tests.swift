@@ -1,3 +1,4 @@
+import FlashbackWire
 import Foundation
 import Registry
 import Testing
@@ -54,6 +55,13 @@ struct SigV4Tests {
         #expect(SigV4.Authorization(header: "AWS AKID:signature") == nil)
         #expect(SigV4.Authorization(header: "AWS4-HMAC-SHA256 Credential=AKID/2013/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=ab") == nil)
         #expect(SigV4.Authorization(header: "AWS4-HMAC-SHA256 garbage") == nil)
+        // Found by `flashback-fuzz sigv4`: 64 characters that are not 64 hex digits (invalid
+        // UTF-8 became U+FFFD, three bytes each) passed the length check.
+        let scope = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature="
+        let invalid = Array(scope.utf8) + Array(repeating: UInt8(ascii: "a"), count: 60) + [0x9E, 0x9E, 0x9E, 0x9E]
+        #expect(SigV4.Authorization(header: String(decoding: invalid, as: UTF8.self)) == nil)
+        #expect(SigV4.Authorization(header: scope + String(repeating: "g", count: 64)) == nil)
+        #expect(SigV4.Authorization(header: scope + String(repeating: "A", count: 64))?.signature == String(repeating: "a", count: 64))
     }
 
     @Test func azureStringToSignFollowsTheSharedKeyLayout() throws {

@@ -47,6 +47,21 @@ struct SampleBlockTests {
 
     /// A series reporting once a minute with a constant status and a changing gauge: about one
     /// byte per timestamp and per unchanged value, instead of 18 bytes a sample.
+    /// Found by `flashback-fuzz sample-block`: timestamps more than Int64.max ns apart encoded
+    /// (wrapping delta) but did not decode (signed delta refused), so the block was lost.
+    @Test func timestampsAtBothEndsOfInt64RoundTrip() {
+        let samples = [
+            FieldSample(field: 1, timestamp: .min, value: .nan),
+            FieldSample(field: 1, timestamp: .max, value: .infinity),
+            FieldSample(field: 2, timestamp: -1, value: -0.0),
+            FieldSample(field: 2, timestamp: .max, value: .leastNonzeroMagnitude),
+        ]
+        let block = SampleBlock(samples: samples)
+        let decoded = SampleBlock(decoding: block.encoded())
+        #expect(decoded?.samples.map(\.timestamp) == block.samples.map(\.timestamp))
+        #expect(decoded?.samples.map(\.value.bitPattern) == block.samples.map(\.value.bitPattern))
+    }
+
     @Test func regularSeriesEncodeCompactly() {
         var samples: [FieldSample] = []
         for minute in 0..<60 {

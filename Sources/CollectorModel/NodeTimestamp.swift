@@ -1,4 +1,3 @@
-import CollectorModel
 import Foundation
 
 /// The `timestamp` of a signed node message, kept exactly as sent.
@@ -53,7 +52,7 @@ public struct NodeTimestamp: Sendable, Equatable, Codable, CustomStringConvertib
     public var description: String { signedText }
 
     /// A strict ISO-8601 date-time (``CollectorModel/ISO8601``); a date alone is not a time.
-    static func parseISO8601(_ text: String) -> Date? {
+    public static func parseISO8601(_ text: String) -> Date? {
         guard let parsed = ISO8601.parse(text), !parsed.dateOnly else { return nil }
         return Date(timeIntervalSince1970: TimeInterval(parsed.seconds))
     }

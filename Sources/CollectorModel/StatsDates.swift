@@ -1,4 +1,3 @@
-import CollectorModel
 import Foundation
 
 /// The date forms of the stats API: ISO-8601 dates and date-times in queries and bodies, the
