@@ -4,7 +4,8 @@
 #   (no flag)  build and run: librocksdb-dev libssl-dev zlib1g-dev
 #   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, prometheus (the
 #              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
-#              S3 endpoint with signature checks)
+#              S3 endpoint with signature checks), openapi-spec-validator and schemathesis (the
+#              OpenAPI document and the API run against it)
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
@@ -39,4 +40,10 @@ if ((testing)) && ! python3 -c 'import moto.server, boto3, flask, flask_cors' >/
   echo "install-deps: installing moto[server] from PyPI" >&2
   python3 -m pip install --quiet 'moto[server]>=5' boto3 ||
     python3 -m pip install --quiet --break-system-packages 'moto[server]>=5' boto3
+fi
+
+if ((testing)) && ! { python3 -c 'import openapi_spec_validator' >/dev/null 2>&1 && command -v schemathesis >/dev/null 2>&1; }; then
+  echo "install-deps: installing openapi-spec-validator and schemathesis from PyPI" >&2
+  python3 -m pip install --quiet openapi-spec-validator 'schemathesis>=4.3,<5' ||
+    python3 -m pip install --quiet --break-system-packages openapi-spec-validator 'schemathesis>=4.3,<5'
 fi

@@ -18,6 +18,10 @@ struct HealthRoutes {
     }
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
         router.get("/-/healthy") { _, _ in
             HealthRoutes.plain(.ok, "Flashback Collector is Healthy.\n")
         }
