@@ -64,6 +64,16 @@ struct SigV4Tests {
         #expect(SigV4.Authorization(header: scope + String(repeating: "A", count: 64))?.signature == String(repeating: "a", count: 64))
     }
 
+    /// `UInt8("+1", radix: 16)` is 1: percent-decoding took a sign as a hex digit.
+    @Test func percentDecodingNeedsTwoHexDigits() {
+        #expect(SigV4.percentDecode("a%+1b") == "a%+1b")
+        #expect(SigV4.percentDecode("%-0") == "%-0")
+        #expect(SigV4.percentDecode("%2F%2f%zz%4") == "//%zz%4")
+        #expect(SigV4.percentDecode("%E2%82%AC") == "€")
+        #expect(SigV4.uriEncode("a b/€", keepSlash: true) == "a%20b/%E2%82%AC")
+        #expect(SigV4.hex([0x00, 0xAB, 0xFF]) == "00abff")
+    }
+
     @Test func azureStringToSignFollowsTheSharedKeyLayout() throws {
         let authorization = try #require(AzureSharedKey.authorization(
             method: "HEAD", account: "acct", accountKey: Data(repeating: 7, count: 32).base64EncodedString(),
