@@ -32,7 +32,9 @@ struct IngestDurabilityTests {
     }
 
     @Test func killMinus9LosesNoAcknowledgedSample() async throws {
-        let first = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path)
+        // A long flush interval keeps the acknowledged samples in the ingest log (not yet in
+        // blocks) when the kill lands, however slow the machine, so the restart must replay it.
+        let first = try CollectorProcess(dataDirectory: dataDirectory, logDirectory: directory.path, arguments: ["--flush-interval-ms", "600000"])
         #expect(await first.waitFor(path: "/-/ready", status: 200))
         let auth = try await ownerAuth()
         let acknowledged = AcknowledgedCount()
