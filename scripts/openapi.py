@@ -12,7 +12,6 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-S = lambda **kw: dict(kw)
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
 NUM = {"type": "number"}

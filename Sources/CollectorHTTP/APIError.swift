@@ -41,15 +41,6 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
 }
 
-/// A refused request value (from the pure request checks of `FlashbackWire`) is a 400 naming it.
-extension RequestError: HTTPResponseError {
-    public var status: HTTPResponse.Status { .badRequest }
-
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        APIError.render(status: .badRequest, message: message)
-    }
-}
-
 /// Renders every error that escapes a handler in the Flashback shape: Hummingbird's own
 /// `HTTPError`s (unknown route, body too large, bad JSON) keep their status; anything else is a
 /// 500 whose details go to the log, not to the caller.
@@ -62,6 +53,7 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return APIError.render(status: error.status, message: error.message, headers: error.headers)
         } catch let error as RequestError {
+            // A refused request value (`FlashbackWire`'s checks): 400 naming it.
             return APIError.render(status: .badRequest, message: error.message)
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound

@@ -15,10 +15,6 @@ struct CatalogRoutes {
     let catalog: StorageCatalog
     let validator: BucketValidator
 
-    static func checkLength(_ field: String, _ value: String?) throws {
-        try CatalogFieldLimits.check(field, value)
-    }
-
     static func scope(_ context: CollectorRequestContext) throws -> CatalogScope {
         let identity = try context.requireIdentity()
         return CatalogScope(organization: identity.organization, workspaces: identity.workspaces)
@@ -131,7 +127,7 @@ struct CatalogRoutes {
                 }
             }
             for (field, value) in [("bucket", body.bucket), ("key", body.key), ("secret", body.secret), ("endpoint", body.endpoint), ("region", body.region)] {
-                try Self.checkLength(field, value)
+                try CatalogFieldLimits.check(field, value)
             }
             // Aiming the signed request elsewhere, or signing it with other credentials, is a
             // change of the bucket's settings in all but name: administrators only.
@@ -159,7 +155,7 @@ struct CatalogRoutes {
         for (field, value) in [("name", body.name), ("bucket", body.bucket), ("key", body.key), ("secret", body.secret),
                                ("endpoint", body.endpoint), ("region", body.region), ("workspaceId", body.workspaceId),
                                ("walletAddress", body.walletAddress), ("projectId", body.projectId)] {
-            try checkLength(field, value)
+            try CatalogFieldLimits.check(field, value)
         }
         if let endpoint = body.endpoint.nonEmpty { try checkEndpoint(endpoint) }
         if body.apiKeyUuid.nonEmpty != nil {
@@ -208,8 +204,8 @@ struct CatalogRoutes {
     }
 
     static func repoDraft(_ body: RepoRequest, scope: CatalogScope, catalog: StorageCatalog) throws -> RepositoryDraft {
-        try checkLength("name", body.name)
-        try checkLength("workspaceId", body.workspaceId)
+        try CatalogFieldLimits.check("name", body.name)
+        try CatalogFieldLimits.check("workspaceId", body.workspaceId)
         guard !body.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError(.badRequest, "missing field name") }
         guard let type = StorageType(parsing: body.storageType) else {
             throw APIError(.badRequest, "unknown storageType \(body.storageType); expected S3, GCS, BLOB or AZURE")
@@ -220,7 +216,7 @@ struct CatalogRoutes {
         let visible = catalog.buckets(scope)
         var links: [RepoBucketLink] = []
         for (index, item) in items.enumerated() {
-            try checkLength("folder", item.folder)
+            try CatalogFieldLimits.check("folder", item.folder)
             let reference = item.bucketId.nonEmpty ?? item.unitId.nonEmpty ?? item.bucket?.reference ?? item.unit?.reference
             guard let reference else { throw APIError(.badRequest, "repoBuckets[\(index)] needs a bucketId") }
             // A reference is a bucket id, or else the display or provider name of a visible bucket.
@@ -304,7 +300,7 @@ struct CatalogRoutes {
             let scope = try Self.writeScope(context)
             let repo = try context.parameters.require("repoId")
             let body = try await JSONRequest.decode(APIKeyRequest.self, from: request, context: context)
-            try Self.checkLength("name", body.name)
+            try CatalogFieldLimits.check("name", body.name)
             guard !body.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError(.badRequest, "missing field name") }
             if let bodyRepo = body.repoId.nonEmpty, bodyRepo != repo { throw APIError(.badRequest, "repoId in the body differs from the path") }
             let type = try Self.accessType(body.accessType)
@@ -319,7 +315,7 @@ struct CatalogRoutes {
             let repo = try context.parameters.require("repoId")
             let keyID = try context.parameters.require("apikeyId")
             let body = try await JSONRequest.decode(APIKeyRequest.self, from: request, context: context)
-            try Self.checkLength("name", body.name)
+            try CatalogFieldLimits.check("name", body.name)
             let type = try Self.accessType(body.accessType)
             try registryCall { try catalog.updateAPIKey(scope, repoId: repo, keyId: keyID, name: body.name, accessType: type) }
             return JSONResponse(body: ActionResponse(message: "API key updated successfully"))

@@ -40,7 +40,7 @@ struct RegistryRoutes {
         router.post("/register") { request, context -> JSONResponse<RegisterResponse> in
             let body = try await JSONRequest.decode(RegisterRequest.self, from: request, context: context)
             let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
-            try Self.validate(message)
+            try SignedMessageFields.check(ip: message.ip, region: message.region, signature: message.signature)
             if let services = body.nodeServices, !(0...0xFFFF).contains(services) {
                 throw APIError(.badRequest, "nodeServices must be a bitmask between 0 and 65535")
             }
@@ -55,7 +55,7 @@ struct RegistryRoutes {
 
         router.post("/unregister") { request, context -> JSONResponse<ActionResponse> in
             let body = try await JSONRequest.decode(UnregisterRequest.self, from: request, context: context)
-            try Self.validate(SignedNodeMessage(ip: body.ip, region: body.region ?? "-", timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty))
+            try SignedMessageFields.check(ip: body.ip, region: body.region ?? "-", signature: body.signature)
             try registryCall {
                 try registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
             }
@@ -150,10 +150,5 @@ struct RegistryRoutes {
     static func wantsPEM(_ headers: HTTPFields) -> Bool {
         let accept = headers[values: .accept].joined(separator: ",").lowercased()
         return accept.contains("application/x-pem-file") || accept.contains("text/plain")
-    }
-
-    /// Field checks shared by every signed node message; 400 naming the field.
-    static func validate(_ message: SignedNodeMessage) throws {
-        try SignedMessageFields.check(ip: message.ip, region: message.region, signature: message.signature)
     }
 }

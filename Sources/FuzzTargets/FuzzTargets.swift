@@ -87,7 +87,6 @@ public enum FuzzTargets {
     static func register(_ bytes: UnsafeRawBufferPointer) {
         if let body = decode(RegisterRequest.self, bytes) {
             try? SignedMessageFields.check(ip: body.ip, region: body.region, signature: body.signature)
-            _ = "\(body.ip)|\(body.region)|\(body.timestamp.signedText)"
             check(body.timestamp.date.timeIntervalSince1970.isFinite, "a timestamp is a finite instant")
         }
         if let body = decode(UnregisterRequest.self, bytes) {
