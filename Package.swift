@@ -2,6 +2,7 @@
 // Flashback Collector: the storage side of the Flashback control plane and its metrics store.
 // The target map and the way of a sample are described in docs/architecture.md.
 
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -30,7 +31,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
-        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // MARK: Storage engine
@@ -267,8 +267,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+    ]
+)
 
-        // MARK: Benchmarks (swift package benchmark)
+// MARK: Benchmarks (Benchmarks/README.md)
+// package-benchmark and the four benchmark executables join the package graph only when
+// FLASHBACK_BENCHMARKS is set, so ordinary builds and CI neither resolve nor compile them:
+//   FLASHBACK_BENCHMARKS=1 swift package --disable-sandbox benchmark
+if ProcessInfo.processInfo.environment["FLASHBACK_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets += [
         .executableTarget(
             name: "RocksDBBenchmarks",
             dependencies: [
@@ -324,4 +334,4 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
-)
+}
