@@ -64,7 +64,26 @@ let package = Package(
         ),
         .target(
             name: "TimeSeries",
-            dependencies: ["RocksDB", "CollectorModel", "Ingest"],
+            dependencies: ["RocksDB", "CollectorModel"],
+            swiftSettings: strict
+        ),
+        // The way in (VictoriaMetrics' vminsert): stream layer, rows → series batches, the one
+        // ingest writer, the UDP listener, flush and retention services, ingest metrics.
+        .target(
+            name: "Ingestion",
+            dependencies: [
+                "CollectorModel",
+                "CSystemMemory",
+                "Ingest",
+                "TimeSeries",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -125,6 +144,7 @@ let package = Package(
                 "FlashbackWire",
                 "Registry",
                 "Ingest",
+                "Ingestion",
                 "TimeSeries",
                 "Stats",
                 "Exposition",
@@ -149,6 +169,7 @@ let package = Package(
                 "CSystemMemory",
                 "Registry",
                 "Ingest",
+                "Ingestion",
                 "Stats",
                 "Exposition",
                 "TimeSeries",
@@ -172,7 +193,7 @@ let package = Package(
         // MARK: Fuzzing (docs/fuzzing.md): scripts/fuzz.sh builds flashback-fuzz with libFuzzer
         .target(
             name: "FuzzTargets",
-            dependencies: ["CollectorModel", "FlashbackWire", "Ingest", "TimeSeries"],
+            dependencies: ["CollectorModel", "FlashbackWire", "Ingest", "Ingestion", "TimeSeries"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -237,6 +258,7 @@ let package = Package(
                 "CollectorAuth",
                 "CollectorHTTP",
                 "CollectorTesting",
+                "Ingestion",
                 "Registry",
                 "Stats",
                 "Exposition",
@@ -295,7 +317,9 @@ if ProcessInfo.processInfo.environment["FLASHBACK_BENCHMARKS"] != nil {
             dependencies: [
                 "TimeSeries",
                 "Ingest",
+                "Ingestion",
                 "RocksDB",
+                .product(name: "Metrics", package: "swift-metrics"),
                 "CollectorTesting",
                 .product(name: "Benchmark", package: "benchmark"),
             ],

@@ -1,13 +1,15 @@
 import Benchmark
 import CollectorTesting
+import CoreMetrics
 import Foundation
 import Ingest
+import Ingestion
 import RocksDB
 import TimeSeries
 
-/// The write path below HTTP, as the collector runs it: parse a 10,000-line body of the load
-/// driver's shape with the shared series-section cache, map it to a store batch (series ids
-/// memoized in the sections), log and buffer it (`TimeSeriesStore.write`, WAL on, no fsync), and flush the
+/// The write path below HTTP, as the collector runs it (`IngestWriter.writeLines`): parse a
+/// 10,000-line body of the load driver's shape with the shared series-section cache, map it to a
+/// store batch (series ids memoized in the sections), log and buffer it (`TimeSeriesStore.write`, WAL on, no fsync), and flush the
 /// buffer into series-hour blocks whenever it is due (every 512 Ki samples, ~13 bodies), so the
 /// flush cost is included. Then the read side: the rollups of one series over one day.
 let benchmarks: @Sendable () -> Void = {
@@ -23,7 +25,7 @@ let benchmarks: @Sendable () -> Void = {
         let directory = TemporaryDirectory(prefix: "bench-ts")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         let store = try TimeSeriesStore(database: db)
-        let cache = SeriesSectionCache()
+        let writer = IngestWriter(store: store, nodes: NoNodes(), metrics: IngestMetrics(factory: NOOPMetricsHandler.instance))
         let now = Date()
         // Bodies prepared up front: one round of all 10,000 series each, a minute apart.
         let bodies: [[UInt8]] = (0..<120).map { round in
@@ -37,11 +39,9 @@ let benchmarks: @Sendable () -> Void = {
             return Array(text.utf8)
         }
         func ingest(_ body: [UInt8]) throws -> Int {
-            let parsed = body.withUnsafeBytes { LineProtocolParser(seriesCache: cache).parse($0) }
-            let batch = SeriesBatch.lines(parsed, organization: "bench", node: nil, nowNanos: 0).batch
-            let outcome = try store.write(batch, now: now, sync: false)
+            let outcome = try body.withUnsafeBytes { try writer.writeLines($0, precision: .nanoseconds, writer: .organization("bench")) }
             try store.flushIfDue()
-            return outcome.stored
+            return outcome.stored.stored
         }
         // Register the series before measuring (steady state: series already known).
         _ = try ingest(bodies[0])
@@ -92,4 +92,10 @@ struct MissingValue: Error {}
 func require<T>(_ value: T?) throws -> T {
     guard let value else { throw MissingValue() }
     return value
+}
+
+/// Organization writes only: no node is ever looked up or marked seen.
+struct NoNodes: IngestNodeDirectory {
+    func datagramSigner(nodeID: String) -> DatagramSigner? { nil }
+    func markSeen(nodeID: String, latencyMs: Double?) {}
 }

@@ -1,4 +1,3 @@
-import FlashbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -52,9 +51,9 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return APIError.render(status: error.status, message: error.message, headers: error.headers)
-        } catch let error as RequestError {
-            // A refused request value (`FlashbackWire`'s checks): 400 naming it.
-            return APIError.render(status: .badRequest, message: error.message)
+        } catch let error as any FlashbackResponseError {
+            // Registry, catalog, stats, ingest and request-value refusals (ErrorMapping.swift).
+            return try error.response(from: request, context: context)
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound
                 ? "not found: \(request.method) \(request.uri.path)"

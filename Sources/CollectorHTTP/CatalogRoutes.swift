@@ -72,7 +72,7 @@ struct CatalogRoutes {
             draft.storageType = type
             draft.workspaceId = workspace
             let validation = try await validateIfPossible(draft, storedSecret: nil)
-            let bucket = try registryCall { try catalog.createBucket(scope, draft, validation: validation) }
+            let bucket = try catalog.createBucket(scope, draft, validation: validation)
             context.logger.info("bucket created", metadata: ["bucket": "\(bucket.id)", "organization": "\(scope.organization)"])
             return try JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, status: bucket.status, latency_ms: bucket.latencyMs))
                 .response(from: request, context: context)
@@ -81,7 +81,7 @@ struct CatalogRoutes {
         router.put(RouterPath("\(prefix)/:bucketId")) { request, context -> JSONResponse<BucketWriteResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("bucketId")
-            let existing = try registryCall { try catalog.bucket(scope, id: id) }
+            let existing = try catalog.bucket(scope, id: id)
             let body = try await JSONRequest.decode(BucketRequest.self, from: request, context: context)
             var draft = try Self.draft(from: body)
             draft.name = body.name.nonEmpty
@@ -102,21 +102,21 @@ struct CatalogRoutes {
             merged.endpoint = draft.endpoint ?? existing.endpoint
             merged.region = draft.region ?? existing.region
             let validation = reaches ? try await validateIfPossible(merged, storedSecret: catalog.providerSecret(of: existing)) : nil
-            let bucket = try registryCall { try catalog.updateBucket(scope, id: id, draft, validation: validation) }
+            let bucket = try catalog.updateBucket(scope, id: id, draft, validation: validation)
             return JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, status: bucket.status, latency_ms: bucket.latencyMs))
         }
 
         router.delete(RouterPath("\(prefix)/:bucketId")) { _, context -> JSONResponse<ActionResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("bucketId")
-            try registryCall { try catalog.deleteBucket(scope, id: id) }
+            try catalog.deleteBucket(scope, id: id)
             return JSONResponse(body: ActionResponse(message: "Bucket deleted successfully"))
         }
 
         router.post(RouterPath("\(prefix)/:bucketId/validate")) { request, context -> JSONResponse<ValidationResponse> in
             let scope = try Self.scope(context)
             let id = try context.parameters.require("bucketId")
-            let bucket = try registryCall { try catalog.bucket(scope, id: id) }
+            let bucket = try catalog.bucket(scope, id: id)
             let raw = try await JSONRequest.body(of: request, context: context)
             var body = ValidateRequest()
             if raw.readableBytes > 0 {
@@ -229,7 +229,7 @@ struct CatalogRoutes {
     /// Runs a repository write, rendering rule violations with `error_code`.
     static func repoCall(_ body: () throws -> Repository) throws -> Result<Repository, RepoRuleError> {
         do {
-            return .success(try registryCall(body))
+            return .success(try body())
         } catch let error as RepoRuleError {
             return .failure(error)
         }
@@ -276,7 +276,7 @@ struct CatalogRoutes {
         router.delete("/repo/:repoId") { _, context -> JSONResponse<ActionResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("repoId")
-            try registryCall { try catalog.deleteRepository(scope, id: id) }
+            try catalog.deleteRepository(scope, id: id)
             return JSONResponse(body: ActionResponse(message: "Repository deleted successfully"))
         }
     }
@@ -292,7 +292,7 @@ struct CatalogRoutes {
         router.get("/repo/:repoId/apikey") { _, context -> JSONResponse<APIKeyListResponse> in
             let scope = try Self.scope(context)
             let repo = try context.parameters.require("repoId")
-            let keys = try registryCall { try catalog.apiKeys(scope, repoId: repo) }
+            let keys = try catalog.apiKeys(scope, repoId: repo)
             return JSONResponse(body: APIKeyListResponse(keys: keys.map(APIKeyDTO.init)))
         }
 
@@ -304,7 +304,7 @@ struct CatalogRoutes {
             guard !body.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError(.badRequest, "missing field name") }
             if let bodyRepo = body.repoId.nonEmpty, bodyRepo != repo { throw APIError(.badRequest, "repoId in the body differs from the path") }
             let type = try Self.accessType(body.accessType)
-            let (key, secret) = try registryCall { try catalog.createAPIKey(scope, repoId: repo, name: body.name, accessType: type) }
+            let (key, secret) = try catalog.createAPIKey(scope, repoId: repo, name: body.name, accessType: type)
             var response = try JSONResponse(body: APIKeyCreatedResponse(id: key.id, key: key.accessKeyID, secret: secret)).response(from: request, context: context)
             response.headers[.cacheControl] = "no-store"
             return response
@@ -317,7 +317,7 @@ struct CatalogRoutes {
             let body = try await JSONRequest.decode(APIKeyRequest.self, from: request, context: context)
             try CatalogFieldLimits.check("name", body.name)
             let type = try Self.accessType(body.accessType)
-            try registryCall { try catalog.updateAPIKey(scope, repoId: repo, keyId: keyID, name: body.name, accessType: type) }
+            try catalog.updateAPIKey(scope, repoId: repo, keyId: keyID, name: body.name, accessType: type)
             return JSONResponse(body: ActionResponse(message: "API key updated successfully"))
         }
 
@@ -325,7 +325,7 @@ struct CatalogRoutes {
             let scope = try Self.writeScope(context)
             let repo = try context.parameters.require("repoId")
             let keyID = try context.parameters.require("apikeyId")
-            try registryCall { try catalog.deleteAPIKey(scope, repoId: repo, keyId: keyID) }
+            try catalog.deleteAPIKey(scope, repoId: repo, keyId: keyID)
             return JSONResponse(body: ActionResponse(message: "API key deleted successfully"))
         }
     }

@@ -2,7 +2,7 @@ import CollectorAuth
 import CollectorStore
 import Foundation
 import Hummingbird
-import Ingest
+import Ingestion
 import Logging
 import NIOCore
 import Registry
@@ -23,18 +23,14 @@ public enum CollectorApplication {
         public var registry: NodeRegistry
         public var catalog: StorageCatalog
         public var timeSeries: TimeSeriesStore
-        public var syncWrites: Bool
+        /// The one ingest writer (HTTP, UDP and node reports share it, and its series memo).
+        public var ingest: IngestWriter
+        /// Bytes of ingest requests in flight (`--max-inflight-bytes`).
         public var admission: IngestAdmission
         public var validator: BucketValidator
         public var readiness: ServiceReadiness
         public var version: String
         public var clock: @Sendable () -> Date
-        /// Parsed series sections shared by every line-protocol parse (HTTP and UDP).
-        public var seriesSections: SeriesSectionCache
-        /// Ingest self-monitoring.
-        public var metrics: IngestMetrics
-        /// Line-protocol limits (`--max-line-length`, `--max-tags-per-series`).
-        public var lineLimits: LineLimits
         /// Stats query limits (`--stats-max-*`); the liveness thresholds come from the registry.
         public var statsSettings: StatsSettings
         /// The swift-metrics backend `/metrics` exports (the one `metrics` records into).
@@ -46,7 +42,7 @@ public enum CollectorApplication {
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
-            clock: @escaping @Sendable () -> Date = { Date() }, seriesSections: SeriesSectionCache = SeriesSectionCache(),
+            clock: @escaping @Sendable () -> Date = { Date() }, memo: SeriesMemo = SeriesMemo(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
             statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil
         ) {
@@ -55,15 +51,13 @@ public enum CollectorApplication {
             self.registry = registry
             self.catalog = catalog
             self.timeSeries = timeSeries
-            self.syncWrites = syncWrites
+            self.ingest = IngestWriter(store: timeSeries, nodes: registry, syncWrites: syncWrites, metrics: metrics, memo: memo,
+                                       lineLimits: lineLimits, now: clock)
             self.admission = admission
             self.validator = validator
             self.readiness = readiness
             self.version = version
             self.clock = clock
-            self.seriesSections = seriesSections
-            self.metrics = metrics
-            self.lineLimits = lineLimits
             self.statsSettings = statsSettings
             self.metricsRegistry = metricsRegistry
             self.metricsToken = metricsToken
@@ -78,16 +72,17 @@ public enum CollectorApplication {
         router.add(middleware: RequestMetricsMiddleware(factory: dependencies.metricsRegistry))
         router.add(middleware: APIErrorMiddleware())
         HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
-        let registryRoutes = RegistryRoutes(registry: dependencies.registry, tokens: dependencies.tokens)
+        let authentication = CallerAuthentication(registry: dependencies.registry, tokens: dependencies.tokens)
+        let registryRoutes = RegistryRoutes(registry: dependencies.registry, authentication: authentication)
         registryRoutes.registerPublic(on: router)
-        let ingest = IngestRoutes(store: dependencies.timeSeries, registry: dependencies.registry, tokens: dependencies.tokens,
-                                  syncWrites: dependencies.syncWrites, admission: dependencies.admission, now: dependencies.clock,
-                                  seriesSections: dependencies.seriesSections, metrics: dependencies.metrics,
-                                  lineLimits: dependencies.lineLimits)
+        let ingest = IngestRoutes(writer: dependencies.ingest,
+                                  stream: IngestStream(admission: dependencies.admission, metrics: dependencies.ingest.metrics),
+                                  authentication: authentication)
         ingest.register(on: router)
-        NodeReportRoutes(ingest: ingest).register(on: router)
+        NodeReportRoutes(registry: dependencies.registry, ingest: ingest).register(on: router)
+        RollupRoutes(store: dependencies.timeSeries, authentication: authentication, now: dependencies.clock).register(on: router)
 
-        let authenticated = router.group().add(middleware: TokenAuthMiddleware(authority: dependencies.tokens))
+        let authenticated = router.group().add(middleware: TokenAuthMiddleware(authentication: authentication))
         IdentityRoutes().register(on: authenticated)
         registryRoutes.registerAuthenticated(on: authenticated)
         CatalogRoutes(catalog: dependencies.catalog, validator: dependencies.validator).register(on: authenticated)
@@ -98,7 +93,7 @@ public enum CollectorApplication {
         MetricsRoutes(registry: dependencies.metricsRegistry, stats: stats, storage: dependencies.storage, store: dependencies.timeSeries,
                       version: dependencies.version, token: dependencies.metricsToken, now: dependencies.clock).register(on: router)
 
-        let nodes = router.group().add(middleware: NodeAuthMiddleware(registry: dependencies.registry))
+        let nodes = router.group().add(middleware: NodeAuthMiddleware(authentication: authentication))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)
         return router
     }

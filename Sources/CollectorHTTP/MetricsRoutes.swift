@@ -1,3 +1,4 @@
+import CollectorModel
 import CollectorStore
 import Crypto
 import Exposition
@@ -25,8 +26,8 @@ struct MetricsRoutes {
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/metrics") { request, _ -> Response in
             if let token {
-                let sent = request.headers[.authorization] ?? ""
-                guard Self.constantTimeEqual(Array(sent.utf8), Array("Bearer \(token)".utf8)) else {
+                let sent = CallerAuthentication.credential(in: request.headers) ?? ""
+                guard ConstantTime.equals(sent.utf8, token.utf8) else {
                     throw APIError(.unauthorized, "scrapes need Authorization: Bearer <--metrics-token>", headers: [.wwwAuthenticate: "Bearer"])
                 }
             }
@@ -34,11 +35,6 @@ struct MetricsRoutes {
             let bytes = Exposition.render(try families(), format: format)
             return Response(status: .ok, headers: [.contentType: format.contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-    }
-
-    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        return zip(lhs, rhs).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     /// Self families (swift-metrics registry plus what is read at scrape time) and the domain.

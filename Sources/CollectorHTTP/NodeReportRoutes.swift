@@ -1,14 +1,14 @@
 import CollectorModel
 import FlashbackWire
-import Foundation
 import Hummingbird
+import Ingestion
 import Registry
-import Stats
 import TimeSeries
 
 /// The node status report (`POST /status`, alias `POST /node/status`; flashback-api.md §7.4) and
 /// bucket-traffic reports (`POST /stats/report`; the `StatsData` fields of §8.1).
 struct NodeReportRoutes {
+    let registry: NodeRegistry
     let ingest: IngestRoutes
 
     struct ReportResponse: Encodable, Sendable {
@@ -32,25 +32,15 @@ struct NodeReportRoutes {
         let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
         try body.check()
         let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
-        _ = try registryCall { try ingest.registry.verify(message) }
-        guard let node = ingest.registry.node(organization: message.organization, ip: message.ip) else {
+        _ = try registry.verify(message)
+        guard let node = registry.node(organization: message.organization, ip: message.ip) else {
             throw APIError(.notFound, "Node \(message.ip) is not registered")
         }
-        let now = ingest.now()
-        let nowNanos = Int64(saturatingNanosecondsOf: now)
-        var points: [SeriesPoint] = []
-        for (index, bucket) in body.buckets.enumerated() {
+        let entries = try body.buckets.enumerated().map { index, bucket in
             let entry = try bucket.checked(index: index)
-            var fields: [(name: String, value: Double)] = [(name: "status", value: entry.status)]
-            if let latency = entry.latency { fields.append((name: "latency_ms", value: latency)) }
-            points.append(SeriesPoint(
-                organization: node.organization ?? "", measurement: "node_status",
-                tags: [(key: "bucket", value: entry.bucket), (key: "node", value: node.id)], fields: fields,
-                timestamp: entry.time?.nanoseconds ?? nowNanos))
+            return IngestWriter.StatusEntry(bucket: entry.bucket, status: entry.status, latencyMs: entry.latency, time: entry.time)
         }
-        let outcome = try ingest.store(points, now: now, protocol: .status)
-        let latencies = body.buckets.compactMap(\.latency)
-        ingest.registry.markSeen(nodeID: node.id, latencyMs: latencies.isEmpty ? nil : latencies.reduce(0, +) / Double(latencies.count))
+        let outcome = try ingest.writer.writeStatus(node: node.id, organization: node.organization ?? "", entries: entries)
         if outcome.rejectedTotal > 0 {
             throw APIError(.badRequest, "status partly refused: \(outcome.firstRejection ?? "samples rejected")")
         }
@@ -61,18 +51,11 @@ struct NodeReportRoutes {
         let writer = try await ingest.writer(request)
         let records = try await JSONRequest.decode([TrafficRecord].self, from: request, context: context)
         guard records.count <= TrafficRecord.maxRecords else { throw APIError(.badRequest, "at most \(TrafficRecord.maxRecords) records per report") }
-        let now = ingest.now()
-        let nowNanos = Int64(saturatingNanosecondsOf: now)
-        var points: [SeriesPoint] = []
-        for (index, record) in records.enumerated() {
-            var entry = try record.checked(index: index)
-            if case .node(let node) = writer { entry.tags.append((key: "node", value: node.id)) }
-            entry.tags.sort { $0.key < $1.key }
-            points.append(SeriesPoint(organization: writer.organization, measurement: "bucket_traffic", tags: entry.tags, fields: entry.fields,
-                                      timestamp: entry.time?.nanoseconds ?? nowNanos))
+        let entries = try records.enumerated().map { index, record in
+            let entry = try record.checked(index: index)
+            return IngestWriter.TrafficEntry(tags: entry.tags, fields: entry.fields, time: entry.time)
         }
-        let outcome = try ingest.store(points, now: now, protocol: .report)
-        if case .node(let node) = writer { ingest.registry.markSeen(nodeID: node.id) }
+        let outcome = try ingest.writer.writeTraffic(entries, writer: writer)
         if outcome.rejectedTotal > 0 {
             throw APIError(.badRequest, "report partly refused: \(outcome.firstRejection ?? "samples rejected") (\(outcome.rejectedTotal) sample(s); \(outcome.stored) stored)")
         }

@@ -8,32 +8,10 @@ import Logging
 import NIOCore
 import Registry
 
-extension RegistryError {
-    /// The HTTP form of a refused registry operation.
-    var apiError: APIError {
-        switch kind {
-        case .invalid, .conflict: return APIError(.badRequest, message)
-        case .forbidden: return APIError(.forbidden, message)
-        case .notFound: return APIError(.notFound, message)
-        case .quotaExceeded: return APIError(.tooManyRequests, message)
-        }
-    }
-}
-
-/// Runs a registry operation, turning its refusals into API errors.
-@inline(__always)
-func registryCall<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as RegistryError {
-        throw error.apiError
-    }
-}
-
 /// Organization keys, signed node registration and the node directory (flashback-api.md §6, §7.1, §7.3).
 struct RegistryRoutes {
     let registry: NodeRegistry
-    let tokens: TokenAuthority
+    let authentication: CallerAuthentication
 
     /// `/register`, `/unregister` (signature) and `GET /node` (token optional).
     func registerPublic(on router: some RouterMethods<CollectorRequestContext>) {
@@ -44,11 +22,9 @@ struct RegistryRoutes {
             if let services = body.nodeServices, !(0...0xFFFF).contains(services) {
                 throw APIError(.badRequest, "nodeServices must be a bitmask between 0 and 65535")
             }
-            let (node, token) = try registryCall {
-                try registry.register(NodeRegistration(
-                    message: message, provider: body.provider.nonEmpty, version: body.version, status: body.status,
-                    nodeServices: body.nodeServices, url: body.url.nonEmpty))
-            }
+            let (node, token) = try registry.register(NodeRegistration(
+                message: message, provider: body.provider.nonEmpty, version: body.version, status: body.status,
+                nodeServices: body.nodeServices, url: body.url.nonEmpty))
             context.logger.info("node registered", metadata: ["node": "\(node.id)", "organization": "\(node.organization ?? "public")"])
             return JSONResponse(body: RegisterResponse(message: "Node registered successfully", nodeId: node.id, nodeToken: token))
         }
@@ -56,23 +32,15 @@ struct RegistryRoutes {
         router.post("/unregister") { request, context -> JSONResponse<ActionResponse> in
             let body = try await JSONRequest.decode(UnregisterRequest.self, from: request, context: context)
             try SignedMessageFields.check(ip: body.ip, region: body.region ?? "-", signature: body.signature)
-            try registryCall {
-                try registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
-            }
+            try registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature,
+                                    organization: body.id_org.nonEmpty)
             return JSONResponse(body: ActionResponse(message: "Node unregistered successfully"))
         }
 
         router.get("/node") { request, context -> JSONResponse<NodeListResponse> in
             let services = try QueryParameter.integer(request, "nodeServices", in: 0...0xFFFF) ?? 0
             // Anonymous callers see public nodes; a valid token adds its organization's nodes.
-            var organization: String?
-            if let token = TokenAuthMiddleware.bearerToken(in: request.headers) {
-                do {
-                    organization = try await tokens.verify(token).organization
-                } catch let error as TokenError {
-                    throw TokenAuthMiddleware.unauthorized(error)
-                }
-            }
+            let organization = try await authentication.optionalUser(request)?.organization
             let nodes = registry.nodes(services: services, organization: organization).map { NodeInfoDTO($0, liveness: registry.liveness(of: $0)) }
             return JSONResponse(body: NodeListResponse(data: nodes, total: nodes.count))
         }
@@ -82,7 +50,7 @@ struct RegistryRoutes {
     func registerAuthenticated(on router: some RouterMethods<CollectorRequestContext>) {
         router.post("/organization/:orgId/key") { request, context -> Response in
             let organization = try Self.administeredOrganization(context, resource: "keys")
-            let (_, privatePEM) = try registryCall { try registry.createKey(organization: organization) }
+            let (_, privatePEM) = try registry.createKey(organization: organization)
             if Self.wantsPEM(request.headers) {
                 return Response(
                     status: .ok,
@@ -104,14 +72,14 @@ struct RegistryRoutes {
 
         router.delete("/organization/:orgId/key") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "keys")
-            let count = try registryCall { try registry.deleteAllKeys(organization: organization) }
+            let count = try registry.deleteAllKeys(organization: organization)
             return JSONResponse(body: ActionResponse(message: "Successfully deleted \(count) organization key(s)"))
         }
 
         router.delete("/organization/:orgId/key/:idKey") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "keys")
             let id = try context.parameters.require("idKey")
-            try registryCall { try registry.deleteKey(organization: organization, id: id) }
+            try registry.deleteKey(organization: organization, id: id)
             return JSONResponse(body: ActionResponse(message: "Organization key deleted successfully"))
         }
 
@@ -128,7 +96,7 @@ struct RegistryRoutes {
         router.delete("/organization/:orgId/node/:nodeId") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "nodes")
             let node = try context.parameters.require("nodeId")
-            try registryCall { try registry.deleteNode(organization: organization, idOrIP: node) }
+            try registry.deleteNode(organization: organization, idOrIP: node)
             return JSONResponse(body: ActionResponse(message: "Node deleted successfully"))
         }
     }

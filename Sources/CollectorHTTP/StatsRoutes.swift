@@ -66,10 +66,6 @@ struct StatsRoutes {
         return (end && parsed.dateOnly ? parsed.time.endOfDay : parsed.time).date
     }
 
-    static func call<T>(_ body: () throws -> T) throws -> T {
-        try registryCall(body)
-    }
-
     // MARK: /stats/nodes/minute
 
     /// `{success, data: [...]}` around rows written by `row`.
@@ -118,7 +114,7 @@ struct StatsRoutes {
     /// Rows: `{bucketId, lastUpdated, latency_ms?, minute?, nodeId, nodeStatus, unitId}`.
     func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> Response {
         let scope = try CatalogRoutes.scope(context)
-        let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
+        let pairs = try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
         let start = try Self.isoDate(request, "startDate", end: false)
         let end = try Self.isoDate(request, "endDate", end: true)
         @Sendable func write(_ json: inout JSONWriter, pair: StatusPair, minute: Int64?, status: NodeLiveness, updated: Date, latency: Double?) {
@@ -142,7 +138,7 @@ struct StatsRoutes {
             json.string(pair.bucket)
         }
         guard start != nil || end != nil else {
-            let latest = try Self.call { try stats.latest(pairs, now: now()) }.filter(\.hasReport)
+            let latest = try stats.latest(pairs, now: now()).filter(\.hasReport)
             return Self.rows(latest, capacity: 220) { json, row in
                 write(&json, pair: row.pair, minute: nil, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
             }
@@ -150,7 +146,7 @@ struct StatsRoutes {
         // The extension: every minute of the range (default: the hour up to now).
         let to = end ?? now()
         let from = start ?? to.addingTimeInterval(-3600)
-        let minutes = try Self.call { try stats.minuteStream(pairs, start: from, end: to) }
+        let minutes = try stats.minuteStream(pairs, start: from, end: to)
         return Self.streamRows(minutes) { json, row in
             write(&json, pair: row.pair, minute: row.minute, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
         }
@@ -174,9 +170,9 @@ struct StatsRoutes {
         let today = UnixTime(clamping: current).day
         let last = try Self.day(request, "endDate") ?? today
         let first = try Self.day(request, "startDate") ?? max(0, last - 6)
-        let pairs = try Self.call { try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId")) }
-        let days = try Self.call { try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current) }
-        let latest = try Self.call { try stats.latest(pairs, now: current) }
+        let pairs = try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
+        let days = try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current)
+        let latest = try stats.latest(pairs, now: current)
         var statusBySeries: [UInt64: String] = [:]
         for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
         let fleet = self.stats
@@ -231,9 +227,9 @@ struct StatsRoutes {
     func bucketStatus(context: CollectorRequestContext) throws -> JSONResponse<BucketStatusResponse> {
         let scope = try CatalogRoutes.scope(context)
         let bucket = try context.parameters.require("bucketId")
-        try Self.call { try stats.checkBucket(bucket, scope) }
-        let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
-        let latest = try Self.call { try stats.latest(pairs, now: now()) }
+        try stats.checkBucket(bucket, scope)
+        let pairs = try stats.statusPairs(scope, buckets: [bucket])
+        let latest = try stats.latest(pairs, now: now())
         return JSONResponse(body: BucketStatusResponse(bucketId: bucket, nodeStatus: latest.map { row in
             let latency = row.latencyMs.map { Int(saturating: $0.rounded()) }
             return NodeStatusInfo(nodeId: row.pair.node.id, ip: row.pair.node.ip, region: row.pair.node.region, version: row.pair.node.version,
@@ -272,11 +268,11 @@ struct StatsRoutes {
             throw APIError(.badRequest, "day must be an ISO-8601 date or date-time, e.g. 2024-01-15T00:00:00.000Z, \(UnixTime.rangeDescription)")
         }
         let day = parsed.time.day
-        try Self.call { try stats.checkBucket(bucket, scope) }
+        try stats.checkBucket(bucket, scope)
         let current = now()
-        let pairs = try Self.call { try stats.statusPairs(scope, buckets: [bucket]) }
-        let days = try Self.call { try stats.days(pairs, firstDay: day, lastDay: day, now: current) }
-        let latest = Dictionary(try Self.call { try stats.latest(days.map(\.pair), now: current) }.map { ($0.pair.series, $0) },
+        let pairs = try stats.statusPairs(scope, buckets: [bucket])
+        let days = try stats.days(pairs, firstDay: day, lastDay: day, now: current)
+        let latest = Dictionary(try stats.latest(days.map(\.pair), now: current).map { ($0.pair.series, $0) },
                                 uniquingKeysWith: { first, _ in first })
         return JSONResponse(body: BucketNodeStatsResponse(nodeStats: days.map { row in
             let node = row.pair.node
@@ -300,11 +296,9 @@ struct StatsRoutes {
         // Defaults: the last 30 days (daily) or the last hour (minute).
         let start = try Self.isoDate(request, "startDate", end: false) ?? UnixTime(clamping: end).adding(seconds: perDay ? -29 * 86_400 : -3600).date
         guard start <= end else { throw APIError(.badRequest, "startDate must not be after endDate") }
-        let series = try Self.call {
-            try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
-                                    hosts: Self.list(request, "hosts", "host"))
-        }
-        let rows = try Self.call { try stats.trafficStream(series, start: start, end: end, perDay: perDay) }
+        let series = try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
+                                             hosts: Self.list(request, "hosts", "host"))
+        let rows = try stats.trafficStream(series, start: start, end: end, perDay: perDay)
         return Self.streamRows(rows) { json, row in
             json.key("bucketId")
             json.string(row.bucket)
@@ -355,9 +349,9 @@ struct StatsRoutes {
     func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) throws -> JSONResponse<BucketTotalsResponse> {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "bucketId", "unitId")
-        let series = try Self.call { try stats.trafficSeries(scope, buckets: requested) }
+        let series = try stats.trafficSeries(scope, buckets: requested)
         let ids = requested ?? stats.visibleBuckets(scope, series: series)
-        let totals = try Self.call { try stats.totals(series, ids: ids, byRepository: false, now: now()) }
+        let totals = try stats.totals(series, ids: ids, byRepository: false, now: now())
         return JSONResponse(body: BucketTotalsResponse(stats: totals.map { total in
             BucketTotals(bucketId: total.id, unitId: legacy ? total.id : nil, totalCount: Self.decimal(total.count),
                          totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
@@ -380,9 +374,9 @@ struct StatsRoutes {
     func repoTotals(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<RepoTotalsResponse> {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "repoId")
-        let series = try Self.call { try stats.trafficSeries(scope, repos: requested) }
+        let series = try stats.trafficSeries(scope, repos: requested)
         let ids = requested ?? stats.visibleRepositories(scope, series: series)
-        let totals = try Self.call { try stats.totals(series, ids: ids, byRepository: true, now: now()) }
+        let totals = try stats.totals(series, ids: ids, byRepository: true, now: now())
         return JSONResponse(body: RepoTotalsResponse(stats: totals.map { total in
             RepoTotals(repoId: total.id, totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
                        totalSizeChange: Self.decimal(total.sizeChange))

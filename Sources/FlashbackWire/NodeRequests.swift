@@ -109,7 +109,7 @@ public struct TrafficRecord: Decodable, Sendable {
     /// Most records one report may carry.
     public static let maxRecords = 100_000
     /// The numeric fields, in the order they are stored.
-    public static let fieldNames = ["upl_bytes", "dwl_bytes", "size_change", "requests", "latency_ms"]
+    public static let fieldNames = FleetSchema.BucketTraffic.fields
 
     public var timestamp: Int64?
     public var repoId: String?
@@ -125,9 +125,9 @@ public struct TrafficRecord: Decodable, Sendable {
     /// The record as it is stored, or the refusal naming record `index`.
     public func checked(index: Int) throws(RequestError) -> Checked {
         guard let bucket = bucketId.nonEmpty ?? unitId.nonEmpty else { throw RequestError("record \(index) needs bucketId or unitId") }
-        var tags: [(key: String, value: String)] = [(key: "bucket", value: bucket)]
-        if let repo = repoId.nonEmpty { tags.append((key: "repo", value: repo)) }
-        if let host = host.nonEmpty { tags.append((key: "host", value: host)) }
+        var tags: [(key: String, value: String)] = [(key: FleetSchema.Tag.bucket, value: bucket)]
+        if let repo = repoId.nonEmpty { tags.append((key: FleetSchema.Tag.repo, value: repo)) }
+        if let host = host.nonEmpty { tags.append((key: FleetSchema.Tag.host, value: host)) }
         let values = [upl_bytes, dwl_bytes, size_change, requests, latency_ms]
         var fields: [(name: String, value: Double)] = []
         for (name, value) in zip(Self.fieldNames, values) {

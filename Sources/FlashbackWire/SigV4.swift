@@ -180,12 +180,4 @@ public enum SigV4 {
         }
         return String(decoding: out, as: UTF8.self)
     }
-
-    /// Compares without an early exit, so timing does not reveal where two secrets differ.
-    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in 0..<a.count { difference |= a[index] ^ b[index] }
-        return difference == 0
-    }
 }

@@ -2,6 +2,7 @@ import CollectorModel
 import FlashbackWire
 import Foundation
 import Ingest
+import Ingestion
 import TimeSeries
 
 /// The fuzz targets: one function per decoder of untrusted bytes. Each runs the decoder and the
@@ -37,6 +38,9 @@ public enum FuzzTargets {
 
     /// The first byte picks the precision; the rest is a body. Parsed rows then go through the
     /// mapping to series points (timestamp scaling, tag and field checks) as on `/write`.
+    /// Maps parsed lines as the ingest writer does (node tag rule, numeric fields only).
+    static let memo = SeriesMemo(capacity: 1)
+
     static func lineProtocol(_ bytes: UnsafeRawBufferPointer) {
         guard let first = bytes.first else { return }
         let precisions = TimestampPrecision.allCases
@@ -55,7 +59,8 @@ public enum FuzzTargets {
         }
         for field in parsed.fields { check(Int(field.key) < parsed.fieldKeys.count, "field key in the dictionary") }
         for error in parsed.errors { check(error.line >= 1, "error line numbers start at 1") }
-        let (batch, errors) = SeriesBatch.lines(parsed, organization: "fuzz", node: "n1", nowNanos: 1_700_000_000_000_000_000)
+        let mapped = memo.batch(parsed, organization: "fuzz", node: "n1", nowNanos: 1_700_000_000_000_000_000)
+        let (batch, errors) = (mapped.batch, mapped.errors)
         check(batch.points.count + errors.count == parsed.rows.count, "every row is a point or an error")
         for point in batch.points {
             check(point.fieldStart < point.fieldEnd && Int(point.fieldEnd) <= batch.fields.count, "point fields inside the batch")

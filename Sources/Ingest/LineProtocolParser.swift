@@ -145,7 +145,7 @@ public struct LineProtocolParser: Sendable {
             scanner.position = lineStart + raw.count
         } else {
             let (measurement, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
-            section = SeriesSection(measurement: measurement, tags: tags)
+            section = (seriesCache?.sectionType ?? SeriesSection.self).init(measurement: measurement, tags: tags)
             if let raw, let cache = seriesCache, scanner.position == lineStart + raw.count {
                 cache.insert(raw, section)
             }

@@ -1,68 +1,23 @@
+import CollectorModel
 import Synchronization
 
 /// One parsed series section (`measurement[,tag=value…]`), shared by every line that sent
-/// exactly these bytes, together with a memo of the series it resolved to.
+/// exactly these bytes.
 ///
-/// The memo holds one (context, series id) pair in a single atomic word: the store fills it on
-/// the first write of the section and reads it afterwards, skipping the series key and its
-/// lookup. A section written from another context (organization and node) simply misses and
-/// takes the memo over.
-public final class SeriesSection: Sendable {
-    public let measurement: String
+/// Open so that a receiver can attach what it learns about a section to the section itself
+/// (the ingestion layer keeps its series-id memo in a subclass; see ``SeriesSectionCache``'s
+/// `makeSection`); the parser only reads the parsed parts, which never change.
+open class SeriesSection: @unchecked Sendable {
+    public final let measurement: String
     /// Sorted by key, keys unique.
-    public let tags: [LinePoint.Tag]
+    public final let tags: [LinePoint.Tag]
     /// The value of the `node` tag, if any.
-    public let nodeTag: String?
-    /// `context << 40 | series id`; 0 when empty.
-    private let memo = Atomic<UInt64>(0)
+    public final let nodeTag: String?
 
-    public init(measurement: String, tags: [LinePoint.Tag]) {
+    public required init(measurement: String, tags: [LinePoint.Tag]) {
         self.measurement = measurement
         self.tags = tags
-        self.nodeTag = tags.first { $0.key == "node" }?.value
-    }
-
-    /// The series id remembered for `context`, or `nil`.
-    @inline(__always)
-    public func seriesID(in context: SeriesContext) -> UInt64? {
-        let word = memo.load(ordering: .relaxed)
-        guard word >> Self.idBits == UInt64(context.id) else { return nil }
-        return word & Self.idMask
-    }
-
-    /// Remembers `id` for `context`; ids too large for the memo are not remembered.
-    public func remember(_ id: UInt64, in context: SeriesContext) {
-        guard id <= Self.idMask else { return }
-        memo.store(UInt64(context.id) << Self.idBits | id, ordering: .relaxed)
-    }
-
-    static let idBits: UInt64 = 40
-    static let idMask: UInt64 = (1 << 40) - 1
-}
-
-/// A writing context (an organization and, for node tokens, a node) interned to a small number,
-/// so that a section's memo is one atomic word. Numbers start at 1 and are never reused; past
-/// 2^24 contexts, new ones get none and their writes simply take the uncached path.
-public struct SeriesContext: Sendable, Hashable {
-    public let id: UInt32
-
-    private static let table = Mutex<[String: UInt32]>([:])
-    private static let limit = (1 << 24) - 1
-
-    /// The context of `organization` writing as `node` (or as the organization when `nil`).
-    public static func of(organization: String, node: String?) -> SeriesContext? {
-        let name = organization + "\u{0}" + (node ?? "")
-        return table.withLock { table in
-            if let known = table[name] { return SeriesContext(id: known) }
-            guard table.count < limit else { return nil }
-            let id = UInt32(table.count + 1)
-            table[name] = id
-            return SeriesContext(id: id)
-        }
-    }
-
-    private init(id: UInt32) {
-        self.id = id
+        self.nodeTag = tags.first { $0.key == FleetSchema.Tag.node }?.value
     }
 }
 
@@ -120,8 +75,13 @@ public final class SeriesSectionCache: Sendable {
     private let stripes: [Stripe]
     private let perStripe: Int
     public let capacity: Int
+    /// The kind of section this cache's parsers create (``SeriesSection`` or a subclass).
+    let sectionType: SeriesSection.Type
 
-    public init(capacity: Int = 1 << 18) {
+    /// - Parameter sectionType: the class of the sections parsers create for this cache, so a
+    ///   receiver can keep its own per-section state in a subclass.
+    public init(capacity: Int = 1 << 18, sectionType: SeriesSection.Type = SeriesSection.self) {
+        self.sectionType = sectionType
         self.capacity = max(1, capacity)
         let stripeCount = min(16, self.capacity)
         self.stripes = (0..<stripeCount).map { _ in Stripe() }

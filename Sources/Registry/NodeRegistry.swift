@@ -438,7 +438,7 @@ public final class NodeRegistry: Sendable {
         guard let nodeID = Self.nodeID(inToken: nodeToken) else { return nil }
         return state.withLock { state in
             guard let expected = state.tokens[nodeID], let node = state.nodes[nodeID], !node.isDeleted else { return nil }
-            return SigV4.constantTimeEquals(Array(expected.utf8), Array(nodeToken.utf8)) ? node : nil
+            return ConstantTime.equals(expected.utf8, nodeToken.utf8) ? node : nil
         }
     }
 

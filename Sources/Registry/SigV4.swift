@@ -47,7 +47,7 @@ extension SigV4 {
         let expected = signature(
             request, signedHeaders: authorization.signedHeaders, payloadHash: payloadHash, amzDate: amzDate,
             scope: authorization.scope, secret: secret, scopeDate: authorization.date, region: authorization.region, service: authorization.service)
-        guard constantTimeEquals(Array(expected.utf8), Array(authorization.signature.utf8)) else { throw .signatureMismatch }
+        guard ConstantTime.equals(expected.utf8, authorization.signature.utf8) else { throw .signatureMismatch }
     }
 
     static func signature(

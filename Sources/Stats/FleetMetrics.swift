@@ -1,3 +1,4 @@
+import CollectorModel
 import Exposition
 import Foundation
 import Registry
@@ -150,7 +151,8 @@ extension FleetStats {
             exportBuckets.withLock { $0 = buckets }
         }
         let totals = store.countedTotals()
-        let fields = ["upl_bytes", "dwl_bytes", "requests", "size_change"].map { store.index.existingFieldID($0) }
+        let fields = [FleetSchema.BucketTraffic.uploadedBytes, FleetSchema.BucketTraffic.downloadedBytes,
+                      FleetSchema.BucketTraffic.requests, FleetSchema.BucketTraffic.sizeChange].map { store.index.existingFieldID($0) }
         var sums = [Double](repeating: 0, count: buckets.labels.count * 4)
         var hasTotals = [Bool](repeating: false, count: buckets.labels.count)
         for (id, slot) in zip(buckets.series, buckets.slots) {
@@ -168,5 +170,17 @@ extension FleetStats {
         families.append(.counter("flashback_bucket_requests_total", "Requests to the bucket as reported by its nodes since the collector started.", traffic(2)))
         families.append(.gauge("flashback_bucket_size_change_bytes", "Net change of the bucket's stored size reported since the collector started (may be negative).", traffic(3)))
         return families
+    }
+}
+
+extension TimeSeriesSettings {
+    /// Store settings with the fleet's traffic counters (``FleetSchema/BucketTraffic/counters``
+    /// of `bucket_traffic`) summed per series for the `/metrics` traffic families: the store
+    /// itself knows no measurement names, the wiring tells it these.
+    public static var fleet: TimeSeriesSettings {
+        var settings = TimeSeriesSettings()
+        settings.countedFields = FleetSchema.BucketTraffic.counters
+        settings.countedMeasurements = [FleetSchema.BucketTraffic.measurement]
+        return settings
     }
 }

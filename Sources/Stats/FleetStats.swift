@@ -144,14 +144,33 @@ struct TrafficGroup: Hashable, Comparable, Sendable {
     static func < (lhs: TrafficGroup, rhs: TrafficGroup) -> Bool { (lhs.repo, lhs.bucket, lhs.host) < (rhs.repo, rhs.bucket, rhs.host) }
 }
 
+/// A stats query refused: an id the caller may not see, a bad range, or a query over the limits.
+/// The message names what to change and is safe to show to the caller.
+public enum StatsError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A bucket or repository the caller may not see, whether it exists or not.
+    case notFound(String)
+    /// A malformed query (a range that ends before it starts).
+    case invalid(String)
+    /// A query over the configured limits (`--stats-max-*`).
+    case limit(String)
+
+    public var message: String {
+        switch self {
+        case .notFound(let message), .invalid(let message), .limit(let message): return message
+        }
+    }
+
+    public var description: String { message }
+}
+
 /// The stats API's queries over the rollups, scoped like the catalog: a caller sees its
 /// organization's series whose bucket (and repository) it may see — catalog entries of its
 /// organization and workspaces, or ids not in the catalog when its token is not limited to
 /// workspaces — and public nodes' series only for buckets of its catalog. Asking for an id the
 /// caller may not see is `.notFound`, whether it exists or not.
 public final class FleetStats: Sendable {
-    public static let statusMeasurement = "node_status"
-    public static let trafficMeasurement = "bucket_traffic"
+    public static let statusMeasurement = FleetSchema.NodeStatus.measurement
+    public static let trafficMeasurement = FleetSchema.BucketTraffic.measurement
 
     let store: TimeSeriesStore
     let registry: NodeRegistry
@@ -209,8 +228,8 @@ public final class FleetStats: Sendable {
         // Parse outside the lock; another request may have added the same ones meanwhile.
         let parsed = new.map { id, key -> StatsSeries? in
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-            guard let bucket = tags["bucket"] else { return nil }
-            return StatsSeries(id: id, organization: organization, bucket: bucket, node: tags["node"], repo: tags["repo"], host: tags["host"])
+            guard let bucket = tags[FleetSchema.Tag.bucket] else { return nil }
+            return StatsSeries(id: id, organization: organization, bucket: bucket, node: tags[FleetSchema.Tag.node], repo: tags[FleetSchema.Tag.repo], host: tags[FleetSchema.Tag.host])
         }
         return known.withLock { table in
             var entry = table[name] ?? KnownSeries()
@@ -250,9 +269,9 @@ public final class FleetStats: Sendable {
         for id in ids {
             switch visibility(id) {
             case .visible: continue
-            case .hidden: throw RegistryError.notFound("\(kind) \(id) not found")
+            case .hidden: throw StatsError.notFound("\(kind) \(id) not found")
             case .unknown:
-                guard scope.workspaces.isEmpty, known.contains(id) else { throw RegistryError.notFound("\(kind) \(id) not found") }
+                guard scope.workspaces.isEmpty, known.contains(id) else { throw StatsError.notFound("\(kind) \(id) not found") }
             }
         }
     }
@@ -284,7 +303,7 @@ public final class FleetStats: Sendable {
     // MARK: Node status
 
     private func statusFields() -> (status: UInt16?, latency: UInt16?) {
-        (store.index.existingFieldID("status"), store.index.existingFieldID("latency_ms"))
+        (store.index.existingFieldID(FleetSchema.NodeStatus.status), store.index.existingFieldID(FleetSchema.NodeStatus.latency))
     }
 
     /// The newest status of each pair at `now`: the last report's status, OFFLINE after
@@ -412,7 +431,10 @@ public final class FleetStats: Sendable {
         }
     }
 
-    private static let trafficFields = ["upl_bytes", "dwl_bytes", "size_change", "latency_ms", "requests"]
+    /// The order of ``TrafficRow``'s sums.
+    private static let trafficFields = [FleetSchema.BucketTraffic.uploadedBytes, FleetSchema.BucketTraffic.downloadedBytes,
+                                        FleetSchema.BucketTraffic.sizeChange, FleetSchema.BucketTraffic.latency,
+                                        FleetSchema.BucketTraffic.requests]
 
     /// Traffic per (period, repository, bucket, host) in `[start, end]`, summed over the nodes
     /// that reported it, ordered by repository, bucket, host, then period.
@@ -537,9 +559,9 @@ public final class FleetStats: Sendable {
     // MARK: Limits
 
     func checkRange(start: Date, end: Date, cap: TimeInterval, unit: String) throws {
-        guard start <= end else { throw RegistryError.invalid("startDate must not be after endDate") }
+        guard start <= end else { throw StatsError.invalid("startDate must not be after endDate") }
         guard end.timeIntervalSince(start) <= cap else {
-            throw RegistryError.invalid("the range of \(unit) rows is capped at \(Self.describe(cap)) per request; narrow startDate/endDate")
+            throw StatsError.limit("the range of \(unit) rows is capped at \(Self.describe(cap)) per request; narrow startDate/endDate")
         }
     }
 
@@ -547,7 +569,7 @@ public final class FleetStats: Sendable {
     func checkRows(_ units: Int, times periods: Int64) throws {
         let (count, overflow) = Int64(units).multipliedReportingOverflow(by: max(0, periods))
         guard !overflow, count <= settings.maxRows else {
-            throw RegistryError.invalid("the answer would hold more than \(settings.maxRows) rows; narrow the range or filter by bucket")
+            throw StatsError.limit("the answer would hold more than \(settings.maxRows) rows; narrow the range or filter by bucket")
         }
     }
 

@@ -1,7 +1,5 @@
-import Ingest
-
 /// Points to store, in columns: the ingest path's form, with no allocation per point. A point
-/// names its series either by id (known from a ``SeriesSection`` memo) or by an entry of
+/// names its series either by id (known to the writer from an earlier write) or by an entry of
 /// `newSeries` to look up; its fields are `fields[fieldStart..<fieldEnd]`.
 public struct SeriesBatch: Sendable {
     public struct Point: Sendable {
@@ -20,14 +18,13 @@ public struct SeriesBatch: Sendable {
         var fieldCount: Int { Int(fieldEnd - fieldStart) }
     }
 
-    /// A series to resolve (and create when new), and where to remember its id.
+    /// A series to resolve (and create when new); the writer learns its id through
+    /// ``TimeSeriesStore/write(_:now:sync:seriesResolved:)``.
     public struct NewSeries: Sendable {
         public var key: SeriesKey
-        public var memo: (section: SeriesSection, context: SeriesContext)?
 
-        public init(key: SeriesKey, memo: (section: SeriesSection, context: SeriesContext)? = nil) {
+        public init(key: SeriesKey) {
             self.key = key
-            self.memo = memo
         }
     }
 
@@ -115,56 +112,5 @@ public struct SeriesBatch: Sendable {
         list.append(name)
         names[name] = index
         return index
-    }
-}
-
-extension SeriesBatch {
-    /// The batch of parsed lines written by `node` (a node id) or, when `nil`, by the
-    /// organization itself, and the lines refused on the way.
-    ///
-    /// Rules: a node's lines carry its `node` tag (added when absent; a line naming another node
-    /// is refused), string fields are not stored, and a line without a timestamp gets
-    /// `nowNanos`. A line whose series section remembers its series for this writer skips the
-    /// series key.
-    public static func lines(
-        _ parsed: LineProtocolParser.Result, organization: String, node: String?, nowNanos: Int64
-    ) -> (batch: SeriesBatch, errors: [LineError]) {
-        var batch = SeriesBatch()
-        batch.points.reserveCapacity(parsed.rows.count)
-        batch.fields.reserveCapacity(parsed.fields.count)
-        batch.fieldNames = parsed.fieldKeys
-        batch.organizations = [organization]
-        var errors: [LineError] = []
-        // The same series section maps to the same series only for the same organization and
-        // node (a node's lines get its node tag).
-        let context = SeriesContext.of(organization: organization, node: node)
-        for (offset, row) in parsed.rows.enumerated() {
-            let section = parsed.sections[offset]
-            if let node, let claimed = section.nodeTag, claimed != node {
-                errors.append(LineError(line: row.line, reason: .invalidTag, detail: "node tag \(claimed) is not the writing node"))
-                continue
-            }
-            let start = Int32(batch.fields.count)
-            for field in parsed.fields[row.fieldRange] {
-                if let value = field.value.numericValue { batch.fields.append(Field(name: field.key, value: value)) }
-            }
-            guard batch.fields.count > Int(start) else {
-                errors.append(LineError(line: row.line, reason: .invalidFieldValue, detail: "no numeric field (string fields are not stored)"))
-                continue
-            }
-            let timestamp = row.timestamp ?? nowNanos
-            if let context, let id = section.seriesID(in: context) {
-                batch.add(seriesID: id, timestamp: timestamp, fieldStart: start)
-                continue
-            }
-            var tags = section.tags.map { (key: $0.key, value: $0.value) }
-            if let node, section.nodeTag == nil {
-                tags.append((key: "node", value: node))
-                tags.sort { $0.key < $1.key }
-            }
-            let key = SeriesKey(organization: organization, measurement: section.measurement, tags: tags)
-            batch.add(newSeries: NewSeries(key: key, memo: context.map { (section, $0) }), timestamp: timestamp, fieldStart: start)
-        }
-        return (batch, errors)
     }
 }

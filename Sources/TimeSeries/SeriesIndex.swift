@@ -10,7 +10,7 @@ import Synchronization
 public struct SeriesKey: Hashable, Sendable {
     public let bytes: [UInt8]
 
-    /// - Parameter tags: sorted by key, keys unique (as ``Ingest/LinePoint`` delivers them).
+    /// - Parameter tags: sorted by key, keys unique.
     public init(organization: String, measurement: String, tags: [(key: String, value: String)]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(organization.utf8.count + measurement.utf8.count + tags.count * 24 + 4)

@@ -1,6 +1,5 @@
 import CollectorModel
 import Foundation
-import Ingest
 import RocksDB
 import Synchronization
 
@@ -73,9 +72,9 @@ public struct TimeSeriesSettings: Sendable {
     public var maxPendingSamples = 2 << 20
     /// Fields whose flushed values are summed per series since the process started (the
     /// traffic counters of `/metrics`), in series of `countedMeasurements`.
-    public var countedFields = ["upl_bytes", "dwl_bytes", "size_change", "requests"]
+    public var countedFields: [String] = []
     /// Measurements whose series' `countedFields` are summed.
-    public var countedMeasurements: Set<String> = ["bucket_traffic"]
+    public var countedMeasurements: Set<String> = []
 
     public init() {}
 }
@@ -240,8 +239,12 @@ public final class TimeSeriesStore: Sendable {
     }
 
     /// Validates, logs and buffers the points of `batch`.
-    /// - Parameter sync: fsync the WAL before returning (power-loss durability).
-    public func write(_ batch: SeriesBatch, now: Date, sync: Bool) throws -> WriteOutcome {
+    /// - Parameters:
+    ///   - sync: fsync the WAL before returning (power-loss durability).
+    ///   - seriesResolved: told the id of each entry of `batch.newSeries` (by its index) that was
+    ///     found or created, so that the writer can name the series by id next time.
+    public func write(_ batch: SeriesBatch, now: Date, sync: Bool,
+                      seriesResolved: (_ newSeries: Int, _ id: UInt64) -> Void = { _, _ in }) throws -> WriteOutcome {
         var outcome = WriteOutcome()
         let nowNanos = Int64(saturatingNanosecondsOf: now)
         let ageLimit = nowNanos.subtractingSaturated(Int64(saturating: settings.maxSampleAge * 1e9))
@@ -272,7 +275,7 @@ public final class TimeSeriesStore: Sendable {
         var resolved = [Result<UInt64, SeriesLimitError>?](repeating: nil, count: batch.newSeries.count)
         for (series, result) in zip(lookups, try index.ids(for: lookups.map { batch.newSeries[$0].key })) {
             resolved[series] = result
-            if case .success(let id) = result, let memo = batch.newSeries[series].memo { memo.section.remember(id, in: memo.context) }
+            if case .success(let id) = result { seriesResolved(series, id) }
         }
         // Field ids on first use per (name, writing organization): a name whose every sample was
         // refused gets none, and each organization's names count against its own budget.

@@ -6,6 +6,7 @@ import CollectorStore
 import CSystemMemory
 import Foundation
 import Ingest
+import Ingestion
 import Logging
 import Registry
 import RocksDB
@@ -177,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
               registry.liveness.offlineAfter > 0, registry.liveness.disconnectedAfter > registry.liveness.offlineAfter else {
             throw ValidationError("max-org-keys and signature-window must be positive, and node-disconnected-after must exceed node-offline-after")
         }
-        var timeSeries = TimeSeriesSettings()
+        var timeSeries = TimeSeriesSettings.fleet
         timeSeries.maxSampleAge = TimeInterval(try source.int("max-sample-age", flag: maxSampleAge, default: 48 * 3600))
         timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
         timeSeries.maxFieldsPerOrganization = try source.int("max-fields-per-org", flag: maxFieldsPerOrg, default: 1_000)
@@ -304,25 +305,23 @@ struct ServeCommand: AsyncParsableCommand {
 
         let readiness = ServiceReadiness()
         readiness.markUp(.storage)
-        let seriesSections = SeriesSectionCache()
         let metricsRegistry = MetricsRegistry()
-        IngestMetrics.describe(in: metricsRegistry)
+        for (name, help) in IngestMetrics.helps { metricsRegistry.describe(name, help) }
         let metrics = IngestMetrics(factory: metricsRegistry)
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            validator: BucketValidator(policy: settings.outboundPolicy), readiness: readiness, version: FlashbackCollector.version, seriesSections: seriesSections, metrics: metrics,
-            lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
+            validator: BucketValidator(policy: settings.outboundPolicy), readiness: readiness, version: FlashbackCollector.version,
+            metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
         let udp = UDPListener(
             address: settings.udpAddress,
-            sink: LineProtocolDatagramSink(store: timeSeries, registry: registry, mode: settings.udpAuth, window: settings.registry.signatureWindow,
-                                           logger: logger, seriesSections: seriesSections, metrics: metrics,
-                                           unsignedOrganization: settings.udpOrganization, lineLimits: settings.lineLimits),
-            receiveBufferBytes: settings.udpReceiveBuffer, readiness: readiness, logger: logger, metrics: metrics)
+            sink: LineProtocolDatagramSink(writer: dependencies.ingest, mode: settings.udpAuth, window: settings.registry.signatureWindow,
+                                           logger: logger, unsignedOrganization: settings.udpOrganization),
+            receiveBufferBytes: settings.udpReceiveBuffer, onListening: { readiness.markUp(.udp) }, logger: logger, metrics: metrics)
 
         // Services stop in reverse order: readiness flips to 503 first, then listeners drain.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -1,6 +1,7 @@
 import CollectorHTTP
 import CollectorTesting
 import Foundation
+import Ingestion
 import Logging
 import MetricsTestKit
 import RocksDB

@@ -7,6 +7,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Ingestion
 import HummingbirdTesting
 import Logging
 import NIOCore

@@ -5,6 +5,7 @@ import CollectorStore
 import CollectorTesting
 import Crypto
 import Foundation
+import Ingestion
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -76,7 +76,7 @@ struct StatsRoutesTests {
         registrySettings.platformPublicKeyPEM = try platform.publicKeyPEM()
         let registry = try NodeRegistry(storage: storage, secrets: secrets, settings: registrySettings, clock: clock.source, logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: secrets, clock: clock.source, logger: Logger(label: "test"))
-        let store = try TimeSeriesStore(database: storage.database)
+        let store = try TimeSeriesStore(database: storage.database, settings: .fleet)
         var statsSettings = StatsSettings()
         if let maxRows { statsSettings.maxRows = maxRows }
         let router = CollectorApplication.makeRouter(.init(

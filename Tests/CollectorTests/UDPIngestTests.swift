@@ -4,6 +4,7 @@ import CollectorStore
 import CollectorTesting
 import Crypto
 import Foundation
+import Ingestion
 import Logging
 import MetricsTestKit
 import Registry
@@ -36,8 +37,9 @@ struct UDPIngestTests {
         let (node, token) = try registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
         let metrics = TestMetrics()
-        let sink = LineProtocolDatagramSink(store: store, registry: registry, mode: .hmac, now: clock, logger: Logger(label: "test"),
-                                            metrics: IngestMetrics(factory: metrics))
+        let sink = LineProtocolDatagramSink(
+            writer: IngestWriter(store: store, nodes: registry, metrics: IngestMetrics(factory: metrics), now: clock), mode: .hmac,
+            logger: Logger(label: "test"))
         let seconds = Int64(Self.now.timeIntervalSince1970)
         func send(_ bytes: [UInt8]) { bytes.withUnsafeBytes { sink.handle($0) } }
 
@@ -71,14 +73,15 @@ struct UDPIngestTests {
         #expect(series.allSatisfy { !$0.key.tags.contains { $0.value == "b9" } })
 
         // Trusted mode: a datagram without header is stored as public data.
-        let open = LineProtocolDatagramSink(store: store, registry: registry, mode: .none, now: clock, logger: Logger(label: "test"))
+        let open = LineProtocolDatagramSink(writer: IngestWriter(store: store, nodes: registry, now: clock), mode: .none,
+                                            logger: Logger(label: "test"))
         Array("lab,probe=p1 v=1 \(seconds)000000000".utf8).withUnsafeBytes { open.handle($0) }
         #expect(open.counts[.accepted] == 1)
         #expect(store.index.series(organization: "", measurement: "lab").count == 1)
         // … or for the organization named by --udp-organization; a signed datagram still goes
         // to its node's organization.
-        let assigned = LineProtocolDatagramSink(store: store, registry: registry, mode: .none, now: clock, logger: Logger(label: "test"),
-                                                unsignedOrganization: "org-lab")
+        let assigned = LineProtocolDatagramSink(writer: IngestWriter(store: store, nodes: registry, now: clock), mode: .none,
+                                                logger: Logger(label: "test"), unsignedOrganization: "org-lab")
         Array("lab,probe=p2 v=2 \(seconds)000000000".utf8).withUnsafeBytes { assigned.handle($0) }
         send(datagram(node: node.id, token: token, body: "lab,probe=p3 v=3 \(seconds)000000000"))
         datagram(node: node.id, token: token, body: "lab,probe=p4 v=4 \(seconds)000000000").withUnsafeBytes { assigned.handle($0) }

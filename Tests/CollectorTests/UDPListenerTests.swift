@@ -4,6 +4,7 @@ import CollectorStore
 import CollectorTesting
 import Crypto
 import Foundation
+import Ingestion
 import Logging
 import NIOCore
 import Registry
@@ -44,11 +45,11 @@ struct UDPListenerTests {
         defer { storage.close() }
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), logger: Logger(label: "test"))
         let store = try TimeSeriesStore(database: storage.database)
-        let sink = ObservedSink(LineProtocolDatagramSink(store: store, registry: registry, mode: mode, logger: Logger(label: "test"),
-                                                         unsignedOrganization: unsignedOrganization))
+        let sink = ObservedSink(LineProtocolDatagramSink(writer: IngestWriter(store: store, nodes: registry), mode: mode,
+                                                         logger: Logger(label: "test"), unsignedOrganization: unsignedOrganization))
         let port = freeLoopbackPort(udp: true)
         let readiness = ServiceReadiness()
-        let listener = UDPListener(address: try #require(ListenAddress(parsing: "127.0.0.1:\(port)")), sink: sink, readiness: readiness, logger: Logger(label: "test"))
+        let listener = UDPListener(address: try #require(ListenAddress(parsing: "127.0.0.1:\(port)")), sink: sink, onListening: { readiness.markUp(.udp) }, logger: Logger(label: "test"))
         let group = ServiceGroup(services: [listener], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

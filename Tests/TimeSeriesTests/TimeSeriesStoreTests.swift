@@ -124,7 +124,11 @@ struct TimeSeriesStoreTests {
     /// fields of the same names are not summed.
     @Test func trafficTotalsCountRetriesOnce() throws {
         let directory = TemporaryDirectory(prefix: "traffic-totals")
-        let (db, store) = try Self.open(directory)
+        // The store sums what the wiring names (the fleet's counters in the service).
+        var settings = TimeSeriesSettings()
+        settings.countedFields = ["upl_bytes", "requests"]
+        settings.countedMeasurements = ["bucket_traffic"]
+        let (db, store) = try Self.open(directory, settings: settings)
         defer { db.close() }
         let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 3600))
         func traffic(_ second: Int64, _ bytes: Double) -> SeriesPoint {

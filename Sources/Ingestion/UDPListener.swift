@@ -73,17 +73,17 @@ public struct UDPListener: Service {
     public var receiveBufferBytes: Int
     private let address: ListenAddress
     private let sink: any DatagramSink
-    private let readiness: ServiceReadiness?
+    private let onListening: (@Sendable () -> Void)?
     private let logger: Logger
     private let metrics: IngestMetrics?
 
-    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = 8 << 20, readiness: ServiceReadiness?, logger: Logger,
+    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = 8 << 20, onListening: (@Sendable () -> Void)? = nil, logger: Logger,
                 metrics: IngestMetrics? = nil) {
         self.metrics = metrics
         self.address = address
         self.sink = sink
         self.receiveBufferBytes = receiveBufferBytes
-        self.readiness = readiness
+        self.onListening = onListening
         self.logger = logger
     }
 
@@ -124,7 +124,7 @@ public struct UDPListener: Service {
                            metadata: ["requested": "\(receiveBufferBytes)", "granted": "\(granted)"])
         }
         logger.info("UDP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(address)")"])
-        readiness?.markUp(.udp)
+        onListening?()
 
         let dropWatch = Task { [metrics, logger] in
             guard let metrics, let port = channel.localAddress?.port else { return }
@@ -206,24 +206,5 @@ public struct ListenError: Error, CustomStringConvertible {
             reason = "\(underlying)"
         }
         return "cannot listen on \(address) (\(component)): \(reason)"
-    }
-}
-
-/// Runs an HTTP application and reports a failure to bind as a ``ListenError``.
-public struct HTTPListenerService<Base: Service>: Service {
-    private let base: Base
-    private let address: ListenAddress
-
-    public init(_ base: Base, address: ListenAddress) {
-        self.base = base
-        self.address = address
-    }
-
-    public func run() async throws {
-        do {
-            try await base.run()
-        } catch let error as IOError {
-            throw ListenError(component: "HTTP", address: address, underlying: error)
-        }
     }
 }

@@ -4,7 +4,6 @@ import Foundation
 import Ingest
 import Logging
 import NIOCore
-import Registry
 import Synchronization
 import TimeSeries
 
@@ -17,49 +16,40 @@ public enum UDPAuthMode: String, Sendable, CaseIterable {
     case none
 }
 
-/// Line protocol over UDP: verifies the `#fb1` header, parses the rest and stores it.
+/// What became of a datagram: a metric label with a fixed set of values.
+public enum DatagramOutcome: String, Sendable, CaseIterable {
+    case accepted
+    case missingHeader = "missing_header"
+    case badHeader = "bad_header"
+    case unknownNode = "unknown_node"
+    case staleTimestamp = "stale_timestamp"
+    case badSignature = "bad_signature"
+    case badLines = "bad_lines"
+    case storeFailed = "store_failed"
+}
+
+/// Line protocol over UDP: verifies the `#fb1` header, parses the rest and stores it through the
+/// ingest writer (the same write path as HTTP, WAL on).
 ///
 /// UDP cannot answer, so every refusal is counted by reason (``counts``) and logged at most once
-/// per 10 s. Storage is the same write path as HTTP, WAL on.
+/// per 10 s.
 public final class LineProtocolDatagramSink: DatagramSink {
-    /// Refusal and acceptance counters, by reason.
-    public enum Outcome: String, Sendable, CaseIterable {
-        case accepted
-        case missingHeader = "missing_header"
-        case badHeader = "bad_header"
-        case unknownNode = "unknown_node"
-        case staleTimestamp = "stale_timestamp"
-        case badSignature = "bad_signature"
-        case badLines = "bad_lines"
-        case storeFailed = "store_failed"
-    }
+    public typealias Outcome = DatagramOutcome
 
-    private let store: TimeSeriesStore
-    private let registry: NodeRegistry
+    private let writer: IngestWriter
     private let mode: UDPAuthMode
     private let window: TimeInterval
-    private let now: @Sendable () -> Date
     private let logger: Logger
     private let counters = Mutex<[Outcome: Int]>([:])
     private let lastLog = Mutex<Date>(.distantPast)
-    private let seriesSections: SeriesSectionCache
-    private let metrics: IngestMetrics
     /// Organization of datagrams without a header in `none` mode ("" = public data).
     private let unsignedOrganization: String
-    private let lineLimits: LineLimits
 
-    public init(store: TimeSeriesStore, registry: NodeRegistry, mode: UDPAuthMode, window: TimeInterval = 300,
-                now: @escaping @Sendable () -> Date = { Date() }, logger: Logger, seriesSections: SeriesSectionCache = SeriesSectionCache(),
-                metrics: IngestMetrics = IngestMetrics(), unsignedOrganization: String = "", lineLimits: LineLimits = LineLimits()) {
+    public init(writer: IngestWriter, mode: UDPAuthMode, window: TimeInterval = 300, logger: Logger, unsignedOrganization: String = "") {
+        self.writer = writer
         self.unsignedOrganization = unsignedOrganization
-        self.lineLimits = lineLimits
-        self.seriesSections = seriesSections
-        self.metrics = metrics
-        self.store = store
-        self.registry = registry
         self.mode = mode
         self.window = window
-        self.now = now
         self.logger = logger
     }
 
@@ -70,17 +60,13 @@ public final class LineProtocolDatagramSink: DatagramSink {
 
     private func count(_ outcome: Outcome, _ detail: String? = nil) {
         counters.withLock { $0[outcome, default: 0] += 1 }
-        metrics.record(datagram: outcome)
+        writer.metrics.record(datagram: outcome)
         guard let detail else { return }
         logRateLimited("UDP datagram refused", reason: outcome.rawValue, detail: detail)
     }
 
-    private func logRateLimited(_ detail: String) {
-        logRateLimited("UDP samples refused", reason: "store", detail: detail)
-    }
-
     private func logRateLimited(_ message: Logger.Message, reason: String, detail: String) {
-        let current = now()
+        let current = writer.now()
         let shouldLog = lastLog.withLock { last in
             if current.timeIntervalSince(last) >= 10 { last = current; return true }
             return false
@@ -111,8 +97,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
 
     /// Samples of accepted datagrams, waiting for one store write.
     struct Batch {
-        var points = SeriesBatch()
-        var lineErrors: [LineError] = []
+        var mapped = SeriesMemo.Mapped()
         /// Per datagram with a body: its first refused line, if any.
         var outcomes: [String?] = []
         var nodes: Set<String> = []
@@ -120,52 +105,48 @@ public final class LineProtocolDatagramSink: DatagramSink {
 
     private func prepare(_ bytes: UnsafeRawBufferPointer, into batch: inout Batch) {
         var body = bytes
-        var node: BridgeNode?
+        var signer: DatagramSigner?
         var firstLine = 1
         switch DatagramHeader.parse(bytes) {
         case .malformed(let reason):
             return count(.badHeader, reason)
         case .header(let header):
-            guard let known = registry.node(id: header.nodeID), let token = registry.credential(nodeID: known.id) else {
+            guard let known = writer.nodes.datagramSigner(nodeID: header.nodeID) else {
                 return count(.unknownNode, "unknown or revoked node")
             }
-            guard abs(now().timeIntervalSince1970 - TimeInterval(header.seconds)) <= window else {
+            guard abs(writer.now().timeIntervalSince1970 - TimeInterval(header.seconds)) <= window else {
                 return count(.staleTimestamp, "header time outside ±\(Int(window)) s")
             }
             body = UnsafeRawBufferPointer(rebasing: bytes[header.bodyOffset...])
-            guard HMAC<SHA256>.isValidAuthenticationCode(header.mac, authenticating: body, using: SymmetricKey(data: Array(token.utf8))) else {
+            guard HMAC<SHA256>.isValidAuthenticationCode(header.mac, authenticating: body, using: SymmetricKey(data: Array(known.key.utf8))) else {
                 return count(.badSignature, "HMAC does not match")
             }
-            node = known
+            signer = known
             firstLine = 2
         case .absent:
             if mode == .hmac { return count(.missingHeader, "datagram without '#fb1' header") }
         }
-        let parsed = lineLimits.parser(seriesCache: seriesSections).parse(body, firstLine: firstLine)
-        let nowNanos = Int64(saturatingNanosecondsOf: now())
-        let (points, mappingErrors) = SeriesBatch.lines(parsed, organization: node.map { $0.organization ?? "" } ?? unsignedOrganization, node: node?.id, nowNanos: nowNanos)
-        let lineErrors = parsed.errors + mappingErrors
-        if batch.points.points.isEmpty { batch.points = points } else { batch.points.append(points) }
-        batch.lineErrors += lineErrors
-        batch.outcomes.append(lineErrors.min { $0.line < $1.line }?.description)
-        if let node { batch.nodes.insert(node.id) }
+        let parsed = writer.parser().parse(body, firstLine: firstLine)
+        var mapped = writer.memo.batch(parsed, organization: signer?.organization ?? unsignedOrganization, node: signer?.nodeID,
+                                       nowNanos: Int64(saturatingNanosecondsOf: writer.now()))
+        mapped.errors = parsed.errors + mapped.errors
+        batch.outcomes.append(mapped.errors.min { $0.line < $1.line }?.description)
+        batch.mapped.append(mapped)
+        if let signer { batch.nodes.insert(signer.nodeID) }
     }
 
     private func commit(_ batch: Batch) {
         guard !batch.outcomes.isEmpty else { return }
         do {
-            let started = ContinuousClock.now
-            let outcome = try store.write(batch.points, now: now(), sync: false)
-            metrics.record(.udp, outcome: outcome, lineErrors: batch.lineErrors, duration: ContinuousClock.now - started)
-            for node in batch.nodes { registry.markSeen(nodeID: node) }
+            let outcome = try writer.commit(batch.mapped, now: writer.now(), protocol: .udp, sync: false)
+            for node in batch.nodes { writer.nodes.markSeen(nodeID: node, latencyMs: nil) }
             for refused in batch.outcomes {
                 if let refused { count(.badLines, refused) } else { count(.accepted) }
             }
             // Samples refused by the store (too old, future, series limit) are counted by reason
             // in flashback_ingest_samples_rejected_total; log the first for the operator.
-            if let first = outcome.firstRejection { logRateLimited(first) }
+            if let first = outcome.firstRejection { logRateLimited("UDP samples refused", reason: "store", detail: first) }
         } catch {
-            metrics.recordWriteFailure(.udp)
             for _ in batch.outcomes { count(.storeFailed, "\(error)") }
         }
     }

@@ -1,5 +1,4 @@
 import CoreMetrics
-import Exposition
 import Ingest
 import TimeSeries
 
@@ -29,15 +28,15 @@ public final class IngestMetrics: Sendable {
     private let throttled: [IngestProtocol: Counter]
     private let writeDuration: [IngestProtocol: Timer]
     private let writeFailures: [IngestProtocol: Counter]
-    private let datagrams: [LineProtocolDatagramSink.Outcome: Counter]
+    private let datagrams: [DatagramOutcome: Counter]
     /// Datagrams the kernel dropped on the UDP socket (receive buffer full).
-    let datagramsDropped: Counter
-    let series: Gauge
-    let pendingSamples: Gauge
-    let flushes: Counter
-    let flushFailures: Counter
-    let flushDuration: Timer
-    let sealedDayRecords: Counter
+    package let datagramsDropped: Counter
+    package let series: Gauge
+    package let pendingSamples: Gauge
+    package let flushes: Counter
+    package let flushFailures: Counter
+    package let flushDuration: Timer
+    package let sealedDayRecords: Counter
 
     /// `# HELP` texts of these metrics.
     public static let helps: [String: String] = [
@@ -58,11 +57,6 @@ public final class IngestMetrics: Sendable {
         "flashback_day_records_sealed_total": "Day rollup records sealed.",
     ]
 
-    /// Registers the help texts of these metrics in `registry`.
-    public static func describe(in registry: MetricsRegistry) {
-        for (name, help) in helps { registry.describe(name, help) }
-    }
-
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         func perProtocol<T>(_ make: (IngestProtocol) -> T) -> [IngestProtocol: T] {
             Dictionary(uniqueKeysWithValues: IngestProtocol.allCases.map { ($0, make($0)) })
@@ -82,7 +76,7 @@ public final class IngestMetrics: Sendable {
         throttled = perProtocol { Counter(label: "flashback_ingest_requests_throttled_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
         writeDuration = perProtocol { Timer(label: "flashback_ingest_write_duration_seconds", dimensions: [("protocol", $0.rawValue)], factory: factory) }
         writeFailures = perProtocol { Counter(label: "flashback_ingest_write_failures_total", dimensions: [("protocol", $0.rawValue)], factory: factory) }
-        datagrams = Dictionary(uniqueKeysWithValues: LineProtocolDatagramSink.Outcome.allCases.map { outcome in
+        datagrams = Dictionary(uniqueKeysWithValues: DatagramOutcome.allCases.map { outcome in
             (outcome, Counter(label: "flashback_udp_datagrams_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         })
         datagramsDropped = Counter(label: "flashback_udp_datagrams_dropped_total", factory: factory)
@@ -96,7 +90,7 @@ public final class IngestMetrics: Sendable {
 
     /// Counts one write: samples received, stored and refused (by reason), lines refused (by
     /// reason), and how long the store took.
-    func record(_ proto: IngestProtocol, outcome: WriteOutcome, lineErrors: [LineError], duration: Duration) {
+    package func record(_ proto: IngestProtocol, outcome: WriteOutcome, lineErrors: [LineError], duration: Duration) {
         received[proto]?.increment(by: outcome.stored + outcome.rejectedTotal)
         if outcome.stored > 0 { stored[proto]?.increment(by: outcome.stored) }
         for (reason, count) in outcome.rejected where count > 0 {
@@ -110,21 +104,21 @@ public final class IngestMetrics: Sendable {
     }
 
     /// Lines refused before any sample could be stored (e.g. a whole datagram of bad lines).
-    func record(_ proto: IngestProtocol, lineErrors: [LineError]) {
+    package func record(_ proto: IngestProtocol, lineErrors: [LineError]) {
         for error in lineErrors {
             rejectedLines[proto]?[error.reason]?.increment()
         }
     }
 
-    func recordThrottled(_ proto: IngestProtocol) {
+    package func recordThrottled(_ proto: IngestProtocol) {
         throttled[proto]?.increment()
     }
 
-    func recordWriteFailure(_ proto: IngestProtocol) {
+    package func recordWriteFailure(_ proto: IngestProtocol) {
         writeFailures[proto]?.increment()
     }
 
-    func record(datagram outcome: LineProtocolDatagramSink.Outcome, count: Int = 1) {
+    package func record(datagram outcome: DatagramOutcome, count: Int = 1) {
         datagrams[outcome]?.increment(by: count)
     }
 }

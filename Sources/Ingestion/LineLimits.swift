@@ -1,7 +1,5 @@
-import Ingest
-
 /// Limits on line protocol, the same for HTTP and UDP (so that both can share one
-/// ``SeriesSectionCache``): `--max-line-length` and `--max-tags-per-series`.
+/// ``SeriesMemo``): `--max-line-length` and `--max-tags-per-series`.
 public struct LineLimits: Sendable {
     /// Longest accepted line in bytes.
     public var maxLineLength = 64 * 1024
@@ -11,9 +9,5 @@ public struct LineLimits: Sendable {
     public init(maxLineLength: Int = 64 * 1024, maxTagsPerSeries: Int = 64) {
         self.maxLineLength = maxLineLength
         self.maxTagsPerSeries = maxTagsPerSeries
-    }
-
-    func parser(precision: TimestampPrecision = .nanoseconds, seriesCache: SeriesSectionCache) -> LineProtocolParser {
-        LineProtocolParser(precision: precision, maxLineLength: maxLineLength, maxTags: maxTagsPerSeries, seriesCache: seriesCache)
     }
 }
