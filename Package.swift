@@ -96,6 +96,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Bridge nodes, organization keys, signatures, the replay guard and node tokens,
+        // behind RegistryStore (RocksDB embedded).
         .target(
             name: "Registry",
             dependencies: [
@@ -105,6 +107,20 @@ let package = Package(
                 "FlashbackWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Buckets, repositories, repo keys, the SigV4 authorizer and the provider validators,
+        // behind CatalogStore (RocksDB embedded).
+        .target(
+            name: "Catalog",
+            dependencies: [
+                "RocksDB",
+                "CollectorModel",
+                "CollectorStore",
+                "FlashbackWire",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,7 +144,7 @@ let package = Package(
         ),
         .target(
             name: "Stats",
-            dependencies: ["CollectorModel", "Exposition", "Registry", "TimeSeries"],
+            dependencies: ["Catalog", "CollectorModel", "Exposition", "Registry", "TimeSeries"],
             swiftSettings: strict
         ),
 
@@ -142,6 +158,7 @@ let package = Package(
                 "CollectorStore",
                 "CollectorAuth",
                 "FlashbackWire",
+                "Catalog",
                 "Registry",
                 "Ingest",
                 "Ingestion",
@@ -167,6 +184,7 @@ let package = Package(
                 "CollectorAuth",
                 "CollectorHTTP",
                 "CSystemMemory",
+                "Catalog",
                 "Registry",
                 "Ingest",
                 "Ingestion",
@@ -251,6 +269,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CatalogTests",
+            dependencies: [
+                "Catalog",
+                "CollectorModel",
+                "FlashbackWire",
+                "CollectorStore",
+                "CollectorTesting",
+                "RocksDB",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CollectorTests",
             dependencies: [
                 "CollectorModel",
@@ -259,6 +291,7 @@ let package = Package(
                 "CollectorHTTP",
                 "CollectorTesting",
                 "Ingestion",
+                "Catalog",
                 "Registry",
                 "Stats",
                 "Exposition",
@@ -335,6 +368,7 @@ if ProcessInfo.processInfo.environment["FLASHBACK_BENCHMARKS"] != nil {
                 "CollectorModel",
                 "CollectorStore",
                 "CollectorTesting",
+                "Catalog",
                 "Registry",
                 "TimeSeries",
                 .product(name: "Benchmark", package: "benchmark"),

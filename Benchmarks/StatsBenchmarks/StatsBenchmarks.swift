@@ -1,4 +1,5 @@
 import Benchmark
+import Catalog
 import CollectorAuth
 import CollectorHTTP
 import CollectorModel

@@ -1,3 +1,4 @@
+import Catalog
 import CollectorAuth
 import CollectorStore
 import Foundation

@@ -1,3 +1,4 @@
+import Catalog
 import FlashbackWire
 import HTTPTypes
 import Hummingbird
@@ -31,6 +32,18 @@ extension RegistryError: HTTPResponseError, FlashbackResponseError {
     public var status: HTTPResponse.Status {
         switch kind {
         case .invalid, .conflict: return .badRequest
+        case .forbidden: return .forbidden
+        case .notFound: return .notFound
+        case .quotaExceeded: return .tooManyRequests
+        }
+    }
+}
+
+extension CatalogError: HTTPResponseError, FlashbackResponseError {
+    /// 400, 403, 404, 429 for an exhausted quota.
+    public var status: HTTPResponse.Status {
+        switch kind {
+        case .invalid: return .badRequest
         case .forbidden: return .forbidden
         case .notFound: return .notFound
         case .quotaExceeded: return .tooManyRequests

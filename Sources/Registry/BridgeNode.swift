@@ -33,6 +33,25 @@ public struct BridgeNode: Codable, Sendable, Equatable {
     /// `nil` when revoked.
     public var sealedToken: [UInt8]?
 
+    /// Memberwise, for stores and tests.
+    public init(id: String, ip: String, region: String, provider: String? = nil, version: String, reportedStatus: String, nodeServices: Int, url: String, organization: String? = nil, createdAt: Date, lastSeen: Date, deletedAt: Date? = nil, keyID: String? = nil, latencyMs: Double? = nil, sealedToken: [UInt8]? = nil) {
+        self.id = id
+        self.ip = ip
+        self.region = region
+        self.provider = provider
+        self.version = version
+        self.reportedStatus = reportedStatus
+        self.nodeServices = nodeServices
+        self.url = url
+        self.organization = organization
+        self.createdAt = createdAt
+        self.lastSeen = lastSeen
+        self.deletedAt = deletedAt
+        self.keyID = keyID
+        self.latencyMs = latencyMs
+        self.sealedToken = sealedToken
+    }
+
     public var isDeleted: Bool { deletedAt != nil }
 }
 

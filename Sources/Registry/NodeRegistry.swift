@@ -4,7 +4,6 @@ import Crypto
 import FlashbackWire
 import Foundation
 import Logging
-import RocksDB
 import Synchronization
 
 /// Settings of the node registry, all with the defaults of DESIGN.md §4.
@@ -43,9 +42,10 @@ public struct NodeRegistration: Sendable {
 }
 
 /// Organization keys and bridge nodes: signed registration, the node directory and node
-/// credentials, persisted in the `registry` column family and mirrored in memory.
+/// credentials, persisted through a ``RegistryStore`` (``RocksDBRegistryStore`` embedded) and
+/// mirrored in memory.
 ///
-/// Every mutation is written to RocksDB (WAL on) before the in-memory state changes and before
+/// Every mutation is made durable in the store before the in-memory state changes and before
 /// the caller is answered, so a restart finds exactly what was acknowledged.
 /// Thread-safety: `Sendable`; mutations are serialised by one lock (they are rare and short).
 public final class NodeRegistry: Sendable {
@@ -58,13 +58,12 @@ public final class NodeRegistry: Sendable {
         /// node id → plaintext credential (for bearer checks and UDP HMAC).
         var tokens: [String: String] = [:]
         var replay = ReplayGuard()
-        /// When each node's last-heard time was last written to RocksDB.
+        /// When each node's last-heard time was last written to the store.
         var persistedSeen: [String: Date] = [:]
     }
 
     private let state: Mutex<State>
-    private let database: Database
-    private let family: ColumnFamily
+    private let store: any RegistryStore
     private let secrets: SecretBox
     private let platformVerifier: NodeSignatureVerifier?
     private let now: @Sendable () -> Date
@@ -72,20 +71,28 @@ public final class NodeRegistry: Sendable {
     /// The registry's settings.
     public let settings: RegistrySettings
 
-    static let keyPrefix = Array("orgkey/".utf8)
-    static let nodePrefix = Array("node/".utf8)
-
-    /// Loads the registry from `storage`.
-    /// - Parameter clock: the time source; tests inject one to move through liveness states.
-    public init(
+    /// The registry of the embedded store in `storage` (the default, single-node setup).
+    public convenience init(
         storage: CollectorStorage,
         secrets: SecretBox,
         settings: RegistrySettings = RegistrySettings(),
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) throws {
-        self.database = storage.database
-        self.family = storage.columnFamily(.registry)
+        try self.init(store: RocksDBRegistryStore(storage: storage, sync: settings.syncWrites), secrets: secrets, settings: settings,
+                      clock: clock, logger: logger)
+    }
+
+    /// Loads the registry from `store`.
+    /// - Parameter clock: the time source; tests inject one to move through liveness states.
+    public init(
+        store: any RegistryStore,
+        secrets: SecretBox,
+        settings: RegistrySettings = RegistrySettings(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) throws {
+        self.store = store
         self.secrets = secrets
         self.settings = settings
         self.now = clock
@@ -97,15 +104,13 @@ public final class NodeRegistry: Sendable {
         }
 
         var loaded = State()
-        let decoder = JSONDecoder()
-        try database.scan(family, lowerBound: Self.keyPrefix, upperBound: Self.keyPrefix.prefixUpperBound) { _, value in
-            let key = try decoder.decode(OrganizationKey.self, from: Data(value))
+        let current = clock()
+        let contents = try store.load(now: current)
+        for key in contents.keys {
             loaded.keys[key.id] = key
             loaded.verifiers[key.id] = try NodeSignatureVerifier(keyID: key.id, pem: key.publicKeyPEM)
-            return true
         }
-        try database.scan(family, lowerBound: Self.nodePrefix, upperBound: Self.nodePrefix.prefixUpperBound) { _, value in
-            let node = try decoder.decode(BridgeNode.self, from: Data(value))
+        for node in contents.nodes {
             loaded.nodes[node.id] = node
             loaded.nodeByAddress[Self.addressKey(organization: node.organization, ip: node.ip)] = node.id
             if let sealed = node.sealedToken, !node.isDeleted {
@@ -115,22 +120,9 @@ public final class NodeRegistry: Sendable {
                     logger.error("a node credential cannot be opened with this master key; the node must register again", metadata: ["node": "\(node.id)"])
                 }
             }
-            return true
         }
-        let current = clock()
-        var expired: [[UInt8]] = []
-        try database.scan(family, lowerBound: ReplayGuard.keyPrefix, upperBound: ReplayGuard.keyPrefix.prefixUpperBound) { key, _ in
-            if let entry = ReplayGuard.parse(storageKey: Array(key)) {
-                if entry.expiry > current {
-                    loaded.replay.remember(entry.fingerprint, until: entry.expiry, now: current)
-                } else {
-                    expired.append(Array(key))
-                }
-            }
-            return true
-        }
-        if let last = expired.last {
-            try database.deleteRange(from: ReplayGuard.keyPrefix, to: last + [0], in: family)
+        for entry in contents.signatures {
+            loaded.replay.remember(entry.fingerprint, until: entry.expiry, now: current)
         }
         state = Mutex(loaded)
         logger.info("registry loaded", metadata: ["keys": "\(loaded.keys.count)", "nodes": "\(loaded.nodes.count)"])
@@ -153,7 +145,7 @@ public final class NodeRegistry: Sendable {
             guard state.keys.values.filter({ $0.organization == organization }).count < maximum else {
                 throw RegistryError.invalid(Self.tooManyKeysMessage(maximum))
             }
-            try database.put(Self.recordKey(Self.keyPrefix, key.id), try JSONEncoder().encode(key), in: family, sync: settings.syncWrites)
+            try store.save(key)
             state.keys[key.id] = key
             state.verifiers[key.id] = verifier
         }
@@ -203,16 +195,13 @@ public final class NodeRegistry: Sendable {
     private func deleteKeys(_ ids: [String], state: inout State) throws {
         guard !ids.isEmpty else { return }
         let removed = Set(ids)
-        let batch = WriteBatch()
         var unlinked: [BridgeNode] = []
-        for id in ids { batch.delete(Self.recordKey(Self.keyPrefix, id), in: family) }
         for var node in state.nodes.values where node.keyID.map(removed.contains) == true {
             node.keyID = nil
             node.sealedToken = nil
-            batch.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family)
             unlinked.append(node)
         }
-        try database.write(batch, sync: settings.syncWrites)
+        try store.deleteKeys(ids, unlinking: unlinked)
         for id in ids {
             state.keys[id] = nil
             state.verifiers[id] = nil
@@ -267,7 +256,9 @@ public final class NodeRegistry: Sendable {
             throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
         }
         let expiry = message.timestamp.date.addingTimeInterval(settings.signatureWindow + 1)
-        try database.put(ReplayGuard.storageKey(fingerprint: fingerprint, expiry: expiry), [], in: family, sync: settings.syncWrites)
+        guard try store.recordSignature(fingerprint, until: expiry) else {
+            throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
+        }
         state.replay.remember(fingerprint, until: expiry, now: current)
         return verifier.keyID
     }
@@ -309,7 +300,7 @@ public final class NodeRegistry: Sendable {
             node.deletedAt = nil
             node.keyID = keyID
             node.sealedToken = try secrets.seal(Array(token.utf8), context: "node-token:\(node.id)")
-            try database.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family, sync: settings.syncWrites)
+            try store.save(node)
             state.nodes[node.id] = node
             state.nodeByAddress[address] = node.id
             state.tokens[node.id] = token
@@ -333,7 +324,7 @@ public final class NodeRegistry: Sendable {
                 throw RegistryError.notFound("Node \(ip) is not registered")
             }
             let id = node.id
-            try database.delete(Self.recordKey(Self.nodePrefix, id), in: family, sync: settings.syncWrites)
+            try store.deleteNode(id: id)
             state.nodes[id] = nil
             state.nodeByAddress[address] = nil
             state.tokens[id] = nil
@@ -399,14 +390,14 @@ public final class NodeRegistry: Sendable {
             guard !node.isDeleted else { throw RegistryError(.conflict, "Node is already deleted") }
             node.deletedAt = now()
             node.sealedToken = nil
-            try database.put(Self.recordKey(Self.nodePrefix, node.id), try JSONEncoder().encode(node), in: family, sync: settings.syncWrites)
+            try store.save(node)
             state.nodes[node.id] = node
             state.tokens[node.id] = nil
         }
     }
 
     /// Records that a node was heard from (an ingest request or a status report). The time is
-    /// kept in memory at once and written to RocksDB at most every 30 s per node.
+    /// kept in memory at once and written to the store at most every 30 s per node.
     public func markSeen(nodeID: String, latencyMs: Double? = nil) {
         let current = now()
         state.withLock { state in
@@ -415,10 +406,8 @@ public final class NodeRegistry: Sendable {
             if let latencyMs { node.latencyMs = latencyMs }
             state.nodes[nodeID] = node
             if let persisted = state.persistedSeen[nodeID], current.timeIntervalSince(persisted) < 30 { return }
-            if let encoded = try? JSONEncoder().encode(node) {
-                try? database.put(Self.recordKey(Self.nodePrefix, nodeID), encoded, in: family)
-                state.persistedSeen[nodeID] = current
-            }
+            store.saveLastHeard(node)
+            state.persistedSeen[nodeID] = current
         }
     }
 
@@ -467,22 +456,4 @@ public final class NodeRegistry: Sendable {
         (organization ?? "") + "\u{0}" + ip
     }
 
-    static func recordKey(_ prefix: [UInt8], _ id: String) -> [UInt8] {
-        prefix + Array(id.utf8)
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// The smallest key greater than every key starting with this prefix (for iterator bounds).
-    var prefixUpperBound: [UInt8] {
-        var bound = self
-        while let last = bound.last {
-            if last < 0xFF {
-                bound[bound.count - 1] = last + 1
-                return bound
-            }
-            bound.removeLast()
-        }
-        return [0xFF]
-    }
 }

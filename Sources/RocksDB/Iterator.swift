@@ -131,3 +131,19 @@ extension Database {
         try iterator.checkError()
     }
 }
+
+extension Array where Element == UInt8 {
+    /// The smallest key greater than every key starting with this prefix, the exclusive upper
+    /// bound of a prefix scan (`[0xFF]` for a prefix of only 0xFF bytes).
+    public var prefixUpperBound: [UInt8] {
+        var bound = self
+        while let last = bound.last {
+            if last < 0xFF {
+                bound[bound.count - 1] = last + 1
+                return bound
+            }
+            bound.removeLast()
+        }
+        return [0xFF]
+    }
+}

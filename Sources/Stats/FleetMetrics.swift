@@ -1,3 +1,4 @@
+import Catalog
 import CollectorModel
 import Exposition
 import Foundation

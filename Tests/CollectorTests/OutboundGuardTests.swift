@@ -1,3 +1,4 @@
+import Catalog
 import CollectorHTTP
 import CollectorModel
 import CollectorTesting

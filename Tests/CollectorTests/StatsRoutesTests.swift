@@ -1,3 +1,4 @@
+import Catalog
 import CollectorAuth
 import CollectorHTTP
 import CollectorModel

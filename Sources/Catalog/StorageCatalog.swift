@@ -1,8 +1,8 @@
+import CollectorModel
 import CollectorStore
 import Crypto
 import Foundation
 import Logging
-import RocksDB
 import Synchronization
 
 /// Who is asking: the organization and, when the token lists any, the workspaces it may see.
@@ -72,9 +72,6 @@ public struct CatalogSettings: Sendable {
     public var maxBucketsPerOrganization = 100
     /// Repositories per organization (`--max-repos-per-org`).
     public var maxReposPerOrganization = 100
-    /// Fsync catalog writes.
-    public var syncWrites = false
-
     public init() {}
 }
 
@@ -86,13 +83,13 @@ public struct ResolvedAPIKey: Sendable {
     public var buckets: [StorageBucket]
 }
 
-/// Buckets, repositories and repo storage API keys of every organization, persisted in the
-/// `registry` column family and mirrored in memory.
+/// Buckets, repositories and repo storage API keys of every organization, persisted through a
+/// ``CatalogStore`` (``RocksDBCatalogStore`` embedded) and mirrored in memory.
 ///
 /// Every method takes the caller's ``CatalogScope``; an entity outside it answers "not found",
 /// never its data. Role checks (who may change what) belong to the caller.
-/// Thread-safety: `Sendable`; mutations are serialised by one lock and written to RocksDB before
-/// the in-memory state changes.
+/// Thread-safety: `Sendable`; mutations are serialised by one lock and made durable in the store
+/// before the in-memory state changes.
 public final class StorageCatalog: Sendable {
     private struct State {
         var buckets: [String: StorageBucket] = [:]
@@ -103,44 +100,30 @@ public final class StorageCatalog: Sendable {
     }
 
     private let state: Mutex<State>
-    private let database: Database
-    private let family: ColumnFamily
+    private let store: any CatalogStore
     private let secrets: SecretBox
     private let now: @Sendable () -> Date
     private let logger: Logger
     public let settings: CatalogSettings
 
-    static let bucketPrefix = Array("bucket/".utf8)
-    static let repoPrefix = Array("repo/".utf8)
-    static let keyPrefix = Array("repokey/".utf8)
-
+    /// Loads the catalog from `store`.
     public init(
-        storage: CollectorStorage,
+        store: any CatalogStore,
         secrets: SecretBox,
         settings: CatalogSettings = CatalogSettings(),
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) throws {
-        database = storage.database
-        family = storage.columnFamily(.registry)
+        self.store = store
         self.secrets = secrets
         self.settings = settings
         now = clock
         self.logger = logger
         var loaded = State()
-        let decoder = JSONDecoder()
-        try database.scan(family, lowerBound: Self.bucketPrefix, upperBound: Self.bucketPrefix.prefixUpperBound) { _, value in
-            let bucket = try decoder.decode(StorageBucket.self, from: Data(value))
-            loaded.buckets[bucket.id] = bucket
-            return true
-        }
-        try database.scan(family, lowerBound: Self.repoPrefix, upperBound: Self.repoPrefix.prefixUpperBound) { _, value in
-            let repo = try decoder.decode(Repository.self, from: Data(value))
-            loaded.repos[repo.id] = repo
-            return true
-        }
-        try database.scan(family, lowerBound: Self.keyPrefix, upperBound: Self.keyPrefix.prefixUpperBound) { _, value in
-            let key = try decoder.decode(RepoAPIKey.self, from: Data(value))
+        let contents = try store.load()
+        for bucket in contents.buckets { loaded.buckets[bucket.id] = bucket }
+        for repo in contents.repositories { loaded.repos[repo.id] = repo }
+        for key in contents.keys {
             loaded.keys[key.id] = key
             if !key.isDeleted {
                 loaded.keyByAccessID[key.accessKeyID] = key.id
@@ -150,13 +133,15 @@ public final class StorageCatalog: Sendable {
                     logger.error("a repo API key secret cannot be opened with this master key", metadata: ["key": "\(key.id)"])
                 }
             }
-            return true
         }
         state = Mutex(loaded)
     }
 
-    private func persist(_ prefix: [UInt8], _ id: String, _ value: some Encodable) throws {
-        try database.put(prefix + Array(id.utf8), try JSONEncoder().encode(value), in: family, sync: settings.syncWrites)
+    /// The catalog of the embedded store in `storage` (the default, single-node setup).
+    public convenience init(storage: CollectorStorage, secrets: SecretBox, settings: CatalogSettings = CatalogSettings(), syncWrites: Bool = false,
+                            clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
+        try self.init(store: RocksDBCatalogStore(storage: storage, sync: syncWrites), secrets: secrets, settings: settings, clock: clock,
+                      logger: logger)
     }
 
     // MARK: Buckets
@@ -196,7 +181,7 @@ public final class StorageCatalog: Sendable {
 
     private func visibleBucket(_ state: State, _ scope: CatalogScope, _ id: String) throws -> StorageBucket {
         guard let bucket = state.buckets[id], !bucket.isDeleted, scope.sees(organization: bucket.organization, workspace: bucket.workspaceId) else {
-            throw RegistryError.notFound("Bucket not found")
+            throw CatalogError.notFound("Bucket not found")
         }
         return bucket
     }
@@ -226,10 +211,10 @@ public final class StorageCatalog: Sendable {
     /// Creates a bucket. `draft` must carry name, bucket, storageType and workspaceId.
     public func createBucket(_ scope: CatalogScope, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
         guard let name = draft.name, let providerBucket = draft.bucket, let type = draft.storageType, let workspace = draft.workspaceId else {
-            throw RegistryError.invalid("name, bucket, storageType and workspaceId are required")
+            throw CatalogError.invalid("name, bucket, storageType and workspaceId are required")
         }
         guard scope.workspaces.isEmpty || scope.workspaces.contains(workspace) else {
-            throw RegistryError.forbidden("Access denied: you have no access to workspace \(workspace)")
+            throw CatalogError.forbidden("Access denied: you have no access to workspace \(workspace)")
         }
         let id = UUID().uuidString.lowercased()
         var bucket = StorageBucket(
@@ -242,12 +227,12 @@ public final class StorageCatalog: Sendable {
         return try state.withLock { state in
             let mine = state.buckets.values.filter { $0.organization == scope.organization && !$0.isDeleted }
             guard mine.count < settings.maxBucketsPerOrganization else {
-                throw RegistryError(.quotaExceeded, "Bucket quota exceeded: an organization may have at most \(settings.maxBucketsPerOrganization) buckets")
+                throw CatalogError(.quotaExceeded, "Bucket quota exceeded: an organization may have at most \(settings.maxBucketsPerOrganization) buckets")
             }
             guard !mine.contains(where: { $0.name == name }) else {
-                throw RegistryError.invalid("A bucket named \(name) already exists in this organization")
+                throw CatalogError.invalid("A bucket named \(name) already exists in this organization")
             }
-            try persist(Self.bucketPrefix, id, bucket)
+            try store.save(bucket)
             state.buckets[id] = bucket
             return bucket
         }
@@ -256,14 +241,14 @@ public final class StorageCatalog: Sendable {
     /// Overwrites the fields present in `draft`; a new secret is sealed, an absent one kept.
     public func updateBucket(_ scope: CatalogScope, id: String, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
         if let workspace = draft.workspaceId, !(scope.workspaces.isEmpty || scope.workspaces.contains(workspace)) {
-            throw RegistryError.forbidden("Access denied: you have no access to workspace \(workspace)")
+            throw CatalogError.forbidden("Access denied: you have no access to workspace \(workspace)")
         }
         let sealed = try draft.secret.map { try secrets.seal(Array($0.utf8), context: "bucket:\(id)") }
         return try state.withLock { state in
             var bucket = try visibleBucket(state, scope, id)
             if let name = draft.name, name != bucket.name {
                 guard !state.buckets.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == name }) else {
-                    throw RegistryError.invalid("A bucket named \(name) already exists in this organization")
+                    throw CatalogError.invalid("A bucket named \(name) already exists in this organization")
                 }
                 bucket.name = name
             }
@@ -277,7 +262,7 @@ public final class StorageCatalog: Sendable {
             if let value = draft.workspaceId { bucket.workspaceId = value }
             if let value = draft.walletAddress { bucket.walletAddress = value }
             apply(validation, to: &bucket)
-            try persist(Self.bucketPrefix, id, bucket)
+            try store.save(bucket)
             state.buckets[id] = bucket
             return bucket
         }
@@ -288,7 +273,7 @@ public final class StorageCatalog: Sendable {
         try state.withLock { state in
             guard var bucket = state.buckets[bucketID], !bucket.isDeleted else { return }
             apply(result, to: &bucket)
-            try persist(Self.bucketPrefix, bucketID, bucket)
+            try store.save(bucket)
             state.buckets[bucketID] = bucket
         }
     }
@@ -305,11 +290,11 @@ public final class StorageCatalog: Sendable {
         try state.withLock { state in
             var bucket = try visibleBucket(state, scope, id)
             if let user = state.repos.values.first(where: { !$0.isDeleted && $0.buckets.contains { $0.bucketId == id } }) {
-                throw RegistryError.forbidden("Bucket is in use by repository \(user.name); remove it from the repository first")
+                throw CatalogError.forbidden("Bucket is in use by repository \(user.name); remove it from the repository first")
             }
             bucket.deletedAt = now()
             bucket.sealedSecret = nil
-            try persist(Self.bucketPrefix, id, bucket)
+            try store.save(bucket)
             state.buckets[id] = bucket
         }
     }
@@ -340,7 +325,7 @@ public final class StorageCatalog: Sendable {
 
     private func visibleRepo(_ state: State, _ scope: CatalogScope, _ id: String) throws -> Repository {
         guard let repo = state.repos[id], !repo.isDeleted, scope.sees(organization: repo.organization, workspace: repo.workspaceId) else {
-            throw RegistryError.notFound("Repository not found")
+            throw CatalogError.notFound("Repository not found")
         }
         return repo
     }
@@ -348,7 +333,7 @@ public final class StorageCatalog: Sendable {
     /// Creates a repository after checking the NORMAL/MIRROR rules.
     public func createRepository(_ scope: CatalogScope, _ draft: RepositoryDraft) throws -> Repository {
         guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
-            throw RegistryError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
+            throw CatalogError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
         }
         return try state.withLock { state in
             let mine = state.repos.values.filter { $0.organization == scope.organization && !$0.isDeleted }
@@ -363,7 +348,7 @@ public final class StorageCatalog: Sendable {
                 id: UUID().uuidString.lowercased(), organization: scope.organization, workspaceId: draft.workspaceId,
                 name: draft.name, storageType: draft.storageType, mode: draft.mode, buckets: draft.buckets,
                 walletAddress: draft.walletAddress, createdAt: now(), deletedAt: nil)
-            try persist(Self.repoPrefix, repo.id, repo)
+            try store.save(repo)
             state.repos[repo.id] = repo
             return repo
         }
@@ -378,7 +363,7 @@ public final class StorageCatalog: Sendable {
                 throw RepoRuleError(.nameAlreadyUsed, "A repository named \(draft.name) already exists")
             }
             guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
-                throw RegistryError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
+                throw CatalogError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
             }
             try checkRules(state, scope, draft, excluding: id, previous: repo)
             repo.name = draft.name
@@ -387,14 +372,14 @@ public final class StorageCatalog: Sendable {
             repo.workspaceId = draft.workspaceId
             repo.buckets = draft.buckets
             repo.walletAddress = draft.walletAddress ?? repo.walletAddress
-            try persist(Self.repoPrefix, id, repo)
+            try store.save(repo)
             state.repos[id] = repo
             return repo
         }
     }
 
     private func checkRules(_ state: State, _ scope: CatalogScope, _ draft: RepositoryDraft, excluding: String?, previous: Repository?) throws {
-        guard !draft.buckets.isEmpty else { throw RegistryError.invalid("repoBuckets must name at least one bucket") }
+        guard !draft.buckets.isEmpty else { throw CatalogError.invalid("repoBuckets must name at least one bucket") }
         for link in draft.buckets {
             guard let bucket = state.buckets[link.bucketId], !bucket.isDeleted,
                   scope.sees(organization: bucket.organization, workspace: bucket.workspaceId) else {
@@ -437,15 +422,12 @@ public final class StorageCatalog: Sendable {
         try state.withLock { state in
             var repo = try visibleRepo(state, scope, id)
             repo.deletedAt = now()
-            let batch = WriteBatch()
-            batch.put(Self.repoPrefix + Array(id.utf8), try JSONEncoder().encode(repo), in: family)
             var revoked: [RepoAPIKey] = []
             for var key in state.keys.values where key.repoId == id && !key.isDeleted {
                 key.deletedAt = repo.deletedAt
-                batch.put(Self.keyPrefix + Array(key.id.utf8), try JSONEncoder().encode(key), in: family)
                 revoked.append(key)
             }
-            try database.write(batch, sync: settings.syncWrites)
+            try store.save(repo, keys: revoked)
             state.repos[id] = repo
             for key in revoked {
                 state.keys[key.id] = key
@@ -469,7 +451,7 @@ public final class StorageCatalog: Sendable {
                 id: id, repoId: repo.id, organization: repo.organization, name: name, accessType: accessType,
                 accessKeyID: accessKeyID, sealedSecret: try secrets.seal(Array(secret.utf8), context: "repo-key:\(id)"),
                 createdAt: now(), deletedAt: nil)
-            try persist(Self.keyPrefix, id, key)
+            try store.save(key)
             state.keys[id] = key
             state.keyByAccessID[accessKeyID] = id
             state.secretsByKeyID[id] = secret
@@ -489,10 +471,10 @@ public final class StorageCatalog: Sendable {
     public func updateAPIKey(_ scope: CatalogScope, repoId: String, keyId: String, name: String, accessType: AccessType) throws {
         try state.withLock { state in
             _ = try visibleRepo(state, scope, repoId)
-            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw RegistryError.notFound("API key not found") }
+            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw CatalogError.notFound("API key not found") }
             key.name = name
             key.accessType = accessType
-            try persist(Self.keyPrefix, keyId, key)
+            try store.save(key)
             state.keys[keyId] = key
         }
     }
@@ -501,9 +483,9 @@ public final class StorageCatalog: Sendable {
     public func deleteAPIKey(_ scope: CatalogScope, repoId: String, keyId: String) throws {
         try state.withLock { state in
             _ = try visibleRepo(state, scope, repoId)
-            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw RegistryError.notFound("API key not found") }
+            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw CatalogError.notFound("API key not found") }
             key.deletedAt = now()
-            try persist(Self.keyPrefix, keyId, key)
+            try store.save(key)
             state.keys[keyId] = key
             state.keyByAccessID[key.accessKeyID] = nil
             state.secretsByKeyID[keyId] = nil

@@ -1,3 +1,4 @@
+import Catalog
 import FlashbackWire
 import Foundation
 import Registry

@@ -44,6 +44,27 @@ public struct StorageBucket: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var deletedAt: Date?
 
+    /// Memberwise, for stores and tests.
+    public init(id: String, organization: String, workspaceId: String, name: String, bucket: String, storageType: StorageType, key: String? = nil, sealedSecret: [UInt8]? = nil, endpoint: String? = nil, region: String? = nil, projectId: String? = nil, walletAddress: String? = nil, status: String? = nil, lastStatusAt: Date? = nil, latencyMs: Int? = nil, createdAt: Date, deletedAt: Date? = nil) {
+        self.id = id
+        self.organization = organization
+        self.workspaceId = workspaceId
+        self.name = name
+        self.bucket = bucket
+        self.storageType = storageType
+        self.key = key
+        self.sealedSecret = sealedSecret
+        self.endpoint = endpoint
+        self.region = region
+        self.projectId = projectId
+        self.walletAddress = walletAddress
+        self.status = status
+        self.lastStatusAt = lastStatusAt
+        self.latencyMs = latencyMs
+        self.createdAt = createdAt
+        self.deletedAt = deletedAt
+    }
+
     public var isDeleted: Bool { deletedAt != nil }
 }
 
@@ -82,6 +103,20 @@ public struct Repository: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var deletedAt: Date?
 
+    /// Memberwise, for stores and tests.
+    public init(id: String, organization: String, workspaceId: String, name: String, storageType: StorageType, mode: RepoMode, buckets: [RepoBucketLink], walletAddress: String? = nil, createdAt: Date, deletedAt: Date? = nil) {
+        self.id = id
+        self.organization = organization
+        self.workspaceId = workspaceId
+        self.name = name
+        self.storageType = storageType
+        self.mode = mode
+        self.buckets = buckets
+        self.walletAddress = walletAddress
+        self.createdAt = createdAt
+        self.deletedAt = deletedAt
+    }
+
     public var isDeleted: Bool { deletedAt != nil }
 }
 
@@ -118,6 +153,19 @@ public struct RepoAPIKey: Codable, Sendable, Equatable {
     public var sealedSecret: [UInt8]
     public var createdAt: Date
     public var deletedAt: Date?
+
+    /// Memberwise, for stores and tests.
+    public init(id: String, repoId: String, organization: String, name: String, accessType: AccessType, accessKeyID: String, sealedSecret: [UInt8], createdAt: Date, deletedAt: Date? = nil) {
+        self.id = id
+        self.repoId = repoId
+        self.organization = organization
+        self.name = name
+        self.accessType = accessType
+        self.accessKeyID = accessKeyID
+        self.sealedSecret = sealedSecret
+        self.createdAt = createdAt
+        self.deletedAt = deletedAt
+    }
 
     public var isDeleted: Bool { deletedAt != nil }
 }

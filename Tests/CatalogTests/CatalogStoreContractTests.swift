@@ -1,0 +1,115 @@
+import Catalog
+import CollectorStore
+import CollectorTesting
+import Foundation
+import Logging
+import Testing
+
+/// Opens a ``CatalogStore`` over the same durable data again and again (each open sees what
+/// earlier ones wrote), as a restart or another collector replica does.
+protocol CatalogStoreBackend: Sendable {
+    var name: String { get }
+    func open() throws -> any CatalogStore
+    func close()
+}
+
+/// The embedded backend: a RocksDB data directory, closed and reopened between opens.
+final class RocksDBCatalogBackend: CatalogStoreBackend, @unchecked Sendable {
+    let name = "rocksdb"
+    private let directory = TemporaryDirectory(prefix: "catalog-store")
+    private var storage: CollectorStorage?
+
+    func open() throws -> any CatalogStore {
+        close()
+        let opened = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        storage = opened
+        return RocksDBCatalogStore(storage: opened)
+    }
+
+    func close() {
+        storage?.close()
+        storage = nil
+    }
+}
+
+/// The contract every ``CatalogStore`` keeps, run against each backend given to it: what is
+/// saved is loaded back exactly, a save replaces, soft-deleted entries stay, and a repository
+/// deleted with its keys is one atomic step.
+@Suite("Catalog store contract")
+struct CatalogStoreContractTests {
+    /// Every implementation the suite runs against (the PostgreSQL one joins in cluster mode).
+    static func backends() -> [any CatalogStoreBackend] { [RocksDBCatalogBackend()] }
+
+    static let created = Date(timeIntervalSince1970: 1_767_225_600)
+
+    static func bucket(_ id: String, name: String = "primary") -> StorageBucket {
+        StorageBucket(id: id, organization: "org-a", workspaceId: "ws-1", name: name, bucket: "provider-\(id)", storageType: .s3,
+                      key: "AKIAEXAMPLE", sealedSecret: [1, 2, 3], endpoint: "https://s3.example.test", region: "eu-central-1",
+                      createdAt: created)
+    }
+
+    static func repository(_ id: String) -> Repository {
+        Repository(id: id, organization: "org-a", workspaceId: "ws-1", name: "repo-\(id)", storageType: .s3, mode: .normal,
+                   buckets: [RepoBucketLink(folder: "", master: true, bucketId: "b1")], createdAt: created)
+    }
+
+    static func key(_ id: String, repo: String) -> RepoAPIKey {
+        RepoAPIKey(id: id, repoId: repo, organization: "org-a", name: "key \(id)", accessType: .write, accessKeyID: "FB\(id)",
+                   sealedSecret: [9, 8, 7], createdAt: created)
+    }
+
+    @Test(arguments: backends())
+    func savedEntitiesLoadBackExactly(_ backend: any CatalogStoreBackend) throws {
+        defer { backend.close() }
+        let empty = try backend.open().load()
+        #expect(empty.buckets.isEmpty && empty.repositories.isEmpty && empty.keys.isEmpty, "\(backend.name): a new store is empty")
+        let store = try backend.open()
+        try store.save(Self.bucket("b1"))
+        try store.save(Self.bucket("b2", name: "secondary"))
+        try store.save(Self.repository("r1"))
+        try store.save(Self.key("k1", repo: "r1"))
+        let loaded = try backend.open().load()
+        #expect(loaded.buckets.sorted { $0.id < $1.id } == [Self.bucket("b1"), Self.bucket("b2", name: "secondary")], "\(backend.name)")
+        #expect(loaded.repositories == [Self.repository("r1")], "\(backend.name)")
+        #expect(loaded.keys == [Self.key("k1", repo: "r1")], "\(backend.name)")
+    }
+
+    @Test(arguments: backends())
+    func aSaveReplacesAndSoftDeletesStay(_ backend: any CatalogStoreBackend) throws {
+        defer { backend.close() }
+        let store = try backend.open()
+        try store.save(Self.bucket("b1"))
+        var validated = Self.bucket("b1")
+        validated.status = "ONLINE"
+        validated.latencyMs = 42
+        validated.lastStatusAt = Self.created.addingTimeInterval(60)
+        try store.save(validated)
+        var deleted = Self.key("k1", repo: "r1")
+        deleted.deletedAt = Self.created.addingTimeInterval(120)
+        try store.save(deleted)
+        let loaded = try backend.open().load()
+        #expect(loaded.buckets == [validated], "\(backend.name): one record, the newer one")
+        #expect(loaded.keys == [deleted], "\(backend.name): a soft-deleted key is kept with its deletion time")
+    }
+
+    @Test(arguments: backends())
+    func aRepositoryAndItsKeysChangeTogether(_ backend: any CatalogStoreBackend) throws {
+        defer { backend.close() }
+        let store = try backend.open()
+        try store.save(Self.repository("r1"))
+        try store.save(Self.key("k1", repo: "r1"))
+        try store.save(Self.key("k2", repo: "r1"))
+        let at = Self.created.addingTimeInterval(300)
+        var repo = Self.repository("r1")
+        repo.deletedAt = at
+        let revoked = ["k1", "k2"].map { id in
+            var key = Self.key(id, repo: "r1")
+            key.deletedAt = at
+            return key
+        }
+        try store.save(repo, keys: revoked)
+        let loaded = try backend.open().load()
+        #expect(loaded.repositories == [repo], "\(backend.name)")
+        #expect(loaded.keys.sorted { $0.id < $1.id } == revoked, "\(backend.name)")
+    }
+}

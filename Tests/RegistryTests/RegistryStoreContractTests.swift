@@ -1,0 +1,108 @@
+import CollectorStore
+import CollectorTesting
+import Crypto
+import Foundation
+import Logging
+import Registry
+import Testing
+
+/// Opens a ``RegistryStore`` over the same durable data again and again (each open sees what
+/// earlier ones wrote), as a restart or another collector replica does.
+protocol RegistryStoreBackend: Sendable {
+    var name: String { get }
+    func open() throws -> any RegistryStore
+    func close()
+}
+
+/// The embedded backend: a RocksDB data directory, closed and reopened between opens.
+final class RocksDBRegistryBackend: RegistryStoreBackend, @unchecked Sendable {
+    let name = "rocksdb"
+    private let directory = TemporaryDirectory(prefix: "registry-store")
+    private var storage: CollectorStorage?
+
+    func open() throws -> any RegistryStore {
+        close()
+        let opened = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
+        storage = opened
+        return RocksDBRegistryStore(storage: opened)
+    }
+
+    func close() {
+        storage?.close()
+        storage = nil
+    }
+}
+
+/// The contract every ``RegistryStore`` keeps, run against each backend given to it: keys and
+/// nodes load back exactly, deleting keys unlinks their nodes atomically, last-heard times
+/// persist, and an accepted signature is refused a second time until it expires.
+@Suite("Registry store contract")
+struct RegistryStoreContractTests {
+    /// Every implementation the suite runs against (the PostgreSQL one joins in cluster mode).
+    static func backends() -> [any RegistryStoreBackend] { [RocksDBRegistryBackend()] }
+
+    static let created = Date(timeIntervalSince1970: 1_767_225_600)
+
+    static func key(_ id: String) -> OrganizationKey {
+        OrganizationKey(id: id, organization: "org-a", publicKeyPEM: "-----BEGIN PUBLIC KEY-----\n\(id)\n-----END PUBLIC KEY-----\n", createdAt: created)
+    }
+
+    static func node(_ id: String, ip: String, key: String?) -> BridgeNode {
+        BridgeNode(id: id, ip: ip, region: "eu-central-1", provider: "AWS", version: "1.2.0", reportedStatus: "running", nodeServices: 1,
+                   url: "https://s3-eu-central-1-aws.example.test", organization: "org-a", createdAt: created, lastSeen: created,
+                   keyID: key, sealedToken: key.map { _ in [4, 5, 6] })
+    }
+
+    @Test(arguments: backends())
+    func keysAndNodesLoadBackExactly(_ backend: any RegistryStoreBackend) throws {
+        defer { backend.close() }
+        let empty = try backend.open().load(now: Self.created)
+        #expect(empty.keys.isEmpty && empty.nodes.isEmpty && empty.signatures.isEmpty, "\(backend.name): a new store is empty")
+        let store = try backend.open()
+        try store.save(Self.key("k1"))
+        try store.save(Self.node("n1", ip: "203.0.113.10", key: "k1"))
+        try store.save(Self.node("n2", ip: "203.0.113.11", key: "k1"))
+        try store.deleteNode(id: "n2")
+        var seen = Self.node("n1", ip: "203.0.113.10", key: "k1")
+        seen.lastSeen = Self.created.addingTimeInterval(90)
+        seen.latencyMs = 12.5
+        store.saveLastHeard(seen)
+        let loaded = try backend.open().load(now: Self.created)
+        #expect(loaded.keys == [Self.key("k1")], "\(backend.name)")
+        #expect(loaded.nodes == [seen], "\(backend.name): the deleted node is gone, the last-heard time kept")
+    }
+
+    @Test(arguments: backends())
+    func deletingKeysUnlinksTheirNodesTogether(_ backend: any RegistryStoreBackend) throws {
+        defer { backend.close() }
+        let store = try backend.open()
+        try store.save(Self.key("k1"))
+        try store.save(Self.key("k2"))
+        try store.save(Self.node("n1", ip: "203.0.113.10", key: "k1"))
+        let unlinked = Self.node("n1", ip: "203.0.113.10", key: nil)
+        try store.deleteKeys(["k1"], unlinking: [unlinked])
+        let loaded = try backend.open().load(now: Self.created)
+        #expect(loaded.keys == [Self.key("k2")], "\(backend.name)")
+        #expect(loaded.nodes == [unlinked], "\(backend.name)")
+    }
+
+    @Test(arguments: backends())
+    func anAcceptedSignatureIsRefusedAgainUntilItExpires(_ backend: any RegistryStoreBackend) throws {
+        defer { backend.close() }
+        let fingerprint = Data(SHA256.hash(data: Array("signature".utf8)))
+        let other = Data(SHA256.hash(data: Array("another".utf8)))
+        let expiry = Self.created.addingTimeInterval(301)
+        let store = try backend.open()
+        #expect(try store.recordSignature(fingerprint, until: expiry), "\(backend.name): first use is accepted")
+        #expect(try !store.recordSignature(fingerprint, until: expiry), "\(backend.name): the same signature again is a replay")
+        #expect(try store.recordSignature(other, until: expiry.addingTimeInterval(-100)), "\(backend.name)")
+        // After a restart inside the window both are still known; once expired they are gone.
+        let reopened = try backend.open()
+        #expect(try !reopened.recordSignature(fingerprint, until: expiry), "\(backend.name): a restart does not reopen the window")
+        let inside = try reopened.load(now: Self.created)
+        #expect(Set(inside.signatures.map(\.fingerprint)) == [fingerprint, other], "\(backend.name)")
+        let later = try backend.open().load(now: expiry.addingTimeInterval(-50))
+        #expect(later.signatures.map(\.fingerprint) == [fingerprint], "\(backend.name): the expired one is dropped")
+        #expect(try backend.open().load(now: expiry.addingTimeInterval(1)).signatures.isEmpty, "\(backend.name)")
+    }
+}
