@@ -81,7 +81,7 @@ public enum CollectorApplication {
                                   authentication: authentication)
         ingest.register(on: router)
         NodeReportRoutes(registry: dependencies.registry, ingest: ingest).register(on: router)
-        RollupRoutes(store: dependencies.timeSeries, authentication: authentication, now: dependencies.clock).register(on: router)
+        RollupRoutes(source: dependencies.timeSeries, authentication: authentication, now: dependencies.clock).register(on: router)
 
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authentication: authentication))
         IdentityRoutes().register(on: authenticated)

@@ -2,13 +2,15 @@ import CollectorModel
 import FlashbackWire
 import Foundation
 import Hummingbird
+import Stats
 import TimeSeries
 
 /// The generic rollup read API, `GET /api/v1/rollups`: minute or day rollups of any series of
 /// the caller's organization (a node token or any member's user token), filtered by tags, or
 /// only their sample count (`aggregate=count`).
 struct RollupRoutes {
-    let store: TimeSeriesStore
+    /// The local store, or whatever ``RollupSource`` answers for it.
+    let source: any RollupSource
     let authentication: CallerAuthentication
     let now: @Sendable () -> Date
 
@@ -60,15 +62,15 @@ struct RollupRoutes {
         for (key, value) in query where key.hasPrefix("tag.") {
             filters[String(key.dropFirst(4))] = String(value)
         }
-        guard let field = store.index.existingFieldID(fieldName) else {
+        guard let field = source.fieldID(fieldName) else {
             return JSONResponse(body: query.get("aggregate") == "count" ? RollupsResponse(series: nil, count: 0) : RollupsResponse(series: [], count: nil))
         }
         var total: UInt64 = 0
         var series: [RollupsResponse.Series] = []
-        for (id, key) in store.index.series(organization: organization, measurement: measurement) {
+        for (id, key) in source.series(organization: organization, measurement: measurement, from: 0).new {
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
             guard filters.allSatisfy({ tags[$0.key] == $0.value }) else { continue }
-            let rows = try store.rollups(series: id, field: field, start: start.seconds, end: end.seconds, perDay: resolution == "day")
+            let rows = try source.rollups(series: id, fields: [field], start: start.seconds, end: end.seconds, perDay: resolution == "day")[0]
             total += rows.reduce(0) { $0 + $1.rollup.count }
             if !rows.isEmpty {
                 series.append(RollupsResponse.Series(measurement: measurement, field: fieldName, tags: tags, rows: rows.map {

@@ -60,7 +60,7 @@ extension FleetStats {
         // Node × bucket: every organization's status series of registered nodes, in label order
         // (bucket, node, organization) with their label sets rendered; kept between scrapes while
         // no series or node appears or goes.
-        var organizations = Set(store.index.organizations)
+        var organizations = Set(store.organizations)
         organizations.insert("")
         let perOrganizationSeries = organizations.sorted().map { organization in
             (organization, series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own)
@@ -153,7 +153,7 @@ extension FleetStats {
         }
         let totals = store.countedTotals()
         let fields = [FleetSchema.BucketTraffic.uploadedBytes, FleetSchema.BucketTraffic.downloadedBytes,
-                      FleetSchema.BucketTraffic.requests, FleetSchema.BucketTraffic.sizeChange].map { store.index.existingFieldID($0) }
+                      FleetSchema.BucketTraffic.requests, FleetSchema.BucketTraffic.sizeChange].map { store.fieldID($0) }
         var sums = [Double](repeating: 0, count: buckets.labels.count * 4)
         var hasTotals = [Bool](repeating: false, count: buckets.labels.count)
         for (id, slot) in zip(buckets.series, buckets.slots) {

@@ -173,7 +173,7 @@ public final class FleetStats: Sendable {
     public static let statusMeasurement = FleetSchema.NodeStatus.measurement
     public static let trafficMeasurement = FleetSchema.BucketTraffic.measurement
 
-    let store: TimeSeriesStore
+    let store: any RollupSource
     let registry: NodeRegistry
     let catalog: StorageCatalog
     public let settings: StatsSettings
@@ -193,7 +193,7 @@ public final class FleetStats: Sendable {
         var byBucket: [String: [Int]] = [:]
     }
 
-    public init(store: TimeSeriesStore, registry: NodeRegistry, catalog: StorageCatalog, settings: StatsSettings = StatsSettings()) {
+    public init(store: any RollupSource, registry: NodeRegistry, catalog: StorageCatalog, settings: StatsSettings = StatsSettings()) {
         self.store = store
         self.registry = registry
         self.catalog = catalog
@@ -225,7 +225,7 @@ public final class FleetStats: Sendable {
     private func refresh<T>(organization: String, measurement: String, _ body: (KnownSeries) -> T) -> T {
         let name = organization + "\u{0}" + measurement
         let offset = known.withLock { $0[name]?.offset ?? 0 }
-        let (total, new) = store.index.series(organization: organization, measurement: measurement, from: offset)
+        let (total, new) = store.series(organization: organization, measurement: measurement, from: offset)
         // Parse outside the lock; another request may have added the same ones meanwhile.
         let parsed = new.map { id, key -> StatsSeries? in
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
@@ -304,7 +304,7 @@ public final class FleetStats: Sendable {
     // MARK: Node status
 
     private func statusFields() -> (status: UInt16?, latency: UInt16?) {
-        (store.index.existingFieldID(FleetSchema.NodeStatus.status), store.index.existingFieldID(FleetSchema.NodeStatus.latency))
+        (store.fieldID(FleetSchema.NodeStatus.status), store.fieldID(FleetSchema.NodeStatus.latency))
     }
 
     /// The newest status of each pair at `now`: the last report's status, OFFLINE after
@@ -325,7 +325,7 @@ public final class FleetStats: Sendable {
         }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
         let width = fields.count
-        let newest = try store.latestFlat(series: series, fields: fields, now: now)
+        let newest = try store.latest(series: series, fields: fields, now: now)
         let nowSeconds = now.timeIntervalSince1970
         return series.indices.map { offset in
             let latency = width > 1 ? newest[offset * width + 1]?.value : nil
@@ -446,7 +446,7 @@ public final class FleetStats: Sendable {
     /// ``traffic(_:start:end:perDay:)`` one (repository, bucket, host) at a time.
     public func trafficStream(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) throws -> RowStream<TrafficRow> {
         try checkRange(start: start, end: end, cap: perDay ? settings.maxDayRange : settings.maxMinuteRange, unit: perDay ? "day" : "minute")
-        let ids = Self.trafficFields.map { store.index.existingFieldID($0) }
+        let ids = Self.trafficFields.map { store.fieldID($0) }
         let present = ids.indices.filter { ids[$0] != nil }
         let fields = present.compactMap { ids[$0] }
         let from = UnixTime(clamping: start).seconds
@@ -491,7 +491,7 @@ public final class FleetStats: Sendable {
     /// All-time (retained) totals per bucket, or per repository with `byRepository`, for every
     /// id in `ids` (zeros where nothing was reported).
     public func totals(_ series: [StatsSeries], ids: [String], byRepository: Bool, now: Date) throws -> [TrafficTotals] {
-        let fieldIDs = Self.trafficFields.map { store.index.existingFieldID($0) }
+        let fieldIDs = Self.trafficFields.map { store.fieldID($0) }
         var totals = Dictionary(ids.map { ($0, TrafficTotals(id: $0)) }, uniquingKeysWith: { first, _ in first })
         let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
         let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
