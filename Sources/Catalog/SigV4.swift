@@ -40,8 +40,8 @@ extension SigV4 {
     /// - Parameter maxSkew: accepted distance between `x-amz-date` and `now` (S3 allows 15 min).
     public static func verify(_ request: Request, authorization: Authorization, secret: String, now: Date, maxSkew: TimeInterval = 900) throws(VerificationError) {
         guard let amzDate = request.values(of: "x-amz-date").first ?? request.values(of: "date").first,
-              let date = parseAmzDate(amzDate) else { throw .missingDate }
-        guard abs(date.timeIntervalSince(now)) <= maxSkew else { throw .clockSkew }
+              let seconds = ISO8601.parseBasic(amzDate) else { throw .missingDate }
+        guard abs(TimeInterval(seconds) - now.timeIntervalSince1970) <= maxSkew else { throw .clockSkew }
         guard amzDate.hasPrefix(authorization.date) else { throw .scopeDateMismatch }
         let payloadHash = request.values(of: "x-amz-content-sha256").first ?? emptyPayloadHash
         let expected = signature(

@@ -41,7 +41,7 @@ public enum CollectorApplication {
 
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
-            timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(limit: 128 << 20),
+            timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(),
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }, memo: SeriesMemo = SeriesMemo(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),

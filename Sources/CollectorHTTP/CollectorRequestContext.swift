@@ -18,8 +18,12 @@ public struct CollectorRequestContext: RequestContext {
         self.node = nil
     }
 
-    /// Largest accepted request body in bytes (`--max-body-size`, default 32 MiB); larger ones get 413.
-    public static let bodyLimit = Atomic<Int>(32 << 20)
+    /// The body limit by default: 32 MiB (Hummingbird's own default, 2 MiB, is too small for
+    /// line-protocol batches).
+    public static let defaultBodyLimit = 32 << 20
+
+    /// Largest accepted request body in bytes (`--max-body-size`); larger ones get 413.
+    public static let bodyLimit = Atomic<Int>(defaultBodyLimit)
 
     public var maxUploadSize: Int { Self.bodyLimit.load(ordering: .relaxed) }
 

@@ -72,4 +72,25 @@ public enum ISO8601 {
         guard index == count else { return nil }
         return (days * 86_400 + Int64(hour * 3600 + minute * 60 + second - offset), false)
     }
+
+    /// The basic format AWS signatures use (`X-Amz-Date`): `yyyyMMdd'T'HHmmss'Z'`, UTC only,
+    /// with the same calendar checks as ``parse(_:)``. Seconds since the epoch, or `nil`.
+    public static func parseBasic(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        func digits(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = digits(0..<4), let month = digits(4..<6), let day = digits(6..<8),
+              let hour = digits(9..<11), let minute = digits(11..<13), let second = digits(13..<15),
+              (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: month, year: year),
+              hour < 24, minute < 60, second <= 60 else { return nil }
+        let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)
+        return days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
+    }
 }

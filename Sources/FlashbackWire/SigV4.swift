@@ -160,18 +160,6 @@ public enum SigV4 {
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", year, month, day, secondOfDay / 3600, (secondOfDay % 3600) / 60, secondOfDay % 60)
     }
 
-    /// Parses `yyyyMMdd'T'HHmmss'Z'`.
-    public static func parseAmzDate(_ text: String) -> Date? {
-        let digits = Array(text.utf8)
-        guard digits.count == 16, digits[8] == UInt8(ascii: "T"), digits[15] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int? { Int(String(decoding: digits[range], as: UTF8.self)) }
-        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8),
-              let hour = number(9..<11), let minute = number(11..<13), let second = number(13..<15),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
-        let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)
-        return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + Int64(hour * 3600 + minute * 60 + second)))
-    }
-
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         for byte in bytes {

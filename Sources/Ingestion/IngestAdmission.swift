@@ -7,11 +7,14 @@ import Synchronization
 /// is always admitted when nothing else is in flight, so a single large body is never refused.
 /// Thread-safety: lock-free.
 public final class IngestAdmission: Sendable {
+    /// The budget by default: 128 MiB.
+    public static let defaultLimit = 128 << 20
+
     /// The budget in bytes (`--max-inflight-bytes`).
     public let limit: Int
     private let inFlight = Atomic<Int>(0)
 
-    public init(limit: Int) {
+    public init(limit: Int = IngestAdmission.defaultLimit) {
         self.limit = limit
     }
 

@@ -77,7 +77,7 @@ public struct UDPListener: Service {
     private let logger: Logger
     private let metrics: IngestMetrics?
 
-    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = 8 << 20, onListening: (@Sendable () -> Void)? = nil, logger: Logger,
+    public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = Self.defaultReceiveBufferBytes, onListening: (@Sendable () -> Void)? = nil, logger: Logger,
                 metrics: IngestMetrics? = nil) {
         self.metrics = metrics
         self.address = address
@@ -86,6 +86,9 @@ public struct UDPListener: Service {
         self.onListening = onListening
         self.logger = logger
     }
+
+    /// The receive buffer asked for by default (`--udp-receive-buffer`): 8 MiB.
+    public static let defaultReceiveBufferBytes = 8 << 20
 
     /// Datagrams read per `recvmmsg` call.
     static let messagesPerRead = 16

@@ -97,7 +97,8 @@ public final class TimeSeriesStore: Sendable {
     /// Column families the store uses, with their options. Blocks older than `minuteRetention`
     /// (`--retention-minute`, 35 days) and day records older than `dayRetention`
     /// (`--retention-day`, 800 days) are dropped as compactions reach them.
-    public static func columnFamilies(minuteRetention: TimeInterval = 35 * 86_400, dayRetention: TimeInterval = 800 * 86_400) -> [ColumnFamilyDescriptor] {
+    public static func columnFamilies(minuteRetention: TimeInterval = defaultMinuteRetention,
+                                      dayRetention: TimeInterval = defaultDayRetention) -> [ColumnFamilyDescriptor] {
         var log = ColumnFamilyDescriptor(name: Family.log)
         log.bloomBitsPerKey = nil
         log.compression = .none
@@ -110,6 +111,11 @@ public final class TimeSeriesStore: Sendable {
                                        compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention)),
                 ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440, retention: dayRetention))]
     }
+
+    /// How long blocks (samples, minute rollups) are kept by default: 35 days.
+    public static let defaultMinuteRetention: TimeInterval = 35 * 86_400
+    /// How long sealed day records are kept by default: 800 days.
+    public static let defaultDayRetention: TimeInterval = 800 * 86_400
 
     enum Family {
         static let series = "series"

@@ -24,112 +24,105 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the collector (HTTP API, UDP ingest, RocksDB storage)."
     )
 
-    @Option(name: .long, help: "JSON config file (env FLASHBACK_CONFIG). Keys are option names.")
-    var config: String?
+    @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "Data directory: RocksDB, master key, JWT secret (default: ./data; env FLASHBACK_DATA_DIR).")
-    var dataDir: String?
-
-    @Option(name: .long, help: "HTTP listen address host:port (default: 127.0.0.1:8080; env FLASHBACK_HTTP_ADDRESS).")
+    @Option(name: .long, help: Settings.httpAddress.help)
     var httpAddress: String?
 
-    @Option(name: .long, help: "UDP listen address host:port (default: 127.0.0.1:8089; env FLASHBACK_UDP_ADDRESS).")
+    @Option(name: .long, help: Settings.udpAddress.help)
     var udpAddress: String?
 
-    @Option(name: .long, help: "UDP receive buffer in bytes (default: 8388608; env FLASHBACK_UDP_RECEIVE_BUFFER).")
+    @Option(name: .long, help: Settings.udpReceiveBuffer.help)
     var udpReceiveBuffer: Int?
 
-    @Option(name: .long, help: "UDP authentication: hmac (each datagram starts with '#fb1 <nodeId> <unix-seconds> <base64 HMAC-SHA256(nodeToken, rest)>') or none (default: none on a loopback address, hmac otherwise; env FLASHBACK_UDP_AUTH).")
+    @Option(name: .long, help: Settings.udpAuth.help)
     var udpAuth: String?
 
-    @Option(name: .long, help: "Longest accepted line-protocol line in bytes; longer lines are refused (default: 65536; env FLASHBACK_MAX_LINE_LENGTH).")
+    @Option(name: .long, help: Settings.maxLineLength.help)
     var maxLineLength: Int?
 
-    @Option(name: .long, help: "Most tags on one line-protocol line; lines with more are refused (default: 64; env FLASHBACK_MAX_TAGS_PER_SERIES).")
+    @Option(name: .long, help: Settings.maxTagsPerSeries.help)
     var maxTagsPerSeries: Int?
 
-    @Option(name: .long, help: "Organization that datagrams without an #fb1 header are stored for when --udp-auth is none (default: none, i.e. public data; env FLASHBACK_UDP_ORGANIZATION).")
+    @Option(name: .long, help: Settings.udpOrganization.help)
     var udpOrganization: String?
 
-    @Option(name: .long, help: "Log format: text or json (default: text; env FLASHBACK_LOG_FORMAT).")
+    @Option(name: .long, help: Settings.logFormat.help)
     var logFormat: String?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default: info; env FLASHBACK_LOG_LEVEL).")
+    @Option(name: .long, help: Settings.logLevel.help)
     var logLevel: String?
 
-    @Option(name: .long, help: "HS256 secret for user tokens (default: generated into DATA_DIR/jwt.secret; env FLASHBACK_JWT_SECRET).")
-    var jwtSecret: String?
-
-    @Option(name: .long, help: "PEM public key file (RS256, ES256 or EdDSA) of an external token issuer (default: none; env FLASHBACK_JWT_PUBLIC_KEY).")
+    @Option(name: .long, help: Settings.jwtPublicKey.help)
     var jwtPublicKey: String?
 
-    @Option(name: .long, help: "File with the 32-byte master key sealing secrets at rest (default: DATA_DIR/master.key, created 0600; env FLASHBACK_MASTER_KEY_FILE).")
+    @Option(name: .long, help: Settings.masterKeyFile.help)
     var masterKeyFile: String?
 
-    @Option(name: .long, help: "PEM RSA public key file verifying public nodes that register without id_org (default: none; env FLASHBACK_PLATFORM_PUBLIC_KEY).")
+    @Option(name: .long, help: Settings.platformPublicKey.help)
     var platformPublicKey: String?
 
-    @Option(name: .long, help: "Most keys per organization (default: 5; env FLASHBACK_MAX_ORG_KEYS).")
+    @Option(name: .long, help: Settings.maxOrgKeys.help)
     var maxOrgKeys: Int?
 
-    @Option(name: .long, help: "Accepted clock skew of signed node messages in seconds, either way (default: 300; env FLASHBACK_SIGNATURE_WINDOW).")
+    @Option(name: .long, help: Settings.signatureWindow.help)
     var signatureWindow: Int?
 
-    @Option(name: .long, help: "Seconds of silence after which a node is OFFLINE (default: 180; env FLASHBACK_NODE_OFFLINE_AFTER).")
+    @Option(name: .long, help: Settings.nodeOfflineAfter.help)
     var nodeOfflineAfter: Int?
 
-    @Option(name: .long, help: "Seconds of silence after which a node is DISCONNECTED (default: 900; env FLASHBACK_NODE_DISCONNECTED_AFTER).")
+    @Option(name: .long, help: Settings.nodeDisconnectedAfter.help)
     var nodeDisconnectedAfter: Int?
 
-    @Option(name: .long, help: "Largest request body in bytes, also after gzip decompression (default: 33554432; env FLASHBACK_MAX_BODY_SIZE).")
+    @Option(name: .long, help: Settings.maxBodySize.help)
     var maxBodySize: Int?
 
-    @Option(name: .long, help: "Bytes of ingest requests in flight before new ones get 503 + Retry-After (default: 134217728; env FLASHBACK_MAX_INFLIGHT_BYTES).")
+    @Option(name: .long, help: Settings.maxInflightBytes.help)
     var maxInflightBytes: Int?
 
-    @Option(name: .long, help: "Oldest accepted sample in seconds before now (default: 172800 = 48 h; env FLASHBACK_MAX_SAMPLE_AGE).")
+    @Option(name: .long, help: Settings.maxSampleAge.help)
     var maxSampleAge: Int?
 
-    @Option(name: .long, help: "Series per organization; only new series beyond it are refused (default: 1000000; env FLASHBACK_MAX_SERIES_PER_ORG).")
+    @Option(name: .long, help: Settings.maxSeriesPerOrg.help)
     var maxSeriesPerOrg: Int?
 
-    @Option(name: .long, help: "Distinct field names per organization; only new names beyond it are refused, so no tenant can fill the shared 65535-name field dictionary (default: 1000; env FLASHBACK_MAX_FIELDS_PER_ORG).")
+    @Option(name: .long, help: Settings.maxFieldsPerOrg.help)
     var maxFieldsPerOrg: Int?
 
-    @Option(name: .long, help: "How long samples and minute rollups are kept, in seconds (default: 3024000 = 35 days; env FLASHBACK_RETENTION_MINUTE).")
+    @Option(name: .long, help: Settings.retentionMinute.help)
     var retentionMinute: Int?
 
-    @Option(name: .long, help: "How long sealed day rollups are kept, in seconds (default: 69120000 = 800 days; env FLASHBACK_RETENTION_DAY).")
+    @Option(name: .long, help: Settings.retentionDay.help)
     var retentionDay: Int?
 
-    @Option(name: .long, help: "Longest wait of an accepted sample in memory before it is merged into its block, in milliseconds; the ingest log keeps it durable meanwhile (default: 2000; env FLASHBACK_FLUSH_INTERVAL_MS).")
+    @Option(name: .long, help: Settings.flushIntervalMs.help)
     var flushIntervalMs: Int?
 
-    @Option(name: .long, help: "Seconds between forced retention compactions (default: 21600 = 6 h; env FLASHBACK_RETENTION_INTERVAL).")
+    @Option(name: .long, help: Settings.retentionInterval.help)
     var retentionInterval: Int?
 
-    @Option(name: .long, help: "Longest range of minute rows one stats request may ask for, in seconds (default: 604800 = 7 days; env FLASHBACK_STATS_MAX_MINUTE_RANGE).")
+    @Option(name: .long, help: Settings.statsMaxMinuteRange.help)
     var statsMaxMinuteRange: Int?
 
-    @Option(name: .long, help: "Longest range of day rows one stats request may ask for, in seconds (default: 34560000 = 400 days; env FLASHBACK_STATS_MAX_DAY_RANGE).")
+    @Option(name: .long, help: Settings.statsMaxDayRange.help)
     var statsMaxDayRange: Int?
 
-    @Option(name: .long, help: "Most rows one stats answer may hold; larger answers are refused with 400 (default: 1000000; env FLASHBACK_STATS_MAX_ROWS).")
+    @Option(name: .long, help: Settings.statsMaxRows.help)
     var statsMaxRows: Int?
 
-    @Option(name: .long, help: "Bearer token Prometheus must send to scrape /metrics (default: none, open; env FLASHBACK_METRICS_TOKEN).")
+    @Option(name: .long, help: Settings.metricsToken.help)
     var metricsToken: String?
 
-    @Flag(inversion: .prefixedNo, help: "Fsync every acknowledged write: survives power loss, not only process crashes (default: false; env FLASHBACK_SYNC_WRITES).")
+    @Flag(inversion: .prefixedNo, help: Settings.syncWrites.help)
     var syncWrites: Bool?
 
-    @Flag(inversion: .prefixedNo, help: "Let bucket validation reach loopback, link-local and private addresses (S3-compatible services on a private network; default: false; env FLASHBACK_VALIDATE_ALLOW_PRIVATE).")
+    @Flag(inversion: .prefixedNo, help: Settings.validateAllowPrivate.help)
     var validateAllowPrivate: Bool?
 
-    @Option(name: .long, help: "Comma-separated hosts that bucket validation may reach whatever they resolve to, e.g. minio.internal (default: none; env FLASHBACK_VALIDATE_ALLOW_HOST).")
+    @Option(name: .long, help: Settings.validateAllowHost.help)
     var validateAllowHost: String?
 
-    struct Settings {
+    struct Resolved {
         var dataDirectory: String
         var httpAddress: ListenAddress
         var udpAddress: ListenAddress
@@ -154,45 +147,45 @@ struct ServeCommand: AsyncParsableCommand {
         var outboundPolicy: OutboundPolicy
     }
 
-    func resolveSettings() async throws -> Settings {
-        let source = try await SettingsSource(configFile: config)
-        let dataDirectory = source.string("data-dir", flag: dataDir, default: "./data")
-        let http = source.string("http-address", flag: httpAddress, default: "127.0.0.1:8080")
-        let udp = source.string("udp-address", flag: udpAddress, default: "127.0.0.1:8089")
+    func resolveSettings() async throws -> Resolved {
+        let source = try await SettingsSource(configFile: common.config)
+        let dataDirectory = source.value(Settings.dataDir, flag: common.dataDir)
+        let http = source.value(Settings.httpAddress, flag: httpAddress)
+        let udp = source.value(Settings.udpAddress, flag: udpAddress)
         guard let httpListen = ListenAddress(parsing: http) else { throw ValidationError("http-address must be host:port, not \(http)") }
         guard let udpListen = ListenAddress(parsing: udp) else { throw ValidationError("udp-address must be host:port, not \(udp)") }
-        let formatText = source.string("log-format", flag: logFormat, default: "text")
+        let formatText = source.value(Settings.logFormat, flag: logFormat)
         guard let format = LogFormat(rawValue: formatText) else { throw ValidationError("log-format must be text or json, not \(formatText)") }
-        let levelText = source.string("log-level", flag: logLevel, default: "info")
+        let levelText = source.value(Settings.logLevel, flag: logLevel)
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else { throw ValidationError("log-level \(levelText) is not a log level") }
-        let receiveBuffer = try source.int("udp-receive-buffer", flag: udpReceiveBuffer, default: 8 << 20)
-        let authText = source.string("udp-auth", flag: udpAuth, default: udpListen.isLoopback ? "none" : "hmac")
+        let receiveBuffer = try source.value(Settings.udpReceiveBuffer, flag: udpReceiveBuffer)
+        let authText = source.value(Settings.udpAuth, flag: udpAuth) ?? (udpListen.isLoopback ? "none" : "hmac")
         guard let udpAuthMode = UDPAuthMode(rawValue: authText) else { throw ValidationError("udp-auth must be hmac or none, not \(authText)") }
         var registry = RegistrySettings()
-        registry.maxKeysPerOrganization = try source.int("max-org-keys", flag: maxOrgKeys, default: 5)
-        registry.signatureWindow = TimeInterval(try source.int("signature-window", flag: signatureWindow, default: 300))
+        registry.maxKeysPerOrganization = try source.value(Settings.maxOrgKeys, flag: maxOrgKeys)
+        registry.signatureWindow = TimeInterval(try source.value(Settings.signatureWindow, flag: signatureWindow))
         registry.liveness = LivenessPolicy(
-            offlineAfter: TimeInterval(try source.int("node-offline-after", flag: nodeOfflineAfter, default: 180)),
-            disconnectedAfter: TimeInterval(try source.int("node-disconnected-after", flag: nodeDisconnectedAfter, default: 900)))
-        registry.syncWrites = try source.bool("sync-writes", flag: syncWrites, default: false)
+            offlineAfter: TimeInterval(try source.value(Settings.nodeOfflineAfter, flag: nodeOfflineAfter)),
+            disconnectedAfter: TimeInterval(try source.value(Settings.nodeDisconnectedAfter, flag: nodeDisconnectedAfter)))
+        registry.syncWrites = try source.value(Settings.syncWrites, flag: syncWrites)
         guard registry.maxKeysPerOrganization > 0, registry.signatureWindow > 0,
               registry.liveness.offlineAfter > 0, registry.liveness.disconnectedAfter > registry.liveness.offlineAfter else {
             throw ValidationError("max-org-keys and signature-window must be positive, and node-disconnected-after must exceed node-offline-after")
         }
         var timeSeries = TimeSeriesSettings.fleet
-        timeSeries.maxSampleAge = TimeInterval(try source.int("max-sample-age", flag: maxSampleAge, default: 48 * 3600))
-        timeSeries.maxSeriesPerOrganization = try source.int("max-series-per-org", flag: maxSeriesPerOrg, default: 1_000_000)
-        timeSeries.maxFieldsPerOrganization = try source.int("max-fields-per-org", flag: maxFieldsPerOrg, default: 1_000)
-        let bodyLimit = try source.int("max-body-size", flag: maxBodySize, default: 32 << 20)
-        let minuteRetentionSeconds = try source.int("retention-minute", flag: retentionMinute, default: 35 * 86_400)
-        let dayRetentionSeconds = try source.int("retention-day", flag: retentionDay, default: 800 * 86_400)
-        let retentionEvery = try source.int("retention-interval", flag: retentionInterval, default: 6 * 3600)
-        let flushEvery = try source.int("flush-interval-ms", flag: flushIntervalMs, default: 2000)
+        timeSeries.maxSampleAge = TimeInterval(try source.value(Settings.maxSampleAge, flag: maxSampleAge))
+        timeSeries.maxSeriesPerOrganization = try source.value(Settings.maxSeriesPerOrg, flag: maxSeriesPerOrg)
+        timeSeries.maxFieldsPerOrganization = try source.value(Settings.maxFieldsPerOrg, flag: maxFieldsPerOrg)
+        let bodyLimit = try source.value(Settings.maxBodySize, flag: maxBodySize)
+        let minuteRetentionSeconds = try source.value(Settings.retentionMinute, flag: retentionMinute)
+        let dayRetentionSeconds = try source.value(Settings.retentionDay, flag: retentionDay)
+        let retentionEvery = try source.value(Settings.retentionInterval, flag: retentionInterval)
+        let flushEvery = try source.value(Settings.flushIntervalMs, flag: flushIntervalMs)
         guard flushEvery >= 10 else { throw ValidationError("flush-interval-ms must be at least 10") }
         timeSeries.flushInterval = .milliseconds(flushEvery)
-        let inflight = try source.int("max-inflight-bytes", flag: maxInflightBytes, default: 128 << 20)
-        let lineLimits = LineLimits(maxLineLength: try source.int("max-line-length", flag: maxLineLength, default: 64 * 1024),
-                                    maxTagsPerSeries: try source.int("max-tags-per-series", flag: maxTagsPerSeries, default: 64))
+        let inflight = try source.value(Settings.maxInflightBytes, flag: maxInflightBytes)
+        let lineLimits = LineLimits(maxLineLength: try source.value(Settings.maxLineLength, flag: maxLineLength),
+                                    maxTagsPerSeries: try source.value(Settings.maxTagsPerSeries, flag: maxTagsPerSeries))
         guard lineLimits.maxLineLength >= 64, lineLimits.maxTagsPerSeries >= 1 else {
             throw ValidationError("max-line-length must be at least 64 and max-tags-per-series at least 1")
         }
@@ -210,29 +203,29 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("max-sample-age and max-series-per-org must be positive, max-fields-per-org from 1 to 65535 and max-body-size at least 1024")
         }
         var stats = StatsSettings()
-        stats.maxMinuteRange = TimeInterval(try source.int("stats-max-minute-range", flag: statsMaxMinuteRange, default: 7 * 86_400))
-        stats.maxDayRange = TimeInterval(try source.int("stats-max-day-range", flag: statsMaxDayRange, default: 400 * 86_400))
-        stats.maxRows = try source.int("stats-max-rows", flag: statsMaxRows, default: 1_000_000)
+        stats.maxMinuteRange = TimeInterval(try source.value(Settings.statsMaxMinuteRange, flag: statsMaxMinuteRange))
+        stats.maxDayRange = TimeInterval(try source.value(Settings.statsMaxDayRange, flag: statsMaxDayRange))
+        stats.maxRows = try source.value(Settings.statsMaxRows, flag: statsMaxRows)
         guard stats.maxMinuteRange >= 60, stats.maxDayRange >= 86_400, stats.maxRows >= 1 else {
             throw ValidationError("stats-max-minute-range must be at least 60, stats-max-day-range at least 86400 and stats-max-rows at least 1")
         }
-        if let file = source.optionalString("platform-public-key", flag: platformPublicKey) {
+        if let file = source.value(Settings.platformPublicKey, flag: platformPublicKey) {
             guard let pem = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read platform-public-key file \(file)") }
             registry.platformPublicKeyPEM = String(decoding: pem, as: UTF8.self)
         }
-        return Settings(
+        return Resolved(
             dataDirectory: dataDirectory,
             httpAddress: httpListen,
             udpAddress: udpListen,
             udpReceiveBuffer: receiveBuffer,
             udpAuth: udpAuthMode,
-            udpOrganization: source.string("udp-organization", flag: udpOrganization, default: ""),
+            udpOrganization: source.value(Settings.udpOrganization, flag: udpOrganization),
             lineLimits: lineLimits,
             logFormat: format,
             logLevel: level,
-            jwtSecret: source.optionalString("jwt-secret", flag: jwtSecret),
-            jwtPublicKeyFile: source.optionalString("jwt-public-key", flag: jwtPublicKey),
-            masterKeyFile: source.string("master-key-file", flag: masterKeyFile, default: (dataDirectory as NSString).appendingPathComponent("master.key")),
+            jwtSecret: source.value(Settings.jwtSecret, flag: common.jwtSecret),
+            jwtPublicKeyFile: source.value(Settings.jwtPublicKey, flag: jwtPublicKey),
+            masterKeyFile: source.value(Settings.masterKeyFile, flag: masterKeyFile) ?? (dataDirectory as NSString).appendingPathComponent("master.key"),
             registry: registry,
             timeSeries: timeSeries,
             maxBodySize: bodyLimit,
@@ -241,10 +234,10 @@ struct ServeCommand: AsyncParsableCommand {
             retentionInterval: retentionEvery,
             maxInflightBytes: inflight,
             stats: stats,
-            metricsToken: source.optionalString("metrics-token", flag: metricsToken),
+            metricsToken: source.value(Settings.metricsToken, flag: metricsToken),
             outboundPolicy: OutboundPolicy(
-                allowPrivateAddresses: try source.bool("validate-allow-private", flag: validateAllowPrivate, default: false),
-                allowedHosts: Set((source.optionalString("validate-allow-host", flag: validateAllowHost) ?? "")
+                allowPrivateAddresses: try source.value(Settings.validateAllowPrivate, flag: validateAllowPrivate),
+                allowedHosts: Set((source.value(Settings.validateAllowHost, flag: validateAllowHost) ?? "")
                     .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })))
     }
 
@@ -291,7 +284,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("clean shutdown complete")
     }
 
-    private func serve(settings: Settings, storage: CollectorStorage, logger: Logger) async throws {
+    private func serve(settings: Resolved, storage: CollectorStorage, logger: Logger) async throws {
         let (masterKey, _) = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
         let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings.registry, logger: logger)
@@ -339,7 +332,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("services stopped; closing storage")
     }
 
-    private func tokenKeys(_ settings: Settings) throws -> TokenKeys {
+    private func tokenKeys(_ settings: Resolved) throws -> TokenKeys {
         var keys = TokenKeys()
         if let file = settings.jwtPublicKeyFile {
             guard let pem = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) }) else {

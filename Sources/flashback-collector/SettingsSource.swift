@@ -29,35 +29,37 @@ struct SettingsSource {
         self.reader = ConfigReader(providers: providers)
     }
 
-    /// The value of `key` (an option name such as `data-dir`).
-    func string(_ key: String, flag: String?, default defaultValue: String) -> String {
-        flag ?? reader.string(forKey: ConfigKey(key)) ?? defaultValue
+    /// The value of a string setting.
+    func value(_ setting: Setting<String>, flag: String?) -> String {
+        flag ?? reader.string(forKey: ConfigKey(setting.key)) ?? setting.defaultValue
     }
 
-    /// The value of `key`, or `nil` when no source sets it.
-    func optionalString(_ key: String, flag: String?) -> String? {
-        flag ?? reader.string(forKey: ConfigKey(key))
+    /// The value of a setting without a default, or `nil` when no source sets it.
+    func value(_ setting: Setting<String?>, flag: String?) -> String? {
+        flag ?? reader.string(forKey: ConfigKey(setting.key)) ?? setting.defaultValue
     }
 
-    /// A boolean setting; the environment accepts `true/false/1/0/yes/no`.
-    func bool(_ key: String, flag: Bool?, default defaultValue: Bool) throws -> Bool {
+    /// A boolean setting; the environment accepts `true/false/1/0/yes/no/on/off`.
+    func value(_ setting: Setting<Bool>, flag: Bool?) throws -> Bool {
         if let flag { return flag }
-        guard let text = reader.string(forKey: ConfigKey(key)) ?? reader.bool(forKey: ConfigKey(key)).map({ $0 ? "true" : "false" }) else {
-            return defaultValue
+        let key = ConfigKey(setting.key)
+        guard let text = reader.string(forKey: key) ?? reader.bool(forKey: key).map({ $0 ? "true" : "false" }) else {
+            return setting.defaultValue
         }
         switch text.lowercased() {
         case "true", "1", "yes", "on": return true
         case "false", "0", "no", "off": return false
-        default: throw ValidationError("\(key) must be true or false, not \(text)")
+        default: throw ValidationError("\(setting.key) must be true or false, not \(text)")
         }
     }
 
     /// An integer setting.
-    func int(_ key: String, flag: Int?, default defaultValue: Int) throws -> Int {
+    func value(_ setting: Setting<Int>, flag: Int?) throws -> Int {
         if let flag { return flag }
-        if let number = reader.int(forKey: ConfigKey(key)) { return number }
-        guard let text = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
-        guard let number = Int(text) else { throw ValidationError("\(key) must be an integer, not \(text)") }
+        let key = ConfigKey(setting.key)
+        if let number = reader.int(forKey: key) { return number }
+        guard let text = reader.string(forKey: key) else { return setting.defaultValue }
+        guard let number = Int(text) else { throw ValidationError("\(setting.key) must be an integer, not \(text)") }
         return number
     }
 }

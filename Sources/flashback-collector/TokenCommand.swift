@@ -10,14 +10,7 @@ struct TokenCommand: AsyncParsableCommand {
         abstract: "Mint a user token (JWT, HS256) for operators and tests."
     )
 
-    @Option(name: .long, help: "JSON config file (env FLASHBACK_CONFIG).")
-    var config: String?
-
-    @Option(name: .long, help: "Data directory holding jwt.secret (default: ./data; env FLASHBACK_DATA_DIR).")
-    var dataDir: String?
-
-    @Option(name: .long, help: "HS256 secret (default: DATA_DIR/jwt.secret; env FLASHBACK_JWT_SECRET).")
-    var jwtSecret: String?
+    @OptionGroup var common: CommonOptions
 
     @Option(name: .long, help: "Organization id (claim org).")
     var org: String
@@ -41,12 +34,12 @@ struct TokenCommand: AsyncParsableCommand {
         guard let lifetime = Self.parseDuration(ttl) else {
             throw ValidationError("ttl must look like 90s, 30m, 1h or 7d, not \(ttl)")
         }
-        let source = try await SettingsSource(configFile: config)
+        let source = try await SettingsSource(configFile: common.config)
         let secret: [UInt8]
-        if let configured = source.optionalString("jwt-secret", flag: jwtSecret) {
+        if let configured = source.value(Settings.jwtSecret, flag: common.jwtSecret) {
             secret = Array(configured.utf8)
         } else {
-            secret = try JWTSecretFile.loadOrCreate(dataDirectory: source.string("data-dir", flag: dataDir, default: "./data"))
+            secret = try JWTSecretFile.loadOrCreate(dataDirectory: source.value(Settings.dataDir, flag: common.dataDir))
         }
         let authority = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: secret))
         let identity = CallerIdentity(organization: org, user: user, role: parsedRole, workspaces: workspace)

@@ -73,6 +73,16 @@ struct StatsDatesTests {
         }
     }
 
+    /// The basic form of AWS signatures (`X-Amz-Date`) goes through the same calendar checks.
+    @Test func basicFormParsesWithTheSameChecks() {
+        #expect(ISO8601.parseBasic("20240201T100000Z") == 1_706_781_600)
+        #expect(ISO8601.parseBasic("20161231T235960Z") == 1_483_228_799)
+        for bad in ["20240230T100000Z", "20241301T100000Z", "20240201T240000Z", "20240201T106000Z", "20240201T100000",
+                    "2024-02-01T10:00:00Z", "20240201t100000Z", "2024020 T100000Z", ""] {
+            #expect(ISO8601.parseBasic(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func theLastSupportedDayParses() {
         #expect(StatsDates.parseISO("2261-12-31")?.time.seconds == 9_214_560_000)
         #expect(StatsDates.parseISO("2261-12-31T23:59:59Z")?.time == UnixTime.latest)
