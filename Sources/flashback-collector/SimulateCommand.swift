@@ -1,10 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
+import CollectorModel
 import Crypto
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 import _CryptoExtras
 
@@ -29,40 +31,40 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The organization's private key (PEM, PKCS#1 or PKCS#8), as returned by POST /organization/{id}/key.")
     var key: String
 
-    @Option(name: .long, help: "Number of nodes (default: 10).")
+    @Option(name: .long, help: "Number of nodes.")
     var nodes: Int = 10
 
-    @Option(name: .long, help: "Buckets per node (default: 5).")
+    @Option(name: .long, help: "Buckets per node.")
     var bucketsPerNode: Int = 5
 
-    @Option(name: .long, help: "Time between two reports of a node, such as 500ms, 1s, 1m (default: 1s).")
+    @Option(name: .long, help: "Time between two reports of a node, such as 500ms, 1s, 1m.")
     var interval: String = "1s"
 
-    @Option(name: .long, help: "Collector base URL (default: http://127.0.0.1:8080).")
+    @Option(name: .long, help: "Collector base URL.")
     var target: String = "http://127.0.0.1:8080"
 
     @Option(name: .long, help: "Send status and traffic as UDP line protocol to host:port instead of HTTP (registration stays HTTP).")
     var udp: String?
 
-    @Option(name: .long, help: "Share of buckets OFFLINE at any time, 0 to 1 (default: 0.05).")
+    @Option(name: .long, help: "Share of buckets OFFLINE at any time, 0 to 1.")
     var offlineShare: Double = 0.05
 
-    @Option(name: .long, help: "Median bucket latency in milliseconds (default: 80).")
+    @Option(name: .long, help: "Median bucket latency in milliseconds.")
     var latencyMs: Double = 80
 
-    @Option(name: .long, help: "Spread of latencies: sigma of the lognormal distribution (default: 0.5).")
+    @Option(name: .long, help: "Spread of latencies: sigma of the lognormal distribution.")
     var latencySpread: Double = 0.5
 
-    @Option(name: .long, help: "Region of the nodes (default: eu-central-1).")
+    @Option(name: .long, help: "Region of the nodes.")
     var region: String = "eu-central-1"
 
-    @Option(name: .long, help: "First two octets of the nodes' IPv4 addresses (default: 10.77).")
+    @Option(name: .long, help: "First two octets of the nodes' IPv4 addresses.")
     var ipPrefix: String = "10.77"
 
-    @Option(name: .long, help: "Stop after this many seconds (default: 0 = run until stopped).")
+    @Option(name: .long, help: "Stop after this many seconds.")
     var duration: Double = 0
 
-    @Option(name: .long, help: "Seconds between progress lines (default: 5).")
+    @Option(name: .long, help: "Seconds between progress lines.")
     var reportEvery: Double = 5
 
     @Option(name: .long, help: "Seed of the random generator, for reproducible runs (default: random).")
@@ -75,7 +77,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard latencyMs > 0, latencySpread >= 0 else { throw ValidationError("latency-ms must be positive and latency-spread not negative") }
         guard Self.parseInterval(interval) != nil else { throw ValidationError("interval must look like 250ms, 1s or 1m, not \(interval)") }
         guard duration >= 0, reportEvery > 0 else { throw ValidationError("duration must not be negative and report-every must be positive") }
-        if let udp { guard UDPTarget(parsing: udp) != nil else { throw ValidationError("udp must be an IPv4 host:port, not \(udp)") } }
+        if let udp { guard UDPTarget(parsing: udp) != nil else { throw ValidationError("udp must be an IP host:port, not \(udp)") } }
     }
 
     /// `250ms`, `1s`, `2m`, or plain seconds.
@@ -104,23 +106,21 @@ struct SimulateCommand: AsyncParsableCommand {
         let fleet = Fleet(nodes: nodes, bucketsPerNode: bucketsPerNode, offlineShare: offlineShare, latencyMs: latencyMs,
                           spread: latencySpread, seed: seed ?? UInt64.random(in: 0...UInt64.max))
         let client = HTTPClient.shared
-        let udpSocket = try udp.flatMap(UDPTarget.init(parsing:)).map { try UDPSocket(target: $0) }
+        let udpSender = try await udp.flatMap(UDPTarget.init(parsing:)).asyncMap { try await UDPSender(target: $0) }
 
         // Registration, with real signatures.
         var registered: [SimulatedNode] = []
         for index in 0..<nodes {
             let ip = "\(ipPrefix).\(index / 250).\(index % 250 + 1)"
             let timestamp = String(Int64(Date().timeIntervalSince1970))
-            let body: [String: Any] = [
-                "ip": ip, "region": region, "timestamp": Int64(timestamp) ?? 0, "id_org": org,
-                "signature": try sign("\(ip)|\(region)|\(timestamp)", with: privateKey),
-                "provider": "SIMULATOR", "status": "running", "version": "simulator-\(FlashbackCollector.version)",
-            ]
+            let body = RegisterBody(ip: ip, region: region, timestamp: Int64(timestamp) ?? 0, id_org: org,
+                                    signature: try sign("\(ip)|\(region)|\(timestamp)", with: privateKey),
+                                    version: "simulator-\(FlashbackCollector.version)")
             let response = try await post(client, "\(base)/register", json: body, headers: [:])
-            guard response.status == 200, let nodeID = response.json["nodeId"] as? String, let token = response.json["nodeToken"] as? String else {
+            guard response.status == 200, let answer = response.decoded(RegisterAnswer.self) else {
                 throw ValidationError("registering node \(ip) failed: HTTP \(response.status): \(response.text)")
             }
-            registered.append(SimulatedNode(index: index, ip: ip, id: nodeID, token: token))
+            registered.append(SimulatedNode(index: index, ip: ip, id: answer.nodeId, token: answer.nodeToken))
         }
         print("registered \(registered.count) nodes of organization \(org) at \(base); reporting every \(interval)\(udp.map { " over UDP to \($0)" } ?? " over HTTP")")
 
@@ -140,9 +140,10 @@ struct SimulateCommand: AsyncParsableCommand {
                     let buckets = states[node.index]
                     group.addTask {
                         do {
-                            if let udpSocket {
-                                let sent = try udpSocket.send(datagram(node: node, buckets: buckets, now: now))
-                                progress.sent(samples: sent)
+                            if let udpSender {
+                                let (bytes, samples) = datagram(node: node, buckets: buckets, now: now)
+                                try await udpSender.send(bytes)
+                                progress.sent(samples: samples)
                             } else {
                                 try await reportOverHTTP(client, base: base, node: node, buckets: buckets, now: now, key: privateKey, progress: progress)
                             }
@@ -166,6 +167,7 @@ struct SimulateCommand: AsyncParsableCommand {
             }
         }
         print(progress.line(elapsed: ContinuousClock.now - started, final: true))
+        try await udpSender?.close()
     }
 
     // MARK: Reports
@@ -174,22 +176,16 @@ struct SimulateCommand: AsyncParsableCommand {
                                 key: _RSA.Signing.PrivateKey, progress: Progress) async throws {
         // Milliseconds in the signed timestamp: every report is a new message (no replay).
         let timestamp = now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let status: [String: Any] = [
-            "ip": node.ip, "region": region, "timestamp": timestamp, "id_org": org,
-            "signature": try sign("\(node.ip)|\(region)|\(timestamp)", with: key),
-            "buckets": buckets.map { bucket -> [String: Any] in
-                var entry: [String: Any] = ["unitId": bucket.id, "status": bucket.online ? "ONLINE" : "OFFLINE"]
-                if bucket.online { entry["latencyMs"] = bucket.latencyMs }
-                return entry
-            },
-        ]
+        let status = StatusBody(
+            ip: node.ip, region: region, timestamp: timestamp, id_org: org, signature: try sign("\(node.ip)|\(region)|\(timestamp)", with: key),
+            buckets: buckets.map { StatusBody.Bucket(unitId: $0.id, status: $0.online ? "ONLINE" : "OFFLINE", latencyMs: $0.online ? $0.latencyMs : nil) })
         let statusResponse = try await post(client, "\(base)/node/status", json: status, headers: [:])
         try progress.record(statusResponse)
         let seconds = Int64(now.timeIntervalSince1970)
-        let traffic: [[String: Any]] = buckets.map { bucket in
-            ["timestamp": seconds, "bucketId": bucket.id, "repoId": "sim-repo-\(node.index % 4)", "upl_bytes": bucket.uploaded,
-             "dwl_bytes": bucket.downloaded, "size_change": bucket.sizeChange, "requests": bucket.requests,
-             "latency_ms": bucket.online ? bucket.latencyMs : 0]
+        let traffic = buckets.map { bucket in
+            TrafficBody(timestamp: seconds, bucketId: bucket.id, repoId: "sim-repo-\(node.index % 4)", upl_bytes: bucket.uploaded,
+                        dwl_bytes: bucket.downloaded, size_change: bucket.sizeChange, requests: bucket.requests,
+                        latency_ms: bucket.online ? bucket.latencyMs : 0)
         }
         let trafficResponse = try await post(client, "\(base)/stats/report", json: traffic, headers: ["Authorization": "Bearer \(node.token)"])
         try progress.record(trafficResponse)
@@ -201,15 +197,20 @@ struct SimulateCommand: AsyncParsableCommand {
         let nanos = Int64(now.timeIntervalSince1970 * 1e9)
         var body = ""
         var samples = 0
+        typealias Status = FleetSchema.NodeStatus
+        typealias Traffic = FleetSchema.BucketTraffic
+        typealias Tag = FleetSchema.Tag
         for bucket in buckets {
             if bucket.online {
-                body += "node_status,bucket=\(bucket.id) status=1i,latency_ms=\(bucket.latencyMs) \(nanos)\n"
+                body += "\(Status.measurement),\(Tag.bucket)=\(bucket.id) \(Status.status)=1i,\(Status.latency)=\(bucket.latencyMs) \(nanos)\n"
                 samples += 2
             } else {
-                body += "node_status,bucket=\(bucket.id) status=0i \(nanos)\n"
+                body += "\(Status.measurement),\(Tag.bucket)=\(bucket.id) \(Status.status)=0i \(nanos)\n"
                 samples += 1
             }
-            body += "bucket_traffic,bucket=\(bucket.id),repo=sim-repo-\(node.index % 4) upl_bytes=\(bucket.uploaded)i,dwl_bytes=\(bucket.downloaded)i,requests=\(bucket.requests)i,size_change=\(bucket.sizeChange)i \(nanos)\n"
+            body += "\(Traffic.measurement),\(Tag.bucket)=\(bucket.id),\(Tag.repo)=sim-repo-\(node.index % 4) "
+                + "\(Traffic.uploadedBytes)=\(bucket.uploaded)i,\(Traffic.downloadedBytes)=\(bucket.downloaded)i,"
+                + "\(Traffic.requests)=\(bucket.requests)i,\(Traffic.sizeChange)=\(bucket.sizeChange)i \(nanos)\n"
             samples += 4
         }
         let rest = Array(body.utf8)
@@ -224,17 +225,19 @@ struct SimulateCommand: AsyncParsableCommand {
     struct Response {
         var status: Int
         var text: String
-        var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+
+        /// The body as `T`, or `nil` when it is not.
+        func decoded<T: Decodable>(_ type: T.Type) -> T? {
+            try? JSONDecoder().decode(T.self, from: Data(text.utf8))
         }
     }
 
-    private func post(_ client: HTTPClient, _ url: String, json: Any, headers: [String: String]) async throws -> Response {
+    private func post(_ client: HTTPClient, _ url: String, json: some Encodable, headers: [String: String]) async throws -> Response {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: json)))
+        request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(json)))
         let response = try await client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Response(status: Int(response.status.code), text: String(buffer: body))
@@ -354,7 +357,7 @@ final class Progress: Sendable {
             failed("HTTP \(response.status): \(response.text.prefix(200))")
             return
         }
-        sent(samples: response.json["stored"] as? Int ?? 0)
+        sent(samples: response.decoded(ReportAnswer.self)?.stored ?? 0)
     }
 
     func line(elapsed: Duration, final: Bool = false) -> String {
@@ -372,53 +375,97 @@ final class Progress: Sendable {
     }
 }
 
-/// A UDP destination, IPv4.
+/// A UDP destination: an IPv4 or IPv6 literal (or `localhost`) and a port.
 struct UDPTarget {
-    var host: String
-    var port: UInt16
+    var address: SocketAddress
 
     init?(parsing text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else { return nil }
-        var address = in_addr()
-        let host = String(text[..<colon])
-        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address) == 1 else { return nil }
-        self.host = host == "localhost" ? "127.0.0.1" : host
-        self.port = port
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host == "localhost" { host = "127.0.0.1" }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let address = try? SocketAddress(ipAddress: host, port: port) else { return nil }
+        self.address = address
     }
 }
 
-/// A connected UDP socket (POSIX), for the simulator's datagrams.
-final class UDPSocket: Sendable {
-    private let descriptor: Int32
+/// Sends the simulator's datagrams from one NIO datagram channel bound to an ephemeral port.
+final class UDPSender: Sendable {
+    private let channel: any Channel
+    private let target: SocketAddress
 
-    init(target: UDPTarget) throws {
-        #if canImport(Glibc)
-        let kind = Int32(SOCK_DGRAM.rawValue)
-        #else
-        let kind = SOCK_DGRAM
-        #endif
-        descriptor = socket(AF_INET, kind, 0)
-        guard descriptor >= 0 else { throw ValidationError("cannot open a UDP socket") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = target.port.bigEndian
-        inet_pton(AF_INET, target.host, &address.sin_addr)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(descriptor)
-            throw ValidationError("cannot reach \(target.host):\(target.port) over UDP")
-        }
+    init(target: UDPTarget) async throws {
+        self.target = target.address
+        let any = target.address.protocol == .inet6 ? "::" : "0.0.0.0"
+        channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: any, port: 0).get()
     }
 
-    deinit { close(descriptor) }
+    /// Sends one datagram.
+    func send(_ bytes: [UInt8]) async throws {
+        guard bytes.count <= 65_507 else {
+            throw ValidationError("a datagram of \(bytes.count) bytes is larger than UDP allows; use fewer buckets per node")
+        }
+        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(bytes: bytes))).get()
+    }
 
-    /// Sends one datagram; returns the samples it carried.
-    func send(_ datagram: ([UInt8], Int)) throws -> Int {
-        let sent = datagram.0.withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, 0) }
-        guard sent == datagram.0.count else { throw ValidationError("UDP send failed (errno \(errno)); datagrams larger than 64 KiB need fewer buckets per node") }
-        return datagram.1
+    func close() async throws {
+        try await channel.close()
+    }
+}
+
+/// The bodies the simulator sends and the answers it reads, as the wire contract names them
+/// (flashback-api.md §6, §7.4, §8.1).
+struct RegisterBody: Encodable {
+    var ip: String
+    var region: String
+    var timestamp: Int64
+    var id_org: String
+    var signature: String
+    var provider = "SIMULATOR"
+    var status = "running"
+    var version: String
+}
+
+struct RegisterAnswer: Decodable {
+    var nodeId: String
+    var nodeToken: String
+}
+
+struct StatusBody: Encodable {
+    struct Bucket: Encodable {
+        var unitId: String
+        var status: String
+        var latencyMs: Double?
+    }
+
+    var ip: String
+    var region: String
+    var timestamp: String
+    var id_org: String
+    var signature: String
+    var buckets: [Bucket]
+}
+
+struct TrafficBody: Encodable {
+    var timestamp: Int64
+    var bucketId: String
+    var repoId: String
+    var upl_bytes: Int64
+    var dwl_bytes: Int64
+    var size_change: Int64
+    var requests: Int64
+    var latency_ms: Double
+}
+
+struct ReportAnswer: Decodable {
+    var stored: Int
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
 

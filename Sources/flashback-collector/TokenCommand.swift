@@ -24,7 +24,7 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A workspace the user may see; repeat for several.")
     var workspace: [String] = []
 
-    @Option(name: .long, help: "Lifetime such as 90s, 30m, 1h, 7d (default: 1h).")
+    @Option(name: .long, help: "Lifetime such as 90s, 30m, 1h, 7d.")
     var ttl: String = "1h"
 
     func run() async throws {
