@@ -24,6 +24,7 @@ public struct BucketEndpoint: Sendable {
     public var endpoint: String?
     public var region: String?
 
+    /// A `BucketEndpoint` from its parts.
     public init(storageType: StorageType, bucket: String, key: String?, secret: String?, endpoint: String?, region: String?) {
         self.storageType = storageType
         self.bucket = bucket
@@ -49,12 +50,14 @@ public struct BucketValidator: Sendable {
     public static let noRedirectClient = HTTPClient(
         eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
 
+    /// A validator using `client` (no redirects), giving up after `timeout`, reaching only what `policy` allows.
     public init(client: HTTPClient = BucketValidator.noRedirectClient, timeout: TimeAmount = .seconds(5), policy: OutboundPolicy = .publicOnly) {
         self.client = client
         self.timeout = timeout
         self.policy = policy
     }
 
+    /// Checks the credentials against the provider (a listing of at most one object) and says whether the bucket is reachable, with the latency and the provider's refusal when not.
     public func validate(_ target: BucketEndpoint, now: Date = Date()) async -> BucketValidationResult {
         let started = ContinuousClock.now
         func elapsed() -> Int {

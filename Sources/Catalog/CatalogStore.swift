@@ -24,6 +24,7 @@ public struct CatalogContents: Sendable {
     public var repositories: [Repository]
     public var keys: [RepoAPIKey]
 
+    /// A `CatalogContents` from its parts.
     public init(buckets: [StorageBucket] = [], repositories: [Repository] = [], keys: [RepoAPIKey] = []) {
         self.buckets = buckets
         self.repositories = repositories

@@ -24,6 +24,7 @@ public struct OutboundPolicy: Sendable, Equatable {
     /// Host names (or address literals) allowed whatever they resolve to, lowercased.
     public var allowedHosts: Set<String>
 
+    /// A `OutboundPolicy` from its parts.
     public init(allowPrivateAddresses: Bool = false, allowedHosts: Set<String> = []) {
         self.allowPrivateAddresses = allowPrivateAddresses
         self.allowedHosts = Set(allowedHosts.map { $0.lowercased() })

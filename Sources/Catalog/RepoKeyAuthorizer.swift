@@ -36,6 +36,7 @@ public struct RepoKeyAuthorizer: Sendable {
     /// Accepted distance between the request's `x-amz-date` and now.
     public var maxClockSkew: TimeInterval = 900
 
+    /// A `RepoKeyAuthorizer` from its parts.
     public init(catalog: StorageCatalog) {
         self.catalog = catalog
     }

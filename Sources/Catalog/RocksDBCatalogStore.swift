@@ -14,12 +14,14 @@ public struct RocksDBCatalogStore: CatalogStore {
     static let repoPrefix = Array("repo/".utf8)
     static let keyPrefix = Array("repokey/".utf8)
 
+    /// The catalog records in `storage`'s `registry` column family; `sync` fsyncs every write.
     public init(storage: CollectorStorage, sync: Bool = false) {
         database = storage.database
         family = storage.columnFamily(.registry)
         self.sync = sync
     }
 
+    /// See ``CatalogStore``.
     public func load() throws -> CatalogContents {
         CatalogContents(buckets: try scan(Self.bucketPrefix), repositories: try scan(Self.repoPrefix), keys: try scan(Self.keyPrefix))
     }
@@ -34,18 +36,22 @@ public struct RocksDBCatalogStore: CatalogStore {
         return found
     }
 
+    /// See ``CatalogStore``.
     public func save(_ bucket: StorageBucket) throws {
         try database.put(Self.bucketPrefix + Array(bucket.id.utf8), try JSONEncoder().encode(bucket), in: family, sync: sync)
     }
 
+    /// See ``CatalogStore``.
     public func save(_ repository: Repository) throws {
         try database.put(Self.repoPrefix + Array(repository.id.utf8), try JSONEncoder().encode(repository), in: family, sync: sync)
     }
 
+    /// See ``CatalogStore``.
     public func save(_ key: RepoAPIKey) throws {
         try database.put(Self.keyPrefix + Array(key.id.utf8), try JSONEncoder().encode(key), in: family, sync: sync)
     }
 
+    /// See ``CatalogStore``.
     public func save(_ repository: Repository, keys: [RepoAPIKey]) throws {
         let batch = WriteBatch()
         let encoder = JSONEncoder()

@@ -11,11 +11,13 @@ public struct CatalogScope: Sendable {
     /// Empty means every workspace of the organization.
     public var workspaces: [String]
 
+    /// A `CatalogScope` from its parts.
     public init(organization: String, workspaces: [String]) {
         self.organization = organization
         self.workspaces = workspaces
     }
 
+    /// Whether an entry of `organization` in `workspace` is visible to this scope.
     public func sees(organization: String, workspace: String) -> Bool {
         organization == self.organization && (workspaces.isEmpty || workspaces.contains(workspace))
     }
@@ -44,6 +46,7 @@ public struct BucketDraft: Sendable {
     public var workspaceId: String?
     public var walletAddress: String?
 
+    /// The defaults, as documented on each property.
     public init() {}
 }
 
@@ -56,6 +59,7 @@ public struct RepositoryDraft: Sendable {
     public var buckets: [RepoBucketLink]
     public var walletAddress: String?
 
+    /// A `RepositoryDraft` from its parts.
     public init(name: String, storageType: StorageType, mode: RepoMode, workspaceId: String, buckets: [RepoBucketLink], walletAddress: String?) {
         self.name = name
         self.storageType = storageType
@@ -72,6 +76,7 @@ public struct CatalogSettings: Sendable {
     public var maxBucketsPerOrganization = 100
     /// Repositories per organization (`--max-repos-per-org`).
     public var maxReposPerOrganization = 100
+    /// The defaults, as documented on each property.
     public init() {}
 }
 

@@ -82,6 +82,7 @@ public struct RepoBucketLink: Codable, Sendable, Equatable {
     public var master: Bool
     public var bucketId: String
 
+    /// A `RepoBucketLink` from its parts.
     public init(folder: String, master: Bool, bucketId: String) {
         self.folder = folder
         self.master = master
@@ -172,6 +173,7 @@ public struct RepoAPIKey: Codable, Sendable, Equatable {
 
 /// A repository rule violation, with the contract's `RepoErrorCodes` value.
 public struct RepoRuleError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The contract's `RepoErrorCodes` values.
     public enum Code: String, Sendable {
         case notFound = "NOT_FOUND"
         case nameAlreadyUsed = "NAME_ALREADY_USED"
@@ -187,6 +189,7 @@ public struct RepoRuleError: Error, Equatable, Sendable, CustomStringConvertible
     public let code: Code
     public let message: String
 
+    /// A `RepoRuleError` from its parts.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message

@@ -12,6 +12,7 @@ public struct AccessTokenClaims: JWTPayload, Equatable {
     public var exp: ExpirationClaim
     public var iat: IssuedAtClaim?
 
+    /// A `AccessTokenClaims` from its parts.
     public init(identity: CallerIdentity, issuedAt: Date, expiresAt: Date) {
         self.sub = SubjectClaim(value: identity.user)
         self.org = identity.organization

@@ -31,6 +31,7 @@ public struct TokenKeys: Sendable {
     /// A PEM public key (RS256, ES256 or EdDSA/Ed25519) of an external issuer (verifies only).
     public var publicKeyPEM: String?
 
+    /// A `TokenKeys` from its parts.
     public init(hmacSecret: [UInt8]? = nil, publicKeyPEM: String? = nil) {
         self.hmacSecret = hmacSecret
         self.publicKeyPEM = publicKeyPEM

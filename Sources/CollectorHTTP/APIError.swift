@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -14,6 +15,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var message: String
     public var headers: HTTPFields
 
+    /// A `APIError` from its parts.
     public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
@@ -44,6 +46,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 /// `HTTPError`s (unknown route, body too large, bad JSON) keep their status; anything else is a
 /// 500 whose details go to the log, not to the caller.
 public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The defaults, as documented on each property.
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -59,6 +62,8 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 ? "not found: \(request.method) \(request.uri.path)"
                 : error.status.reasonPhrase)
             return APIError.render(status: error.status, message: message, headers: error.headers)
+        } catch let error as RepoRuleError {
+            return try error.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return APIError.render(status: error.status, message: error.status.reasonPhrase)
         } catch {

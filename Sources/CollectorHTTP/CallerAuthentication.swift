@@ -16,6 +16,7 @@ public struct CallerAuthentication: Sendable {
     let registry: NodeRegistry
     let tokens: TokenAuthority
 
+    /// Authenticates node tokens with `registry` and user tokens with `tokens`.
     public init(registry: NodeRegistry, tokens: TokenAuthority) {
         self.registry = registry
         self.tokens = tokens

@@ -227,20 +227,6 @@ struct CatalogRoutes {
         return RepositoryDraft(name: body.name, storageType: type, mode: mode, workspaceId: body.workspaceId, buckets: links, walletAddress: body.walletAddress.nonEmpty)
     }
 
-    /// Runs a repository write, rendering rule violations with `error_code`.
-    static func repoCall(_ body: () throws -> Repository) throws -> Result<Repository, RepoRuleError> {
-        do {
-            return .success(try body())
-        } catch let error as RepoRuleError {
-            return .failure(error)
-        }
-    }
-
-    static func repoFailure(_ error: RepoRuleError, request: Request, context: CollectorRequestContext) throws -> Response {
-        try JSONResponse(status: .badRequest, body: RepoErrorResponse(message: error.message, error_code: error.code.rawValue, error_message: error.message))
-            .response(from: request, context: context)
-    }
-
     func registerRepositories(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/repo") { request, context -> JSONResponse<RepoListResponse> in
             let scope = try Self.scope(context)
@@ -249,29 +235,21 @@ struct CatalogRoutes {
             return JSONResponse(body: RepoListResponse(repos: repos.map { repoDTO($0, scope: scope) }))
         }
 
-        router.post("/repo") { request, context -> Response in
+        router.post("/repo") { request, context -> JSONResponse<RepoWriteResponse> in
             let scope = try Self.writeScope(context)
             let body = try await JSONRequest.decode(RepoRequest.self, from: request, context: context)
             let draft = try Self.repoDraft(body, scope: scope, catalog: catalog)
-            switch try Self.repoCall({ try catalog.createRepository(scope, draft) }) {
-            case .success(let repo):
-                return try JSONResponse(body: RepoWriteResponse(repoId: repo.id)).response(from: request, context: context)
-            case .failure(let error):
-                return try Self.repoFailure(error, request: request, context: context)
-            }
+            let repo = try catalog.createRepository(scope, draft)
+            return JSONResponse(body: RepoWriteResponse(repoId: repo.id))
         }
 
-        router.put("/repo/:repoId") { request, context -> Response in
+        router.put("/repo/:repoId") { request, context -> JSONResponse<RepoWriteResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("repoId")
             let body = try await JSONRequest.decode(RepoRequest.self, from: request, context: context)
             let draft = try Self.repoDraft(body, scope: scope, catalog: catalog)
-            switch try Self.repoCall({ try catalog.updateRepository(scope, id: id, draft) }) {
-            case .success(let repo):
-                return try JSONResponse(body: RepoWriteResponse(repoId: repo.id)).response(from: request, context: context)
-            case .failure(let error):
-                return try Self.repoFailure(error, request: request, context: context)
-            }
+            let repo = try catalog.updateRepository(scope, id: id, draft)
+            return JSONResponse(body: RepoWriteResponse(repoId: repo.id))
         }
 
         router.delete("/repo/:repoId") { _, context -> JSONResponse<ActionResponse> in

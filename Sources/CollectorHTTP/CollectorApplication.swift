@@ -39,6 +39,7 @@ public enum CollectorApplication {
         /// `--metrics-token`: when set, scrapes must send it as a Bearer token.
         public var metricsToken: String?
 
+        /// A `Dependencies` from its parts.
         public init(
             storage: CollectorStorage, tokens: TokenAuthority, registry: NodeRegistry, catalog: StorageCatalog,
             timeSeries: TimeSeriesStore, syncWrites: Bool = false, admission: IngestAdmission = IngestAdmission(),

@@ -51,6 +51,16 @@ extension CatalogError: HTTPResponseError, FlashbackResponseError {
     }
 }
 
+extension RepoRuleError: HTTPResponseError {
+    /// A repository rule violation is a 400 carrying the contract's `error_code` next to the message.
+    public var status: HTTPResponse.Status { .badRequest }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = RepoErrorResponse(message: message, error_code: code.rawValue, error_message: message)
+        return try JSONResponse(status: status, body: body).response(from: request, context: context)
+    }
+}
+
 extension RequestError: HTTPResponseError, FlashbackResponseError {
     /// A refused request value (`FlashbackWire`'s checks) is a 400 naming it.
     public var status: HTTPResponse.Status { .badRequest }

@@ -7,6 +7,7 @@ public struct HTTPListenerService<Base: Service>: Service {
     private let base: Base
     private let address: ListenAddress
 
+    /// A `HTTPListenerService` from its parts.
     public init(_ base: Base, address: ListenAddress) {
         self.base = base
         self.address = address

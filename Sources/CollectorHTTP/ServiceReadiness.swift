@@ -76,6 +76,7 @@ public final class ServiceReadiness: Sendable {
 public struct ReadinessService: Service {
     private let readiness: ServiceReadiness
 
+    /// A `ReadinessService` from its parts.
     public init(readiness: ServiceReadiness) {
         self.readiness = readiness
     }

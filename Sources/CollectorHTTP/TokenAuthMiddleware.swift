@@ -6,10 +6,12 @@ import Hummingbird
 /// A missing, malformed, expired or wrongly signed token answers 401 with the Flashback error
 /// body and a `WWW-Authenticate` challenge; the handler does not run.
 public struct TokenAuthMiddleware: RouterMiddleware {
+    /// The collector's request context.
     public typealias Context = CollectorRequestContext
 
     private let authentication: CallerAuthentication
 
+    /// A `TokenAuthMiddleware` from its parts.
     public init(authentication: CallerAuthentication) {
         self.authentication = authentication
     }

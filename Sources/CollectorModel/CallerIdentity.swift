@@ -12,6 +12,7 @@ public struct CallerIdentity: Sendable, Hashable, Codable {
     /// Workspaces the caller may see (JWT claim `workspaces`); empty means all of the organization.
     public var workspaces: [String]
 
+    /// A `CallerIdentity` from its parts.
     public init(organization: String, user: String, role: OrganizationRole, workspaces: [String] = []) {
         self.organization = organization
         self.user = user

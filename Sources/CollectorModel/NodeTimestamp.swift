@@ -11,6 +11,7 @@ public struct NodeTimestamp: Sendable, Equatable, Codable, CustomStringConvertib
     /// The instant it denotes, for the clock-skew check.
     public let date: Date
 
+    /// A `NodeTimestamp` from its parts.
     public init(seconds: Int64) {
         signedText = String(seconds)
         date = Date(timeIntervalSince1970: TimeInterval(seconds))

@@ -3,6 +3,7 @@
 public struct OrganizationRole: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int
 
+    /// A `OrganizationRole` from its parts.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     public static let user = OrganizationRole(rawValue: 0)

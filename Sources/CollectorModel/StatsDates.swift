@@ -86,6 +86,7 @@ public enum StatsDates {
         Int64(saturating: (date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
+    /// `date` as the stats API writes times: ISO-8601 UTC with milliseconds (`2024-02-01T10:00:00.000Z`).
     public static func format(_ date: Date) -> String {
         format(milliseconds: milliseconds(date))
     }

@@ -8,6 +8,7 @@ public struct MasterKey: Sendable {
     /// The AES-256 key.
     public let key: SymmetricKey
 
+    /// A `MasterKey` from its parts.
     public init(key: SymmetricKey) {
         precondition(key.bitCount == 256, "a master key is 256 bits")
         self.key = key

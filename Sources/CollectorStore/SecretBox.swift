@@ -10,6 +10,7 @@ public struct SecretBox: Sendable {
     private static let version: UInt8 = 1
     private let key: SymmetricKey
 
+    /// A `SecretBox` from its parts.
     public init(masterKey: MasterKey) {
         self.key = masterKey.key
     }

@@ -52,6 +52,7 @@ public enum SecretFile {
 public struct SecretFileError: Error, CustomStringConvertible, Sendable {
     public let description: String
 
+    /// A `SecretFileError` from its parts.
     public init(description: String) {
         self.description = description
     }

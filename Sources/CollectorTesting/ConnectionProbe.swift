@@ -18,6 +18,7 @@ public final class ConnectionProbe: Sendable {
         let stopped = Atomic<Bool>(false)
     }
 
+    /// The defaults, as documented on each property.
     public init() throws {
         #if canImport(Glibc)
         guard let (fd, port) = bindLoopbackSocket(type: Int32(SOCK_STREAM.rawValue)) else { throw POSIXError(.EADDRINUSE) }

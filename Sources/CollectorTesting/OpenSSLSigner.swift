@@ -60,6 +60,7 @@ public final class ManualClock: @unchecked Sendable {
     private let lock = NSLock()
     private var current: Date
 
+    /// A `ManualClock` from its parts.
     public init(_ start: Date = Date(timeIntervalSince1970: 1_760_000_000)) {
         current = start
     }
@@ -70,6 +71,7 @@ public final class ManualClock: @unchecked Sendable {
         return current
     }
 
+    /// Moves the clock forward by `seconds`.
     public func advance(by seconds: TimeInterval) {
         lock.lock()
         current = current.addingTimeInterval(seconds)

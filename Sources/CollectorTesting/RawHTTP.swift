@@ -16,6 +16,7 @@ public enum RawHTTP {
         public var text: String { String(decoding: body, as: UTF8.self) }
         public var description: String { "\(status) \(text.prefix(300))" }
 
+        /// The first value of header `name` (case-insensitive), if any.
         public func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value
         }

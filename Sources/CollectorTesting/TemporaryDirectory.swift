@@ -6,6 +6,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// The directory's absolute path.
     public let path: String
 
+    /// A `TemporaryDirectory` from its parts.
     public init(prefix: String = "flashback-test") {
         let name = "\(prefix)-\(UUID().uuidString.prefix(8))"
         path = (NSTemporaryDirectory() as NSString).appendingPathComponent(name)

@@ -16,16 +16,19 @@ public struct MetricSample: Sendable, Equatable {
     public var labels: [Label]
     public var value: Double
 
+    /// A label name and its value.
     public struct Label: Sendable, Equatable {
         public var name: String
         public var value: String
 
+        /// A `Label` from its parts.
         public init(_ name: String, _ value: String) {
             self.name = name
             self.value = value
         }
     }
 
+    /// A `MetricSample` from its parts.
     public init(suffix: String = "", labels: [Label] = [], value: Double) {
         self.suffix = suffix
         self.labels = labels
@@ -44,6 +47,7 @@ public struct MetricFamily: Sendable {
     /// families built in one pass; used instead of `samples` when set.
     public var rendered: [UInt8]?
 
+    /// A `MetricFamily` from its parts.
     public init(name: String, help: String, type: MetricType, samples: [MetricSample]) {
         self.name = name
         self.help = help
@@ -88,6 +92,7 @@ public enum ExpositionFormat: Sendable {
     }
 }
 
+/// Renders metric families as the Prometheus text format 0.0.4 or OpenMetrics 1.0.0: families sorted by name, samples by label set, byte-stable for the same input.
 public enum Exposition {
     /// Renders `families` in `format`. Families with the same name are merged (their samples
     /// concatenated); a family without samples is left out.
@@ -257,6 +262,7 @@ public enum Exposition {
         }
     }
 
+    /// Appends `value` as a label value, escaping backslash, double quote and newline.
     public static func appendEscaped(_ value: String, to out: inout [UInt8]) {
         for byte in value.utf8 {
             switch byte {
@@ -296,6 +302,7 @@ public struct LineWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
     private let name: [UInt8]
 
+    /// A `LineWriter` from its parts.
     public init(name: String, capacity: Int = 0) {
         self.name = Array(name.utf8)
         bytes.reserveCapacity(capacity)
@@ -316,6 +323,7 @@ public struct LineWriter: Sendable {
         return out
     }
 
+    /// Appends one sample with a pre-rendered label set (`{a="1",b="2"}` or empty).
     public mutating func append(labelSet: [UInt8], value: Double) {
         bytes.append(contentsOf: name)
         bytes.append(contentsOf: labelSet)

@@ -25,6 +25,7 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
     /// Bucket upper bounds of timers, in seconds.
     public let timerBuckets: [Double]
 
+    /// A `MetricsRegistry` from its parts.
     public init(timerBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]) {
         self.timerBuckets = timerBuckets
     }
@@ -46,16 +47,19 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
         }
     }
 
+    /// `MetricsFactory` requirement.
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         if case .counter(let box) = entry(label, dimensions, make: { .counter(CounterBox()) }) { return box }
         return CounterBox()
     }
 
+    /// `MetricsFactory` requirement.
     public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
         if case .floatingCounter(let box) = entry(label, dimensions, make: { .floatingCounter(FloatingCounterBox()) }) { return box }
         return FloatingCounterBox()
     }
 
+    /// `MetricsFactory` requirement.
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         if aggregate {
             if case .histogram(let box) = entry(label, dimensions, make: { .histogram(HistogramBox(buckets: timerBuckets, scale: 1)) }) { return box }
@@ -65,20 +69,27 @@ public final class MetricsRegistry: MetricsFactory, Sendable {
         return GaugeBox()
     }
 
+    /// `MetricsFactory` requirement.
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
         if case .gauge(let box) = entry(label, dimensions, make: { .gauge(GaugeBox()) }) { return box }
         return GaugeBox()
     }
 
+    /// `MetricsFactory` requirement.
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
         if case .histogram(let box) = entry(label, dimensions, make: { .histogram(HistogramBox(buckets: timerBuckets, scale: 1e-9)) }) { return box }
         return HistogramBox(buckets: timerBuckets, scale: 1e-9)
     }
 
+    /// `MetricsFactory` requirement.
     public func destroyCounter(_ handler: any CounterHandler) { remove(handler) }
+    /// `MetricsFactory` requirement.
     public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) { remove(handler) }
+    /// `MetricsFactory` requirement.
     public func destroyRecorder(_ handler: any RecorderHandler) { remove(handler) }
+    /// `MetricsFactory` requirement.
     public func destroyMeter(_ handler: any MeterHandler) { remove(handler) }
+    /// `MetricsFactory` requirement.
     public func destroyTimer(_ handler: any TimerHandler) { remove(handler) }
 
     private func remove(_ handler: AnyObject) {

@@ -40,6 +40,7 @@ public struct ValidateRequest: Decodable, Sendable {
     public var endpoint: String?
     public var region: String?
 
+    /// A `ValidateRequest` from its parts.
     public init(bucket: String? = nil, key: String? = nil, secret: String? = nil, endpoint: String? = nil, region: String? = nil) {
         self.bucket = bucket
         self.key = key
@@ -82,6 +83,7 @@ public struct RepoBucketRequest: Decodable, Sendable {
     }
 }
 
+/// The body of `POST /repo` and `PUT /repo/{id}` (flashback-api.md §9).
 public struct RepoRequest: Decodable, Sendable {
     public var name: String
     public var storageType: String
@@ -92,6 +94,7 @@ public struct RepoRequest: Decodable, Sendable {
     public var walletAddress: String?
 }
 
+/// The body of `POST /repo/{id}/apikey` and its update.
 public struct APIKeyRequest: Decodable, Sendable {
     public var name: String
     public var accessType: String
@@ -121,6 +124,7 @@ public struct AuthorizeRequest: Decodable, Sendable {
         SigV4.Request(method: method, path: path, query: query ?? "", headers: headers.pairs)
     }
 
+    /// Request headers as a client sends them: an object, or a list of name/value pairs.
     public struct HeaderList: Decodable, Sendable {
         public var pairs: [(name: String, value: String)]
 

@@ -30,6 +30,7 @@ public struct UnregisterRequest: Decodable, Sendable {
 /// The parts of a signed node message (`ip|region|timestamp`) the routes bound before the
 /// signature is checked.
 public enum SignedMessageFields {
+    /// Bounds the signed fields of a node message: the IP, the region and the Base64 signature.
     public static func check(ip: String, region: String, signature: String) throws(RequestError) {
         guard !ip.isEmpty, ip.utf8.count <= 64, !ip.contains("|") else {
             throw RequestError("ip must be a non-empty address of at most 64 characters without '|'")
@@ -55,6 +56,7 @@ public struct StatusRequest: Decodable, Sendable {
     public var id_org: String?
     public var buckets: [BucketStatus]
 
+    /// One bucket's entry of a status report.
     public struct BucketStatus: Decodable, Sendable {
         public var unitId: String?
         public var bucketId: String?
@@ -87,6 +89,7 @@ public struct StatusRequest: Decodable, Sendable {
             return Checked(bucket: id, status: value, latency: latency, time: time)
         }
 
+        /// The entry as it is stored.
         public struct Checked: Equatable, Sendable {
             public var bucket: String
             /// ``NodeStatusValue`` of the status.
@@ -144,6 +147,7 @@ public struct TrafficRecord: Decodable, Sendable {
         return Checked(tags: tags, fields: fields, time: time)
     }
 
+    /// The record as it is stored.
     public struct Checked: Sendable {
         /// `bucket`, then `repo` and `host` when present (not yet sorted; the node tag may join).
         public var tags: [(key: String, value: String)]

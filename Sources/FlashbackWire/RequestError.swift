@@ -5,6 +5,7 @@ import Foundation
 public struct RequestError: Error, Equatable, Sendable, CustomStringConvertible {
     public let message: String
 
+    /// A `RequestError` from its parts.
     public init(_ message: String) {
         self.message = message
     }

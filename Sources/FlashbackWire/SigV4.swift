@@ -18,6 +18,7 @@ public enum SigV4 {
         /// Header names in any case; a name may repeat.
         public var headers: [(name: String, value: String)]
 
+        /// A `Request` from its parts.
         public init(method: String, path: String, query: String, headers: [(name: String, value: String)]) {
             self.method = method
             self.path = path
@@ -25,6 +26,7 @@ public enum SigV4 {
             self.headers = headers
         }
 
+        /// Every value of header `name` (case-insensitive), in the order sent.
         public func values(of name: String) -> [String] {
             headers.filter { $0.name.lowercased() == name }.map(\.value)
         }
@@ -67,6 +69,7 @@ public enum SigV4 {
             else { return nil }
         }
 
+        /// A `Authorization` from its parts.
         public init(accessKeyID: String, date: String, region: String, service: String, signedHeaders: [String], signature: String) {
             self.accessKeyID = accessKeyID
             self.date = date
@@ -152,6 +155,7 @@ public enum SigV4 {
         }
     }
 
+    /// `date` in the basic ISO-8601 form of `X-Amz-Date` (`20240201T100000Z`).
     public static func amzDateFormat(_ date: Date) -> String {
         let seconds = UnixTime(clamping: date).seconds
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
@@ -160,6 +164,7 @@ public enum SigV4 {
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", year, month, day, secondOfDay / 3600, (secondOfDay % 3600) / 60, secondOfDay % 60)
     }
 
+    /// Lower-case hexadecimal of `bytes`.
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         for byte in bytes {

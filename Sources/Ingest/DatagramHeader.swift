@@ -16,6 +16,7 @@ public struct DatagramHeader: Equatable, Sendable {
     /// The longest header read; a longer first line is refused without being split.
     public static let maxLength = 512
 
+    /// What the start of a datagram is.
     public enum Parsed: Equatable, Sendable {
         /// The datagram does not start with `#fb1 `.
         case absent
@@ -23,6 +24,7 @@ public struct DatagramHeader: Equatable, Sendable {
         case header(DatagramHeader)
     }
 
+    /// Reads the `#fb1` header line of a datagram, if it starts with one (at most ``maxLength`` bytes).
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Parsed {
         guard bytes.count >= 5, bytes[0] == UInt8(ascii: "#"), bytes[1] == UInt8(ascii: "f"), bytes[2] == UInt8(ascii: "b"),
               bytes[3] == UInt8(ascii: "1"), bytes[4] == UInt8(ascii: " ") else { return .absent }

@@ -12,6 +12,7 @@ public enum FieldValue: Equatable, Sendable {
     case boolean(Bool)
 
     /// The value as a number for rollups: booleans are 1 or 0; strings have none.
+    @inlinable
     public var numericValue: Double? {
         switch self {
         case .float(let value): return value
@@ -35,26 +36,31 @@ public struct LinePoint: Equatable, Sendable {
     /// 1-based line number in the body or datagram.
     public var line: Int
 
+    /// A tag key and value, unescaped.
     public struct Tag: Equatable, Sendable {
         public var key: String
         public var value: String
 
+        /// A `Tag` from its parts.
         public init(_ key: String, _ value: String) {
             self.key = key
             self.value = value
         }
     }
 
+    /// A field key and value, unescaped.
     public struct Field: Equatable, Sendable {
         public var key: String
         public var value: FieldValue
 
+        /// A `Field` from its parts.
         public init(_ key: String, _ value: FieldValue) {
             self.key = key
             self.value = value
         }
     }
 
+    /// A `LinePoint` from its parts.
     public init(measurement: String, tags: [Tag], fields: [Field], timestamp: Int64?, line: Int) {
         self.measurement = measurement
         self.tags = tags
@@ -91,6 +97,7 @@ public struct LineError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Human-readable detail (what was found where).
     public var detail: String
 
+    /// A `LineError` from its parts.
     public init(line: Int, reason: LineErrorReason, detail: String) {
         self.line = line
         self.reason = reason

@@ -11,6 +11,11 @@
 ///
 /// A bad line is reported with its number and reason and skipped; the other lines still parse.
 public struct LineProtocolParser: Sendable {
+    /// Longest line by default: 64 KiB.
+    public static let defaultMaxLineLength = 64 * 1024
+    /// Most tags per line by default.
+    public static let defaultMaxTags = 64
+
     public var precision: TimestampPrecision
     /// Longest accepted line in bytes (`--max-line-length`).
     public var maxLineLength: Int
@@ -20,7 +25,8 @@ public struct LineProtocolParser: Sendable {
     /// before costs a hash lookup instead of a parse; `nil` parses every line in full.
     public var seriesCache: SeriesSectionCache?
 
-    public init(precision: TimestampPrecision = .nanoseconds, maxLineLength: Int = 64 * 1024, maxTags: Int = 64,
+    /// A parser with the given timestamp precision and limits; `seriesCache` shares parsed series sections across calls.
+    public init(precision: TimestampPrecision = .nanoseconds, maxLineLength: Int = defaultMaxLineLength, maxTags: Int = defaultMaxTags,
                 seriesCache: SeriesSectionCache? = nil) {
         self.precision = precision
         self.maxLineLength = maxLineLength
@@ -43,6 +49,7 @@ public struct LineProtocolParser: Sendable {
             public var fieldStart: Int32
             public var fieldEnd: Int32
 
+            @inlinable
             public var fieldRange: Range<Int> { Int(fieldStart)..<Int(fieldEnd) }
         }
 

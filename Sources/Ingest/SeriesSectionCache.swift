@@ -14,6 +14,7 @@ open class SeriesSection: @unchecked Sendable {
     /// The value of the `node` tag, if any.
     public final let nodeTag: String?
 
+    /// A `SeriesSection` from its parts.
     public required init(measurement: String, tags: [LinePoint.Tag]) {
         self.measurement = measurement
         self.tags = tags

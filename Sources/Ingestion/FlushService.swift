@@ -16,6 +16,7 @@ public struct FlushService: Service {
     private let clock: @Sendable () -> Date
     private let metrics: IngestMetrics
 
+    /// Flushes `store` every `tick` when due (and seals closed days once a minute).
     public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), logger: Logger, metrics: IngestMetrics = IngestMetrics(),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store

@@ -14,6 +14,7 @@ public final class IngestAdmission: Sendable {
     public let limit: Int
     private let inFlight = Atomic<Int>(0)
 
+    /// A budget of `limit` bytes in flight.
     public init(limit: Int = IngestAdmission.defaultLimit) {
         self.limit = limit
     }

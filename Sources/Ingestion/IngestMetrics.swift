@@ -57,6 +57,7 @@ public final class IngestMetrics: Sendable {
         "flashback_day_records_sealed_total": "Day rollup records sealed.",
     ]
 
+    /// Creates every metric up front in `factory` (the process-wide one by default).
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         func perProtocol<T>(_ make: (IngestProtocol) -> T) -> [IngestProtocol: T] {
             Dictionary(uniqueKeysWithValues: IngestProtocol.allCases.map { ($0, make($0)) })

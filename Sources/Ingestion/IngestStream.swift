@@ -7,6 +7,7 @@ public struct IngestStream: Sendable {
     public let admission: IngestAdmission
     public let metrics: IngestMetrics
 
+    /// A `IngestStream` from its parts.
     public init(admission: IngestAdmission, metrics: IngestMetrics) {
         self.admission = admission
         self.metrics = metrics

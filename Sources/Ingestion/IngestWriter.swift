@@ -42,6 +42,7 @@ public struct DatagramSigner: Sendable {
     public var organization: String
     public var key: String
 
+    /// A `DatagramSigner` from its parts.
     public init(nodeID: String, organization: String, key: String) {
         self.nodeID = nodeID
         self.organization = organization
@@ -83,6 +84,7 @@ public struct IngestWriter: Sendable {
     public let nodes: any IngestNodeDirectory
     public let now: @Sendable () -> Date
 
+    /// The writer into `store`; `nodes` answers datagram keys and takes liveness, `memo` is shared by every parse (one per process).
     public init(store: TimeSeriesStore, nodes: any IngestNodeDirectory, syncWrites: Bool = false, metrics: IngestMetrics = IngestMetrics(),
                 memo: SeriesMemo = SeriesMemo(), lineLimits: LineLimits = LineLimits(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
@@ -155,6 +157,7 @@ extension IngestWriter {
         /// `nil`: the time of receipt.
         public var time: UnixTime?
 
+        /// A `StatusEntry` from its parts.
         public init(bucket: String, status: Double, latencyMs: Double?, time: UnixTime?) {
             self.bucket = bucket
             self.status = status
@@ -187,6 +190,7 @@ extension IngestWriter {
         /// `nil`: the time of receipt.
         public var time: UnixTime?
 
+        /// A `TrafficEntry` from its parts.
         public init(tags: [(key: String, value: String)], fields: [(name: String, value: Double)], time: UnixTime?) {
             self.tags = tags
             self.fields = fields

@@ -34,6 +34,7 @@ public enum DatagramOutcome: String, Sendable, CaseIterable {
 /// UDP cannot answer, so every refusal is counted by reason (``counts``) and logged at most once
 /// per 10 s.
 public final class LineProtocolDatagramSink: DatagramSink {
+    /// What became of a datagram.
     public typealias Outcome = DatagramOutcome
 
     private let writer: IngestWriter
@@ -45,6 +46,7 @@ public final class LineProtocolDatagramSink: DatagramSink {
     /// Organization of datagrams without a header in `none` mode ("" = public data).
     private let unsignedOrganization: String
 
+    /// A sink storing through `writer`; headers older or newer than `window` seconds are refused.
     public init(writer: IngestWriter, mode: UDPAuthMode, window: TimeInterval = 300, logger: Logger, unsignedOrganization: String = "") {
         self.writer = writer
         self.unsignedOrganization = unsignedOrganization

@@ -3,6 +3,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
+    /// A `ListenAddress` from its parts.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

@@ -11,6 +11,7 @@ public struct RetentionService: Service {
     private let interval: Duration
     private let logger: Logger
 
+    /// Forces a retention compaction of `store` every `interval`.
     public init(store: TimeSeriesStore, interval: Duration, logger: Logger) {
         self.store = store
         self.interval = interval

@@ -21,6 +21,7 @@ public final class SeriesMemo: Sendable {
     private let contexts = Mutex<[String: UInt32]>([:])
     private static let contextLimit = (1 << 24) - 1
 
+    /// A memo whose section cache holds at most `capacity` sections.
     public init(capacity: Int = 1 << 18) {
         sections = SeriesSectionCache(capacity: capacity, sectionType: MemoizedSection.self)
     }

@@ -77,6 +77,7 @@ public struct UDPListener: Service {
     private let logger: Logger
     private let metrics: IngestMetrics?
 
+    /// A listener on `address` feeding `sink`; `onListening` runs once the socket is bound (readiness).
     public init(address: ListenAddress, sink: any DatagramSink, receiveBufferBytes: Int = Self.defaultReceiveBufferBytes, onListening: (@Sendable () -> Void)? = nil, logger: Logger,
                 metrics: IngestMetrics? = nil) {
         self.metrics = metrics
@@ -190,6 +191,7 @@ public struct ListenError: Error, CustomStringConvertible {
     public let address: ListenAddress
     public let underlying: any Error
 
+    /// A `ListenError` from its parts.
     public init(component: String, address: ListenAddress, underlying: any Error) {
         self.component = component
         self.address = address

@@ -69,11 +69,13 @@ public struct LivenessPolicy: Sendable, Equatable {
     /// Silence after which a node is DISCONNECTED (default 15 minutes).
     public var disconnectedAfter: TimeInterval
 
+    /// A `LivenessPolicy` from its parts.
     public init(offlineAfter: TimeInterval = 180, disconnectedAfter: TimeInterval = 900) {
         self.offlineAfter = offlineAfter
         self.disconnectedAfter = disconnectedAfter
     }
 
+    /// ONLINE, OFFLINE or DISCONNECTED after the silence since `lastSeen`.
     public func liveness(lastSeen: Date, now: Date) -> NodeLiveness {
         let silence = now.timeIntervalSince(lastSeen)
         if silence < offlineAfter { return .online }
@@ -93,6 +95,7 @@ public struct SignedNodeMessage: Sendable, Equatable {
     /// The owning organization; absent for public nodes (platform key).
     public var organization: String?
 
+    /// A `SignedNodeMessage` from its parts.
     public init(ip: String, region: String, timestamp: NodeTimestamp, signature: String, organization: String?) {
         self.ip = ip
         self.region = region

@@ -19,6 +19,7 @@ public struct RegistrySettings: Sendable {
     /// Fsync registry writes (`--sync-writes`).
     public var syncWrites = false
 
+    /// The defaults, as documented on each property.
     public init() {}
 }
 
@@ -31,6 +32,7 @@ public struct NodeRegistration: Sendable {
     public var nodeServices: Int?
     public var url: String?
 
+    /// A `NodeRegistration` from its parts.
     public init(message: SignedNodeMessage, provider: String?, version: String, status: String, nodeServices: Int?, url: String?) {
         self.message = message
         self.provider = provider

@@ -15,6 +15,7 @@ public struct OrganizationKey: Codable, Sendable, Equatable {
     /// When it was generated.
     public var createdAt: Date
 
+    /// A `OrganizationKey` from its parts.
     public init(id: String, organization: String, publicKeyPEM: String, createdAt: Date) {
         self.id = id
         self.organization = organization

@@ -3,6 +3,7 @@
 /// The HTTP layer maps ``Kind`` to a status (400, 403, 404); the message never contains secrets
 /// or another organization's data.
 public struct RegistryError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The class of refusal, which decides the HTTP status.
     public enum Kind: Sendable, Equatable {
         /// The request is malformed or its signature, timestamp or content is not acceptable (400).
         case invalid
@@ -19,6 +20,7 @@ public struct RegistryError: Error, Equatable, Sendable, CustomStringConvertible
     public let kind: Kind
     public let message: String
 
+    /// A `RegistryError` from its parts.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
@@ -26,7 +28,10 @@ public struct RegistryError: Error, Equatable, Sendable, CustomStringConvertible
 
     public var description: String { message }
 
+    /// A malformed or unacceptable request (400).
     public static func invalid(_ message: String) -> RegistryError { RegistryError(.invalid, message) }
+    /// An operation the caller may not perform (403).
     public static func forbidden(_ message: String) -> RegistryError { RegistryError(.forbidden, message) }
+    /// No such entity, or not one the caller sees (404).
     public static func notFound(_ message: String) -> RegistryError { RegistryError(.notFound, message) }
 }

@@ -35,6 +35,7 @@ public struct RegistryContents: Sendable {
     /// Accepted signatures still inside their window.
     public var signatures: [(fingerprint: Data, expiry: Date)]
 
+    /// A `RegistryContents` from its parts.
     public init(keys: [OrganizationKey] = [], nodes: [BridgeNode] = [], signatures: [(fingerprint: Data, expiry: Date)] = []) {
         self.keys = keys
         self.nodes = nodes

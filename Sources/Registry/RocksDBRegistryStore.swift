@@ -16,12 +16,14 @@ public struct RocksDBRegistryStore: RegistryStore {
     static let nodePrefix = Array("node/".utf8)
     static let replayPrefix = Array("replay/".utf8)
 
+    /// The registry records in `storage`'s `registry` column family; `sync` fsyncs every write.
     public init(storage: CollectorStorage, sync: Bool = false) {
         database = storage.database
         family = storage.columnFamily(.registry)
         self.sync = sync
     }
 
+    /// See ``RegistryStore``.
     public func load(now: Date) throws -> RegistryContents {
         var contents = RegistryContents()
         let decoder = JSONDecoder()
@@ -51,23 +53,28 @@ public struct RocksDBRegistryStore: RegistryStore {
         return contents
     }
 
+    /// See ``RegistryStore``.
     public func save(_ key: OrganizationKey) throws {
         try database.put(Self.keyPrefix + Array(key.id.utf8), try JSONEncoder().encode(key), in: family, sync: sync)
     }
 
+    /// See ``RegistryStore``.
     public func save(_ node: BridgeNode) throws {
         try database.put(Self.nodePrefix + Array(node.id.utf8), try JSONEncoder().encode(node), in: family, sync: sync)
     }
 
+    /// See ``RegistryStore``.
     public func saveLastHeard(_ node: BridgeNode) {
         guard let encoded = try? JSONEncoder().encode(node) else { return }
         try? database.put(Self.nodePrefix + Array(node.id.utf8), encoded, in: family)
     }
 
+    /// See ``RegistryStore``.
     public func deleteNode(id: String) throws {
         try database.delete(Self.nodePrefix + Array(id.utf8), in: family, sync: sync)
     }
 
+    /// See ``RegistryStore``.
     public func deleteKeys(_ ids: [String], unlinking nodes: [BridgeNode]) throws {
         let batch = WriteBatch()
         let encoder = JSONEncoder()

@@ -32,6 +32,7 @@ public struct DatabaseOptions: Sendable {
     /// flushed early (`db_write_buffer_size`; 0 = no overall bound). Bounds resident memory.
     public var totalWriteBufferBytes: Int = 0
 
+    /// The defaults, as documented on each property.
     public init() {}
 }
 
@@ -52,6 +53,7 @@ public struct ColumnFamilyDescriptor: Sendable {
     /// Bits per key of a Bloom filter for point lookups, or `nil` for none.
     public var bloomBitsPerKey: Double? = 10
 
+    /// A `ColumnFamilyDescriptor` from its parts.
     public init(name: String, mergeOperator: (any MergeOperator)? = nil, compactionFilter: (any CompactionFilter)? = nil) {
         self.name = name
         self.mergeOperator = mergeOperator

@@ -30,6 +30,7 @@ public struct RocksDBError: Error, CustomStringConvertible, Sendable, Equatable 
     /// RocksDB's own message, unchanged.
     public let message: String
 
+    /// A `RocksDBError` from its parts.
     public init(kind: Kind, operation: String, message: String) {
         self.kind = kind
         self.operation = operation

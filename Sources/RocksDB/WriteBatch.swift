@@ -8,6 +8,7 @@ import Foundation
 public final class WriteBatch {
     let handle: OpaquePointer
 
+    /// The defaults, as documented on each property.
     public init() {
         guard let handle = rocksdb_writebatch_create() else { preconditionFailure("rocksdb_writebatch_create returned NULL") }
         self.handle = handle

@@ -25,6 +25,7 @@ public struct StatsSettings: Sendable {
     /// When a silent (node, bucket) pair turns OFFLINE and DISCONNECTED.
     public var liveness = LivenessPolicy()
 
+    /// The defaults, as documented on each property.
     public init() {}
 }
 
@@ -125,6 +126,7 @@ public struct RowStream<Row>: Sendable {
     public let units: Int
     public let produce: @Sendable (Int) throws -> [Row]
 
+    /// A `RowStream` from its parts.
     public init(units: Int, produce: @escaping @Sendable (Int) throws -> [Row]) {
         self.units = units
         self.produce = produce
@@ -193,6 +195,7 @@ public final class FleetStats: Sendable {
         var byBucket: [String: [Int]] = [:]
     }
 
+    /// Stats over `store`, scoped by `catalog`, with node facts from `registry`.
     public init(store: any RollupSource, registry: NodeRegistry, catalog: StorageCatalog, settings: StatsSettings = StatsSettings()) {
         self.store = store
         self.registry = registry

@@ -29,14 +29,17 @@ public protocol RollupSource: Sendable {
 extension TimeSeriesStore: RollupSource {
     public var organizations: [String] { index.organizations }
 
+    /// See ``RollupSource/series(organization:measurement:from:)``.
     public func series(organization: String, measurement: String, from offset: Int) -> (total: Int, new: [(id: UInt64, key: SeriesKey)]) {
         index.series(organization: organization, measurement: measurement, from: offset)
     }
 
+    /// See ``RollupSource/fieldID(_:)``.
     public func fieldID(_ name: String) -> UInt16? {
         index.existingFieldID(name)
     }
 
+    /// See ``RollupSource/latest(series:fields:now:)``.
     public func latest(series: [UInt64], fields: [UInt16], now: Date) throws -> [LatestSample?] {
         try latestFlat(series: series, fields: fields, now: now)
     }

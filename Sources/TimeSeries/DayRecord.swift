@@ -14,6 +14,7 @@ public struct DayRecord: Equatable, Sendable {
     /// Rollups by field, ascending by field id.
     public var fields: [(field: UInt16, rollup: FieldRollup)]
 
+    /// A `DayRecord` from its parts.
     public init(fields: [(field: UInt16, rollup: FieldRollup)]) {
         self.fields = fields.sorted { $0.field < $1.field }
     }
@@ -22,10 +23,12 @@ public struct DayRecord: Equatable, Sendable {
         lhs.fields.count == rhs.fields.count && zip(lhs.fields, rhs.fields).allSatisfy { $0.field == $1.field && $0.rollup == $1.rollup }
     }
 
+    /// The rollup of `field` that day, if it had samples.
     public func rollup(field: UInt16) -> FieldRollup? {
         fields.first { $0.field == field }?.rollup
     }
 
+    /// The record's bytes (format version first), as stored in the `day` column family.
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(3 + fields.count * Self.entrySize)
@@ -70,6 +73,7 @@ public struct DayRecord: Equatable, Sendable {
         self.fields = fields
     }
 
+    /// A `DayRecord` from its parts.
     public init?(decoding bytes: [UInt8]) {
         guard let record = bytes.withUnsafeBytes({ DayRecord(decoding: $0) }) else { return nil }
         self = record

@@ -12,6 +12,7 @@ public struct IngestLogEntry: Sendable {
 
     public private(set) var bytes: [UInt8]
 
+    /// A `IngestLogEntry` from its parts.
     public init(reservingPoints points: Int = 0, fieldsPerPoint: Int = 4) {
         bytes = [Self.formatVersion]
         bytes.reserveCapacity(1 + points * (17 + fieldsPerPoint * 10))

@@ -10,6 +10,7 @@ public struct RetentionFilter: CompactionFilter {
     public let retention: TimeInterval
     private let clock: @Sendable () -> Date
 
+    /// A `RetentionFilter` from its parts.
     public init(name: String = "flashback.retention.v1", minutesPerInterval: UInt32 = 1, retention: TimeInterval, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.name = name
         self.minutesPerInterval = minutesPerInterval
@@ -17,6 +18,7 @@ public struct RetentionFilter: CompactionFilter {
         self.clock = clock
     }
 
+    /// Whether the entry at `key` is past retention (RocksDB calls this during compactions).
     public func shouldRemove(level: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
         guard key.count == 12 else { return false }
         let interval = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt32.self))

@@ -6,6 +6,7 @@ public struct RollupKey: Equatable, Hashable, Sendable {
     public var series: UInt64
     public var interval: UInt32
 
+    /// A `RollupKey` from its parts.
     public init(series: UInt64, interval: UInt32) {
         self.series = series
         self.interval = interval
@@ -38,6 +39,7 @@ public struct RollupKey: Equatable, Hashable, Sendable {
         withUnsafeBytes(of: interval.bigEndian) { buffer.replaceSubrange(8..<12, with: $0) }
     }
 
+    /// A `RollupKey` from its parts.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 12 else { return nil }
         let array = Array(bytes)

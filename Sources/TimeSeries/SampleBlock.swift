@@ -6,6 +6,7 @@ public struct FieldSample: Equatable, Sendable {
     public var timestamp: Int64
     public var value: Double
 
+    /// A `FieldSample` from its parts.
     public init(field: UInt16, timestamp: Int64, value: Double) {
         self.field = field
         self.timestamp = timestamp
@@ -149,6 +150,7 @@ public struct SampleBlock: Equatable, Sendable {
         self.init(sorted: samples)
     }
 
+    /// A `SampleBlock` from its parts.
     public init?(decoding bytes: [UInt8]) {
         guard let record = bytes.withUnsafeBytes({ SampleBlock(decoding: $0) }) else { return nil }
         self = record
@@ -221,6 +223,7 @@ public struct FieldRollup: Equatable, Sendable {
     /// Minutes with at least one sample above zero: the ONLINE minutes of a status series.
     public var onlineMinutes: UInt64
 
+    /// A `FieldRollup` from its parts.
     public init(count: UInt64, sum: Double, min: Double, max: Double, first: Double, firstTime: Int64, last: Double, lastTime: Int64,
                 onlineCount: UInt64, onlineMinutes: UInt64) {
         self.count = count
@@ -235,6 +238,7 @@ public struct FieldRollup: Equatable, Sendable {
         self.onlineMinutes = onlineMinutes
     }
 
+    /// A `FieldRollup` from its parts.
     public init(sample: FieldSample) {
         count = 1
         sum = sample.value

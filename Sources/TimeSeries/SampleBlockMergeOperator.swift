@@ -12,10 +12,12 @@ public struct SampleBlockMergeOperator: MergeOperator {
     /// Bound on one block's size (default 32,768 samples ≈ 576 KiB: 9 fields at 1/s for an hour).
     public let maxSamples: Int
 
+    /// A `SampleBlockMergeOperator` from its parts.
     public init(maxSamples: Int = 32_768) {
         self.maxSamples = maxSamples
     }
 
+    /// Merges the operands into the existing block: a union per (field, timestamp), the later operand winning, so retries and late data change nothing twice.
     public func fullMerge(key: UnsafeRawBufferPointer, existingValue: UnsafeRawBufferPointer?, operands: MergeOperands) -> [UInt8]? {
         var records: [SampleBlock] = []
         records.reserveCapacity(operands.count + 1)
@@ -31,6 +33,7 @@ public struct SampleBlockMergeOperator: MergeOperator {
         return capped(SampleBlock.merging(records)).encoded()
     }
 
+    /// Merges operands without the base value (same union rules).
     public func partialMerge(key: UnsafeRawBufferPointer, operands: MergeOperands) -> [UInt8]? {
         fullMerge(key: key, existingValue: nil, operands: operands)
     }

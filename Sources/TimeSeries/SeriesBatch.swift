@@ -2,6 +2,7 @@
 /// names its series either by id (known to the writer from an earlier write) or by an entry of
 /// `newSeries` to look up; its fields are `fields[fieldStart..<fieldEnd]`.
 public struct SeriesBatch: Sendable {
+    /// One point: its series, time and field range.
     public struct Point: Sendable {
         /// The series id, when `newSeries` is -1.
         public var seriesID: UInt64
@@ -15,6 +16,16 @@ public struct SeriesBatch: Sendable {
         public var fieldStart: Int32
         public var fieldEnd: Int32
 
+        @usableFromInline
+        init(seriesID: UInt64, newSeries: Int32, organization: Int32, timestamp: Int64, fieldStart: Int32, fieldEnd: Int32) {
+            self.seriesID = seriesID
+            self.newSeries = newSeries
+            self.organization = organization
+            self.timestamp = timestamp
+            self.fieldStart = fieldStart
+            self.fieldEnd = fieldEnd
+        }
+
         var fieldCount: Int { Int(fieldEnd - fieldStart) }
     }
 
@@ -23,16 +34,20 @@ public struct SeriesBatch: Sendable {
     public struct NewSeries: Sendable {
         public var key: SeriesKey
 
+        /// A `NewSeries` from its parts.
         public init(key: SeriesKey) {
             self.key = key
         }
     }
 
+    /// One field sample of a point.
     public struct Field: Sendable {
         /// Index into `fieldNames`.
         public var name: Int32
         public var value: Double
 
+        /// A `Field` from its parts.
+        @inlinable
         public init(name: Int32, value: Double) {
             self.name = name
             self.value = value
@@ -46,6 +61,7 @@ public struct SeriesBatch: Sendable {
     /// The organizations writing the points (usually one; UDP bursts may hold several).
     public var organizations: [String] = []
 
+    /// The defaults, as documented on each property.
     public init() {}
 
     /// `points` as a batch.
@@ -66,7 +82,8 @@ public struct SeriesBatch: Sendable {
 
     /// Adds a point of a known series whose fields were appended from `fieldStart` on.
     /// - Parameter organization: index into `organizations`.
-    @inline(__always)
+    // Inlinable: the ingestion layer calls these once per line from another module.
+    @inlinable
     public mutating func add(seriesID: UInt64, timestamp: Int64, fieldStart: Int32, organization: Int32 = 0) {
         points.append(Point(seriesID: seriesID, newSeries: -1, organization: organization, timestamp: timestamp, fieldStart: fieldStart,
                             fieldEnd: Int32(fields.count)))
@@ -74,6 +91,7 @@ public struct SeriesBatch: Sendable {
 
     /// Adds a point of a series to look up whose fields were appended from `fieldStart` on.
     /// - Parameter organization: index into `organizations`.
+    @inlinable
     public mutating func add(newSeries series: NewSeries, timestamp: Int64, fieldStart: Int32, organization: Int32 = 0) {
         points.append(Point(seriesID: 0, newSeries: Int32(newSeries.count), organization: organization, timestamp: timestamp,
                             fieldStart: fieldStart, fieldEnd: Int32(fields.count)))

@@ -32,6 +32,7 @@ public struct SeriesKey: Hashable, Sendable {
         self.bytes = bytes
     }
 
+    /// A `SeriesKey` from its parts.
     public init?(bytes: [UInt8]) {
         guard SeriesKey.decodeComponents(bytes) != nil else { return nil }
         self.bytes = bytes
@@ -131,6 +132,7 @@ public final class SeriesIndex: Sendable {
     static let fieldPrefix = Array("f/".utf8)
     static let organizationFieldPrefix = Array("o/".utf8)
 
+    /// A `SeriesIndex` from its parts.
     public init(database: Database, family: ColumnFamily, maxSeriesPerOrganization: Int = 1_000_000,
                 maxFieldsPerOrganization: Int = 1_000) throws {
         self.database = database

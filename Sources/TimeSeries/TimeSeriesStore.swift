@@ -14,6 +14,7 @@ public struct SeriesPoint: Sendable {
     /// Nanoseconds since the Unix epoch.
     public var timestamp: Int64
 
+    /// A `SeriesPoint` from its parts.
     public init(organization: String, measurement: String, tags: [(key: String, value: String)], fields: [(name: String, value: Double)], timestamp: Int64) {
         self.organization = organization
         self.measurement = measurement
@@ -76,6 +77,7 @@ public struct TimeSeriesSettings: Sendable {
     /// Measurements whose series' `countedFields` are summed.
     public var countedMeasurements: Set<String> = []
 
+    /// The defaults, as documented on each property.
     public init() {}
 }
 
@@ -197,6 +199,7 @@ public final class TimeSeriesStore: Sendable {
         for continuation in ready { continuation.resume(returning: true) }
     }
 
+    /// Opens the store in `database` (its column families must exist) and replays the ingest log left by a crash.
     public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings()) throws {
         self.database = database
         self.settings = settings
@@ -758,6 +761,7 @@ public struct LatestSample: Sendable, Equatable {
     public var time: Int64
     public var value: Double
 
+    /// A `LatestSample` from its parts.
     public init(time: Int64, value: Double) {
         self.time = time
         self.value = value

@@ -9,6 +9,7 @@ import Foundation
 #if FUZZING
 nonisolated(unsafe) private var selected: FuzzTargets.Target?
 
+/// libFuzzer's initialisation hook: picks the target named by `FLASHBACK_FUZZ_TARGET`.
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     let name = ProcessInfo.processInfo.environment["FLASHBACK_FUZZ_TARGET"] ?? ""
@@ -20,6 +21,7 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeM
     return 0
 }
 
+/// libFuzzer's entry point: runs the selected target on one input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     selected?(UnsafeRawBufferPointer(start: data, count: size))
