@@ -68,13 +68,21 @@ let package = Package(
             swiftSettings: strict
         ),
         // The way in (VictoriaMetrics' vminsert): stream layer, rows → series batches, the one
-        // ingest writer, the UDP listener, flush and retention services, ingest metrics.
+        // ingest writer, the UDP listener, flush and retention services, ingest metrics. The pure
+        // rows → series-batch rules and the series memo are IngestMapping, so that the fuzz
+        // build does not instrument SwiftNIO and BoringSSL.
+        .target(
+            name: "IngestMapping",
+            dependencies: ["CollectorModel", "Ingest", "TimeSeries"],
+            swiftSettings: strict
+        ),
         .target(
             name: "Ingestion",
             dependencies: [
                 "CollectorModel",
                 "CSystemMemory",
                 "Ingest",
+                "IngestMapping",
                 "TimeSeries",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -161,6 +169,7 @@ let package = Package(
                 "Catalog",
                 "Registry",
                 "Ingest",
+                "IngestMapping",
                 "Ingestion",
                 "TimeSeries",
                 "Stats",
@@ -211,7 +220,7 @@ let package = Package(
         // MARK: Fuzzing (docs/fuzzing.md): scripts/fuzz.sh builds flashback-fuzz with libFuzzer
         .target(
             name: "FuzzTargets",
-            dependencies: ["CollectorModel", "FlashbackWire", "Ingest", "Ingestion", "TimeSeries"],
+            dependencies: ["CollectorModel", "FlashbackWire", "Ingest", "IngestMapping", "TimeSeries"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -264,6 +273,7 @@ let package = Package(
                 "CollectorStore",
                 "CollectorTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -71,12 +71,19 @@ schemas = {
                       "description": "Signed as sent: the number's digits or the string verbatim (clock skew ±300 s)."},
     "RegisterRequest": obj({
         "ip": text(64, 1), "region": text(64, 1), "timestamp": ref("NodeTimestamp"), "signature": text(4096, 1),
-        "provider": opt(STR), "status": STR, "version": STR, "id_org": opt(STR),
+        "provider": opt(STR), "status": STR, "version": STR, "id_org": opt(STR), "org_id": opt(STR),
         "nodeServices": opt({"type": "integer", "minimum": 0, "maximum": 65535}), "url": opt(STR),
     }, ["ip", "region", "timestamp", "signature", "status", "version"]),
     "RegisterResponse": obj({"success": BOOL, "message": STR, "nodeId": STR, "nodeToken": STR}, ["success", "nodeId", "nodeToken"]),
+    "SecretsRequest": obj({"ip": text(64, 1), "region": text(64, 1), "timestamp": ref("NodeTimestamp"), "signature": text(4096, 1),
+                           "id_org": opt(STR), "org_id": opt(STR)}, ["ip", "region", "timestamp", "signature"]),
+    "SecretsResponse": {"type": "object", "properties": {"success": BOOL}, "required": ["success"],
+                        "additionalProperties": STR,
+                        "description": "Per configured service s3, gcs, blob: env_<svc>_enc, a JSON string of {key, iv, ct, mac} "
+                                       "(Base64; key = AES-256 key under RSA-OAEP SHA-256 to the verifying public key, iv + ct = "
+                                       "AES-256-CTR, mac = HMAC-SHA256(key, iv || ct)), or env_<svc> (Base64) when sealing is off."},
     "UnregisterRequest": obj({"ip": text(64, 1), "region": opt(text(64)), "timestamp": ref("NodeTimestamp"),
-                              "signature": text(4096, 1), "id_org": opt(STR)}, ["ip", "timestamp", "signature"]),
+                              "signature": text(4096, 1), "id_org": opt(STR), "org_id": opt(STR)}, ["ip", "timestamp", "signature"]),
     "NodeInfo": obj({"id": STR, "ip": STR, "region": STR, "version": STR, "status": STR, "latencyMs": opt(NUM),
                      "lastUpdated": STR, "url": STR, "id_org": opt(STR), "nodeServices": INT, "provider": opt(STR), "createdAt": STR},
                     ["id", "ip", "region", "status"]),
@@ -88,7 +95,7 @@ schemas = {
     "OrganizationKeyCreated": obj({"success": BOOL}, ["success"],
                                   description="The new key pair: the private key is shown once (JSON), or the PEM itself when asked for."),
     "StatusRequest": obj({
-        "ip": text(64, 1), "region": text(64, 1), "timestamp": ref("NodeTimestamp"), "signature": text(4096, 1), "id_org": opt(STR),
+        "ip": text(64, 1), "region": text(64, 1), "timestamp": ref("NodeTimestamp"), "signature": text(4096, 1), "id_org": opt(STR), "org_id": opt(STR),
         "buckets": arr(obj({"unitId": opt(STR), "bucketId": opt(STR),
                             "status": {"type": "string", "description": "ONLINE, OFFLINE, DISCONNECTED (or 1, 0, -1)"},
                             "latencyMs": opt(NUM), "latency_ms": opt(NUM),
@@ -110,8 +117,9 @@ schemas = {
                    "createdAt": STR, "workspaceId": STR, "walletAddress": opt(STR),
                    "repos": arr(obj({"id": STR, "name": STR, "storageType": STR, "createdAt": STR}))},
                   ["id", "name", "bucket", "storageType", "workspaceId"]),
-    "BucketList": obj({"success": BOOL, "buckets": arr(ref("Bucket"))}, ["success", "buckets"]),
-    "BucketWrite": obj({"success": BOOL, "bucketId": STR, "status": opt(STR), "latency_ms": opt(INT)}, ["success", "bucketId"]),
+    "BucketList": obj({"success": BOOL, "buckets": arr(ref("Bucket")), "units": opt(arr(ref("Bucket")))}, ["success", "buckets"],
+                      description="On /unit also `units`, the same list under its legacy name."),
+    "BucketWrite": obj({"success": BOOL, "bucketId": STR, "unitId": opt(STR), "status": opt(STR), "latency_ms": opt(INT)}, ["success", "bucketId"]),
     "Validation": obj({"success": BOOL, "status": STR, "latency_ms": INT, "message": STR}, ["success", "status", "message"]),
     "RepoBucketRequest": obj({"folder": opt(text(256)), "master": opt(BOOL), "bucketId": opt(STR), "unitId": opt(STR),
                               "bucket": {"oneOf": [STR, obj({"id": opt(STR)}), {"type": "null"}]},
@@ -142,7 +150,7 @@ schemas = {
                          "totalUploadBytes": STR, "totalDownloadBytes": STR, "totalSizeChange": STR}))}, ["success", "stats"]),
     "RepoTotals": obj({"success": BOOL, "stats": arr(obj({"repoId": STR, "totalUploadBytes": STR, "totalDownloadBytes": STR,
                        "totalSizeChange": STR}))}, ["success", "stats"]),
-    "BucketStatus": obj({"bucketId": STR, "nodeStatus": arr(obj({"nodeId": STR, "ip": STR, "region": STR, "version": STR, "status": STR,
+    "BucketStatus": obj({"bucketId": STR, "unitId": opt(STR), "nodeStatus": arr(obj({"nodeId": STR, "ip": STR, "region": STR, "version": STR, "status": STR,
                          "latency_ms": opt(INT), "latencyMs": opt(INT), "lastUpdated": STR}))}, ["bucketId", "nodeStatus"]),
     "DayRequest": obj({"day": opt(text(32, description="ISO date or ddmmyyyy; default today"))}),
     "BucketNodeStats": obj({"success": BOOL, "nodeStats": arr(obj({"nodeId": STR, "ip": STR, "host": STR, "perc_uptime": NUM,
@@ -250,6 +258,9 @@ op("get", "/api/v1/rollups", "Minute or day rollups of one field", "ingest", BEA
 SIGNED = {"401": error("Signature does not verify, or the timestamp is outside the window."), **NOT_FOUND}
 op("post", "/register", "Register a bridge node (RSA-signed)", "nodes", OPEN, responses(ok("RegisterResponse"), COMMON, SIGNED,
    {"409": error("Registered elsewhere with another key."), "403": error("Key not allowed for this organization.")}), request=body("RegisterRequest"))
+op("post", "/secrets", "The installer's env files for a node (RSA-signed, sealed to the organization key)", "nodes", OPEN,
+   responses(ok("SecretsResponse"), COMMON, SIGNED, {"500": error("The operator's env files cannot be served.")}),
+   request=body("SecretsRequest"))
 op("post", "/unregister", "Unregister a bridge node (RSA-signed)", "nodes", OPEN, responses(ok("Action"), COMMON, SIGNED,
    {"403": error("Key not allowed for this organization.")}), request=body("UnregisterRequest"))
 op("get", "/node", "Public nodes, plus the caller's organization's with a token", "nodes", OPTIONAL_BEARER,
@@ -277,6 +288,8 @@ op("delete", "/organization/{orgId}/key", "Delete every key of the organization"
 op("delete", "/organization/{orgId}/key/{idKey}", "Delete one key", "organizations", BEARER, responses(ok("Action"), AUTH, NOT_FOUND), ORG + [path("idKey")])
 op("get", "/organization/{orgId}/nodes", "The organization's nodes", "organizations", BEARER, responses(ok("NodeList"), AUTH), ORG)
 op("delete", "/organization/{orgId}/node/{nodeId}", "Remove a node", "organizations", BEARER, responses(ok("Action"), AUTH, NOT_FOUND), ORG + [path("nodeId")])
+op("post", "/organization/{orgId}/node/{nodeId}/restore", "Restore a removed node (it registers again for a token)", "organizations", BEARER,
+   responses(ok("Action"), AUTH, NOT_FOUND, {"400": error("The node is not deleted.")}), ORG + [path("nodeId")])
 
 # Buckets (and the legacy /unit alias)
 for prefix in ("/bucket", "/unit"):

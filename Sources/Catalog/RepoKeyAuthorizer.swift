@@ -50,26 +50,40 @@ public struct RepoKeyAuthorizer: Sendable {
             Decision(allow: false, message: message, operation: operation, repoId: resolved?.repository.id,
                      apiKeyId: resolved?.key.id, accessType: resolved?.key.accessType)
         }
-        guard let header = request.values(of: "authorization").first else {
-            return deny("the request carries no Authorization header")
+        // The Authorization header, or else a presigned URL's query signature.
+        let accessKeyID: String
+        let presigned: SigV4.PresignedQuery?
+        let header: SigV4.Authorization?
+        if let value = request.values(of: "authorization").first {
+            guard let parsed = SigV4.Authorization(header: value) else {
+                return deny("the Authorization header is not AWS Signature Version 4")
+            }
+            (header, presigned, accessKeyID) = (parsed, nil, parsed.accessKeyID)
+        } else if let query = SigV4.PresignedQuery(query: request.query) {
+            (header, presigned, accessKeyID) = (nil, query, query.authorization.accessKeyID)
+        } else {
+            return deny("the request carries no Authorization header and no presigned query signature")
         }
-        guard let authorization = SigV4.Authorization(header: header) else {
-            return deny("the Authorization header is not AWS Signature Version 4")
-        }
-        guard let resolved = catalog.resolve(accessKeyID: authorization.accessKeyID) else {
+        guard let resolved = catalog.resolve(accessKeyID: accessKeyID) else {
             return deny("unknown or revoked access key")
         }
         if !isPublicNode, resolved.repository.organization != nodeOrganization {
             return deny("the key belongs to another organization's repository", nil, nil)
         }
         do {
-            try SigV4.verify(request, authorization: authorization, secret: resolved.secret, now: now, maxSkew: maxClockSkew)
+            if let header {
+                try SigV4.verify(request, authorization: header, secret: resolved.secret, now: now, maxSkew: maxClockSkew)
+            } else if let presigned {
+                try SigV4.verifyPresigned(request, presigned: presigned, secret: resolved.secret, now: now, maxSkew: maxClockSkew)
+            }
         } catch .clockSkew {
             return deny("the request time is more than \(Int(maxClockSkew)) s away from the server's clock", nil, resolved)
         } catch .missingDate {
             return deny("the request has no valid x-amz-date", nil, resolved)
         } catch .scopeDateMismatch {
             return deny("the credential scope date does not match x-amz-date", nil, resolved)
+        } catch .expired {
+            return deny("the presigned URL has expired", nil, resolved)
         } catch {
             return deny("signature does not match", nil, resolved)
         }

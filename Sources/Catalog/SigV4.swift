@@ -34,6 +34,29 @@ extension SigV4 {
         case clockSkew
         case scopeDateMismatch
         case signatureMismatch
+        /// A presigned URL used after `X-Amz-Date` + `X-Amz-Expires`.
+        case expired
+    }
+
+    /// What a presigned URL's payload hash is: S3 does not sign the body of query-signed requests.
+    public static let unsignedPayload = "UNSIGNED-PAYLOAD"
+
+    /// Verifies a presigned URL (``PresignedQuery``) given the secret of its access key: valid
+    /// from `X-Amz-Date` (less `maxSkew` for clocks ahead) until `X-Amz-Date` + `X-Amz-Expires`.
+    public static func verifyPresigned(_ request: Request, presigned: PresignedQuery, secret: String, now: Date,
+                                       maxSkew: TimeInterval = 900) throws(VerificationError) {
+        guard let seconds = ISO8601.parseBasic(presigned.amzDate) else { throw .missingDate }
+        guard presigned.amzDate.hasPrefix(presigned.authorization.date) else { throw .scopeDateMismatch }
+        let current = now.timeIntervalSince1970
+        guard TimeInterval(seconds) - current <= maxSkew else { throw .clockSkew }
+        guard current <= TimeInterval(seconds) + TimeInterval(presigned.expires) else { throw .expired }
+        var signed = request
+        signed.query = presigned.signedQuery
+        let authorization = presigned.authorization
+        let expected = signature(
+            signed, signedHeaders: authorization.signedHeaders, payloadHash: unsignedPayload, amzDate: presigned.amzDate,
+            scope: authorization.scope, secret: secret, scopeDate: authorization.date, region: authorization.region, service: authorization.service)
+        guard ConstantTime.equals(expected.utf8, authorization.signature.utf8) else { throw .signatureMismatch }
     }
 
     /// Verifies a request an app signed, given the secret of `authorization.accessKeyID`.

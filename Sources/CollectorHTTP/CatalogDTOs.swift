@@ -54,14 +54,23 @@ struct ValidationResponse: Encodable, Sendable {
     var message: String
 }
 
+/// `{success, buckets}`; on the legacy `/unit` routes also `units` (Appendix B).
 struct BucketListResponse: Encodable, Sendable {
     var success = true
     var buckets: [BucketDTO]
+    var units: [BucketDTO]?
+
+    init(buckets: [BucketDTO], legacy: Bool = false) {
+        self.buckets = buckets
+        self.units = legacy ? buckets : nil
+    }
 }
 
+/// `{success, bucketId, status, latency_ms}`; on the legacy `/unit` routes also `unitId`.
 struct BucketWriteResponse: Encodable, Sendable {
     var success = true
     var bucketId: String
+    var unitId: String?
     var status: String?
     var latency_ms: Int?
 }

@@ -45,10 +45,12 @@ struct CatalogRoutes {
     // MARK: Buckets
 
     func registerBuckets(on router: some RouterMethods<CollectorRequestContext>, prefix: String) {
+        // The legacy `/unit` routes answer with the `unit` names too (flashback-api.md Appendix B).
+        let legacy = prefix == "/unit"
         router.get(RouterPath(prefix)) { request, context -> JSONResponse<BucketListResponse> in
             let scope = try Self.scope(context)
             let workspace = request.uri.queryParameters.get("workspaceId").nonEmpty
-            return JSONResponse(body: BucketListResponse(buckets: catalog.buckets(scope, workspaceId: workspace).map(bucketDTO)))
+            return JSONResponse(body: BucketListResponse(buckets: catalog.buckets(scope, workspaceId: workspace).map(bucketDTO), legacy: legacy))
         }
 
         router.get(RouterPath("\(prefix)/available")) { request, context -> JSONResponse<[BucketDTO]> in
@@ -75,7 +77,7 @@ struct CatalogRoutes {
             let validation = try await validateIfPossible(draft, storedSecret: nil)
             let bucket = try catalog.createBucket(scope, draft, validation: validation)
             context.logger.info("bucket created", metadata: ["bucket": "\(bucket.id)", "organization": "\(scope.organization)"])
-            return try JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, status: bucket.status, latency_ms: bucket.latencyMs))
+            return try JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, unitId: legacy ? bucket.id : nil, status: bucket.status, latency_ms: bucket.latencyMs))
                 .response(from: request, context: context)
         }
 
@@ -104,7 +106,7 @@ struct CatalogRoutes {
             merged.region = draft.region ?? existing.region
             let validation = reaches ? try await validateIfPossible(merged, storedSecret: catalog.providerSecret(of: existing)) : nil
             let bucket = try catalog.updateBucket(scope, id: id, draft, validation: validation)
-            return JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, status: bucket.status, latency_ms: bucket.latencyMs))
+            return JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, unitId: legacy ? bucket.id : nil, status: bucket.status, latency_ms: bucket.latencyMs))
         }
 
         router.delete(RouterPath("\(prefix)/:bucketId")) { _, context -> JSONResponse<ActionResponse> in
@@ -138,7 +140,10 @@ struct CatalogRoutes {
                 }
             }
             if let endpoint = body.endpoint.nonEmpty { try Self.checkEndpoint(endpoint) }
-            let usesStored = body.key.nonEmpty == nil && body.secret.nonEmpty == nil && body.endpoint.nonEmpty == nil && body.bucket.nonEmpty == nil
+            // The official client always names the bucket: naming the stored one still validates
+            // the stored settings, and the result becomes the bucket's status.
+            let usesStored = body.key.nonEmpty == nil && body.secret.nonEmpty == nil && body.endpoint.nonEmpty == nil
+                && (body.bucket.nonEmpty == nil || body.bucket == bucket.bucket) && (body.region.nonEmpty == nil || body.region == bucket.region)
             let target = BucketEndpoint(
                 storageType: bucket.storageType, bucket: body.bucket.nonEmpty ?? bucket.bucket,
                 key: body.key.nonEmpty ?? bucket.key, secret: body.secret.nonEmpty ?? catalog.providerSecret(of: bucket),

@@ -3,6 +3,7 @@ import CollectorAuth
 import CollectorStore
 import Foundation
 import Hummingbird
+import IngestMapping
 import Ingestion
 import Logging
 import NIOCore
@@ -38,6 +39,10 @@ public enum CollectorApplication {
         public var metricsRegistry: MetricsRegistry
         /// `--metrics-token`: when set, scrapes must send it as a Bearer token.
         public var metricsToken: String?
+        /// The env files `POST /secrets` serves (`--node-env-dir`); `nil` answers 404.
+        public var nodeEnvironment: NodeEnvironmentSource?
+        /// `--node-env-plaintext`: serve env files in Base64 instead of sealed to the node's key.
+        public var nodeEnvironmentPlaintext: Bool
 
         /// A `Dependencies` from its parts.
         public init(
@@ -46,7 +51,8 @@ public enum CollectorApplication {
             validator: BucketValidator = BucketValidator(), readiness: ServiceReadiness, version: String,
             clock: @escaping @Sendable () -> Date = { Date() }, memo: SeriesMemo = SeriesMemo(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
-            statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil
+            statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil,
+            nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -63,6 +69,8 @@ public enum CollectorApplication {
             self.statsSettings = statsSettings
             self.metricsRegistry = metricsRegistry
             self.metricsToken = metricsToken
+            self.nodeEnvironment = nodeEnvironment
+            self.nodeEnvironmentPlaintext = nodeEnvironmentPlaintext
         }
     }
 
@@ -77,6 +85,8 @@ public enum CollectorApplication {
         let authentication = CallerAuthentication(registry: dependencies.registry, tokens: dependencies.tokens)
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, authentication: authentication)
         registryRoutes.registerPublic(on: router)
+        SecretsRoutes(registry: dependencies.registry, environment: dependencies.nodeEnvironment,
+                      plaintext: dependencies.nodeEnvironmentPlaintext).register(on: router)
         let ingest = IngestRoutes(writer: dependencies.ingest,
                                   stream: IngestStream(admission: dependencies.admission, metrics: dependencies.ingest.metrics),
                                   authentication: authentication)

@@ -61,6 +61,13 @@ extension RepoRuleError: HTTPResponseError {
     }
 }
 
+extension NodeEnvironmentError: HTTPResponseError, FlashbackResponseError {
+    /// The operator's env files or the verifying key cannot be served: the collector's fault.
+    public var status: HTTPResponse.Status { .internalServerError }
+
+    var message: String { "the node environment cannot be served: \(description)" }
+}
+
 extension RequestError: HTTPResponseError, FlashbackResponseError {
     /// A refused request value (`FlashbackWire`'s checks) is a 400 naming it.
     public var status: HTTPResponse.Status { .badRequest }

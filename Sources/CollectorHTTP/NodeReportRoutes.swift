@@ -31,7 +31,7 @@ struct NodeReportRoutes {
     func status(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<ReportResponse> {
         let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
         try body.check()
-        let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
+        let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.organization)
         _ = try registry.verify(message)
         guard let node = registry.node(organization: message.organization, ip: message.ip) else {
             throw APIError(.notFound, "Node \(message.ip) is not registered")

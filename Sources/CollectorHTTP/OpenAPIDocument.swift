@@ -191,6 +191,12 @@ enum OpenAPIDocument {
               "null"
             ]
           },
+          "org_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
           "nodeServices": {
             "type": [
               "integer",
@@ -237,6 +243,62 @@ enum OpenAPIDocument {
           "nodeToken"
         ]
       },
+      "SecretsRequest": {
+        "type": "object",
+        "properties": {
+          "ip": {
+            "type": "string",
+            "maxLength": 64,
+            "minLength": 1
+          },
+          "region": {
+            "type": "string",
+            "maxLength": 64,
+            "minLength": 1
+          },
+          "timestamp": {
+            "$ref": "#/components/schemas/NodeTimestamp"
+          },
+          "signature": {
+            "type": "string",
+            "maxLength": 4096,
+            "minLength": 1
+          },
+          "id_org": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "org_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "ip",
+          "region",
+          "timestamp",
+          "signature"
+        ]
+      },
+      "SecretsResponse": {
+        "type": "object",
+        "properties": {
+          "success": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "success"
+        ],
+        "additionalProperties": {
+          "type": "string"
+        },
+        "description": "Per configured service s3, gcs, blob: env_<svc>_enc, a JSON string of {key, iv, ct, mac} (Base64; key = AES-256 key under RSA-OAEP SHA-256 to the verifying public key, iv + ct = AES-256-CTR, mac = HMAC-SHA256(key, iv || ct)), or env_<svc> (Base64) when sealing is off."
+      },
       "UnregisterRequest": {
         "type": "object",
         "properties": {
@@ -261,6 +323,12 @@ enum OpenAPIDocument {
             "minLength": 1
           },
           "id_org": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "org_id": {
             "type": [
               "string",
               "null"
@@ -451,6 +519,12 @@ enum OpenAPIDocument {
             "minLength": 1
           },
           "id_org": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "org_id": {
             "type": [
               "string",
               "null"
@@ -832,12 +906,22 @@ enum OpenAPIDocument {
             "items": {
               "$ref": "#/components/schemas/Bucket"
             }
+          },
+          "units": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "$ref": "#/components/schemas/Bucket"
+            }
           }
         },
         "required": [
           "success",
           "buckets"
-        ]
+        ],
+        "description": "On /unit also `units`, the same list under its legacy name."
       },
       "BucketWrite": {
         "type": "object",
@@ -847,6 +931,12 @@ enum OpenAPIDocument {
           },
           "bucketId": {
             "type": "string"
+          },
+          "unitId": {
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "status": {
             "type": [
@@ -1396,6 +1486,12 @@ enum OpenAPIDocument {
         "properties": {
           "bucketId": {
             "type": "string"
+          },
+          "unitId": {
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "nodeStatus": {
             "type": "array",
@@ -3345,6 +3441,94 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/organization/{orgId}/node/{nodeId}/restore": {
+      "post": {
+        "summary": "Restore a removed node (it registers again for a token)",
+        "tags": [
+          "organizations"
+        ],
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Action"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No token, or an invalid or expired one.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token's role or organization may not do this.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The node is not deleted.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "post_organization_orgId_node_nodeId_restore",
+        "parameters": [
+          {
+            "name": "orgId",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 256,
+              "minLength": 1
+            }
+          },
+          {
+            "name": "nodeId",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 256,
+              "minLength": 1
+            }
+          }
+        ]
+      }
+    },
     "/organization/{orgId}/nodes": {
       "get": {
         "summary": "The organization's nodes",
@@ -4294,6 +4478,88 @@ enum OpenAPIDocument {
             }
           }
         ]
+      }
+    },
+    "/secrets": {
+      "post": {
+        "summary": "The installer's env files for a node (RSA-signed, sealed to the organization key)",
+        "tags": [
+          "nodes"
+        ],
+        "security": [],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SecretsResponse"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A parameter or the body is not acceptable; the message names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than --max-body-size.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Signature does not verify, or the timestamp is outside the window.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "500": {
+            "description": "The operator's env files cannot be served.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "post_secrets",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/SecretsRequest"
+              }
+            }
+          }
+        }
       }
     },
     "/stats/daily": {

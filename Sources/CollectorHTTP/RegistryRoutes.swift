@@ -17,7 +17,7 @@ struct RegistryRoutes {
     func registerPublic(on router: some RouterMethods<CollectorRequestContext>) {
         router.post("/register") { request, context -> JSONResponse<RegisterResponse> in
             let body = try await JSONRequest.decode(RegisterRequest.self, from: request, context: context)
-            let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.id_org.nonEmpty)
+            let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.organization)
             try SignedMessageFields.check(ip: message.ip, region: message.region, signature: message.signature)
             if let services = body.nodeServices, !(0...0xFFFF).contains(services) {
                 throw APIError(.badRequest, "nodeServices must be a bitmask between 0 and 65535")
@@ -33,7 +33,7 @@ struct RegistryRoutes {
             let body = try await JSONRequest.decode(UnregisterRequest.self, from: request, context: context)
             try SignedMessageFields.check(ip: body.ip, region: body.region ?? "-", signature: body.signature)
             try registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature,
-                                    organization: body.id_org.nonEmpty)
+                                    organization: body.organization)
             return JSONResponse(body: ActionResponse(message: "Node unregistered successfully"))
         }
 
@@ -98,6 +98,12 @@ struct RegistryRoutes {
             let node = try context.parameters.require("nodeId")
             try registry.deleteNode(organization: organization, idOrIP: node)
             return JSONResponse(body: ActionResponse(message: "Node deleted successfully"))
+        }
+
+        router.post("/organization/:orgId/node/:nodeId/restore") { _, context -> JSONResponse<ActionResponse> in
+            let organization = try Self.administeredOrganization(context, resource: "nodes")
+            let node = try registry.restoreNode(organization: organization, idOrIP: try context.parameters.require("nodeId"))
+            return JSONResponse(body: ActionResponse(message: "Node \(node.id) restored; it registers again to get a new node token"))
         }
     }
 

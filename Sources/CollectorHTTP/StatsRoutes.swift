@@ -36,7 +36,7 @@ struct StatsRoutes {
                 try bucketTotals(request, context: context, legacy: prefix == "/unit")
             }
             router.get(RouterPath("\(prefix)/{bucketId}/status")) { _, context -> JSONResponse<BucketStatusResponse> in
-                try bucketStatus(context: context)
+                try bucketStatus(context: context, legacy: prefix == "/unit")
             }
             router.post(RouterPath("\(prefix)/{bucketId}/stats")) { request, context -> JSONResponse<BucketNodeStatsResponse> in
                 try await bucketNodeStats(request, context: context)
@@ -221,16 +221,18 @@ struct StatsRoutes {
 
     struct BucketStatusResponse: Encodable, Sendable {
         var bucketId: String
+        /// The same id under its legacy name, on `/unit/{id}/status` (Appendix B).
+        var unitId: String?
         var nodeStatus: [NodeStatusInfo]
     }
 
-    func bucketStatus(context: CollectorRequestContext) throws -> JSONResponse<BucketStatusResponse> {
+    func bucketStatus(context: CollectorRequestContext, legacy: Bool) throws -> JSONResponse<BucketStatusResponse> {
         let scope = try CatalogRoutes.scope(context)
         let bucket = try context.parameters.require("bucketId")
         try stats.checkBucket(bucket, scope)
         let pairs = try stats.statusPairs(scope, buckets: [bucket])
         let latest = try stats.latest(pairs, now: now())
-        return JSONResponse(body: BucketStatusResponse(bucketId: bucket, nodeStatus: latest.map { row in
+        return JSONResponse(body: BucketStatusResponse(bucketId: bucket, unitId: legacy ? bucket : nil, nodeStatus: latest.map { row in
             let latency = row.latencyMs.map { Int(saturating: $0.rounded()) }
             return NodeStatusInfo(nodeId: row.pair.node.id, ip: row.pair.node.ip, region: row.pair.node.region, version: row.pair.node.version,
                                   status: row.status.rawValue, latency_ms: latency, latencyMs: latency, lastUpdated: StatsDates.format(row.lastUpdated))

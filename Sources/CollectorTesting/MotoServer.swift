@@ -72,4 +72,14 @@ public enum BotocoreSigner {
             environment: ["DIR": MotoServer.pythonDirectory, "METHOD": method, "URL": url, "KEY": accessKeyID,
                           "SECRET": secret, "REGION": region, "PAYLOAD": payload])
     }
+
+    /// The JSON body for `POST /apikey/authorize` describing a request to a URL presigned by
+    /// boto3's `generate_presigned_url` (path-style `url`), signed at `signedAt` (default: now).
+    public static func presignedRequest(method: String, url: String, accessKeyID: String, secret: String, expires: Int,
+                                        signedAt: Date? = nil) throws -> String {
+        try OpenSSLSigner.shell(
+            "python3 \"$DIR/presign_s3_url.py\" \"$METHOD\" \"$URL\" \"$KEY\" \"$SECRET\" \"$EXPIRES\" \"$SIGNED_AT\"",
+            environment: ["DIR": MotoServer.pythonDirectory, "METHOD": method, "URL": url, "KEY": accessKeyID, "SECRET": secret,
+                          "EXPIRES": String(expires), "SIGNED_AT": signedAt.map { String(Int64($0.timeIntervalSince1970)) } ?? ""])
+    }
 }

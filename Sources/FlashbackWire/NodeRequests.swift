@@ -14,8 +14,28 @@ public struct RegisterRequest: Decodable, Sendable {
     public var status: String
     public var version: String
     public var id_org: String?
+    /// What older installers send instead of `id_org`.
+    public var org_id: String?
+
+    /// The organization the signature claims (`id_org`, else `org_id`); `nil` for public nodes.
+    public var organization: String? { id_org.nonEmpty ?? org_id.nonEmpty }
     public var nodeServices: Int?
     public var url: String?
+}
+
+/// `POST /secrets` body (Appendix A): the installer's signed request for the node's env files,
+/// signed like `/register` (`ip|region|timestamp`).
+public struct SecretsRequest: Decodable, Sendable {
+    public var ip: String
+    public var region: String
+    public var timestamp: NodeTimestamp
+    public var signature: String
+    public var id_org: String?
+    /// What older installers send instead of `id_org`.
+    public var org_id: String?
+
+    /// The organization the signature claims (`id_org`, else `org_id`); `nil` for public nodes.
+    public var organization: String? { id_org.nonEmpty ?? org_id.nonEmpty }
 }
 
 /// `POST /unregister` body (§6.2); `region` may be absent (DESIGN.md §4.3).
@@ -25,6 +45,11 @@ public struct UnregisterRequest: Decodable, Sendable {
     public var timestamp: NodeTimestamp
     public var signature: String
     public var id_org: String?
+    /// What older installers send instead of `id_org`.
+    public var org_id: String?
+
+    /// The organization the signature claims (`id_org`, else `org_id`); `nil` for public nodes.
+    public var organization: String? { id_org.nonEmpty ?? org_id.nonEmpty }
 }
 
 /// The parts of a signed node message (`ip|region|timestamp`) the routes bound before the
@@ -54,6 +79,11 @@ public struct StatusRequest: Decodable, Sendable {
     public var timestamp: NodeTimestamp
     public var signature: String
     public var id_org: String?
+    /// What older installers send instead of `id_org`.
+    public var org_id: String?
+
+    /// The organization the signature claims (`id_org`, else `org_id`); `nil` for public nodes.
+    public var organization: String? { id_org.nonEmpty ?? org_id.nonEmpty }
     public var buckets: [BucketStatus]
 
     /// One bucket's entry of a status report.

@@ -55,8 +55,14 @@ public enum SigV4 {
                 fields[String(trimmed[..<equals])] = String(trimmed[trimmed.index(after: equals)...])
             }
             guard let credential = fields["Credential"], let signed = fields["SignedHeaders"], let signature = fields["Signature"] else { return nil }
+            self.init(credential: credential, signedHeaders: signed, signature: signature)
+        }
+
+        /// The parts as both forms carry them: `Credential` (`key/yyyymmdd/region/service/aws4_request`),
+        /// `SignedHeaders` (`;`-separated, must name `host`) and `Signature` (64 hex digits).
+        init?(credential: String, signedHeaders signed: String, signature: String) {
             let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard scope.count == 5, scope[4] == "aws4_request", !scope[0].isEmpty, scope[1].count == 8 else { return nil }
+            guard scope.count == 5, scope[4] == "aws4_request", !scope[0].isEmpty, scope[1].utf8.count == 8 else { return nil }
             accessKeyID = scope[0]
             date = scope[1]
             region = scope[2]
@@ -77,6 +83,47 @@ public enum SigV4 {
             self.service = service
             self.signedHeaders = signedHeaders
             self.signature = signature
+        }
+    }
+
+    /// The signature of a presigned URL: SigV4 in the query string (`X-Amz-Algorithm`,
+    /// `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`,
+    /// `X-Amz-Signature`), as SDKs make them for browser uploads and shared links.
+    public struct PresignedQuery: Sendable, Equatable {
+        /// The longest validity S3 accepts: 7 days.
+        public static let maxExpires = 604_800
+
+        public var authorization: Authorization
+        /// `X-Amz-Date` (`yyyyMMdd'T'HHmmss'Z'`).
+        public var amzDate: String
+        /// `X-Amz-Expires`: seconds the URL is valid after `amzDate`, 1 … 604,800.
+        public var expires: Int
+        /// The query string without `X-Amz-Signature`, which is what was signed.
+        public var signedQuery: String
+
+        /// Parses `query`; `nil` unless it carries a complete, well-formed SigV4 query signature.
+        public init?(query: String) {
+            var fields: [String: String] = [:]
+            var kept: [Substring] = []
+            for item in query.split(separator: "&", omittingEmptySubsequences: true) {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = percentDecode(String(parts[0]))
+                guard name.hasPrefix("X-Amz-") else { kept.append(item); continue }
+                guard fields[name] == nil else { return nil }
+                fields[name] = parts.count > 1 ? percentDecode(String(parts[1])) : ""
+                if name != "X-Amz-Signature" { kept.append(item) }
+            }
+            guard fields["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256", let credential = fields["X-Amz-Credential"],
+                  let amzDate = fields["X-Amz-Date"], amzDate.utf8.count == 16,
+                  let expiresText = fields["X-Amz-Expires"], expiresText.utf8.count <= 6, let expires = Int(expiresText),
+                  (1...Self.maxExpires).contains(expires),
+                  let signed = fields["X-Amz-SignedHeaders"], let signature = fields["X-Amz-Signature"],
+                  let authorization = Authorization(credential: credential, signedHeaders: signed, signature: signature)
+            else { return nil }
+            self.authorization = authorization
+            self.amzDate = amzDate
+            self.expires = expires
+            self.signedQuery = kept.joined(separator: "&")
         }
     }
 

@@ -2,7 +2,7 @@ import CollectorModel
 import FlashbackWire
 import Foundation
 import Ingest
-import Ingestion
+import IngestMapping
 import TimeSeries
 
 /// The fuzz targets: one function per decoder of untrusted bytes. Each runs the decoder and the
@@ -171,6 +171,12 @@ public enum FuzzTargets {
         check(canonical.hasSuffix("UNSIGNED-PAYLOAD"), "canonical request ends with the payload hash")
         let path = part(1)
         check(SigV4.percentDecode(SigV4.uriEncode(path, keepSlash: true)) == path, "percent-decoding undoes URI-encoding")
+        if let presigned = SigV4.PresignedQuery(query: part(2)) {
+            check((1...SigV4.PresignedQuery.maxExpires).contains(presigned.expires), "a presigned URL's validity is bounded")
+            check(presigned.authorization.signature.utf8.count == 64 && presigned.authorization.signedHeaders.contains("host"),
+                  "a parsed query signature is complete")
+            check(!presigned.signedQuery.contains("X-Amz-Signature="), "the signed query leaves the signature out")
+        }
         if let seconds = ISO8601.parseBasic(part(3)), UnixTime(seconds: seconds) != nil {
             let date = Date(timeIntervalSince1970: TimeInterval(seconds))
             check(ISO8601.parseBasic(SigV4.amzDateFormat(date)) == seconds, "a parsed amz date formats and parses back to itself")

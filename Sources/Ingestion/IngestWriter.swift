@@ -1,6 +1,7 @@
 import CollectorModel
 import Foundation
 import Ingest
+import IngestMapping
 import TimeSeries
 
 /// Who writes samples, and for which organization.

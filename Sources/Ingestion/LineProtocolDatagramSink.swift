@@ -2,6 +2,7 @@ import CollectorModel
 import Crypto
 import Foundation
 import Ingest
+import IngestMapping
 import Logging
 import NIOCore
 import Synchronization

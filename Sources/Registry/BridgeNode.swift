@@ -107,3 +107,44 @@ public struct SignedNodeMessage: Sendable, Equatable {
     /// The exact bytes the node signed: `ip|region|timestamp` (no trailing newline).
     public var signedBytes: [UInt8] { Array("\(ip)|\(region)|\(timestamp.signedText)".utf8) }
 }
+
+/// The URL of a node that registers without one, as the official installer names its hosts
+/// (`SELF_URL` = `https://s3-<region>[-<provider>].<domain>`): a template over `{region}`,
+/// `{provider}`, `{-provider}` (a dash and the provider, or nothing), `{domain}` and `{ip}`.
+/// Region and provider are written lower-case and must be DNS labels (letters, digits, dashes);
+/// a registration whose values are not gets `https://<ip>`, never a URL built from them.
+public struct NodeURLTemplate: Sendable, Equatable {
+    /// The installer's S3 host.
+    public static let installerDefault = "https://s3-{region}{-provider}.{domain}"
+
+    public var template: String
+    public var domain: String
+
+    /// Nodes under `domain`, addressed by `template`.
+    public init(template: String = NodeURLTemplate.installerDefault, domain: String) {
+        self.template = template
+        self.domain = domain
+    }
+
+    /// The URL for a node in `region` of `provider`, or `nil` when they are not DNS labels.
+    public func url(region: String, provider: String?, ip: String) -> String? {
+        func label(_ text: String) -> String? {
+            let lower = text.lowercased()
+            guard !lower.isEmpty, lower.utf8.count <= 63, !lower.hasPrefix("-"), !lower.hasSuffix("-"),
+                  lower.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else { return nil }
+            return lower
+        }
+        guard let region = label(region) else { return nil }
+        var providerLabel = ""
+        if let provider, !provider.isEmpty {
+            guard let checked = label(provider) else { return nil }
+            providerLabel = checked
+        }
+        return template
+            .replacingOccurrences(of: "{-provider}", with: providerLabel.isEmpty ? "" : "-" + providerLabel)
+            .replacingOccurrences(of: "{provider}", with: providerLabel)
+            .replacingOccurrences(of: "{region}", with: region)
+            .replacingOccurrences(of: "{domain}", with: domain)
+            .replacingOccurrences(of: "{ip}", with: ip)
+    }
+}

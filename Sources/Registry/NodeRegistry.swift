@@ -18,6 +18,9 @@ public struct RegistrySettings: Sendable {
     public var platformPublicKeyPEM: String?
     /// Fsync registry writes (`--sync-writes`).
     public var syncWrites = false
+    /// How a node that registers without a `url` is addressed (`--node-domain`,
+    /// `--node-url-template`); `nil` keeps `https://<ip>`.
+    public var nodeURLs: NodeURLTemplate?
 
     /// The defaults, as documented on each property.
     public init() {}
@@ -41,6 +44,16 @@ public struct NodeRegistration: Sendable {
         self.nodeServices = nodeServices
         self.url = url
     }
+}
+
+/// What a signed node message is used for. The replay guard refuses a signature twice for the
+/// same purpose only: the official installer signs `/secrets` and `/register` with the same
+/// `ip|region|timestamp` text, which gives the same signature when both fall in one second.
+public enum SignaturePurpose: String, Sendable {
+    /// `/register`, `/unregister`, `/status`.
+    case node
+    /// `POST /secrets`, the installer's environment download.
+    case secrets
 }
 
 /// Organization keys and bridge nodes: signed registration, the node directory and node
@@ -220,11 +233,20 @@ public final class NodeRegistry: Sendable {
     /// Checks a signed node message: timestamp inside the window, signature valid for one of the
     /// organization's keys (or the platform key), and not seen before. Records the signature.
     /// - Returns: the id of the key that verified it (`nil` for the platform key).
-    public func verify(_ message: SignedNodeMessage) throws -> String? {
-        try state.withLock { state in try verify(message, state: &state) }
+    /// - Parameter purpose: what the message is for; the replay guard keeps one record per
+    ///   purpose, so the installer may sign `/secrets` and `/register` in the same second.
+    public func verify(_ message: SignedNodeMessage, purpose: SignaturePurpose = .node) throws -> String? {
+        try state.withLock { state in try verify(message, purpose: purpose, state: &state) }
     }
 
-    private func verify(_ message: SignedNodeMessage, state: inout State) throws -> String? {
+    /// The PEM public key that verified a message: the organization key `keyID`, or the platform
+    /// key for `nil`. `nil` when there is no such key (any more).
+    public func verifyingKeyPEM(keyID: String?) -> String? {
+        guard let keyID else { return settings.platformPublicKeyPEM }
+        return state.withLock { $0.keys[keyID]?.publicKeyPEM }
+    }
+
+    private func verify(_ message: SignedNodeMessage, purpose: SignaturePurpose = .node, state: inout State) throws -> String? {
         let current = now()
         let skew = message.timestamp.date.timeIntervalSince(current)
         guard abs(skew) <= settings.signatureWindow else {
@@ -253,7 +275,7 @@ public final class NodeRegistry: Sendable {
                 ? "signature does not verify with the platform key"
                 : "signature does not verify with any key of organization \(message.organization ?? "")")
         }
-        let fingerprint = ReplayGuard.fingerprint(signature)
+        let fingerprint = ReplayGuard.fingerprint(signature, purpose: purpose)
         guard !state.replay.wasSeen(fingerprint, now: current) else {
             throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
         }
@@ -283,6 +305,11 @@ public final class NodeRegistry: Sendable {
             let address = Self.addressKey(organization: message.organization, ip: message.ip)
             var node: BridgeNode
             if let id = state.nodeByAddress[address], let existing = state.nodes[id] {
+                // An administrator's soft delete holds until an administrator restores the node.
+                guard !existing.isDeleted else {
+                    throw RegistryError.forbidden("Node \(message.ip) was deleted by an administrator of its organization; "
+                        + "an administrator restores it with POST /organization/{orgId}/node/{nodeId}/restore")
+                }
                 node = existing
             } else {
                 node = BridgeNode(
@@ -297,9 +324,10 @@ public final class NodeRegistry: Sendable {
             node.version = registration.version
             node.reportedStatus = registration.status
             node.nodeServices = registration.nodeServices ?? (node.nodeServices == 0 ? 1 : node.nodeServices)
-            node.url = registration.url ?? (node.url.isEmpty ? "https://\(message.ip)" : node.url)
+            node.url = registration.url
+                ?? settings.nodeURLs?.url(region: message.region, provider: registration.provider, ip: message.ip)
+                ?? (node.url.isEmpty ? "https://\(message.ip)" : node.url)
             node.lastSeen = current
-            node.deletedAt = nil
             node.keyID = keyID
             node.sealedToken = try secrets.seal(Array(token.utf8), context: "node-token:\(node.id)")
             try store.save(node)
@@ -395,6 +423,23 @@ public final class NodeRegistry: Sendable {
             try store.save(node)
             state.nodes[node.id] = node
             state.tokens[node.id] = nil
+        }
+    }
+
+    /// Restores an organization's soft-deleted node (by UUID or IP); it registers again to get a
+    /// new credential.
+    /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (not deleted).
+    public func restoreNode(organization: String, idOrIP: String) throws -> BridgeNode {
+        try state.withLock { state in
+            let id = state.nodes[idOrIP] != nil ? idOrIP : state.nodeByAddress[Self.addressKey(organization: organization, ip: idOrIP)]
+            guard let id, var node = state.nodes[id], node.organization == organization else {
+                throw RegistryError.notFound("Node not found in this organization")
+            }
+            guard node.isDeleted else { throw RegistryError(.conflict, "Node is not deleted") }
+            node.deletedAt = nil
+            try store.save(node)
+            state.nodes[node.id] = node
+            return node
         }
     }
 

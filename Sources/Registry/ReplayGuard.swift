@@ -12,10 +12,14 @@ struct ReplayGuard {
     private var expiries: [Data: Date] = [:]
     private var insertsSincePrune = 0
 
-    /// The fingerprint of a signature: SHA-256 of its decoded bytes, so that re-encoding the same
-    /// signature differently (padding, line breaks) does not make it new.
-    static func fingerprint(_ signature: [UInt8]) -> Data {
-        Data(SHA256.hash(data: signature))
+    /// The fingerprint of a signature used for `purpose`: SHA-256 of its decoded bytes (after a
+    /// purpose prefix, except for `.node`, whose records predate purposes), so that re-encoding
+    /// the same signature differently (padding, line breaks) does not make it new.
+    static func fingerprint(_ signature: [UInt8], purpose: SignaturePurpose = .node) -> Data {
+        switch purpose {
+        case .node: return Data(SHA256.hash(data: signature))
+        case .secrets: return Data(SHA256.hash(data: Array("flashback-secrets\u{0}".utf8) + signature))
+        }
     }
 
     func wasSeen(_ fingerprint: Data, now: Date) -> Bool {

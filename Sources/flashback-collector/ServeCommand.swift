@@ -113,6 +113,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.metricsToken.help)
     var metricsToken: String?
 
+    @Option(name: .long, help: Settings.nodeEnvDir.help)
+    var nodeEnvDir: String?
+
+    @Option(name: .long, help: Settings.publicURL.help)
+    var publicURL: String?
+
+    @Flag(inversion: .prefixedNo, help: Settings.nodeEnvPlaintext.help)
+    var nodeEnvPlaintext: Bool?
+
+    @Option(name: .long, help: Settings.nodeDomain.help)
+    var nodeDomain: String?
+
+    @Option(name: .long, help: Settings.nodeURLTemplate.help)
+    var nodeURLTemplate: String?
+
     @Flag(inversion: .prefixedNo, help: Settings.syncWrites.help)
     var syncWrites: Bool?
 
@@ -144,6 +159,8 @@ struct ServeCommand: AsyncParsableCommand {
         var maxInflightBytes: Int
         var stats: StatsSettings
         var metricsToken: String?
+        var nodeEnvironment: NodeEnvironmentSource?
+        var nodeEnvironmentPlaintext: Bool
         var outboundPolicy: OutboundPolicy
     }
 
@@ -168,6 +185,17 @@ struct ServeCommand: AsyncParsableCommand {
             offlineAfter: TimeInterval(try source.value(Settings.nodeOfflineAfter, flag: nodeOfflineAfter)),
             disconnectedAfter: TimeInterval(try source.value(Settings.nodeDisconnectedAfter, flag: nodeDisconnectedAfter)))
         registry.syncWrites = try source.value(Settings.syncWrites, flag: syncWrites)
+        if let domain = source.value(Settings.nodeDomain, flag: nodeDomain) {
+            let template = source.value(Settings.nodeURLTemplate, flag: nodeURLTemplate)
+            let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+            guard !labels.isEmpty, labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 63 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }) else {
+                throw ValidationError("node-domain must be a DNS name such as nodes.example.com, not \(domain)")
+            }
+            guard template.hasPrefix("https://") || template.hasPrefix("http://"), template.contains("{domain}") || template.contains("{ip}") else {
+                throw ValidationError("node-url-template must be an http(s) URL that uses {domain} or {ip}, not \(template)")
+            }
+            registry.nodeURLs = NodeURLTemplate(template: template, domain: domain.lowercased())
+        }
         guard registry.maxKeysPerOrganization > 0, registry.signatureWindow > 0,
               registry.liveness.offlineAfter > 0, registry.liveness.disconnectedAfter > registry.liveness.offlineAfter else {
             throw ValidationError("max-org-keys and signature-window must be positive, and node-disconnected-after must exceed node-offline-after")
@@ -235,10 +263,26 @@ struct ServeCommand: AsyncParsableCommand {
             maxInflightBytes: inflight,
             stats: stats,
             metricsToken: source.value(Settings.metricsToken, flag: metricsToken),
+            nodeEnvironment: try nodeEnvironment(source, httpAddress: httpListen),
+            nodeEnvironmentPlaintext: try source.value(Settings.nodeEnvPlaintext, flag: nodeEnvPlaintext),
             outboundPolicy: OutboundPolicy(
                 allowPrivateAddresses: try source.value(Settings.validateAllowPrivate, flag: validateAllowPrivate),
                 allowedHosts: Set((source.value(Settings.validateAllowHost, flag: validateAllowHost) ?? "")
                     .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })))
+    }
+
+    /// The env files of `POST /secrets`, when `--node-env-dir` names a directory.
+    private func nodeEnvironment(_ source: SettingsSource, httpAddress: ListenAddress) throws -> NodeEnvironmentSource? {
+        guard let directory = source.value(Settings.nodeEnvDir, flag: nodeEnvDir) else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("node-env-dir \(directory) is not a directory")
+        }
+        let base = source.value(Settings.publicURL, flag: publicURL) ?? "http://\(httpAddress)"
+        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw ValidationError("public-url must be an http or https URL, not \(base)")
+        }
+        return NodeEnvironmentSource(directory: directory, variables: .init(publicURL: base))
     }
 
     /// `SWIFT_BACKTRACE` when the operator set none: a crash prints the crashed thread's
@@ -306,7 +350,8 @@ struct ServeCommand: AsyncParsableCommand {
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
             validator: BucketValidator(policy: settings.outboundPolicy), readiness: readiness, version: FlashbackCollector.version,
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
-            metricsToken: settings.metricsToken)
+            metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
+            nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

@@ -106,6 +106,25 @@ enum Settings {
                                                     "PEM RSA public key file verifying public nodes that register without id_org")
     static let metricsToken = Setting<String?>("metrics-token", "Bearer token Prometheus must send to scrape /metrics", shown: "none, open")
 
+    // MARK: Node bootstrap (POST /secrets)
+    static let nodeEnvDir = Setting<String?>(
+        "node-env-dir",
+        "Directory of the env files POST /secrets serves to installing nodes: DIR/<org>/<service>.env, else DIR/<service>.env (services s3, gcs, blob)",
+        shown: "none, /secrets answers 404")
+    static let publicURL = Setting<String?>(
+        "public-url", "The collector's base URL as nodes reach it, filled into env files as ${FLASHBACK_PUBLIC_URL} and the URLs under it",
+        shown: "http://HTTP_ADDRESS")
+    static let nodeEnvPlaintext = Setting(
+        "node-env-plaintext", default: false,
+        "Serve env files in Base64 (env_<svc>) instead of sealed to the requesting organization's key (env_<svc>_enc)")
+
+    static let nodeDomain = Setting<String?>(
+        "node-domain", "Domain of the nodes' hosts: a node registering without a url gets --node-url-template filled with it",
+        shown: "none, https://<ip>")
+    static let nodeURLTemplate = Setting(
+        "node-url-template", default: NodeURLTemplate.installerDefault,
+        "URL of a node registering without one, over {region}, {provider}, {-provider}, {domain}, {ip} (the installer's SELF_URL)")
+
     // MARK: Registry
     static let maxOrgKeys = Setting("max-org-keys", default: RegistrySettings().maxKeysPerOrganization, "Most keys per organization")
     static let signatureWindow = Setting("signature-window", default: Int(RegistrySettings().signatureWindow),

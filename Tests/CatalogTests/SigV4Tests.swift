@@ -1,7 +1,6 @@
 import Catalog
 import FlashbackWire
 import Foundation
-import Registry
 import Testing
 
 @Suite("AWS Signature Version 4")
@@ -36,6 +35,40 @@ struct SigV4Tests {
         }
         #expect(throws: SigV4.VerificationError.clockSkew) {
             try SigV4.verify(Self.awsExample, authorization: authorization, secret: Self.awsSecret, now: now.addingTimeInterval(901))
+        }
+    }
+
+    /// The presigned-URL example of the same documentation ("Authenticating Requests: Using Query
+    /// Parameters"): valid for 86,400 s from 2013-05-24T00:00:00Z.
+    @Test func verifiesTheDocumentedPresignedExample() throws {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+            + "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+            + "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        let request = SigV4.Request(method: "GET", path: "/test.txt", query: query, headers: [(name: "Host", value: "examplebucket.s3.amazonaws.com")])
+        let presigned = try #require(SigV4.PresignedQuery(query: query))
+        #expect(presigned.authorization.accessKeyID == "AKIAIOSFODNN7EXAMPLE" && presigned.expires == 86_400)
+        #expect(!presigned.signedQuery.contains("X-Amz-Signature"))
+        let signedAt = Date(timeIntervalSince1970: 1_369_353_600)
+        try SigV4.verifyPresigned(request, presigned: presigned, secret: Self.awsSecret, now: signedAt.addingTimeInterval(3600))
+        try SigV4.verifyPresigned(request, presigned: presigned, secret: Self.awsSecret, now: signedAt.addingTimeInterval(86_400))
+        #expect(throws: SigV4.VerificationError.expired) {
+            try SigV4.verifyPresigned(request, presigned: presigned, secret: Self.awsSecret, now: signedAt.addingTimeInterval(86_401))
+        }
+        #expect(throws: SigV4.VerificationError.clockSkew) {
+            try SigV4.verifyPresigned(request, presigned: presigned, secret: Self.awsSecret, now: signedAt.addingTimeInterval(-901))
+        }
+        var other = request
+        other.path = "/test2.txt"
+        #expect(throws: SigV4.VerificationError.signatureMismatch) {
+            try SigV4.verifyPresigned(other, presigned: presigned, secret: Self.awsSecret, now: signedAt)
+        }
+        // Incomplete or out-of-range query signatures are not presigned URLs at all.
+        for bad in [query.replacingOccurrences(of: "X-Amz-Expires=86400", with: "X-Amz-Expires=604801"),
+                    query.replacingOccurrences(of: "X-Amz-Expires=86400", with: "X-Amz-Expires=0"),
+                    query.replacingOccurrences(of: "&X-Amz-SignedHeaders=host", with: ""),
+                    query.replacingOccurrences(of: "AWS4-HMAC-SHA256", with: "AWS4-HMAC-SHA1"),
+                    query + "&X-Amz-Date=20130524T000000Z", "list-type=2", ""] {
+            #expect(SigV4.PresignedQuery(query: bad) == nil, "\(bad)")
         }
     }
 

@@ -272,6 +272,23 @@ struct CatalogRoutesTests {
             // Virtual-hosted addressing.
             #expect(try await authorize("GET", "http://gallery.node.example:9000/cats/tom.jpg", reader).status == .ok)
 
+            // Presigned URLs (boto3's generate_presigned_url): the query carries the signature.
+            func presigned(_ method: String, _ key: (id: String, key: String, secret: String), expires: Int = 300, signedAt: Date? = nil,
+                           edit: (String) -> String = { $0 }) async throws -> TestResponse {
+                let body = edit(try BotocoreSigner.presignedRequest(method: method, url: object, accessKeyID: key.key, secret: key.secret,
+                                                                    expires: expires, signedAt: signedAt))
+                return try await Self.post(client, "/apikey/authorize", nodeHeaders, body)
+            }
+            #expect(try await presigned("GET", reader).status == .ok)
+            #expect(try await presigned("PUT", writer).status == .ok)
+            let presignedPut = try await presigned("PUT", reader)
+            #expect(presignedPut.status == .forbidden && String(buffer: presignedPut.body).contains("READ key"))
+            let expired = try await presigned("GET", reader, expires: 3600, signedAt: Date().addingTimeInterval(-7200))
+            #expect(expired.status == .forbidden && String(buffer: expired.body).contains("expired"), "\(String(buffer: expired.body))")
+            #expect(try await presigned("GET", reader, edit: { $0.replacingOccurrences(of: "/gallery/", with: "/gallery/x") }).status == .forbidden)
+            #expect(try await presigned("GET", reader, edit: { $0.replacingOccurrences(of: "X-Amz-Expires=300", with: "X-Amz-Expires=900") }).status == .forbidden)
+            #expect(try await presigned("GET", reader, edit: { $0.replacingOccurrences(of: "X-Amz-Expires=300", with: "X-Amz-Expires=999999") }).status == .forbidden)
+
             // Upgrades, downgrades and revocation take effect at once.
             let upgrade = try await Self.post(client, "/repo/\(repo)/apikey/\(reader.id)", owner, #"{"name":"reader","accessType":"WRITE"}"#, method: .put)
             #expect(upgrade.status == .ok)

@@ -107,6 +107,20 @@ final class NodeRegistryTests {
         _ = try registry.register(try registration(signer))
     }
 
+    /// The installer signs `/secrets` and `/register` with the same text; in one second that is
+    /// the same signature, refused twice per purpose only, across a restart too.
+    @Test func theReplayGuardKeepsOneRecordPerPurpose() throws {
+        let signer = try orgSigner()
+        let request = try registration(signer)
+        let keyID = try registry.verify(request.message, purpose: .secrets)
+        #expect(registry.verifyingKeyPEM(keyID: keyID)?.hasPrefix("-----BEGIN PUBLIC KEY-----") == true)
+        #expect(throws: RegistryError.self) { try self.registry.verify(request.message, purpose: .secrets) }
+        _ = try registry.register(request)
+        try restart()
+        #expect(throws: RegistryError.self) { try self.registry.verify(request.message, purpose: .secrets) }
+        #expect(throws: RegistryError.self) { try self.registry.register(request) }
+    }
+
     @Test func isoTimestampsAreSignedVerbatim() throws {
         let signer = try orgSigner()
         let iso = clock.now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
@@ -222,6 +236,45 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: token) == nil)
         #expect(throws: RegistryError(.conflict, "Node is already deleted")) { try self.registry.deleteNode(organization: "org-a", idOrIP: node.id) }
         #expect(throws: RegistryError.notFound("Node not found in this organization")) { try self.registry.deleteNode(organization: "org-a", idOrIP: "198.51.100.1") }
+        // Registering again does not undo the delete, not even after a restart; restoring does.
+        clock.advance(by: 1)
+        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
+        try restart()
+        clock.advance(by: 1)
+        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
+        #expect(throws: RegistryError.self) { try self.registry.restoreNode(organization: "org-b", idOrIP: node.id) }
+        #expect(try registry.restoreNode(organization: "org-a", idOrIP: node.id).id == node.id)
+        #expect(throws: RegistryError(.conflict, "Node is not deleted")) { try self.registry.restoreNode(organization: "org-a", idOrIP: node.id) }
+        clock.advance(by: 1)
+        let (again, newToken) = try registry.register(try registration(signer))
+        #expect(again.id == node.id && registry.authenticate(nodeToken: newToken)?.id == node.id)
+    }
+
+    /// A node registering without a url is addressed as the installer names its hosts.
+    @Test func nodeURLsFollowTheInstallersNames() throws {
+        let template = NodeURLTemplate(domain: "nodes.example.com")
+        #expect(template.url(region: "eu-central-1", provider: "AWS", ip: "203.0.113.10") == "https://s3-eu-central-1-aws.nodes.example.com")
+        #expect(template.url(region: "us-east-1", provider: nil, ip: "203.0.113.10") == "https://s3-us-east-1.nodes.example.com")
+        #expect(template.url(region: "us-east-1", provider: "", ip: "203.0.113.10") == "https://s3-us-east-1.nodes.example.com")
+        for (region, provider) in [("eu/../x", "AWS"), ("eu central", nil), ("eu-1", "a@b"), ("-eu", nil), ("", nil)] {
+            #expect(template.url(region: region, provider: provider, ip: "203.0.113.10") == nil, "\(region) \(provider ?? "")")
+        }
+        #expect(NodeURLTemplate(template: "https://{ip}.{domain}:8443", domain: "d.test").url(region: "r", provider: nil, ip: "192.0.2.1")
+                == "https://192.0.2.1.d.test:8443")
+
+        var settings = RegistrySettings()
+        settings.nodeURLs = template
+        try restart(settings: settings)
+        let signer = try orgSigner()
+        let (named, _) = try registry.register(try registration(signer))
+        #expect(named.url == "https://s3-eu-central-1-aws.nodes.example.com")
+        clock.advance(by: 1)
+        var own = try registration(signer, ip: "203.0.113.11")
+        own.url = "https://my-node.example.org"
+        #expect(try registry.register(own).node.url == "https://my-node.example.org")
+        clock.advance(by: 1)
+        let (odd, _) = try registry.register(try registration(signer, ip: "203.0.113.12", region: "eu_central"))
+        #expect(odd.url == "https://203.0.113.12", "a region that is no DNS label never reaches a URL")
     }
 
     @Test func livenessFollowsSilence() throws {

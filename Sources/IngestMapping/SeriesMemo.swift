@@ -4,7 +4,9 @@ import Synchronization
 import TimeSeries
 
 /// The series-id memo of the ingest path, and the rules that turn parsed lines into a series
-/// batch (the node tag, string fields, missing timestamps).
+/// batch (the node tag, string fields, missing timestamps). Part of the ingestion room, in a
+/// target of its own because it is pure: the fuzz build instruments it without SwiftNIO,
+/// BoringSSL and the rest of `Ingestion`'s dependencies.
 ///
 /// Why the memo sits on the parsed section: bridge nodes send the same few thousand series over
 /// and over, and with the parser's ``SeriesSectionCache`` a repeated line already shares one
@@ -47,15 +49,20 @@ public final class SeriesMemo: Sendable {
         /// Parallel to `batch.newSeries`.
         var memos: [(section: MemoizedSection, context: SeriesContext)?] = []
         /// The lines refused while mapping (another node's tag, no numeric field).
-        public internal(set) var errors: [LineError] = []
+        public package(set) var errors: [LineError] = []
+
+        /// An empty batch, or `batch` with no series to remember.
+        package init(batch: SeriesBatch = SeriesBatch()) {
+            self.batch = batch
+        }
 
         /// Records the id the store resolved for new series `index`.
-        func remember(_ index: Int, _ id: UInt64) {
+        package func remember(_ index: Int, _ id: UInt64) {
             if memos.indices.contains(index), let memo = memos[index] { memo.section.remember(id, in: memo.context) }
         }
 
         /// Appends `other` (a later datagram of the same burst).
-        mutating func append(_ other: Mapped) {
+        package mutating func append(_ other: Mapped) {
             if batch.points.isEmpty, memos.isEmpty {
                 batch = other.batch
                 memos = other.memos
