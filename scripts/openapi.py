@@ -128,6 +128,8 @@ schemas = {
                         "workspaceId": text(128), "repoBuckets": opt(arr(ref("RepoBucketRequest"))),
                         "repoUnits": opt(arr(ref("RepoBucketRequest"))), "walletAddress": opt(text(128))},
                        ["name", "storageType", "workspaceId"]),
+    "RepoValidateRequest": obj({"repoId": opt(STR), "mode": opt(text(16, description="NORMAL or MIRROR")),
+                                "repoBuckets": opt(arr(ref("RepoBucketRequest"))), "repoUnits": opt(arr(ref("RepoBucketRequest")))}),
     "APIKey": obj({"id": STR, "name": STR, "accessType": STR, "key": STR, "repoId": STR, "createdAt": STR}, ["id", "accessType", "key"]),
     "Repo": obj({"id": STR, "name": STR, "storageType": STR, "mode": STR, "workspaceId": STR,
                  "buckets": arr(obj({"folder": STR, "master": BOOL, "bucketId": STR, "bucket": {"oneOf": [ref("Bucket"), {"type": "null"}]}})),
@@ -319,6 +321,10 @@ op("post", "/repo", "Create a repository", "repositories", BEARER, responses(ok(
    request=body("RepoRequest"))
 op("put", "/repo/{repoId}", "Update a repository", "repositories", BEARER,
    responses(ok("RepoWrite"), COMMON, AUTH, NOT_FOUND, {"409": error("Name taken.")}), [path("repoId")], body("RepoRequest"))
+op("post", "/repo/validate", "Check a repository's mode and buckets against the rules, saving nothing", "repositories", BEARER,
+   responses(ok("RepoWrite"), COMMON, AUTH, NOT_FOUND), request=body("RepoValidateRequest"))
+op("post", "/repo/{repoId}/validate", "Check an update of a repository against the rules, saving nothing", "repositories", BEARER,
+   responses(ok("RepoWrite"), COMMON, AUTH, NOT_FOUND), [path("repoId")], body("RepoValidateRequest"))
 op("delete", "/repo/{repoId}", "Delete a repository and its keys", "repositories", BEARER, responses(ok("Action"), AUTH, NOT_FOUND), [path("repoId")])
 op("get", "/repo/{repoId}/apikey", "The repository's storage API keys (no secrets)", "repositories", BEARER,
    responses(ok("APIKeyList"), AUTH, NOT_FOUND), [path("repoId")])

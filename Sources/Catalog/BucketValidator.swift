@@ -43,7 +43,9 @@ public struct BucketEndpoint: Sendable {
 public struct BucketValidator: Sendable {
     public var timeout: TimeAmount
     public var policy: OutboundPolicy
-    private let client: HTTPClient
+    /// The collector's own AWS identity for delegated access (role ARN buckets); `nil` refuses them.
+    public var sts: STSSettings?
+    let client: HTTPClient
 
     /// A client that reports a redirect instead of following it, so that an allowed endpoint
     /// cannot send the signed request on to an address the policy refuses.
@@ -51,7 +53,9 @@ public struct BucketValidator: Sendable {
         eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
 
     /// A validator using `client` (no redirects), giving up after `timeout`, reaching only what `policy` allows.
-    public init(client: HTTPClient = BucketValidator.noRedirectClient, timeout: TimeAmount = .seconds(5), policy: OutboundPolicy = .publicOnly) {
+    public init(client: HTTPClient = BucketValidator.noRedirectClient, timeout: TimeAmount = .seconds(5), policy: OutboundPolicy = .publicOnly,
+                sts: STSSettings? = nil) {
+        self.sts = sts
         self.client = client
         self.timeout = timeout
         self.policy = policy
@@ -64,9 +68,26 @@ public struct BucketValidator: Sendable {
             let duration = ContinuousClock.now - started
             return Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         }
+        var target = target
+        var sessionToken: String?
+        // Delegated S3 access: assume the organization's role first, then sign with its keys.
+        if target.storageType == .s3, let key = target.key, RoleARN.matches(key) {
+            guard let sts else {
+                return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: "delegated access (a role ARN as key) needs the "
+                    + "collector's own AWS identity: set FLASHBACK_AWS_ACCESS_KEY_ID and FLASHBACK_AWS_SECRET_ACCESS_KEY")
+            }
+            do {
+                let credentials = try await assumeRole(key, externalID: target.secret ?? "", sts: sts, now: now)
+                target.key = credentials.accessKeyID
+                target.secret = credentials.secretAccessKey
+                sessionToken = credentials.sessionToken
+            } catch {
+                return BucketValidationResult(status: "OFFLINE", latencyMs: elapsed(), message: error.message)
+            }
+        }
         let request: HTTPClientRequest
         do {
-            request = try makeRequest(target, now: now)
+            request = try makeRequest(target, sessionToken: sessionToken, now: now)
         } catch let error as ValidationSetupError {
             return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: error.message)
         } catch {
@@ -110,7 +131,7 @@ public struct BucketValidator: Sendable {
         let message: String
     }
 
-    func makeRequest(_ target: BucketEndpoint, now: Date) throws -> HTTPClientRequest {
+    func makeRequest(_ target: BucketEndpoint, sessionToken: String? = nil, now: Date) throws -> HTTPClientRequest {
         guard let key = target.key, !key.isEmpty, let secret = target.secret, !secret.isEmpty else {
             throw ValidationSetupError(message: "no credentials: set key and secret to validate the bucket")
         }
@@ -136,6 +157,8 @@ public struct BucketValidator: Sendable {
             let hostHeader = Self.authority(host: host, port: url.port)
             let basePath = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
             var signed = SigV4.Request(method: "GET", path: basePath + path, query: "list-type=2&max-keys=1", headers: [(name: "host", value: hostHeader)])
+            // Temporary credentials sign their session token too.
+            if let sessionToken { signed.headers.append((name: "x-amz-security-token", value: sessionToken)) }
             SigV4.sign(&signed, accessKeyID: key, secret: secret, region: region, date: now)
             var request = HTTPClientRequest(url: "\(url.scheme ?? "https")://\(hostHeader)\(signed.path)?\(signed.query)")
             request.method = .GET

@@ -422,6 +422,18 @@ public final class StorageCatalog: Sendable {
         }
     }
 
+    /// Checks a repository's mode and buckets against the NORMAL/MIRROR rules without saving
+    /// anything (`POST /repo/validate`); with `repoId`, as an update of that repository.
+    /// - Throws: ``RepoRuleError`` naming the broken rule, `.notFound` for an unknown `repoId`.
+    public func validateRepository(_ scope: CatalogScope, mode: RepoMode, buckets: [RepoBucketLink], repoId: String?) throws {
+        try state.withLock { state in
+            let previous = try repoId.map { try visibleRepo(state, scope, $0) }
+            let draft = RepositoryDraft(name: previous?.name ?? "", storageType: previous?.storageType ?? .s3, mode: mode,
+                                        workspaceId: previous?.workspaceId ?? "", buckets: buckets, walletAddress: nil)
+            try checkRules(state, scope, draft, excluding: repoId, previous: previous)
+        }
+    }
+
     /// Soft-deletes a repository; its API keys stop working at once.
     public func deleteRepository(_ scope: CatalogScope, id: String) throws {
         try state.withLock { state in

@@ -75,6 +75,11 @@ struct BucketWriteResponse: Encodable, Sendable {
     var latency_ms: Int?
 }
 
+/// `POST /repo/validate`: the rules hold (a broken rule answers 400 with `error_code`).
+struct RepoValidationResponse: Encodable, Sendable {
+    var success = true
+}
+
 struct RepoWriteResponse: Encodable, Sendable {
     var success = true
     var repoId: String

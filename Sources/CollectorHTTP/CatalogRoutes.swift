@@ -209,6 +209,14 @@ struct CatalogRoutes {
                        walletAddress: repo.walletAddress)
     }
 
+    func validateRepository(_ request: Request, context: CollectorRequestContext, pathID: String?) async throws -> JSONResponse<RepoValidationResponse> {
+        let scope = try Self.scope(context)
+        let body = try await JSONRequest.decode(RepoValidateRequest.self, from: request, context: context)
+        let links = try Self.links(body.repoBuckets ?? body.repoUnits ?? [], scope: scope, catalog: catalog)
+        try catalog.validateRepository(scope, mode: try Self.mode(body.mode), buckets: links, repoId: pathID ?? body.repoId.nonEmpty)
+        return JSONResponse(body: RepoValidationResponse())
+    }
+
     static func repoDraft(_ body: RepoRequest, scope: CatalogScope, catalog: StorageCatalog) throws -> RepositoryDraft {
         try CatalogFieldLimits.check("name", body.name)
         try CatalogFieldLimits.check("workspaceId", body.workspaceId)
@@ -216,23 +224,42 @@ struct CatalogRoutes {
         guard let type = StorageType(parsing: body.storageType) else {
             throw APIError(.badRequest, "unknown storageType \(body.storageType); expected S3, GCS, BLOB or AZURE")
         }
-        let modeText = body.mode.nonEmpty ?? "NORMAL"
-        guard let mode = RepoMode(rawValue: modeText.uppercased()) else { throw APIError(.badRequest, "mode must be NORMAL or MIRROR, not \(modeText)") }
-        let items = body.repoBuckets ?? body.repoUnits ?? []
+        let mode = try Self.mode(body.mode)
+        let links = try Self.links(body.repoBuckets ?? body.repoUnits ?? [], scope: scope, catalog: catalog)
+        return RepositoryDraft(name: body.name, storageType: type, mode: mode, workspaceId: body.workspaceId, buckets: links, walletAddress: body.walletAddress.nonEmpty)
+    }
+
+    /// The bucket links of a repository body: a reference is a bucket id, or else the display or
+    /// provider name of a bucket the scope sees.
+    static func links(_ items: [RepoBucketRequest], scope: CatalogScope, catalog: StorageCatalog) throws -> [RepoBucketLink] {
         let visible = catalog.buckets(scope)
         var links: [RepoBucketLink] = []
         for (index, item) in items.enumerated() {
             try CatalogFieldLimits.check("folder", item.folder)
             let reference = item.bucketId.nonEmpty ?? item.unitId.nonEmpty ?? item.bucket?.reference ?? item.unit?.reference
             guard let reference else { throw APIError(.badRequest, "repoBuckets[\(index)] needs a bucketId") }
-            // A reference is a bucket id, or else the display or provider name of a visible bucket.
             let id = visible.first { $0.id == reference }?.id ?? visible.first { $0.name == reference || $0.bucket == reference }?.id ?? reference
             links.append(RepoBucketLink(folder: item.folder ?? "", master: item.master ?? false, bucketId: id))
         }
-        return RepositoryDraft(name: body.name, storageType: type, mode: mode, workspaceId: body.workspaceId, buckets: links, walletAddress: body.walletAddress.nonEmpty)
+        return links
+    }
+
+    /// `mode` of a repository body (default NORMAL), or 400.
+    static func mode(_ text: String?) throws -> RepoMode {
+        let modeText = text.nonEmpty ?? "NORMAL"
+        guard let mode = RepoMode(rawValue: modeText.uppercased()) else { throw APIError(.badRequest, "mode must be NORMAL or MIRROR, not \(modeText)") }
+        return mode
     }
 
     func registerRepositories(on router: some RouterMethods<CollectorRequestContext>) {
+        // §9: the rules checked without saving; answers {success: true} or the rule's error_code.
+        router.post("/repo/validate") { request, context -> JSONResponse<RepoValidationResponse> in
+            try await validateRepository(request, context: context, pathID: nil)
+        }
+        router.post("/repo/:repoId/validate") { request, context -> JSONResponse<RepoValidationResponse> in
+            try await validateRepository(request, context: context, pathID: try context.parameters.require("repoId"))
+        }
+
         router.get("/repo") { request, context -> JSONResponse<RepoListResponse> in
             let scope = try Self.scope(context)
             let query = request.uri.queryParameters

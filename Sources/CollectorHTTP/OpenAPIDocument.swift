@@ -1105,6 +1105,43 @@ enum OpenAPIDocument {
           "workspaceId"
         ]
       },
+      "RepoValidateRequest": {
+        "type": "object",
+        "properties": {
+          "repoId": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "mode": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "maxLength": 16,
+            "description": "NORMAL or MIRROR"
+          },
+          "repoBuckets": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "$ref": "#/components/schemas/RepoBucketRequest"
+            }
+          },
+          "repoUnits": {
+            "type": [
+              "array",
+              "null"
+            ],
+            "items": {
+              "$ref": "#/components/schemas/RepoBucketRequest"
+            }
+          }
+        }
+      },
       "APIKey": {
         "type": "object",
         "properties": {
@@ -3958,6 +3995,92 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/repo/validate": {
+      "post": {
+        "summary": "Check a repository's mode and buckets against the rules, saving nothing",
+        "tags": [
+          "repositories"
+        ],
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RepoWrite"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A parameter or the body is not acceptable; the message names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than --max-body-size.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No token, or an invalid or expired one.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token's role or organization may not do this.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "post_repo_validate",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RepoValidateRequest"
+              }
+            }
+          }
+        }
+      }
+    },
     "/repo/{repoId}": {
       "put": {
         "summary": "Update a repository",
@@ -4478,6 +4601,104 @@ enum OpenAPIDocument {
             }
           }
         ]
+      }
+    },
+    "/repo/{repoId}/validate": {
+      "post": {
+        "summary": "Check an update of a repository against the rules, saving nothing",
+        "tags": [
+          "repositories"
+        ],
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RepoWrite"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A parameter or the body is not acceptable; the message names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than --max-body-size.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No token, or an invalid or expired one.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token's role or organization may not do this.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "post_repo_repoId_validate",
+        "parameters": [
+          {
+            "name": "repoId",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 256,
+              "minLength": 1
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RepoValidateRequest"
+              }
+            }
+          }
+        }
       }
     },
     "/secrets": {

@@ -11,6 +11,8 @@ public final class MotoServer: @unchecked Sendable {
     public let bucket: String
     public private(set) var accessKeyID = ""
     public private(set) var secretAccessKey = ""
+    /// A role the IAM key may assume (external id `flashback-external-id`), allowed s3:*.
+    public private(set) var roleARN = ""
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
@@ -51,6 +53,7 @@ public final class MotoServer: @unchecked Sendable {
         let credentials = try JSONDecoder().decode([String: String].self, from: Data(output.utf8))
         accessKeyID = credentials["accessKeyId"] ?? ""
         secretAccessKey = credentials["secretAccessKey"] ?? ""
+        roleARN = credentials["roleArn"] ?? ""
     }
 
     deinit {

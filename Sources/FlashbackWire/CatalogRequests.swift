@@ -94,6 +94,15 @@ public struct RepoRequest: Decodable, Sendable {
     public var walletAddress: String?
 }
 
+/// The body of `POST /repo/validate` and `POST /repo/{id}/validate` (§9): a repository's mode and
+/// buckets checked against the NORMAL/MIRROR rules without saving anything.
+public struct RepoValidateRequest: Decodable, Sendable {
+    public var repoId: String?
+    public var mode: String?
+    public var repoBuckets: [RepoBucketRequest]?
+    public var repoUnits: [RepoBucketRequest]?
+}
+
 /// The body of `POST /repo/{id}/apikey` and its update.
 public struct APIKeyRequest: Decodable, Sendable {
     public var name: String

@@ -137,6 +137,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.validateAllowHost.help)
     var validateAllowHost: String?
 
+    @Option(name: .long, help: Settings.stsEndpoint.help)
+    var stsEndpoint: String?
+
+    @Option(name: .long, help: Settings.awsAccessKeyID.help)
+    var awsAccessKeyID: String?
+
+    @Option(name: .long, help: Settings.awsSecretAccessKey.help)
+    var awsSecretAccessKey: String?
+
     struct Resolved {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -162,6 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
         var nodeEnvironment: NodeEnvironmentSource?
         var nodeEnvironmentPlaintext: Bool
         var outboundPolicy: OutboundPolicy
+        var sts: STSSettings?
     }
 
     func resolveSettings() async throws -> Resolved {
@@ -268,7 +278,23 @@ struct ServeCommand: AsyncParsableCommand {
             outboundPolicy: OutboundPolicy(
                 allowPrivateAddresses: try source.value(Settings.validateAllowPrivate, flag: validateAllowPrivate),
                 allowedHosts: Set((source.value(Settings.validateAllowHost, flag: validateAllowHost) ?? "")
-                    .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })))
+                    .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })),
+            sts: try stsSettings(source))
+    }
+
+    /// The collector's AWS identity for delegated buckets, when both halves of its key are set.
+    private func stsSettings(_ source: SettingsSource) throws -> STSSettings? {
+        let keyID = source.value(Settings.awsAccessKeyID, flag: awsAccessKeyID)
+        let secret = source.value(Settings.awsSecretAccessKey, flag: awsSecretAccessKey)
+        guard let keyID, let secret else {
+            if keyID != nil || secret != nil { throw ValidationError("aws-access-key-id and aws-secret-access-key go together") }
+            return nil
+        }
+        let endpoint = source.value(Settings.stsEndpoint, flag: stsEndpoint)
+        guard let url = URL(string: endpoint), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+            throw ValidationError("sts-endpoint must be an http or https URL, not \(endpoint)")
+        }
+        return STSSettings(endpoint: endpoint, accessKeyID: keyID, secretAccessKey: secret)
     }
 
     /// The env files of `POST /secrets`, when `--node-env-dir` names a directory.
@@ -348,7 +374,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            validator: BucketValidator(policy: settings.outboundPolicy), readiness: readiness, version: FlashbackCollector.version,
+            validator: BucketValidator(policy: settings.outboundPolicy, sts: settings.sts), readiness: readiness, version: FlashbackCollector.version,
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
             nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext)

@@ -146,6 +146,11 @@ enum Settings {
     static let validateAllowPrivate = Setting(
         "validate-allow-private", default: false,
         "Let bucket validation reach loopback, link-local and private addresses (S3-compatible services on a private network)")
+    static let stsEndpoint = Setting("sts-endpoint", default: STSSettings.defaultEndpoint,
+                                     "STS endpoint for assuming the roles of delegated S3 buckets (role ARN as key, external id as secret)")
+    static let awsAccessKeyID = Setting<String?>("aws-access-key-id", "The collector's own AWS access key id, which assumes delegated roles",
+                                                 shown: "none, delegated buckets are refused")
+    static let awsSecretAccessKey = Setting<String?>("aws-secret-access-key", "The collector's own AWS secret access key (prefer the environment)")
     static let validateAllowHost = Setting<String?>(
         "validate-allow-host", "Comma-separated hosts that bucket validation may reach whatever they resolve to, e.g. minio.internal")
 }

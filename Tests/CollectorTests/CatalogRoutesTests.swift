@@ -89,6 +89,32 @@ struct CatalogRoutesTests {
         #expect(noCredentials.message.contains("no credentials"))
     }
 
+    /// S3 delegated access: the bucket's key is a role ARN and its secret the external id; the
+    /// collector assumes the role through moto's STS (signatures checked) and validates with the
+    /// temporary keys and their session token.
+    @Test func delegatedAccessAssumesTheRoleThroughSTS() async throws {
+        let moto = try await MotoServer(logDirectory: directory.path)
+        let sts = STSSettings(endpoint: moto.endpoint, accessKeyID: moto.accessKeyID, secretAccessKey: moto.secretAccessKey)
+        let validator = BucketValidator(timeout: .seconds(5), policy: .allowAll, sts: sts)
+        func target(role: String = moto.roleARN, externalID: String = "flashback-external-id") -> BucketEndpoint {
+            BucketEndpoint(storageType: .s3, bucket: moto.bucket, key: role, secret: externalID, endpoint: moto.endpoint, region: "us-east-1")
+        }
+        #expect(RoleARN.matches(moto.roleARN), "\(moto.roleARN)")
+        let ok = await validator.validate(target())
+        #expect(ok.status == "ONLINE", "\(ok.message)")
+        // The collector's own identity is what STS checks: a wrong secret is refused there.
+        let impostor = BucketValidator(timeout: .seconds(5), policy: .allowAll,
+                                       sts: STSSettings(endpoint: moto.endpoint, accessKeyID: moto.accessKeyID, secretAccessKey: String(repeating: "y", count: 40)))
+        let refused = await impostor.validate(target())
+        #expect(refused.status == "OFFLINE" && refused.message.contains("STS refused"), "\(refused.message)")
+        // Without an identity of its own the collector says what to configure.
+        let unconfigured = await BucketValidator(timeout: .seconds(5), policy: .allowAll).validate(target())
+        #expect(unconfigured.status == "OFFLINE" && unconfigured.message.contains("FLASHBACK_AWS_ACCESS_KEY_ID"), "\(unconfigured.message)")
+        for notARole in ["arn:aws:iam::123:role/x", "arn:aws:s3:::bucket", "arn:aws:iam::123456789012:user/u", "AKIAIOSFODNN7EXAMPLE"] {
+            #expect(!RoleARN.matches(notARole), "\(notARole)")
+        }
+    }
+
     @Test func bucketLifecycleWithCredentialChecks() async throws {
         let moto = try await MotoServer(logDirectory: directory.path)
         try await withHarness { harness, client in
@@ -122,9 +148,18 @@ struct CatalogRoutesTests {
             let result = try Self.json(validated)
             #expect(result["status"] as? String == "ONLINE")
             #expect(result["latency_ms"] is Int)
+            // The official client names the bucket in every validate: naming the stored one saves
+            // the result as the bucket's status; a candidate bucket does not.
+            let scopeA = CatalogScope(organization: "org-a", workspaces: [])
+            let before = try harness.catalog.bucket(scopeA, id: id).lastStatusAt
+            let named = try await Self.post(client, "/bucket/\(id)/validate", owner, #"{"bucket":"\#(moto.bucket)","region":"us-east-1"}"#)
+            #expect(named.status == .ok)
+            let after = try harness.catalog.bucket(scopeA, id: id).lastStatusAt
+            #expect(after != nil && after != before, "the named validate was recorded")
             let candidate = try await Self.post(client, "/bucket/\(id)/validate", owner, #"{"bucket":"missing-bucket"}"#)
             #expect(candidate.status == .badRequest)
             #expect((try Self.json(candidate)["message"] as? String)?.contains("not found") == true)
+            #expect(try harness.catalog.bucket(scopeA, id: id).status == "ONLINE", "a candidate's result is not the bucket's status")
 
             // Partial update: a rename keeps everything else; new wrong credentials are refused.
             let renamed = try await Self.post(client, "/bucket/\(id)", owner, #"{"name":"Archive EU"}"#, method: .put)
@@ -199,6 +234,18 @@ struct CatalogRoutesTests {
             #expect(normal.status == .ok)
             let normalID = try #require(try Self.json(normal)["repoId"] as? String)
 
+            // §9 validate: the same rules, nothing saved; with an id, as an update of that repository.
+            let validNormal = try await Self.post(client, "/repo/validate", owner, #"{"mode":"NORMAL","repoBuckets":[{"folder":"z","bucketId":"\#(b3)"}]}"#)
+            #expect(validNormal.status == .ok, "\(String(buffer: validNormal.body))")
+            #expect(try Self.json(validNormal)["success"] as? Bool == true)
+            let validateSteal = try await Self.post(client, "/repo/validate", owner, #"{"mode":"NORMAL","repoUnits":[{"folder":"z","unitId":"\#(b1)"}]}"#)
+            #expect(try code(validateSteal) == "MIRROR_UNIT_ALREADY_IN_OTHER_REPO")
+            let validateDrop = try await Self.post(client, "/repo/\(normalID)/validate", owner, #"{"mode":"NORMAL","repoBuckets":[{"folder":"y","bucketId":"\#(b3)"}]}"#)
+            #expect(try code(validateDrop) == "NORMAL_UNIT_FOLDER_CANNOT_DELETE")
+            let validateNoMaster = try await Self.post(client, "/repo/validate", owner, #"{"repoId":"\#(mirrorID)","mode":"MIRROR","repoBuckets":[{"folder":"","bucketId":"\#(b1)"}]}"#)
+            #expect(try code(validateNoMaster) == "MIRROR_MASTER_UNIT_MISSING")
+            #expect(try await Self.post(client, "/repo/nope/validate", owner, #"{"mode":"NORMAL","repoBuckets":[{"folder":"z","bucketId":"\#(b3)"}]}"#).status == .notFound)
+
             let dropFolder = try await Self.post(client, "/repo/\(normalID)", owner, #"{"name":"n","storageType":"S3","mode":"NORMAL","workspaceId":"ws-1","repoBuckets":[{"folder":"y","bucketId":"\#(b3)"}]}"#, method: .put)
             #expect(try code(dropFolder) == "NORMAL_UNIT_FOLDER_CANNOT_DELETE")
             let addFolder = try await Self.post(client, "/repo/\(normalID)", owner, #"{"name":"n2","storageType":"S3","mode":"NORMAL","workspaceId":"ws-1","repoBuckets":[{"folder":"x","bucketId":"\#(b3)"},{"folder":"y","bucketId":"\#(b3)"}]}"#, method: .put)
@@ -208,6 +255,14 @@ struct CatalogRoutesTests {
             let available = try await client.execute(uri: "/bucket/available", method: .get, headers: owner)
             let ids = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: available.body).utf8)) as? [[String: Any]]).compactMap { $0["id"] as? String }
             #expect(Set(ids) == [b3])
+            // The legacy /unit routes answer with the unit names too (Appendix B).
+            let legacyList = try Self.json(try await client.execute(uri: "/unit", method: .get, headers: owner))
+            #expect((legacyList["units"] as? [[String: Any]])?.count == (legacyList["buckets"] as? [[String: Any]])?.count)
+            #expect(try Self.json(try await client.execute(uri: "/bucket", method: .get, headers: owner))["units"] == nil)
+            let legacyCreate = try await Self.post(client, "/unit", owner, #"{"name":"u1","bucket":"u1-provider","storageType":"S3","workspaceId":"ws-1"}"#)
+            let legacyID = try #require(try Self.json(legacyCreate)["bucketId"] as? String)
+            #expect(try Self.json(legacyCreate)["unitId"] as? String == legacyID)
+
             let inUse = try await client.execute(uri: "/bucket/\(b1)", method: .delete, headers: owner)
             #expect(inUse.status == .forbidden)
 
