@@ -5,7 +5,8 @@
 #   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, prometheus (the
 #              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
 #              S3 endpoint with signature checks), openapi-spec-validator and schemathesis (the
-#              OpenAPI document and the API run against it)
+#              OpenAPI document and the API run against it), gcp-storage-emulator + cryptography
+#              (a GCS JSON API and a token endpoint for service-account credentials)
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
@@ -40,6 +41,12 @@ if ((testing)) && ! python3 -c 'import moto.server, boto3, flask, flask_cors' >/
   echo "install-deps: installing moto[server] from PyPI" >&2
   python3 -m pip install --quiet 'moto[server]>=5' boto3 ||
     python3 -m pip install --quiet --break-system-packages 'moto[server]>=5' boto3
+fi
+
+if ((testing)) && ! { command -v gcp-storage-emulator >/dev/null 2>&1 && python3 -c 'import cryptography' >/dev/null 2>&1; }; then
+  echo "install-deps: installing gcp-storage-emulator and cryptography from PyPI (GCS service-account tests)" >&2
+  python3 -m pip install --quiet gcp-storage-emulator cryptography ||
+    python3 -m pip install --quiet --break-system-packages gcp-storage-emulator cryptography
 fi
 
 if ((testing)) && ! { python3 -c 'import openapi_spec_validator' >/dev/null 2>&1 && command -v schemathesis >/dev/null 2>&1; }; then

@@ -107,10 +107,10 @@ schemas = {
         "size_change": opt(NUM), "requests": opt(NUM), "latency_ms": opt(NUM), "host": opt(STR)}),
     "ReportResponse": obj({"success": BOOL, "message": STR, "stored": INT}, ["success", "stored"]),
     "BucketRequest": obj({k: opt(text(n)) for k, n in [
-        ("name", 128), ("bucket", 255), ("storageType", 16), ("key", 256), ("secret", 1024), ("region", 64),
+        ("name", 128), ("bucket", 255), ("storageType", 16), ("key", 256), ("secret", 8192), ("region", 64),
         ("endpoint", 512), ("workspaceId", 128), ("walletAddress", 128), ("projectId", 128), ("apiKeyUuid", 128)]},
         description="Create: name, bucket, storageType (S3, GCS, BLOB, AZURE) and workspaceId are required."),
-    "ValidateRequest": obj({k: opt(text(n)) for k, n in [("bucket", 255), ("key", 256), ("secret", 1024), ("endpoint", 512), ("region", 64)]},
+    "ValidateRequest": obj({k: opt(text(n)) for k, n in [("bucket", 255), ("key", 256), ("secret", 8192), ("endpoint", 512), ("region", 64)]},
                            description="Values to test instead of the stored ones; key/secret/endpoint need ADMINISTRATORS or OWNER."),
     "Bucket": obj({"id": STR, "name": STR, "bucket": STR, "storageType": STR, "key": opt(STR), "endpoint": opt(STR),
                    "region": opt(STR), "status": opt(STR), "lastStatusAt": opt(STR), "latency_ms": opt(INT), "projectId": opt(STR),

@@ -45,6 +45,8 @@ public struct BucketValidator: Sendable {
     public var policy: OutboundPolicy
     /// The collector's own AWS identity for delegated access (role ARN buckets); `nil` refuses them.
     public var sts: STSSettings?
+    /// Google's token endpoint and GCS JSON API, for service-account credentials.
+    public var gcs: GCSEndpoints
     let client: HTTPClient
 
     /// A client that reports a redirect instead of following it, so that an allowed endpoint
@@ -54,8 +56,9 @@ public struct BucketValidator: Sendable {
 
     /// A validator using `client` (no redirects), giving up after `timeout`, reaching only what `policy` allows.
     public init(client: HTTPClient = BucketValidator.noRedirectClient, timeout: TimeAmount = .seconds(5), policy: OutboundPolicy = .publicOnly,
-                sts: STSSettings? = nil) {
+                sts: STSSettings? = nil, gcs: GCSEndpoints = GCSEndpoints()) {
         self.sts = sts
+        self.gcs = gcs
         self.client = client
         self.timeout = timeout
         self.policy = policy
@@ -67,6 +70,16 @@ public struct BucketValidator: Sendable {
         func elapsed() -> Int {
             let duration = ContinuousClock.now - started
             return Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        }
+        // GCS service accounts (client email + PEM private key) talk OAuth2, not HMAC.
+        if target.storageType == .gcs, target.endpoint.map(\.isEmpty) ?? true, let key = target.key {
+            if GCSServiceAccount.matches(key: key, secret: target.secret), let pem = target.secret {
+                return await validateServiceAccount(target, email: key, privateKeyPEM: pem, now: now, elapsed: elapsed)
+            }
+            if GCSServiceAccount.isDelegated(key: key, secret: target.secret) {
+                return BucketValidationResult(status: "OFFLINE", latencyMs: 0, message: "delegated GCS access (a client email without a "
+                    + "private key) needs an operator identity allowed to impersonate \(key); this collector has none configured")
+            }
         }
         var target = target
         var sessionToken: String?

@@ -70,6 +70,10 @@ struct CatalogRoutes {
             }
             guard let workspace = body.workspaceId.nonEmpty else { throw APIError(.badRequest, "missing field workspaceId") }
             var draft = try Self.draft(from: body)
+            if type == .gcs, let key = draft.key, GCSServiceAccount.isDelegated(key: key, secret: draft.secret) {
+                throw APIError(.badRequest, "delegated GCS access (a client email without a private key) needs an operator identity allowed "
+                    + "to impersonate \(key); this collector has none configured: send the service account's private key as secret")
+            }
             draft.name = name
             draft.bucket = providerBucket
             draft.storageType = type

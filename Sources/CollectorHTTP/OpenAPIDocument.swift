@@ -709,7 +709,7 @@ enum OpenAPIDocument {
               "string",
               "null"
             ],
-            "maxLength": 1024
+            "maxLength": 8192
           },
           "region": {
             "type": [
@@ -778,7 +778,7 @@ enum OpenAPIDocument {
               "string",
               "null"
             ],
-            "maxLength": 1024
+            "maxLength": 8192
           },
           "endpoint": {
             "type": [

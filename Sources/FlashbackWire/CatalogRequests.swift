@@ -6,7 +6,7 @@ import Foundation
 /// Longest accepted value of each catalog text field, in characters.
 public enum CatalogFieldLimits {
     public static let limits: [String: Int] = [
-        "name": 128, "bucket": 255, "key": 256, "secret": 1024, "endpoint": 512, "region": 64,
+        "name": 128, "bucket": 255, "key": 256, "secret": 8192, "endpoint": 512, "region": 64,
         "workspaceId": 128, "walletAddress": 128, "projectId": 128, "folder": 256,
     ]
 

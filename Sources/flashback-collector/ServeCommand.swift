@@ -140,6 +140,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.stsEndpoint.help)
     var stsEndpoint: String?
 
+    @Option(name: .long, help: Settings.gcsTokenURL.help)
+    var gcsTokenURL: String?
+
+    @Option(name: .long, help: Settings.gcsAPIURL.help)
+    var gcsAPIURL: String?
+
     @Option(name: .long, help: Settings.awsAccessKeyID.help)
     var awsAccessKeyID: String?
 
@@ -172,6 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
         var nodeEnvironmentPlaintext: Bool
         var outboundPolicy: OutboundPolicy
         var sts: STSSettings?
+        var gcs: GCSEndpoints
     }
 
     func resolveSettings() async throws -> Resolved {
@@ -279,7 +286,8 @@ struct ServeCommand: AsyncParsableCommand {
                 allowPrivateAddresses: try source.value(Settings.validateAllowPrivate, flag: validateAllowPrivate),
                 allowedHosts: Set((source.value(Settings.validateAllowHost, flag: validateAllowHost) ?? "")
                     .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })),
-            sts: try stsSettings(source))
+            sts: try stsSettings(source),
+            gcs: GCSEndpoints(tokenURL: source.value(Settings.gcsTokenURL, flag: gcsTokenURL), apiURL: source.value(Settings.gcsAPIURL, flag: gcsAPIURL)))
     }
 
     /// The collector's AWS identity for delegated buckets, when both halves of its key are set.
@@ -374,7 +382,7 @@ struct ServeCommand: AsyncParsableCommand {
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
-            validator: BucketValidator(policy: settings.outboundPolicy, sts: settings.sts), readiness: readiness, version: FlashbackCollector.version,
+            validator: BucketValidator(policy: settings.outboundPolicy, sts: settings.sts, gcs: settings.gcs), readiness: readiness, version: FlashbackCollector.version,
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
             nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext)

@@ -151,6 +151,9 @@ enum Settings {
     static let awsAccessKeyID = Setting<String?>("aws-access-key-id", "The collector's own AWS access key id, which assumes delegated roles",
                                                  shown: "none, delegated buckets are refused")
     static let awsSecretAccessKey = Setting<String?>("aws-secret-access-key", "The collector's own AWS secret access key (prefer the environment)")
+    static let gcsTokenURL = Setting("gcs-token-url", default: GCSEndpoints.googleTokenURL,
+                                     "OAuth2 token endpoint for GCS service-account credentials (client email as key, PEM private key as secret)")
+    static let gcsAPIURL = Setting("gcs-api-url", default: GCSEndpoints.googleAPIURL, "GCS JSON API base URL for service-account credentials")
     static let validateAllowHost = Setting<String?>(
         "validate-allow-host", "Comma-separated hosts that bucket validation may reach whatever they resolve to, e.g. minio.internal")
 }

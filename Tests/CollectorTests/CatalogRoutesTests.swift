@@ -115,6 +115,32 @@ struct CatalogRoutesTests {
         }
     }
 
+    /// GCS "classic" credentials: a service account's client email and PEM private key. The
+    /// collector signs an RS256 assertion, a token endpoint that verifies it with the public key
+    /// grants a token, and the GCS JSON API (PyPI `gcp-storage-emulator`) answers for the bucket.
+    @Test func gcsServiceAccountsTradeASignedAssertionForAToken() async throws {
+        let gcs = try await GCSEmulator(directory: directory.path)
+        let validator = BucketValidator(timeout: .seconds(5), policy: .allowAll, gcs: GCSEndpoints(tokenURL: gcs.tokenURL, apiURL: gcs.apiURL))
+        func target(bucket: String = gcs.bucket, key: String = gcs.clientEmail, secret: String? = gcs.privateKeyPEM) -> BucketEndpoint {
+            BucketEndpoint(storageType: .gcs, bucket: bucket, key: key, secret: secret, endpoint: nil, region: nil)
+        }
+        let ok = await validator.validate(target())
+        #expect(ok.status == "ONLINE", "\(ok.message)")
+        #expect(gcs.tokenDecisions().last?["granted"] as? Bool == true)
+        let missing = await validator.validate(target(bucket: "no-such-bucket"))
+        #expect(missing.status == "OFFLINE" && missing.message.contains("not found"), "\(missing.message)")
+        // Another key: the token endpoint's signature check refuses the assertion.
+        let otherKey = try await GCSEmulator(directory: directory.path).privateKeyPEM
+        let wrong = await validator.validate(target(secret: otherKey))
+        #expect(wrong.status == "OFFLINE" && wrong.message.contains("refused the service account's token request"), "\(wrong.message)")
+        #expect(gcs.tokenDecisions().last?["problem"] as? String == "signature does not verify")
+        // Delegated access (an email without a key) is refused with the reason.
+        let delegated = await validator.validate(target(secret: nil))
+        #expect(delegated.status == "OFFLINE" && delegated.message.contains("delegated GCS access"), "\(delegated.message)")
+        let garbage = await validator.validate(target(secret: "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"))
+        #expect(garbage.message.contains("not a usable RSA private key"), "\(garbage.message)")
+    }
+
     @Test func bucketLifecycleWithCredentialChecks() async throws {
         let moto = try await MotoServer(logDirectory: directory.path)
         try await withHarness { harness, client in
