@@ -5,40 +5,15 @@ import Foundation
 import Logging
 import Testing
 
-/// Opens a ``CatalogStore`` over the same durable data again and again (each open sees what
-/// earlier ones wrote), as a restart or another collector replica does.
-protocol CatalogStoreBackend: Sendable {
-    var name: String { get }
-    func open() throws -> any CatalogStore
-    func close()
-}
-
-/// The embedded backend: a RocksDB data directory, closed and reopened between opens.
-final class RocksDBCatalogBackend: CatalogStoreBackend, @unchecked Sendable {
-    let name = "rocksdb"
-    private let directory = TemporaryDirectory(prefix: "catalog-store")
-    private var storage: CollectorStorage?
-
-    func open() throws -> any CatalogStore {
-        close()
-        let opened = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
-        storage = opened
-        return RocksDBCatalogStore(storage: opened)
-    }
-
-    func close() {
-        storage?.close()
-        storage = nil
-    }
-}
-
 /// The contract every ``CatalogStore`` keeps, run against each backend given to it: what is
 /// saved is loaded back exactly, a save replaces, soft-deleted entries stay, and a repository
 /// deleted with its keys is one atomic step.
 @Suite("Catalog store contract")
 struct CatalogStoreContractTests {
     /// Every implementation the suite runs against (the PostgreSQL one joins in cluster mode).
-    static func backends() -> [any CatalogStoreBackend] { [RocksDBCatalogBackend()] }
+    static func backends() -> [any StoreBackend<any CatalogStore>] {
+        [RocksDBStoreBackend<any CatalogStore>(prefix: "catalog-store") { RocksDBCatalogStore(storage: $0) }]
+    }
 
     static let created = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -59,7 +34,7 @@ struct CatalogStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func savedEntitiesLoadBackExactly(_ backend: any CatalogStoreBackend) throws {
+    func savedEntitiesLoadBackExactly(_ backend: any StoreBackend<any CatalogStore>) throws {
         defer { backend.close() }
         let empty = try backend.open().load()
         #expect(empty.buckets.isEmpty && empty.repositories.isEmpty && empty.keys.isEmpty, "\(backend.name): a new store is empty")
@@ -75,7 +50,7 @@ struct CatalogStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func aSaveReplacesAndSoftDeletesStay(_ backend: any CatalogStoreBackend) throws {
+    func aSaveReplacesAndSoftDeletesStay(_ backend: any StoreBackend<any CatalogStore>) throws {
         defer { backend.close() }
         let store = try backend.open()
         try store.save(Self.bucket("b1"))
@@ -93,7 +68,7 @@ struct CatalogStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func aRepositoryAndItsKeysChangeTogether(_ backend: any CatalogStoreBackend) throws {
+    func aRepositoryAndItsKeysChangeTogether(_ backend: any StoreBackend<any CatalogStore>) throws {
         defer { backend.close() }
         let store = try backend.open()
         try store.save(Self.repository("r1"))

@@ -6,40 +6,15 @@ import Logging
 import Registry
 import Testing
 
-/// Opens a ``RegistryStore`` over the same durable data again and again (each open sees what
-/// earlier ones wrote), as a restart or another collector replica does.
-protocol RegistryStoreBackend: Sendable {
-    var name: String { get }
-    func open() throws -> any RegistryStore
-    func close()
-}
-
-/// The embedded backend: a RocksDB data directory, closed and reopened between opens.
-final class RocksDBRegistryBackend: RegistryStoreBackend, @unchecked Sendable {
-    let name = "rocksdb"
-    private let directory = TemporaryDirectory(prefix: "registry-store")
-    private var storage: CollectorStorage?
-
-    func open() throws -> any RegistryStore {
-        close()
-        let opened = try CollectorStorage.open(dataDirectory: directory.appending("data"), logger: Logger(label: "test"))
-        storage = opened
-        return RocksDBRegistryStore(storage: opened)
-    }
-
-    func close() {
-        storage?.close()
-        storage = nil
-    }
-}
-
 /// The contract every ``RegistryStore`` keeps, run against each backend given to it: keys and
 /// nodes load back exactly, deleting keys unlinks their nodes atomically, last-heard times
 /// persist, and an accepted signature is refused a second time until it expires.
 @Suite("Registry store contract")
 struct RegistryStoreContractTests {
     /// Every implementation the suite runs against (the PostgreSQL one joins in cluster mode).
-    static func backends() -> [any RegistryStoreBackend] { [RocksDBRegistryBackend()] }
+    static func backends() -> [any StoreBackend<any RegistryStore>] {
+        [RocksDBStoreBackend<any RegistryStore>(prefix: "registry-store") { RocksDBRegistryStore(storage: $0) }]
+    }
 
     static let created = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -54,7 +29,7 @@ struct RegistryStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func keysAndNodesLoadBackExactly(_ backend: any RegistryStoreBackend) throws {
+    func keysAndNodesLoadBackExactly(_ backend: any StoreBackend<any RegistryStore>) throws {
         defer { backend.close() }
         let empty = try backend.open().load(now: Self.created)
         #expect(empty.keys.isEmpty && empty.nodes.isEmpty && empty.signatures.isEmpty, "\(backend.name): a new store is empty")
@@ -73,7 +48,7 @@ struct RegistryStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func deletingKeysUnlinksTheirNodesTogether(_ backend: any RegistryStoreBackend) throws {
+    func deletingKeysUnlinksTheirNodesTogether(_ backend: any StoreBackend<any RegistryStore>) throws {
         defer { backend.close() }
         let store = try backend.open()
         try store.save(Self.key("k1"))
@@ -87,7 +62,7 @@ struct RegistryStoreContractTests {
     }
 
     @Test(arguments: backends())
-    func anAcceptedSignatureIsRefusedAgainUntilItExpires(_ backend: any RegistryStoreBackend) throws {
+    func anAcceptedSignatureIsRefusedAgainUntilItExpires(_ backend: any StoreBackend<any RegistryStore>) throws {
         defer { backend.close() }
         let fingerprint = Data(SHA256.hash(data: Array("signature".utf8)))
         let other = Data(SHA256.hash(data: Array("another".utf8)))
