@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CollectorModel
 import Crypto
 import FlashbackWire
 import Foundation
@@ -46,7 +47,7 @@ public enum GCSServiceAccount {
             data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
         }
-        let issued = Int64(now.timeIntervalSince1970)
+        let issued = Int64(saturating: now.timeIntervalSince1970)
         let header = try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT"], options: [.sortedKeys])
         let claims = try JSONSerialization.data(withJSONObject: [
             "iss": email, "scope": scope, "aud": tokenURL, "iat": issued, "exp": issued + 3600,

@@ -90,6 +90,7 @@ public enum ISO8601 {
               let hour = digits(9..<11), let minute = digits(11..<13), let second = digits(13..<15),
               (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: month, year: year),
               hour < 24, minute < 60, second <= 60 else { return nil }
+        // Four-digit years keep `days` within ±3.7 million, so neither product can overflow.
         let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)
         return days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
     }
