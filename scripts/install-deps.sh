@@ -6,7 +6,8 @@
 #              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
 #              S3 endpoint with signature checks), openapi-spec-validator and schemathesis (the
 #              OpenAPI document and the API run against it), gcp-storage-emulator + cryptography
-#              (a GCS JSON API and a token endpoint for service-account credentials)
+#              (a GCS JSON API and a token endpoint for service-account credentials), and
+#              azure-storage-blob (Microsoft's Shared Key signer, the reference for Azure tests)
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
@@ -47,6 +48,12 @@ if ((testing)) && ! { command -v gcp-storage-emulator >/dev/null 2>&1 && python3
   echo "install-deps: installing gcp-storage-emulator and cryptography from PyPI (GCS service-account tests)" >&2
   python3 -m pip install --quiet gcp-storage-emulator cryptography ||
     python3 -m pip install --quiet --break-system-packages gcp-storage-emulator cryptography
+fi
+
+if ((testing)) && ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
+  echo "install-deps: installing azure-storage-blob from PyPI (its Shared Key signer is the Azure reference in tests)" >&2
+  python3 -m pip install --quiet azure-storage-blob ||
+    python3 -m pip install --quiet --break-system-packages azure-storage-blob
 fi
 
 if ((testing)) && ! { python3 -c 'import openapi_spec_validator' >/dev/null 2>&1 && command -v schemathesis >/dev/null 2>&1; }; then

@@ -122,7 +122,7 @@ public struct BucketValidator: Sendable {
             if (200..<300).contains(code) {
                 return BucketValidationResult(status: "ONLINE", latencyMs: latency, message: "bucket \(target.bucket) is reachable (\(code))")
             }
-            let providerCode = Self.errorCode(in: String(buffer: body)) ?? response.headers.first(name: "x-ms-error-code")
+            let providerCode = Self.errorCode(in: String(buffer: body)) ?? response.headers.first(name: "x-ms-error-code").flatMap { $0.count <= 64 ? $0 : nil }
             let detail = providerCode.map { " \($0)" } ?? ""
             let message: String
             switch code {
