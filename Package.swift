@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // MARK: Storage engine
@@ -136,6 +138,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Cluster mode's control plane: the Registry and Catalog stores on PostgreSQL, the schema
+        // migrations and the change notifications that keep every replica's cache fresh.
+        .target(
+            name: "ControlPlanePostgres",
+            dependencies: [
+                "CollectorModel",
+                "Registry",
+                "Catalog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "CollectorAuth",
             dependencies: [
@@ -234,6 +250,9 @@ let package = Package(
             name: "CollectorTesting",
             dependencies: [
                 "RocksDB",
+                "Registry",
+                "Catalog",
+                "ControlPlanePostgres",
                 "CollectorAuth",
                 "CollectorModel",
                 "CollectorStore",
@@ -272,6 +291,7 @@ let package = Package(
                 "FlashbackWire",
                 "CollectorStore",
                 "CollectorTesting",
+                "ControlPlanePostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -286,6 +306,7 @@ let package = Package(
                 "FlashbackWire",
                 "CollectorStore",
                 "CollectorTesting",
+                "ControlPlanePostgres",
                 "RocksDB",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,7 +2,8 @@
 # Installs the Debian packages the collector and its tests need, when missing.
 # Usage: scripts/install-deps.sh [--test]
 #   (no flag)  build and run: librocksdb-dev libssl-dev zlib1g-dev
-#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, prometheus (the
+#   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, postgresql-15 (a
+#              throwaway cluster per test for cluster mode), prometheus (the
 #              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
 #              S3 endpoint with signature checks), openapi-spec-validator and schemathesis (the
 #              OpenAPI document and the API run against it), gcp-storage-emulator + cryptography
@@ -15,7 +16,7 @@ packages=(librocksdb-dev libssl-dev zlib1g-dev pkg-config)
 testing=0
 if [[ "${1:-}" == "--test" ]]; then
   testing=1
-  packages+=(openssl netcat-openbsd prometheus)
+  packages+=(openssl netcat-openbsd prometheus postgresql-15)
   command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 fi
 

@@ -2,20 +2,23 @@
 /// key-value API, so that another database can serve them without touching the service.
 ///
 /// The service holds the catalog in memory and checks every rule (scopes, quotas, unique names)
-/// there; a store only makes each change durable, atomically, before the service applies it.
+/// there; a store only makes each change durable, atomically, before the service applies it. A
+/// store shared by several collectors is the judge of races between them: it throws
+/// ``StoreError/conflict(_:)`` when a change takes a name another collector's change already
+/// took, and ``StoreError/unavailable(_:)`` when it cannot be reached.
 /// Secrets reach a store sealed (``SecretBox``), never in plaintext.
 public protocol CatalogStore: Sendable {
     /// Every bucket, repository and repo API key, including soft-deleted ones.
-    func load() throws -> CatalogContents
+    func load() async throws -> CatalogContents
     /// Creates or replaces a bucket.
-    func save(_ bucket: StorageBucket) throws
+    func save(_ bucket: StorageBucket) async throws
     /// Creates or replaces a repository.
-    func save(_ repository: Repository) throws
+    func save(_ repository: Repository) async throws
     /// Creates or replaces a repo API key.
-    func save(_ key: RepoAPIKey) throws
+    func save(_ key: RepoAPIKey) async throws
     /// Replaces a repository and some of its keys in one atomic step (deleting a repository
     /// revokes its keys with it).
-    func save(_ repository: Repository, keys: [RepoAPIKey]) throws
+    func save(_ repository: Repository, keys: [RepoAPIKey]) async throws
 }
 
 /// Everything a ``CatalogStore`` holds.

@@ -93,8 +93,10 @@ public struct ResolvedAPIKey: Sendable {
 ///
 /// Every method takes the caller's ``CatalogScope``; an entity outside it answers "not found",
 /// never its data. Role checks (who may change what) belong to the caller.
-/// Thread-safety: `Sendable`; mutations are serialised by one lock and made durable in the store
-/// before the in-memory state changes.
+/// Thread-safety: `Sendable`; memory is behind one lock, and mutations run one at a time through
+/// a ``SerialGate``: each checks its rules against memory, is made durable in the store, then
+/// applied to memory. With a store shared by several collectors, memory is a cache that
+/// ``reload()`` refreshes when another collector changed the store.
 public final class StorageCatalog: Sendable {
     private struct State {
         var buckets: [String: StorageBucket] = [:]
@@ -105,6 +107,7 @@ public final class StorageCatalog: Sendable {
     }
 
     private let state: Mutex<State>
+    private let gate = SerialGate()
     private let store: any CatalogStore
     private let secrets: SecretBox
     private let now: @Sendable () -> Date
@@ -112,20 +115,35 @@ public final class StorageCatalog: Sendable {
     public let settings: CatalogSettings
 
     /// Loads the catalog from `store`.
-    public init(
+    public static func open(
         store: any CatalogStore,
         secrets: SecretBox,
         settings: CatalogSettings = CatalogSettings(),
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
-    ) throws {
+    ) async throws -> StorageCatalog {
+        StorageCatalog(store: store, contents: try await store.load(), secrets: secrets, settings: settings, clock: clock, logger: logger)
+    }
+
+    /// A catalog over `store` whose contents were just loaded from it.
+    public init(
+        store: any CatalogStore,
+        contents: CatalogContents,
+        secrets: SecretBox,
+        settings: CatalogSettings = CatalogSettings(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) {
         self.store = store
         self.secrets = secrets
         self.settings = settings
         now = clock
         self.logger = logger
+        state = Mutex(Self.state(of: contents, secrets: secrets, logger: logger))
+    }
+
+    private static func state(of contents: CatalogContents, secrets: SecretBox, logger: Logger) -> State {
         var loaded = State()
-        let contents = try store.load()
         for bucket in contents.buckets { loaded.buckets[bucket.id] = bucket }
         for repo in contents.repositories { loaded.repos[repo.id] = repo }
         for key in contents.keys {
@@ -139,14 +157,39 @@ public final class StorageCatalog: Sendable {
                 }
             }
         }
-        state = Mutex(loaded)
+        return loaded
     }
 
     /// The catalog of the embedded store in `storage` (the default, single-node setup).
     public convenience init(storage: CollectorStorage, secrets: SecretBox, settings: CatalogSettings = CatalogSettings(), syncWrites: Bool = false,
                             clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger) throws {
-        try self.init(store: RocksDBCatalogStore(storage: storage, sync: syncWrites), secrets: secrets, settings: settings, clock: clock,
-                      logger: logger)
+        let store = RocksDBCatalogStore(storage: storage, sync: syncWrites)
+        self.init(store: store, contents: try store.load(), secrets: secrets, settings: settings, clock: clock, logger: logger)
+    }
+
+    /// Replaces memory with what the store holds now (another collector changed it); runs
+    /// between this process's own mutations.
+    public func reload() async throws {
+        try await gate.run { try await reloadInsideGate() }
+    }
+
+    private func reloadInsideGate() async throws {
+        let fresh = Self.state(of: try await store.load(), secrets: secrets, logger: logger)
+        state.withLock { $0 = fresh }
+    }
+
+    /// Runs a mutation through the gate; a conflict the store reports (another collector took
+    /// the name first) reloads memory and is answered as `conflict` says.
+    private func mutate<T: Sendable>(conflict: (any Error)? = nil, _ body: () async throws -> T) async throws -> T {
+        try await gate.run {
+            do {
+                return try await body()
+            } catch let error as StoreError {
+                guard case .conflict = error else { throw error }
+                try? await reloadInsideGate()
+                throw conflict ?? error
+            }
+        }
     }
 
     // MARK: Buckets
@@ -214,7 +257,7 @@ public final class StorageCatalog: Sendable {
     }
 
     /// Creates a bucket. `draft` must carry name, bucket, storageType and workspaceId.
-    public func createBucket(_ scope: CatalogScope, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
+    public func createBucket(_ scope: CatalogScope, _ draft: BucketDraft, validation: BucketValidationResult?) async throws -> StorageBucket {
         guard let name = draft.name, let providerBucket = draft.bucket, let type = draft.storageType, let workspace = draft.workspaceId else {
             throw CatalogError.invalid("name, bucket, storageType and workspaceId are required")
         }
@@ -229,33 +272,41 @@ public final class StorageCatalog: Sendable {
             latencyMs: nil, createdAt: now(), deletedAt: nil)
         if let secret = draft.secret { bucket.sealedSecret = try secrets.seal(Array(secret.utf8), context: "bucket:\(id)") }
         apply(validation, to: &bucket)
-        return try state.withLock { state in
-            let mine = state.buckets.values.filter { $0.organization == scope.organization && !$0.isDeleted }
-            guard mine.count < settings.maxBucketsPerOrganization else {
-                throw CatalogError(.quotaExceeded, "Bucket quota exceeded: an organization may have at most \(settings.maxBucketsPerOrganization) buckets")
+        let created = bucket
+        return try await mutate(conflict: CatalogError.invalid(Self.bucketNameTaken(name))) {
+            try state.withLock { state in
+                let mine = state.buckets.values.filter { $0.organization == scope.organization && !$0.isDeleted }
+                guard mine.count < settings.maxBucketsPerOrganization else {
+                    throw CatalogError(.quotaExceeded, "Bucket quota exceeded: an organization may have at most \(settings.maxBucketsPerOrganization) buckets")
+                }
+                guard !mine.contains(where: { $0.name == name }) else { throw CatalogError.invalid(Self.bucketNameTaken(name)) }
             }
-            guard !mine.contains(where: { $0.name == name }) else {
-                throw CatalogError.invalid("A bucket named \(name) already exists in this organization")
-            }
-            try store.save(bucket)
-            state.buckets[id] = bucket
-            return bucket
+            try await store.save(created)
+            state.withLock { $0.buckets[id] = created }
+            return created
         }
     }
 
+    static func bucketNameTaken(_ name: String) -> String {
+        "A bucket named \(name) already exists in this organization"
+    }
+
     /// Overwrites the fields present in `draft`; a new secret is sealed, an absent one kept.
-    public func updateBucket(_ scope: CatalogScope, id: String, _ draft: BucketDraft, validation: BucketValidationResult?) throws -> StorageBucket {
+    public func updateBucket(_ scope: CatalogScope, id: String, _ draft: BucketDraft, validation: BucketValidationResult?) async throws -> StorageBucket {
         if let workspace = draft.workspaceId, !(scope.workspaces.isEmpty || scope.workspaces.contains(workspace)) {
             throw CatalogError.forbidden("Access denied: you have no access to workspace \(workspace)")
         }
         let sealed = try draft.secret.map { try secrets.seal(Array($0.utf8), context: "bucket:\(id)") }
-        return try state.withLock { state in
-            var bucket = try visibleBucket(state, scope, id)
-            if let name = draft.name, name != bucket.name {
-                guard !state.buckets.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == name }) else {
-                    throw CatalogError.invalid("A bucket named \(name) already exists in this organization")
+        return try await mutate(conflict: CatalogError.invalid(Self.bucketNameTaken(draft.name ?? ""))) {
+            var bucket = try state.withLock { state in
+                var bucket = try visibleBucket(state, scope, id)
+                if let name = draft.name, name != bucket.name {
+                    guard !state.buckets.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == name }) else {
+                        throw CatalogError.invalid(Self.bucketNameTaken(name))
+                    }
+                    bucket.name = name
                 }
-                bucket.name = name
+                return bucket
             }
             if let value = draft.bucket { bucket.bucket = value }
             if let value = draft.storageType { bucket.storageType = value }
@@ -267,19 +318,21 @@ public final class StorageCatalog: Sendable {
             if let value = draft.workspaceId { bucket.workspaceId = value }
             if let value = draft.walletAddress { bucket.walletAddress = value }
             apply(validation, to: &bucket)
-            try store.save(bucket)
-            state.buckets[id] = bucket
-            return bucket
+            try await store.save(bucket)
+            let saved = bucket
+            state.withLock { $0.buckets[id] = saved }
+            return saved
         }
     }
 
     /// Records the outcome of a validation run.
-    public func recordValidation(bucketID: String, _ result: BucketValidationResult) throws {
-        try state.withLock { state in
-            guard var bucket = state.buckets[bucketID], !bucket.isDeleted else { return }
+    public func recordValidation(bucketID: String, _ result: BucketValidationResult) async throws {
+        try await mutate {
+            guard var bucket = state.withLock({ $0.buckets[bucketID] }), !bucket.isDeleted else { return }
             apply(result, to: &bucket)
-            try store.save(bucket)
-            state.buckets[bucketID] = bucket
+            try await store.save(bucket)
+            let saved = bucket
+            state.withLock { $0.buckets[bucketID] = saved }
         }
     }
 
@@ -291,16 +344,20 @@ public final class StorageCatalog: Sendable {
     }
 
     /// Soft-deletes a bucket. `.forbidden` while a repository uses it.
-    public func deleteBucket(_ scope: CatalogScope, id: String) throws {
-        try state.withLock { state in
-            var bucket = try visibleBucket(state, scope, id)
-            if let user = state.repos.values.first(where: { !$0.isDeleted && $0.buckets.contains { $0.bucketId == id } }) {
-                throw CatalogError.forbidden("Bucket is in use by repository \(user.name); remove it from the repository first")
+    public func deleteBucket(_ scope: CatalogScope, id: String) async throws {
+        try await mutate {
+            var bucket = try state.withLock { state in
+                let bucket = try visibleBucket(state, scope, id)
+                if let user = state.repos.values.first(where: { !$0.isDeleted && $0.buckets.contains { $0.bucketId == id } }) {
+                    throw CatalogError.forbidden("Bucket is in use by repository \(user.name); remove it from the repository first")
+                }
+                return bucket
             }
             bucket.deletedAt = now()
             bucket.sealedSecret = nil
-            try store.save(bucket)
-            state.buckets[id] = bucket
+            try await store.save(bucket)
+            let saved = bucket
+            state.withLock { $0.buckets[id] = saved }
         }
     }
 
@@ -336,50 +393,58 @@ public final class StorageCatalog: Sendable {
     }
 
     /// Creates a repository after checking the NORMAL/MIRROR rules.
-    public func createRepository(_ scope: CatalogScope, _ draft: RepositoryDraft) throws -> Repository {
+    public func createRepository(_ scope: CatalogScope, _ draft: RepositoryDraft) async throws -> Repository {
         guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
             throw CatalogError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
         }
-        return try state.withLock { state in
-            let mine = state.repos.values.filter { $0.organization == scope.organization && !$0.isDeleted }
-            guard mine.count < settings.maxReposPerOrganization else {
-                throw RepoRuleError(.quotaExceeded, "Repository quota exceeded: at most \(settings.maxReposPerOrganization) repositories")
+        return try await mutate(conflict: Self.repositoryNameTaken(draft.name)) {
+            try state.withLock { state in
+                let mine = state.repos.values.filter { $0.organization == scope.organization && !$0.isDeleted }
+                guard mine.count < settings.maxReposPerOrganization else {
+                    throw RepoRuleError(.quotaExceeded, "Repository quota exceeded: at most \(settings.maxReposPerOrganization) repositories")
+                }
+                guard !mine.contains(where: { $0.name == draft.name }) else { throw Self.repositoryNameTaken(draft.name) }
+                try checkRules(state, scope, draft, excluding: nil, previous: nil)
             }
-            guard !mine.contains(where: { $0.name == draft.name }) else {
-                throw RepoRuleError(.nameAlreadyUsed, "A repository named \(draft.name) already exists")
-            }
-            try checkRules(state, scope, draft, excluding: nil, previous: nil)
             let repo = Repository(
                 id: UUID().uuidString.lowercased(), organization: scope.organization, workspaceId: draft.workspaceId,
                 name: draft.name, storageType: draft.storageType, mode: draft.mode, buckets: draft.buckets,
                 walletAddress: draft.walletAddress, createdAt: now(), deletedAt: nil)
-            try store.save(repo)
-            state.repos[repo.id] = repo
+            try await store.save(repo)
+            state.withLock { $0.repos[repo.id] = repo }
             return repo
         }
     }
 
+    static func repositoryNameTaken(_ name: String) -> RepoRuleError {
+        RepoRuleError(.nameAlreadyUsed, "A repository named \(name) already exists")
+    }
+
     /// Replaces a repository's definition; NORMAL folders may not be removed or re-pointed.
-    public func updateRepository(_ scope: CatalogScope, id: String, _ draft: RepositoryDraft) throws -> Repository {
-        try state.withLock { state in
-            var repo = try visibleRepo(state, scope, id)
-            if draft.name != repo.name,
-               state.repos.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == draft.name }) {
-                throw RepoRuleError(.nameAlreadyUsed, "A repository named \(draft.name) already exists")
+    public func updateRepository(_ scope: CatalogScope, id: String, _ draft: RepositoryDraft) async throws -> Repository {
+        try await mutate(conflict: Self.repositoryNameTaken(draft.name)) {
+            var repo = try state.withLock { state in
+                let repo = try visibleRepo(state, scope, id)
+                if draft.name != repo.name,
+                   state.repos.values.contains(where: { $0.organization == scope.organization && !$0.isDeleted && $0.name == draft.name }) {
+                    throw Self.repositoryNameTaken(draft.name)
+                }
+                guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
+                    throw CatalogError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
+                }
+                try checkRules(state, scope, draft, excluding: id, previous: repo)
+                return repo
             }
-            guard scope.workspaces.isEmpty || scope.workspaces.contains(draft.workspaceId) else {
-                throw CatalogError.forbidden("Access denied: you have no access to workspace \(draft.workspaceId)")
-            }
-            try checkRules(state, scope, draft, excluding: id, previous: repo)
             repo.name = draft.name
             repo.storageType = draft.storageType
             repo.mode = draft.mode
             repo.workspaceId = draft.workspaceId
             repo.buckets = draft.buckets
             repo.walletAddress = draft.walletAddress ?? repo.walletAddress
-            try store.save(repo)
-            state.repos[id] = repo
-            return repo
+            try await store.save(repo)
+            let saved = repo
+            state.withLock { $0.repos[id] = saved }
+            return saved
         }
     }
 
@@ -435,21 +500,27 @@ public final class StorageCatalog: Sendable {
     }
 
     /// Soft-deletes a repository; its API keys stop working at once.
-    public func deleteRepository(_ scope: CatalogScope, id: String) throws {
-        try state.withLock { state in
-            var repo = try visibleRepo(state, scope, id)
-            repo.deletedAt = now()
-            var revoked: [RepoAPIKey] = []
-            for var key in state.keys.values where key.repoId == id && !key.isDeleted {
-                key.deletedAt = repo.deletedAt
-                revoked.append(key)
+    public func deleteRepository(_ scope: CatalogScope, id: String) async throws {
+        try await mutate {
+            let deletedAt = now()
+            let (repo, revoked) = try state.withLock { state in
+                var repo = try visibleRepo(state, scope, id)
+                repo.deletedAt = deletedAt
+                var revoked: [RepoAPIKey] = []
+                for var key in state.keys.values where key.repoId == id && !key.isDeleted {
+                    key.deletedAt = deletedAt
+                    revoked.append(key)
+                }
+                return (repo, revoked)
             }
-            try store.save(repo, keys: revoked)
-            state.repos[id] = repo
-            for key in revoked {
-                state.keys[key.id] = key
-                state.keyByAccessID[key.accessKeyID] = nil
-                state.secretsByKeyID[key.id] = nil
+            try await store.save(repo, keys: revoked)
+            state.withLock { state in
+                state.repos[id] = repo
+                for key in revoked {
+                    state.keys[key.id] = key
+                    state.keyByAccessID[key.accessKeyID] = nil
+                    state.secretsByKeyID[key.id] = nil
+                }
             }
         }
     }
@@ -457,21 +528,26 @@ public final class StorageCatalog: Sendable {
     // MARK: Repo API keys
 
     /// Creates a key for a repository; the secret is returned here and never again.
-    public func createAPIKey(_ scope: CatalogScope, repoId: String, name: String, accessType: AccessType) throws -> (key: RepoAPIKey, secret: String) {
+    public func createAPIKey(_ scope: CatalogScope, repoId: String, name: String, accessType: AccessType) async throws -> (key: RepoAPIKey, secret: String) {
         let secret = Self.makeSecret()
-        return try state.withLock { state in
-            let repo = try visibleRepo(state, scope, repoId)
-            var accessKeyID = Self.makeAccessKeyID()
-            while state.keyByAccessID[accessKeyID] != nil { accessKeyID = Self.makeAccessKeyID() }
+        return try await mutate {
+            let (repo, accessKeyID) = try state.withLock { state in
+                let repo = try visibleRepo(state, scope, repoId)
+                var accessKeyID = Self.makeAccessKeyID()
+                while state.keyByAccessID[accessKeyID] != nil { accessKeyID = Self.makeAccessKeyID() }
+                return (repo, accessKeyID)
+            }
             let id = UUID().uuidString.lowercased()
             let key = RepoAPIKey(
                 id: id, repoId: repo.id, organization: repo.organization, name: name, accessType: accessType,
                 accessKeyID: accessKeyID, sealedSecret: try secrets.seal(Array(secret.utf8), context: "repo-key:\(id)"),
                 createdAt: now(), deletedAt: nil)
-            try store.save(key)
-            state.keys[id] = key
-            state.keyByAccessID[accessKeyID] = id
-            state.secretsByKeyID[id] = secret
+            try await store.save(key)
+            state.withLock { state in
+                state.keys[id] = key
+                state.keyByAccessID[accessKeyID] = id
+                state.secretsByKeyID[id] = secret
+            }
             return (key, secret)
         }
     }
@@ -485,27 +561,37 @@ public final class StorageCatalog: Sendable {
     }
 
     /// Renames a key and changes its access; effective for the next authorization.
-    public func updateAPIKey(_ scope: CatalogScope, repoId: String, keyId: String, name: String, accessType: AccessType) throws {
-        try state.withLock { state in
-            _ = try visibleRepo(state, scope, repoId)
-            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw CatalogError.notFound("API key not found") }
+    public func updateAPIKey(_ scope: CatalogScope, repoId: String, keyId: String, name: String, accessType: AccessType) async throws {
+        try await mutate {
+            var key = try liveKey(scope, repoId: repoId, keyId: keyId)
             key.name = name
             key.accessType = accessType
-            try store.save(key)
-            state.keys[keyId] = key
+            try await store.save(key)
+            let saved = key
+            state.withLock { $0.keys[keyId] = saved }
+        }
+    }
+
+    private func liveKey(_ scope: CatalogScope, repoId: String, keyId: String) throws -> RepoAPIKey {
+        try state.withLock { state in
+            _ = try visibleRepo(state, scope, repoId)
+            guard let key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw CatalogError.notFound("API key not found") }
+            return key
         }
     }
 
     /// Revokes a key at once (soft delete).
-    public func deleteAPIKey(_ scope: CatalogScope, repoId: String, keyId: String) throws {
-        try state.withLock { state in
-            _ = try visibleRepo(state, scope, repoId)
-            guard var key = state.keys[keyId], key.repoId == repoId, !key.isDeleted else { throw CatalogError.notFound("API key not found") }
+    public func deleteAPIKey(_ scope: CatalogScope, repoId: String, keyId: String) async throws {
+        try await mutate {
+            var key = try liveKey(scope, repoId: repoId, keyId: keyId)
             key.deletedAt = now()
-            try store.save(key)
-            state.keys[keyId] = key
-            state.keyByAccessID[key.accessKeyID] = nil
-            state.secretsByKeyID[keyId] = nil
+            try await store.save(key)
+            let saved = key
+            state.withLock { state in
+                state.keys[keyId] = saved
+                state.keyByAccessID[saved.accessKeyID] = nil
+                state.secretsByKeyID[keyId] = nil
+            }
         }
     }
 

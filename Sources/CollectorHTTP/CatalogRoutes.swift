@@ -79,7 +79,7 @@ struct CatalogRoutes {
             draft.storageType = type
             draft.workspaceId = workspace
             let validation = try await validateIfPossible(draft, storedSecret: nil)
-            let bucket = try catalog.createBucket(scope, draft, validation: validation)
+            let bucket = try await catalog.createBucket(scope, draft, validation: validation)
             context.logger.info("bucket created", metadata: ["bucket": "\(bucket.id)", "organization": "\(scope.organization)"])
             return try JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, unitId: legacy ? bucket.id : nil, status: bucket.status, latency_ms: bucket.latencyMs))
                 .response(from: request, context: context)
@@ -109,14 +109,14 @@ struct CatalogRoutes {
             merged.endpoint = draft.endpoint ?? existing.endpoint
             merged.region = draft.region ?? existing.region
             let validation = reaches ? try await validateIfPossible(merged, storedSecret: catalog.providerSecret(of: existing)) : nil
-            let bucket = try catalog.updateBucket(scope, id: id, draft, validation: validation)
+            let bucket = try await catalog.updateBucket(scope, id: id, draft, validation: validation)
             return JSONResponse(body: BucketWriteResponse(bucketId: bucket.id, unitId: legacy ? bucket.id : nil, status: bucket.status, latency_ms: bucket.latencyMs))
         }
 
         router.delete(RouterPath("\(prefix)/:bucketId")) { _, context -> JSONResponse<ActionResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("bucketId")
-            try catalog.deleteBucket(scope, id: id)
+            try await catalog.deleteBucket(scope, id: id)
             return JSONResponse(body: ActionResponse(message: "Bucket deleted successfully"))
         }
 
@@ -153,7 +153,7 @@ struct CatalogRoutes {
                 key: body.key.nonEmpty ?? bucket.key, secret: body.secret.nonEmpty ?? catalog.providerSecret(of: bucket),
                 endpoint: body.endpoint.nonEmpty ?? bucket.endpoint, region: body.region.nonEmpty ?? bucket.region)
             let result = await validator.validate(target)
-            if usesStored { try catalog.recordValidation(bucketID: bucket.id, result) }
+            if usesStored { try await catalog.recordValidation(bucketID: bucket.id, result) }
             return JSONResponse(
                 status: result.isOnline ? .ok : .badRequest,
                 body: ValidationResponse(success: result.isOnline, status: result.status, latency_ms: result.latencyMs, message: result.message))
@@ -275,7 +275,7 @@ struct CatalogRoutes {
             let scope = try Self.writeScope(context)
             let body = try await JSONRequest.decode(RepoRequest.self, from: request, context: context)
             let draft = try Self.repoDraft(body, scope: scope, catalog: catalog)
-            let repo = try catalog.createRepository(scope, draft)
+            let repo = try await catalog.createRepository(scope, draft)
             return JSONResponse(body: RepoWriteResponse(repoId: repo.id))
         }
 
@@ -284,14 +284,14 @@ struct CatalogRoutes {
             let id = try context.parameters.require("repoId")
             let body = try await JSONRequest.decode(RepoRequest.self, from: request, context: context)
             let draft = try Self.repoDraft(body, scope: scope, catalog: catalog)
-            let repo = try catalog.updateRepository(scope, id: id, draft)
+            let repo = try await catalog.updateRepository(scope, id: id, draft)
             return JSONResponse(body: RepoWriteResponse(repoId: repo.id))
         }
 
         router.delete("/repo/:repoId") { _, context -> JSONResponse<ActionResponse> in
             let scope = try Self.writeScope(context)
             let id = try context.parameters.require("repoId")
-            try catalog.deleteRepository(scope, id: id)
+            try await catalog.deleteRepository(scope, id: id)
             return JSONResponse(body: ActionResponse(message: "Repository deleted successfully"))
         }
     }
@@ -319,7 +319,7 @@ struct CatalogRoutes {
             guard !body.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError(.badRequest, "missing field name") }
             if let bodyRepo = body.repoId.nonEmpty, bodyRepo != repo { throw APIError(.badRequest, "repoId in the body differs from the path") }
             let type = try Self.accessType(body.accessType)
-            let (key, secret) = try catalog.createAPIKey(scope, repoId: repo, name: body.name, accessType: type)
+            let (key, secret) = try await catalog.createAPIKey(scope, repoId: repo, name: body.name, accessType: type)
             var response = try JSONResponse(body: APIKeyCreatedResponse(id: key.id, key: key.accessKeyID, secret: secret)).response(from: request, context: context)
             response.headers[.cacheControl] = "no-store"
             return response
@@ -332,7 +332,7 @@ struct CatalogRoutes {
             let body = try await JSONRequest.decode(APIKeyRequest.self, from: request, context: context)
             try CatalogFieldLimits.check("name", body.name)
             let type = try Self.accessType(body.accessType)
-            try catalog.updateAPIKey(scope, repoId: repo, keyId: keyID, name: body.name, accessType: type)
+            try await catalog.updateAPIKey(scope, repoId: repo, keyId: keyID, name: body.name, accessType: type)
             return JSONResponse(body: ActionResponse(message: "API key updated successfully"))
         }
 
@@ -340,7 +340,7 @@ struct CatalogRoutes {
             let scope = try Self.writeScope(context)
             let repo = try context.parameters.require("repoId")
             let keyID = try context.parameters.require("apikeyId")
-            try catalog.deleteAPIKey(scope, repoId: repo, keyId: keyID)
+            try await catalog.deleteAPIKey(scope, repoId: repo, keyId: keyID)
             return JSONResponse(body: ActionResponse(message: "API key deleted successfully"))
         }
     }

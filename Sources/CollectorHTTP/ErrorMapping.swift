@@ -1,4 +1,5 @@
 import Catalog
+import CollectorModel
 import FlashbackWire
 import HTTPTypes
 import Hummingbird
@@ -47,6 +48,31 @@ extension CatalogError: HTTPResponseError, FlashbackResponseError {
         case .forbidden: return .forbidden
         case .notFound: return .notFound
         case .quotaExceeded: return .tooManyRequests
+        }
+    }
+}
+
+extension StoreError: HTTPResponseError, FlashbackResponseError {
+    /// 503 with `Retry-After` while the control-plane store cannot be reached; a conflict the
+    /// service did not translate into its own rule is a 400 like the rules' own.
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .conflict: return .badRequest
+        case .unavailable: return .serviceUnavailable
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .conflict(let message): return message
+        case .unavailable: return "The control plane's database is unavailable; nothing was changed. Retry in a few seconds."
+        }
+    }
+
+    var headers: HTTPFields {
+        switch self {
+        case .conflict: return [:]
+        case .unavailable: return [.retryAfter: "5"]
         }
     }
 }

@@ -32,7 +32,7 @@ struct NodeReportRoutes {
         let body = try await JSONRequest.decode(StatusRequest.self, from: request, context: context)
         try body.check()
         let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature, organization: body.organization)
-        _ = try registry.verify(message)
+        _ = try await registry.verify(message)
         guard let node = registry.node(organization: message.organization, ip: message.ip) else {
             throw APIError(.notFound, "Node \(message.ip) is not registered")
         }

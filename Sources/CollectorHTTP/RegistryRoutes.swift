@@ -22,7 +22,7 @@ struct RegistryRoutes {
             if let services = body.nodeServices, !(0...0xFFFF).contains(services) {
                 throw APIError(.badRequest, "nodeServices must be a bitmask between 0 and 65535")
             }
-            let (node, token) = try registry.register(NodeRegistration(
+            let (node, token) = try await registry.register(NodeRegistration(
                 message: message, provider: body.provider.nonEmpty, version: body.version, status: body.status,
                 nodeServices: body.nodeServices, url: body.url.nonEmpty))
             context.logger.info("node registered", metadata: ["node": "\(node.id)", "organization": "\(node.organization ?? "public")"])
@@ -32,7 +32,7 @@ struct RegistryRoutes {
         router.post("/unregister") { request, context -> JSONResponse<ActionResponse> in
             let body = try await JSONRequest.decode(UnregisterRequest.self, from: request, context: context)
             try SignedMessageFields.check(ip: body.ip, region: body.region ?? "-", signature: body.signature)
-            try registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature,
+            try await registry.unregister(ip: body.ip, region: body.region.nonEmpty, timestamp: body.timestamp, signature: body.signature,
                                     organization: body.organization)
             return JSONResponse(body: ActionResponse(message: "Node unregistered successfully"))
         }
@@ -50,7 +50,7 @@ struct RegistryRoutes {
     func registerAuthenticated(on router: some RouterMethods<CollectorRequestContext>) {
         router.post("/organization/:orgId/key") { request, context -> Response in
             let organization = try Self.administeredOrganization(context, resource: "keys")
-            let (_, privatePEM) = try registry.createKey(organization: organization)
+            let (_, privatePEM) = try await registry.createKey(organization: organization)
             if Self.wantsPEM(request.headers) {
                 return Response(
                     status: .ok,
@@ -72,14 +72,14 @@ struct RegistryRoutes {
 
         router.delete("/organization/:orgId/key") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "keys")
-            let count = try registry.deleteAllKeys(organization: organization)
+            let count = try await registry.deleteAllKeys(organization: organization)
             return JSONResponse(body: ActionResponse(message: "Successfully deleted \(count) organization key(s)"))
         }
 
         router.delete("/organization/:orgId/key/:idKey") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "keys")
             let id = try context.parameters.require("idKey")
-            try registry.deleteKey(organization: organization, id: id)
+            try await registry.deleteKey(organization: organization, id: id)
             return JSONResponse(body: ActionResponse(message: "Organization key deleted successfully"))
         }
 
@@ -96,13 +96,13 @@ struct RegistryRoutes {
         router.delete("/organization/:orgId/node/:nodeId") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "nodes")
             let node = try context.parameters.require("nodeId")
-            try registry.deleteNode(organization: organization, idOrIP: node)
+            try await registry.deleteNode(organization: organization, idOrIP: node)
             return JSONResponse(body: ActionResponse(message: "Node deleted successfully"))
         }
 
         router.post("/organization/:orgId/node/:nodeId/restore") { _, context -> JSONResponse<ActionResponse> in
             let organization = try Self.administeredOrganization(context, resource: "nodes")
-            let node = try registry.restoreNode(organization: organization, idOrIP: try context.parameters.require("nodeId"))
+            let node = try await registry.restoreNode(organization: organization, idOrIP: try context.parameters.require("nodeId"))
             return JSONResponse(body: ActionResponse(message: "Node \(node.id) restored; it registers again to get a new node token"))
         }
     }

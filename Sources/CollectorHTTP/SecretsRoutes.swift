@@ -45,7 +45,7 @@ struct SecretsRoutes {
             }
             let message = SignedNodeMessage(ip: body.ip, region: body.region, timestamp: body.timestamp, signature: body.signature,
                                             organization: body.organization)
-            let keyID = try registry.verify(message, purpose: .secrets)
+            let keyID = try await registry.verify(message, purpose: .secrets)
             let organization = message.organization ?? ""
             let files = try environment.files(organization: organization, region: message.region)
             guard !files.isEmpty else {

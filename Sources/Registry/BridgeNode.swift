@@ -32,9 +32,12 @@ public struct BridgeNode: Codable, Sendable, Equatable {
     /// The node credential sealed under the master key (`SecretBox`, context `node-token:<id>`);
     /// `nil` when revoked.
     public var sealedToken: [UInt8]?
+    /// SHA-256 of the node credential, for bearer checks and for finding the node by its
+    /// credential in a shared store; `nil` when revoked (and in records written before it).
+    public var tokenDigest: [UInt8]?
 
     /// Memberwise, for stores and tests.
-    public init(id: String, ip: String, region: String, provider: String? = nil, version: String, reportedStatus: String, nodeServices: Int, url: String, organization: String? = nil, createdAt: Date, lastSeen: Date, deletedAt: Date? = nil, keyID: String? = nil, latencyMs: Double? = nil, sealedToken: [UInt8]? = nil) {
+    public init(id: String, ip: String, region: String, provider: String? = nil, version: String, reportedStatus: String, nodeServices: Int, url: String, organization: String? = nil, createdAt: Date, lastSeen: Date, deletedAt: Date? = nil, keyID: String? = nil, latencyMs: Double? = nil, sealedToken: [UInt8]? = nil, tokenDigest: [UInt8]? = nil) {
         self.id = id
         self.ip = ip
         self.region = region
@@ -50,6 +53,7 @@ public struct BridgeNode: Codable, Sendable, Equatable {
         self.keyID = keyID
         self.latencyMs = latencyMs
         self.sealedToken = sealedToken
+        self.tokenDigest = tokenDigest
     }
 
     public var isDeleted: Bool { deletedAt != nil }

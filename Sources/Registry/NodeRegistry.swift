@@ -61,8 +61,11 @@ public enum SignaturePurpose: String, Sendable {
 /// mirrored in memory.
 ///
 /// Every mutation is made durable in the store before the in-memory state changes and before
-/// the caller is answered, so a restart finds exactly what was acknowledged.
-/// Thread-safety: `Sendable`; mutations are serialised by one lock (they are rare and short).
+/// the caller is answered, so a restart finds exactly what was acknowledged. Reads come from
+/// memory; with a store shared by several collectors, memory is a cache that ``reload()``
+/// refreshes when another collector changed the store.
+/// Thread-safety: `Sendable`; memory is behind one lock, and mutations run one at a time
+/// through a ``SerialGate`` (each checks its rules, awaits the store, then applies).
 public final class NodeRegistry: Sendable {
     private struct State {
         var keys: [String: OrganizationKey] = [:]
@@ -78,6 +81,7 @@ public final class NodeRegistry: Sendable {
     }
 
     private let state: Mutex<State>
+    private let gate = SerialGate()
     private let store: any RegistryStore
     private let secrets: SecretBox
     private let platformVerifier: NodeSignatureVerifier?
@@ -94,14 +98,28 @@ public final class NodeRegistry: Sendable {
         clock: @escaping @Sendable () -> Date = { Date() },
         logger: Logger
     ) throws {
-        try self.init(store: RocksDBRegistryStore(storage: storage, sync: settings.syncWrites), secrets: secrets, settings: settings,
+        let store = RocksDBRegistryStore(storage: storage, sync: settings.syncWrites)
+        try self.init(store: store, contents: try store.load(now: clock()), secrets: secrets, settings: settings,
                       clock: clock, logger: logger)
     }
 
     /// Loads the registry from `store`.
     /// - Parameter clock: the time source; tests inject one to move through liveness states.
+    public static func open(
+        store: any RegistryStore,
+        secrets: SecretBox,
+        settings: RegistrySettings = RegistrySettings(),
+        clock: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
+    ) async throws -> NodeRegistry {
+        let contents = try await store.load(now: clock())
+        return try NodeRegistry(store: store, contents: contents, secrets: secrets, settings: settings, clock: clock, logger: logger)
+    }
+
+    /// A registry over `store` whose contents were just loaded from it.
     public init(
         store: any RegistryStore,
+        contents: RegistryContents,
         secrets: SecretBox,
         settings: RegistrySettings = RegistrySettings(),
         clock: @escaping @Sendable () -> Date = { Date() },
@@ -117,10 +135,13 @@ public final class NodeRegistry: Sendable {
         } else {
             platformVerifier = nil
         }
+        let loaded = try Self.state(of: contents, secrets: secrets, now: clock(), logger: logger)
+        state = Mutex(loaded)
+        logger.info("registry loaded", metadata: ["keys": "\(loaded.keys.count)", "nodes": "\(loaded.nodes.count)"])
+    }
 
+    private static func state(of contents: RegistryContents, secrets: SecretBox, now: Date, logger: Logger) throws -> State {
         var loaded = State()
-        let current = clock()
-        let contents = try store.load(now: current)
         for key in contents.keys {
             loaded.keys[key.id] = key
             loaded.verifiers[key.id] = try NodeSignatureVerifier(keyID: key.id, pem: key.publicKeyPEM)
@@ -137,10 +158,16 @@ public final class NodeRegistry: Sendable {
             }
         }
         for entry in contents.signatures {
-            loaded.replay.remember(entry.fingerprint, until: entry.expiry, now: current)
+            loaded.replay.remember(entry.fingerprint, until: entry.expiry, now: now)
         }
-        state = Mutex(loaded)
-        logger.info("registry loaded", metadata: ["keys": "\(loaded.keys.count)", "nodes": "\(loaded.nodes.count)"])
+        return loaded
+    }
+
+    /// Replaces memory with what the store holds now (another collector changed it). Runs
+    /// between this process's own mutations; last-heard times only move forward, and the
+    /// signatures this process accepted stay remembered.
+    public func reload() async throws {
+        try await gate.run { try await reloadInsideGate() }
     }
 
     // MARK: Organization keys
@@ -148,7 +175,7 @@ public final class NodeRegistry: Sendable {
     /// Generates an RSA-2048 key pair for `organization`, stores the public key and returns the
     /// private key (PKCS#1 PEM), which is not kept anywhere.
     /// - Throws: `.invalid` when the organization already has the maximum number of keys.
-    public func createKey(organization: String) throws -> (key: OrganizationKey, privateKeyPEM: String) {
+    public func createKey(organization: String) async throws -> (key: OrganizationKey, privateKeyPEM: String) {
         let maximum = settings.maxKeysPerOrganization
         let full = state.withLock { state in state.keys.values.filter { $0.organization == organization }.count >= maximum }
         if full { throw RegistryError.invalid(Self.tooManyKeysMessage(maximum)) }
@@ -156,13 +183,14 @@ public final class NodeRegistry: Sendable {
         let (privatePEM, publicPEM) = try OrganizationKeyGenerator.generate()
         let key = OrganizationKey(id: UUID().uuidString.lowercased(), organization: organization, publicKeyPEM: publicPEM, createdAt: now())
         let verifier = try NodeSignatureVerifier(keyID: key.id, pem: publicPEM)
-        try state.withLock { state in
-            guard state.keys.values.filter({ $0.organization == organization }).count < maximum else {
-                throw RegistryError.invalid(Self.tooManyKeysMessage(maximum))
+        try await gate.run {
+            let count = state.withLock { state in state.keys.values.filter { $0.organization == organization }.count }
+            guard count < maximum else { throw RegistryError.invalid(Self.tooManyKeysMessage(maximum)) }
+            try await store.save(key)
+            state.withLock { state in
+                state.keys[key.id] = key
+                state.verifiers[key.id] = verifier
             }
-            try store.save(key)
-            state.keys[key.id] = key
-            state.verifiers[key.id] = verifier
         }
         logger.notice("organization key created", metadata: ["organization": "\(organization)", "key": "\(key.id)"])
         return (key, privatePEM)
@@ -188,42 +216,51 @@ public final class NodeRegistry: Sendable {
     /// Deletes every key of the organization; nodes linked to them lose the link and their
     /// credential and must register again with a new key.
     /// - Returns: how many keys were deleted.
-    public func deleteAllKeys(organization: String) throws -> Int {
-        try state.withLock { state in
-            let ids = state.keys.values.filter { $0.organization == organization }.map(\.id)
-            try deleteKeys(ids, state: &state)
+    public func deleteAllKeys(organization: String) async throws -> Int {
+        try await gate.run {
+            let ids = state.withLock { state in state.keys.values.filter { $0.organization == organization }.map(\.id) }
+            try await deleteKeys(ids)
             return ids.count
         }
     }
 
     /// Deletes one key of the organization (cascading as ``deleteAllKeys(organization:)``).
     /// - Throws: `.notFound` when the key does not exist or belongs to another organization.
-    public func deleteKey(organization: String, id: String) throws {
-        try state.withLock { state in
-            guard let key = state.keys[id], key.organization == organization else {
+    public func deleteKey(organization: String, id: String) async throws {
+        try await gate.run {
+            let known = state.withLock { state in state.keys[id].map { $0.organization == organization } ?? false }
+            guard known else {
                 throw RegistryError.notFound("Organization key not found or does not belong to this organization")
             }
-            try deleteKeys([key.id], state: &state)
+            try await deleteKeys([id])
         }
     }
 
-    private func deleteKeys(_ ids: [String], state: inout State) throws {
+    /// Inside the gate.
+    private func deleteKeys(_ ids: [String]) async throws {
         guard !ids.isEmpty else { return }
         let removed = Set(ids)
-        var unlinked: [BridgeNode] = []
-        for var node in state.nodes.values where node.keyID.map(removed.contains) == true {
-            node.keyID = nil
-            node.sealedToken = nil
-            unlinked.append(node)
+        let unlinked = state.withLock { state in
+            state.nodes.values.filter { $0.keyID.map(removed.contains) == true }.map { node in
+                var node = node
+                node.keyID = nil
+                node.sealedToken = nil
+                node.tokenDigest = nil
+                return node
+            }
         }
-        try store.deleteKeys(ids, unlinking: unlinked)
-        for id in ids {
-            state.keys[id] = nil
-            state.verifiers[id] = nil
-        }
-        for node in unlinked {
-            state.nodes[node.id] = node
-            state.tokens[node.id] = nil
+        try await store.deleteKeys(ids, unlinking: unlinked)
+        state.withLock { state in
+            for id in ids {
+                state.keys[id] = nil
+                state.verifiers[id] = nil
+            }
+            for node in unlinked {
+                state.nodes[node.id]?.keyID = nil
+                state.nodes[node.id]?.sealedToken = nil
+                state.nodes[node.id]?.tokenDigest = nil
+                state.tokens[node.id] = nil
+            }
         }
         logger.notice("organization keys deleted", metadata: ["keys": "\(ids.count)", "nodes_unlinked": "\(unlinked.count)"])
     }
@@ -235,9 +272,24 @@ public final class NodeRegistry: Sendable {
     /// - Returns: the id of the key that verified it (`nil` for the platform key).
     /// - Parameter purpose: what the message is for; the replay guard keeps one record per
     ///   purpose, so the installer may sign `/secrets` and `/register` in the same second.
-    public func verify(_ message: SignedNodeMessage, purpose: SignaturePurpose = .node) throws -> String? {
-        try state.withLock { state in try verify(message, purpose: purpose, state: &state) }
+    public func verify(_ message: SignedNodeMessage, purpose: SignaturePurpose = .node) async throws -> String? {
+        let current = now()
+        let accepted = try state.withLock { state in try check(message, purpose: purpose, now: current, state: &state) }
+        // The in-memory guard holds the fingerprint from here on, so a concurrent copy of the
+        // message is refused while the store records it; the store refuses copies other
+        // collectors sharing it accepted.
+        let recorded: Bool
+        do {
+            recorded = try await store.recordSignature(accepted.fingerprint, until: accepted.expiry)
+        } catch {
+            state.withLock { $0.replay.forget(accepted.fingerprint) }
+            throw error
+        }
+        guard recorded else { throw RegistryError.invalid(Self.replayMessage) }
+        return accepted.keyID
     }
+
+    static let replayMessage = "signature was already used (replay); sign a new message with a fresh timestamp"
 
     /// The PEM public key that verified a message: the organization key `keyID`, or the platform
     /// key for `nil`. `nil` when there is no such key (any more).
@@ -246,8 +298,9 @@ public final class NodeRegistry: Sendable {
         return state.withLock { $0.keys[keyID]?.publicKeyPEM }
     }
 
-    private func verify(_ message: SignedNodeMessage, purpose: SignaturePurpose = .node, state: inout State) throws -> String? {
-        let current = now()
+    /// Checks timestamp, signature and the in-memory replay guard, and reserves the signature there.
+    private func check(_ message: SignedNodeMessage, purpose: SignaturePurpose, now current: Date, state: inout State) throws
+        -> (keyID: String?, fingerprint: Data, expiry: Date) {
         let skew = message.timestamp.date.timeIntervalSince(current)
         guard abs(skew) <= settings.signatureWindow else {
             throw RegistryError.invalid("timestamp \(message.timestamp) is \(Int(saturating: abs(skew))) s \(skew < 0 ? "old" : "in the future"); signed messages must be within ±\(Int(settings.signatureWindow)) s of the server's clock")
@@ -277,14 +330,11 @@ public final class NodeRegistry: Sendable {
         }
         let fingerprint = ReplayGuard.fingerprint(signature, purpose: purpose)
         guard !state.replay.wasSeen(fingerprint, now: current) else {
-            throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
+            throw RegistryError.invalid(Self.replayMessage)
         }
         let expiry = message.timestamp.date.addingTimeInterval(settings.signatureWindow + 1)
-        guard try store.recordSignature(fingerprint, until: expiry) else {
-            throw RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")
-        }
         state.replay.remember(fingerprint, until: expiry, now: current)
-        return verifier.keyID
+        return (verifier.keyID, fingerprint, expiry)
     }
 
     static func decodeBase64(_ text: String) -> [UInt8]? {
@@ -297,67 +347,103 @@ public final class NodeRegistry: Sendable {
 
     /// Verifies and upserts a node by (organization, ip); rotates its credential.
     /// - Returns: the node and its new credential (shown to the node once).
-    public func register(_ registration: NodeRegistration) throws -> (node: BridgeNode, token: String) {
+    public func register(_ registration: NodeRegistration) async throws -> (node: BridgeNode, token: String) {
         let message = registration.message
-        return try state.withLock { state in
-            let keyID = try verify(message, state: &state)
-            let current = now()
-            let address = Self.addressKey(organization: message.organization, ip: message.ip)
-            var node: BridgeNode
+        let keyID = try await verify(message)
+        return try await gate.run {
+            do {
+                return try await upsert(registration, keyID: keyID)
+            } catch StoreError.conflict {
+                // Another collector sharing the store registered this address first: take its
+                // record and register over it.
+                try await reloadInsideGate()
+                return try await upsert(registration, keyID: keyID)
+            }
+        }
+    }
+
+    /// Inside the gate.
+    private func upsert(_ registration: NodeRegistration, keyID: String?) async throws -> (node: BridgeNode, token: String) {
+        let message = registration.message
+        let current = now()
+        let address = Self.addressKey(organization: message.organization, ip: message.ip)
+        var node = try state.withLock { state -> BridgeNode in
             if let id = state.nodeByAddress[address], let existing = state.nodes[id] {
                 // An administrator's soft delete holds until an administrator restores the node.
                 guard !existing.isDeleted else {
                     throw RegistryError.forbidden("Node \(message.ip) was deleted by an administrator of its organization; "
                         + "an administrator restores it with POST /organization/{orgId}/node/{nodeId}/restore")
                 }
-                node = existing
-            } else {
-                node = BridgeNode(
-                    id: UUID().uuidString.lowercased(), ip: message.ip, region: message.region,
-                    provider: nil, version: registration.version, reportedStatus: registration.status,
-                    nodeServices: 1, url: "", organization: message.organization, createdAt: current,
-                    lastSeen: current, deletedAt: nil, keyID: nil, latencyMs: nil, sealedToken: nil)
+                return existing
             }
-            let token = Self.makeToken(nodeID: node.id)
-            node.region = message.region
-            node.provider = registration.provider ?? node.provider
-            node.version = registration.version
-            node.reportedStatus = registration.status
-            node.nodeServices = registration.nodeServices ?? (node.nodeServices == 0 ? 1 : node.nodeServices)
-            node.url = registration.url
-                ?? settings.nodeURLs?.url(region: message.region, provider: registration.provider, ip: message.ip)
-                ?? (node.url.isEmpty ? "https://\(message.ip)" : node.url)
-            node.lastSeen = current
-            node.keyID = keyID
-            node.sealedToken = try secrets.seal(Array(token.utf8), context: "node-token:\(node.id)")
-            try store.save(node)
-            state.nodes[node.id] = node
-            state.nodeByAddress[address] = node.id
-            state.tokens[node.id] = token
-            return (node, token)
+            return BridgeNode(
+                id: UUID().uuidString.lowercased(), ip: message.ip, region: message.region,
+                provider: nil, version: registration.version, reportedStatus: registration.status,
+                nodeServices: 1, url: "", organization: message.organization, createdAt: current,
+                lastSeen: current, deletedAt: nil, keyID: nil, latencyMs: nil, sealedToken: nil)
+        }
+        let token = Self.makeToken(nodeID: node.id)
+        node.region = message.region
+        node.provider = registration.provider ?? node.provider
+        node.version = registration.version
+        node.reportedStatus = registration.status
+        node.nodeServices = registration.nodeServices ?? (node.nodeServices == 0 ? 1 : node.nodeServices)
+        node.url = registration.url
+            ?? settings.nodeURLs?.url(region: message.region, provider: registration.provider, ip: message.ip)
+            ?? (node.url.isEmpty ? "https://\(message.ip)" : node.url)
+        node.lastSeen = current
+        node.keyID = keyID
+        node.sealedToken = try secrets.seal(Array(token.utf8), context: "node-token:\(node.id)")
+        node.tokenDigest = Array(SHA256.hash(data: Array(token.utf8)))
+        try await store.save(node)
+        let saved = node
+        state.withLock { state in
+            state.nodes[saved.id] = saved
+            state.nodeByAddress[address] = saved.id
+            state.tokens[saved.id] = token
+        }
+        return (node, token)
+    }
+
+    /// ``reload()`` for a caller already inside the gate.
+    private func reloadInsideGate() async throws {
+        let contents = try await store.load(now: now())
+        let fresh = try Self.state(of: contents, secrets: secrets, now: now(), logger: logger)
+        state.withLock { state in
+            var merged = fresh
+            for (id, node) in merged.nodes {
+                if let mine = state.nodes[id], mine.lastSeen > node.lastSeen {
+                    merged.nodes[id]?.lastSeen = mine.lastSeen
+                    merged.nodes[id]?.latencyMs = mine.latencyMs
+                }
+            }
+            merged.replay = state.replay
+            merged.persistedSeen = state.persistedSeen
+            state = merged
         }
     }
 
     /// Verifies an unregistration and removes the node with its links and credential.
     /// Without a region the message is rebuilt with the node's stored region (DESIGN.md §4.3).
     /// - Throws: `.notFound` when no such node is registered.
-    public func unregister(ip: String, region: String?, timestamp: NodeTimestamp, signature: String, organization: String?) throws {
-        try state.withLock { state in
-            let address = Self.addressKey(organization: organization, ip: ip)
-            let known = state.nodeByAddress[address].flatMap { state.nodes[$0] }
-            // The signature is checked before anything about the address is revealed. Without a
-            // region the node's stored one is used; for an unknown address that leaves an empty
-            // region, so the caller hears the same refusal as for a wrong signature.
-            let signedRegion = region ?? known?.region ?? ""
-            _ = try verify(SignedNodeMessage(ip: ip, region: signedRegion, timestamp: timestamp, signature: signature, organization: organization), state: &state)
-            guard let node = known else {
+    public func unregister(ip: String, region: String?, timestamp: NodeTimestamp, signature: String, organization: String?) async throws {
+        let address = Self.addressKey(organization: organization, ip: ip)
+        let knownRegion = state.withLock { state in state.nodeByAddress[address].flatMap { state.nodes[$0] }?.region }
+        // The signature is checked before anything about the address is revealed. Without a
+        // region the node's stored one is used; for an unknown address that leaves an empty
+        // region, so the caller hears the same refusal as for a wrong signature.
+        let signedRegion = region ?? knownRegion ?? ""
+        _ = try await verify(SignedNodeMessage(ip: ip, region: signedRegion, timestamp: timestamp, signature: signature, organization: organization))
+        try await gate.run {
+            guard let id = state.withLock({ state in state.nodeByAddress[address].flatMap { state.nodes[$0] }?.id }) else {
                 throw RegistryError.notFound("Node \(ip) is not registered")
             }
-            let id = node.id
-            try store.deleteNode(id: id)
-            state.nodes[id] = nil
-            state.nodeByAddress[address] = nil
-            state.tokens[id] = nil
+            try await store.deleteNode(id: id)
+            state.withLock { state in
+                state.nodes[id] = nil
+                state.nodeByAddress[address] = nil
+                state.tokens[id] = nil
+            }
         }
     }
 
@@ -411,35 +497,44 @@ public final class NodeRegistry: Sendable {
 
     /// Soft-deletes an organization's node (by UUID or IP) and revokes its credential.
     /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (already deleted).
-    public func deleteNode(organization: String, idOrIP: String) throws {
-        try state.withLock { state in
-            let id = state.nodes[idOrIP] != nil ? idOrIP : state.nodeByAddress[Self.addressKey(organization: organization, ip: idOrIP)]
-            guard let id, var node = state.nodes[id], node.organization == organization else {
-                throw RegistryError.notFound("Node not found in this organization")
-            }
+    public func deleteNode(organization: String, idOrIP: String) async throws {
+        try await gate.run {
+            var node = try organizationNode(organization: organization, idOrIP: idOrIP)
             guard !node.isDeleted else { throw RegistryError(.conflict, "Node is already deleted") }
             node.deletedAt = now()
             node.sealedToken = nil
-            try store.save(node)
-            state.nodes[node.id] = node
-            state.tokens[node.id] = nil
+            node.tokenDigest = nil
+            try await store.save(node)
+            let saved = node
+            state.withLock { state in
+                state.nodes[saved.id] = saved
+                state.tokens[saved.id] = nil
+            }
+        }
+    }
+
+    private func organizationNode(organization: String, idOrIP: String) throws -> BridgeNode {
+        try state.withLock { state in
+            let id = state.nodes[idOrIP] != nil ? idOrIP : state.nodeByAddress[Self.addressKey(organization: organization, ip: idOrIP)]
+            guard let id, let node = state.nodes[id], node.organization == organization else {
+                throw RegistryError.notFound("Node not found in this organization")
+            }
+            return node
         }
     }
 
     /// Restores an organization's soft-deleted node (by UUID or IP); it registers again to get a
     /// new credential.
     /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (not deleted).
-    public func restoreNode(organization: String, idOrIP: String) throws -> BridgeNode {
-        try state.withLock { state in
-            let id = state.nodes[idOrIP] != nil ? idOrIP : state.nodeByAddress[Self.addressKey(organization: organization, ip: idOrIP)]
-            guard let id, var node = state.nodes[id], node.organization == organization else {
-                throw RegistryError.notFound("Node not found in this organization")
-            }
+    public func restoreNode(organization: String, idOrIP: String) async throws -> BridgeNode {
+        try await gate.run {
+            var node = try organizationNode(organization: organization, idOrIP: idOrIP)
             guard node.isDeleted else { throw RegistryError(.conflict, "Node is not deleted") }
             node.deletedAt = nil
-            try store.save(node)
-            state.nodes[node.id] = node
-            return node
+            try await store.save(node)
+            let saved = node
+            state.withLock { $0.nodes[saved.id] = saved }
+            return saved
         }
     }
 
@@ -474,6 +569,9 @@ public final class NodeRegistry: Sendable {
         guard let nodeID = Self.nodeID(inToken: nodeToken) else { return nil }
         return state.withLock { state in
             guard let expected = state.tokens[nodeID], let node = state.nodes[nodeID], !node.isDeleted else { return nil }
+            if let digest = node.tokenDigest {
+                return ConstantTime.equals(digest, Array(SHA256.hash(data: Array(nodeToken.utf8)))) ? node : nil
+            }
             return ConstantTime.equals(expected.utf8, nodeToken.utf8) ? node : nil
         }
     }

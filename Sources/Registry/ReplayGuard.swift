@@ -36,5 +36,10 @@ struct ReplayGuard {
         }
     }
 
+    /// Drops a reservation whose recording in the store failed, so a retry is not a replay.
+    mutating func forget(_ fingerprint: Data) {
+        expiries[fingerprint] = nil
+    }
+
     var count: Int { expiries.count }
 }

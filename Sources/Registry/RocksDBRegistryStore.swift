@@ -69,6 +69,9 @@ public struct RocksDBRegistryStore: RegistryStore {
         try? database.put(Self.nodePrefix + Array(node.id.utf8), encoded, in: family)
     }
 
+    /// Last-heard times are written as they come (without waiting for an fsync).
+    public func flushLastHeard() {}
+
     /// See ``RegistryStore``.
     public func deleteNode(id: String) throws {
         try database.delete(Self.nodePrefix + Array(id.utf8), in: family, sync: sync)

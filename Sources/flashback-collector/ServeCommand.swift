@@ -366,8 +366,8 @@ struct ServeCommand: AsyncParsableCommand {
         let (masterKey, _) = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
         let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings.registry, logger: logger)
-        let catalog = try StorageCatalog(store: RocksDBCatalogStore(storage: storage, sync: settings.registry.syncWrites),
-                                         secrets: SecretBox(masterKey: masterKey), settings: CatalogSettings(), logger: logger)
+        let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: CatalogSettings(),
+                                         syncWrites: settings.registry.syncWrites, logger: logger)
         let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries)
         if timeSeries.pendingLogEntries > 0 {
             logger.info("replayed the ingest log", metadata: ["entries": "\(timeSeries.pendingLogEntries)", "samples": "\(timeSeries.pendingSamples)"])

@@ -9,7 +9,7 @@ struct CollectorStorageTests {
     let directory = TemporaryDirectory(prefix: "storage")
     let logger = Logger(label: "test")
 
-    @Test func cleanCloseIsRecognisedAtTheNextOpen() throws {
+    @Test func cleanCloseIsRecognisedAtTheNextOpen() async throws {
         let first = try CollectorStorage.open(dataDirectory: directory.path, logger: logger)
         #expect(first.startup.createdNow)
         #expect(!first.startup.previousShutdownWasUnclean)
@@ -21,7 +21,7 @@ struct CollectorStorageTests {
         second.close()
     }
 
-    @Test func aProcessThatNeverClosedIsReportedAsUnclean() throws {
+    @Test func aProcessThatNeverClosedIsReportedAsUnclean() async throws {
         do {
             // Dropping the store without `close()` releases RocksDB but never records a clean
             // shutdown: exactly what a crash leaves on disk.
@@ -43,7 +43,7 @@ struct CollectorStorageTests {
         fourth.close()
     }
 
-    @Test func aNewerFormatVersionIsRefused() throws {
+    @Test func aNewerFormatVersionIsRefused() async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.path, logger: logger)
         try storage.database.put(Array("format_version".utf8), UInt32(99).bigEndianBytes, in: storage.columnFamily(.meta))
         storage.close()
@@ -55,7 +55,7 @@ struct CollectorStorageTests {
         }
     }
 
-    @Test func aSecondOpenOfTheDataDirectoryFailsClearly() throws {
+    @Test func aSecondOpenOfTheDataDirectoryFailsClearly() async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.path, logger: logger)
         defer { storage.close() }
         do {

@@ -122,7 +122,7 @@ struct HostileInputRegressionTests {
 
     /// One organization at its field-name limit cannot add a name; another still can, and the
     /// refusal is a counted partial write, not a failed request (issue 12, item 6).
-    @Test func oneOrganizationAtItsFieldLimitLeavesOthersWriting() throws {
+    @Test func oneOrganizationAtItsFieldLimitLeavesOthersWriting() async throws {
         let directory = TemporaryDirectory(prefix: "field-limit")
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }

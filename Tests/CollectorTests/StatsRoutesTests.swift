@@ -110,18 +110,18 @@ struct StatsRoutesTests {
                 nodeTokens[node.name] = try #require(json["nodeToken"] as? String)
             }
             // The catalog.
-            func bucket(_ org: String, _ name: String, _ type: StorageType, _ workspace: String) throws -> String {
+            func bucket(_ org: String, _ name: String, _ type: StorageType, _ workspace: String) async throws -> String {
                 var draft = BucketDraft()
                 (draft.name, draft.bucket, draft.storageType, draft.workspaceId) = (name, name, type, workspace)
-                return try catalog.createBucket(CatalogScope(organization: org, workspaces: []), draft, validation: nil).id
+                return try await catalog.createBucket(CatalogScope(organization: org, workspaces: []), draft, validation: nil).id
             }
-            ids["bA1"] = try bucket("org-a", "bucket-a1", .s3, "w1")
-            ids["bA2"] = try bucket("org-a", "bucket-a2", .gcs, "w2")
-            ids["bB1"] = try bucket("org-b", "bucket-b1", .s3, "wb")
-            ids["r1"] = try catalog.createRepository(CatalogScope(organization: "org-a", workspaces: []), RepositoryDraft(
+            ids["bA1"] = try await bucket("org-a", "bucket-a1", .s3, "w1")
+            ids["bA2"] = try await bucket("org-a", "bucket-a2", .gcs, "w2")
+            ids["bB1"] = try await bucket("org-b", "bucket-b1", .s3, "wb")
+            ids["r1"] = try await catalog.createRepository(CatalogScope(organization: "org-a", workspaces: []), RepositoryDraft(
                 name: "r1", storageType: .s3, mode: .normal, workspaceId: "w1", buckets: [RepoBucketLink(folder: "data", master: false, bucketId: try #require(ids["bA1"]))],
                 walletAddress: nil)).id
-            ids["rB"] = try catalog.createRepository(CatalogScope(organization: "org-b", workspaces: []), RepositoryDraft(
+            ids["rB"] = try await catalog.createRepository(CatalogScope(organization: "org-b", workspaces: []), RepositoryDraft(
                 name: "rB", storageType: .s3, mode: .normal, workspaceId: "wb", buckets: [RepoBucketLink(folder: "data", master: false, bucketId: try #require(ids["bB1"]))],
                 walletAddress: nil)).id
 

@@ -23,18 +23,18 @@ struct UDPIngestTests {
         return Array("#fb1 \(node) \(seconds) \(mac)\n".utf8) + (tamper ? Array((body + "0").utf8) : rest)
     }
 
-    @Test func headersAreVerifiedAndEveryRefusalIsCounted() throws {
+    @Test func headersAreVerifiedAndEveryRefusalIsCounted() async throws {
         let storage = try CollectorStorage.open(dataDirectory: directory.appending("data"), extraFamilies: TimeSeriesStore.columnFamilies(), logger: Logger(label: "test"))
         defer { storage.close() }
         let clock: @Sendable () -> Date = { UDPIngestTests.now }
         let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256))), clock: clock, logger: Logger(label: "test"))
         let store = try TimeSeriesStore(database: storage.database)
-        let (_, pem) = try registry.createKey(organization: "org-u")
+        let (_, pem) = try await registry.createKey(organization: "org-u")
         let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
         let stamp = String(Int64(Self.now.timeIntervalSince1970))
         let message = SignedNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: try #require(NodeTimestamp(string: stamp)),
                                         signature: try signer.signNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: stamp), organization: "org-u")
-        let (node, token) = try registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
+        let (node, token) = try await registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
         let metrics = TestMetrics()
         let sink = LineProtocolDatagramSink(

@@ -99,12 +99,12 @@ struct UDPListenerTests {
     /// unsigned and tampered ones store nothing and are counted.
     @Test(.timeLimit(.minutes(1))) func signedDatagramsAreStoredAndOthersCounted() async throws {
         try await withListener(mode: .hmac) { port, sink, store, registry in
-            let (_, pem) = try registry.createKey(organization: "org-d")
+            let (_, pem) = try await registry.createKey(organization: "org-d")
             let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
             let stamp = String(Int64(Date().timeIntervalSince1970))
             let message = SignedNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: try #require(NodeTimestamp(string: stamp)),
                                             signature: try signer.signNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: stamp), organization: "org-d")
-            let (node, token) = try registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
+            let (node, token) = try await registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
             let seconds = Int64(Date().timeIntervalSince1970)
             let body = Array("probe,site=a v=1 \(seconds)000000000\nprobe,site=b v=2 \(seconds)000000000\n".utf8)

@@ -40,20 +40,20 @@ final class NodeRegistryTests {
         return NodeRegistration(message: message, provider: "AWS", version: "0.0.28", status: "running", nodeServices: nil, url: nil)
     }
 
-    func orgSigner(_ organization: String = "org-a") throws -> OpenSSLSigner {
-        let (_, pem) = try registry.createKey(organization: organization)
+    func orgSigner(_ organization: String = "org-a") async throws -> OpenSSLSigner {
+        let (_, pem) = try await registry.createKey(organization: organization)
         return try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
     }
 
-    @Test func generatedKeyIsPKCS1AndItsSignaturesRegisterANode() throws {
-        let (key, pem) = try registry.createKey(organization: "org-a")
+    @Test func generatedKeyIsPKCS1AndItsSignaturesRegisterANode() async throws {
+        let (key, pem) = try await registry.createKey(organization: "org-a")
         #expect(pem.hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
         #expect(key.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----"))
         let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
         let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
         #expect(signature.count == 344)
 
-        let (node, token) = try registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try registration(signer))
         #expect(node.ip == "203.0.113.10")
         #expect(node.organization == "org-a")
         #expect(node.keyID == key.id)
@@ -65,10 +65,10 @@ final class NodeRegistryTests {
         #expect(registry.credential(nodeID: node.id) == token)
     }
 
-    @Test func rejectedSignaturesChangeNothing() throws {
-        let signer = try orgSigner()
+    @Test func rejectedSignaturesChangeNothing() async throws {
+        let signer = try await orgSigner()
         let stranger = try OpenSSLSigner.generate(directory: directory.path)
-        let otherOrg = try orgSigner("org-b")
+        let otherOrg = try await orgSigner("org-b")
 
         let cases: [(String, NodeRegistration, String)] = [
             ("wrong key", try registration(stranger), "does not verify"),
@@ -81,7 +81,7 @@ final class NodeRegistryTests {
         ]
         for (name, request, text) in cases {
             do {
-                _ = try registry.register(request)
+                _ = try await registry.register(request)
                 Issue.record("\(name) was accepted")
             } catch let error as RegistryError {
                 #expect(error.kind == .invalid, "\(name)")
@@ -93,46 +93,46 @@ final class NodeRegistryTests {
         #expect(registry.nodes(services: 0, organization: nil).isEmpty)
     }
 
-    @Test func aReplayedSignatureIsRejectedEvenAfterARestart() throws {
-        let signer = try orgSigner()
+    @Test func aReplayedSignatureIsRejectedEvenAfterARestart() async throws {
+        let signer = try await orgSigner()
         let request = try registration(signer)
-        _ = try registry.register(request)
-        #expect(throws: RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")) {
-            try self.registry.register(request)
+        _ = try await registry.register(request)
+        await #expect(throws: RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")) {
+            try await self.registry.register(request)
         }
         try restart()
-        #expect(throws: RegistryError.self) { try self.registry.register(request) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(request) }
         // A new message one second later is fine.
         clock.advance(by: 1)
-        _ = try registry.register(try registration(signer))
+        _ = try await registry.register(try registration(signer))
     }
 
     /// The installer signs `/secrets` and `/register` with the same text; in one second that is
     /// the same signature, refused twice per purpose only, across a restart too.
-    @Test func theReplayGuardKeepsOneRecordPerPurpose() throws {
-        let signer = try orgSigner()
+    @Test func theReplayGuardKeepsOneRecordPerPurpose() async throws {
+        let signer = try await orgSigner()
         let request = try registration(signer)
-        let keyID = try registry.verify(request.message, purpose: .secrets)
+        let keyID = try await registry.verify(request.message, purpose: .secrets)
         #expect(registry.verifyingKeyPEM(keyID: keyID)?.hasPrefix("-----BEGIN PUBLIC KEY-----") == true)
-        #expect(throws: RegistryError.self) { try self.registry.verify(request.message, purpose: .secrets) }
-        _ = try registry.register(request)
+        await #expect(throws: RegistryError.self) { try await self.registry.verify(request.message, purpose: .secrets) }
+        _ = try await registry.register(request)
         try restart()
-        #expect(throws: RegistryError.self) { try self.registry.verify(request.message, purpose: .secrets) }
-        #expect(throws: RegistryError.self) { try self.registry.register(request) }
+        await #expect(throws: RegistryError.self) { try await self.registry.verify(request.message, purpose: .secrets) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(request) }
     }
 
-    @Test func isoTimestampsAreSignedVerbatim() throws {
-        let signer = try orgSigner()
+    @Test func isoTimestampsAreSignedVerbatim() async throws {
+        let signer = try await orgSigner()
         let iso = clock.now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let (node, _) = try registry.register(try registration(signer, timestamp: iso))
+        let (node, _) = try await registry.register(try registration(signer, timestamp: iso))
         #expect(node.ip == "203.0.113.10")
     }
 
-    @Test func reRegistrationUpsertsAndRotatesTheCredential() throws {
-        let signer = try orgSigner()
-        let (first, oldToken) = try registry.register(try registration(signer))
+    @Test func reRegistrationUpsertsAndRotatesTheCredential() async throws {
+        let signer = try await orgSigner()
+        let (first, oldToken) = try await registry.register(try registration(signer))
         clock.advance(by: 5)
-        let (second, newToken) = try registry.register(try registration(signer, region: "eu-west-1"))
+        let (second, newToken) = try await registry.register(try registration(signer, region: "eu-west-1"))
         #expect(first.id == second.id)
         #expect(second.region == "eu-west-1")
         #expect(oldToken != newToken)
@@ -141,14 +141,14 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: "fbn1.\(first.id).forged") == nil)
         #expect(registry.authenticate(nodeToken: "garbage") == nil)
         // The same IP in another organization is another node.
-        let other = try orgSigner("org-b")
-        let (third, _) = try registry.register(try registration(other, org: "org-b"))
+        let other = try await orgSigner("org-b")
+        let (third, _) = try await registry.register(try registration(other, org: "org-b"))
         #expect(third.id != first.id)
     }
 
-    @Test func keysNodesLinksAndCredentialsSurviveARestart() throws {
-        let signer = try orgSigner()
-        let (node, token) = try registry.register(try registration(signer))
+    @Test func keysNodesLinksAndCredentialsSurviveARestart() async throws {
+        let signer = try await orgSigner()
+        let (node, token) = try await registry.register(try registration(signer))
         let keys = registry.keys(organization: "org-a")
         try restart()
         #expect(registry.keys(organization: "org-a") == keys)
@@ -156,67 +156,67 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: token)?.id == node.id)
         // The restored key still verifies new signatures.
         clock.advance(by: 1)
-        _ = try registry.register(try registration(signer))
+        _ = try await registry.register(try registration(signer))
     }
 
-    @Test func atMostFiveKeysPerOrganization() throws {
-        for _ in 0..<5 { _ = try registry.createKey(organization: "org-a") }
-        #expect(throws: RegistryError.invalid("Maximum number of organization keys (5) has been reached. Delete an existing key before creating a new one.")) {
-            try self.registry.createKey(organization: "org-a")
+    @Test func atMostFiveKeysPerOrganization() async throws {
+        for _ in 0..<5 { _ = try await registry.createKey(organization: "org-a") }
+        await #expect(throws: RegistryError.invalid("Maximum number of organization keys (5) has been reached. Delete an existing key before creating a new one.")) {
+            try await self.registry.createKey(organization: "org-a")
         }
-        _ = try registry.createKey(organization: "org-b")
+        _ = try await registry.createKey(organization: "org-b")
         let listed = registry.keys(organization: "org-a")
         #expect(listed.count == 5)
         #expect(listed.map(\.key.createdAt) == listed.map(\.key.createdAt).sorted(by: >))
     }
 
-    @Test func deletingKeysCascadesToNodeLinksAndCredentials() throws {
-        let signer = try orgSigner()
-        let (node, token) = try registry.register(try registration(signer))
+    @Test func deletingKeysCascadesToNodeLinksAndCredentials() async throws {
+        let signer = try await orgSigner()
+        let (node, token) = try await registry.register(try registration(signer))
         let keyID = try #require(registry.keys(organization: "org-a").first?.key.id)
-        #expect(throws: RegistryError.self) { try self.registry.deleteKey(organization: "org-b", id: keyID) }
-        try registry.deleteKey(organization: "org-a", id: keyID)
+        await #expect(throws: RegistryError.self) { try await self.registry.deleteKey(organization: "org-b", id: keyID) }
+        try await registry.deleteKey(organization: "org-a", id: keyID)
         #expect(registry.keys(organization: "org-a").isEmpty)
         #expect(registry.node(id: node.id)?.keyID == nil)
         #expect(registry.authenticate(nodeToken: token) == nil)
         // The node must register again with a new key; the old key no longer verifies.
         clock.advance(by: 1)
-        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
-        _ = try registry.createKey(organization: "org-a")
-        _ = try registry.createKey(organization: "org-a")
-        #expect(try registry.deleteAllKeys(organization: "org-a") == 2)
-        #expect(try registry.deleteAllKeys(organization: "org-a") == 0)
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
+        _ = try await registry.createKey(organization: "org-a")
+        _ = try await registry.createKey(organization: "org-a")
+        #expect(try await registry.deleteAllKeys(organization: "org-a") == 2)
+        #expect(try await registry.deleteAllKeys(organization: "org-a") == 0)
     }
 
-    @Test func unregisterRemovesTheNode() throws {
-        let signer = try orgSigner()
-        let (node, token) = try registry.register(try registration(signer))
+    @Test func unregisterRemovesTheNode() async throws {
+        let signer = try await orgSigner()
+        let (node, token) = try await registry.register(try registration(signer))
         clock.advance(by: 1)
         let signature = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         // Without a region, the stored one completes the signed message.
-        try registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: signature, organization: "org-a")
+        try await registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: signature, organization: "org-a")
         #expect(registry.nodes(organization: "org-a").isEmpty)
         #expect(registry.authenticate(nodeToken: token) == nil)
         #expect(registry.keys(organization: "org-a").first?.nodeIPs == [])
         clock.advance(by: 1)
         // A correctly signed message with its region learns that the address is gone…
         let again = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
-        #expect(throws: RegistryError.notFound("Node 203.0.113.10 is not registered")) {
-            try self.registry.unregister(ip: node.ip, region: node.region, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
+        await #expect(throws: RegistryError.notFound("Node 203.0.113.10 is not registered")) {
+            try await self.registry.unregister(ip: node.ip, region: node.region, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
         }
     }
 
     /// Without a region, an unknown address gets the refusal of a wrong signature: nobody learns
     /// whether an IP is registered without a valid signature (issue 12, item 8).
-    @Test func unregisterChecksTheSignatureBeforeRevealingAnAddress() throws {
-        let signer = try orgSigner()
-        let (node, _) = try registry.register(try registration(signer))
+    @Test func unregisterChecksTheSignatureBeforeRevealingAnAddress() async throws {
+        let signer = try await orgSigner()
+        let (node, _) = try await registry.register(try registration(signer))
         clock.advance(by: 1)
-        let forged = try orgSigner("org-z").signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        let forged = try await orgSigner("org-z").signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         var refusals: [String] = []
         for ip in [node.ip, "198.51.100.77"] {
             do {
-                try registry.unregister(ip: ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: forged, organization: "org-a")
+                try await registry.unregister(ip: ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: forged, organization: "org-a")
                 Issue.record("a forged unregistration of \(ip) was accepted")
             } catch let error as RegistryError {
                 refusals.append(error.message)
@@ -227,31 +227,31 @@ final class NodeRegistryTests {
         #expect(registry.nodes(organization: "org-a").count == 1)
     }
 
-    @Test func softDeleteByIdOrIPRevokesAndHides() throws {
-        let signer = try orgSigner()
-        let (node, token) = try registry.register(try registration(signer))
-        #expect(throws: RegistryError.self) { try self.registry.deleteNode(organization: "org-b", idOrIP: node.id) }
-        try registry.deleteNode(organization: "org-a", idOrIP: node.ip)
+    @Test func softDeleteByIdOrIPRevokesAndHides() async throws {
+        let signer = try await orgSigner()
+        let (node, token) = try await registry.register(try registration(signer))
+        await #expect(throws: RegistryError.self) { try await self.registry.deleteNode(organization: "org-b", idOrIP: node.id) }
+        try await registry.deleteNode(organization: "org-a", idOrIP: node.ip)
         #expect(registry.nodes(organization: "org-a").isEmpty)
         #expect(registry.authenticate(nodeToken: token) == nil)
-        #expect(throws: RegistryError(.conflict, "Node is already deleted")) { try self.registry.deleteNode(organization: "org-a", idOrIP: node.id) }
-        #expect(throws: RegistryError.notFound("Node not found in this organization")) { try self.registry.deleteNode(organization: "org-a", idOrIP: "198.51.100.1") }
+        await #expect(throws: RegistryError(.conflict, "Node is already deleted")) { try await self.registry.deleteNode(organization: "org-a", idOrIP: node.id) }
+        await #expect(throws: RegistryError.notFound("Node not found in this organization")) { try await self.registry.deleteNode(organization: "org-a", idOrIP: "198.51.100.1") }
         // Registering again does not undo the delete, not even after a restart; restoring does.
         clock.advance(by: 1)
-        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
         try restart()
         clock.advance(by: 1)
-        #expect(throws: RegistryError.self) { try self.registry.register(try self.registration(signer)) }
-        #expect(throws: RegistryError.self) { try self.registry.restoreNode(organization: "org-b", idOrIP: node.id) }
-        #expect(try registry.restoreNode(organization: "org-a", idOrIP: node.id).id == node.id)
-        #expect(throws: RegistryError(.conflict, "Node is not deleted")) { try self.registry.restoreNode(organization: "org-a", idOrIP: node.id) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
+        await #expect(throws: RegistryError.self) { try await self.registry.restoreNode(organization: "org-b", idOrIP: node.id) }
+        #expect(try await registry.restoreNode(organization: "org-a", idOrIP: node.id).id == node.id)
+        await #expect(throws: RegistryError(.conflict, "Node is not deleted")) { try await self.registry.restoreNode(organization: "org-a", idOrIP: node.id) }
         clock.advance(by: 1)
-        let (again, newToken) = try registry.register(try registration(signer))
+        let (again, newToken) = try await registry.register(try registration(signer))
         #expect(again.id == node.id && registry.authenticate(nodeToken: newToken)?.id == node.id)
     }
 
     /// A node registering without a url is addressed as the installer names its hosts.
-    @Test func nodeURLsFollowTheInstallersNames() throws {
+    @Test func nodeURLsFollowTheInstallersNames() async throws {
         let template = NodeURLTemplate(domain: "nodes.example.com")
         #expect(template.url(region: "eu-central-1", provider: "AWS", ip: "203.0.113.10") == "https://s3-eu-central-1-aws.nodes.example.com")
         #expect(template.url(region: "us-east-1", provider: nil, ip: "203.0.113.10") == "https://s3-us-east-1.nodes.example.com")
@@ -265,21 +265,21 @@ final class NodeRegistryTests {
         var settings = RegistrySettings()
         settings.nodeURLs = template
         try restart(settings: settings)
-        let signer = try orgSigner()
-        let (named, _) = try registry.register(try registration(signer))
+        let signer = try await orgSigner()
+        let (named, _) = try await registry.register(try registration(signer))
         #expect(named.url == "https://s3-eu-central-1-aws.nodes.example.com")
         clock.advance(by: 1)
         var own = try registration(signer, ip: "203.0.113.11")
         own.url = "https://my-node.example.org"
-        #expect(try registry.register(own).node.url == "https://my-node.example.org")
+        #expect(try await registry.register(own).node.url == "https://my-node.example.org")
         clock.advance(by: 1)
-        let (odd, _) = try registry.register(try registration(signer, ip: "203.0.113.12", region: "eu_central"))
+        let (odd, _) = try await registry.register(try registration(signer, ip: "203.0.113.12", region: "eu_central"))
         #expect(odd.url == "https://203.0.113.12", "a region that is no DNS label never reaches a URL")
     }
 
-    @Test func livenessFollowsSilence() throws {
-        let signer = try orgSigner()
-        let (node, _) = try registry.register(try registration(signer))
+    @Test func livenessFollowsSilence() async throws {
+        let signer = try await orgSigner()
+        let (node, _) = try await registry.register(try registration(signer))
         #expect(registry.liveness(of: node) == .online)
         clock.advance(by: 179)
         #expect(registry.liveness(of: node) == .online)
@@ -291,19 +291,19 @@ final class NodeRegistryTests {
         #expect(registry.liveness(of: node) == .disconnected)
     }
 
-    @Test func publicNodesUseThePlatformKeyAndServiceFilters() throws {
+    @Test func publicNodesUseThePlatformKeyAndServiceFilters() async throws {
         let platform = try OpenSSLSigner.generate(directory: directory.path)
         var settings = RegistrySettings()
         settings.platformPublicKeyPEM = try platform.publicKeyPEM()
         try restart(settings: settings)
         var request = try registration(platform, ip: "198.51.100.7", org: nil)
         request.nodeServices = 3
-        let (publicNode, _) = try registry.register(request)
+        let (publicNode, _) = try await registry.register(request)
         #expect(publicNode.organization == nil)
-        let signer = try orgSigner()
+        let signer = try await orgSigner()
         var privateRequest = try registration(signer)
         privateRequest.nodeServices = 4
-        let (privateNode, _) = try registry.register(privateRequest)
+        let (privateNode, _) = try await registry.register(privateRequest)
 
         #expect(registry.nodes(services: 0, organization: nil).map(\.id) == [publicNode.id])
         #expect(registry.nodes(services: 2, organization: nil).map(\.id) == [publicNode.id])
