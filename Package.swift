@@ -211,6 +211,7 @@ let package = Package(
                 "CSystemMemory",
                 "Catalog",
                 "Registry",
+                "ControlPlanePostgres",
                 "Ingest",
                 "Ingestion",
                 "Stats",

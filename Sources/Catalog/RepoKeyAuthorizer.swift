@@ -45,7 +45,7 @@ public struct RepoKeyAuthorizer: Sendable {
     /// - Parameters:
     ///   - nodeOrganization: the asking node's organization; `nil` for a public node (any bucket).
     ///   - bucketHint: the bucket the node routed the request to, if it knows it.
-    public func authorize(_ request: SigV4.Request, nodeOrganization: String?, isPublicNode: Bool, bucketHint: String?, now: Date) -> Decision {
+    public func authorize(_ request: SigV4.Request, nodeOrganization: String?, isPublicNode: Bool, bucketHint: String?, now: Date) async -> Decision {
         func deny(_ message: String, _ operation: Operation? = nil, _ resolved: ResolvedAPIKey? = nil) -> Decision {
             Decision(allow: false, message: message, operation: operation, repoId: resolved?.repository.id,
                      apiKeyId: resolved?.key.id, accessType: resolved?.key.accessType)
@@ -64,7 +64,7 @@ public struct RepoKeyAuthorizer: Sendable {
         } else {
             return deny("the request carries no Authorization header and no presigned query signature")
         }
-        guard let resolved = catalog.resolve(accessKeyID: accessKeyID) else {
+        guard let resolved = await catalog.resolveRefreshing(accessKeyID: accessKeyID) else {
             return deny("unknown or revoked access key")
         }
         if !isPublicNode, resolved.repository.organization != nodeOrganization {

@@ -108,6 +108,7 @@ public final class StorageCatalog: Sendable {
 
     private let state: Mutex<State>
     private let gate = SerialGate()
+    private let missRefresh = Mutex<(@Sendable () async -> Void)?>(nil)
     private let store: any CatalogStore
     private let secrets: SecretBox
     private let now: @Sendable () -> Date
@@ -603,6 +604,22 @@ public final class StorageCatalog: Sendable {
             let buckets = repo.buckets.compactMap { state.buckets[$0.bucketId] }.filter { !$0.isDeleted }
             return ResolvedAPIKey(key: key, secret: secret, repository: repo, buckets: buckets)
         }
+    }
+
+    /// Like ``resolve(accessKeyID:)``; when the key is unknown and a shared store backs the
+    /// catalog, the refresh given to ``refreshOnMiss(_:)`` runs first (the key may have been
+    /// created through another collector a moment ago).
+    public func resolveRefreshing(accessKeyID: String) async -> ResolvedAPIKey? {
+        if let resolved = resolve(accessKeyID: accessKeyID) { return resolved }
+        guard let refresh = missRefresh.withLock({ $0 }) else { return nil }
+        await refresh()
+        return resolve(accessKeyID: accessKeyID)
+    }
+
+    /// What ``resolveRefreshing(accessKeyID:)`` runs on a miss (cluster mode; it must limit
+    /// itself, since anyone can send unknown keys).
+    public func refreshOnMiss(_ refresh: @escaping @Sendable () async -> Void) {
+        missRefresh.withLock { $0 = refresh }
     }
 
     /// `FB` + 18 characters of `[A-Z2-7]`: 20 characters like an AWS access key id.

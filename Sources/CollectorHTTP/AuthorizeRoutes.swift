@@ -16,7 +16,7 @@ struct AuthorizeRoutes {
             guard let node = context.node else { throw APIError(.unauthorized, "missing node token") }
             let body = try await JSONRequest.decode(AuthorizeRequest.self, from: request, context: context)
             try body.check()
-            let decision = authorizer.authorize(
+            let decision = await authorizer.authorize(
                 body.signedRequest, nodeOrganization: node.organization, isPublicNode: node.organization == nil,
                 bucketHint: body.bucket.nonEmpty, now: now())
             context.logger.debug("authorize", metadata: ["node": "\(node.id)", "allow": "\(decision.allow)"])

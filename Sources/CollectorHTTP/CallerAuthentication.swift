@@ -58,14 +58,14 @@ public struct CallerAuthentication: Sendable {
     /// - Parameter missing: the message when no credential was sent.
     public func caller(_ request: Request, missing: String = "missing token: send a node token or an organization token as Authorization: Bearer") async throws -> Caller {
         guard let credential = Self.credential(in: request.headers) else { throw Self.challenge(missing, error: nil) }
-        if credential.hasPrefix("fbn1.") { return .node(try node(credential: credential)) }
+        if credential.hasPrefix("fbn1.") { return .node(try await node(credential: credential)) }
         return .user(try await user(credential: credential))
     }
 
     /// The node of a node token, or 401.
-    public func node(_ request: Request) throws -> BridgeNode {
+    public func node(_ request: Request) async throws -> BridgeNode {
         guard let credential = Self.credential(in: request.headers) else { throw Self.challenge("missing node token", error: nil) }
-        return try node(credential: credential)
+        return try await node(credential: credential)
     }
 
     /// The verified user of a JWT, or 401.
@@ -80,8 +80,8 @@ public struct CallerAuthentication: Sendable {
         return try await user(credential: credential)
     }
 
-    private func node(credential: String) throws -> BridgeNode {
-        guard let node = registry.authenticate(nodeToken: credential) else {
+    private func node(credential: String) async throws -> BridgeNode {
+        guard let node = await registry.authenticateRefreshing(nodeToken: credential) else {
             throw Self.challenge("invalid or revoked node token", error: "invalid_token")
         }
         return node

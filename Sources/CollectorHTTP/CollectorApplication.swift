@@ -43,6 +43,8 @@ public enum CollectorApplication {
         public var nodeEnvironment: NodeEnvironmentSource?
         /// `--node-env-plaintext`: serve env files in Base64 instead of sealed to the node's key.
         public var nodeEnvironmentPlaintext: Bool
+        /// The shared control-plane database in cluster mode; `nil` for the embedded store.
+        public var controlPlane: ControlPlaneHealth?
 
         /// A `Dependencies` from its parts.
         public init(
@@ -52,7 +54,7 @@ public enum CollectorApplication {
             clock: @escaping @Sendable () -> Date = { Date() }, memo: SeriesMemo = SeriesMemo(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
             statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil,
-            nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false
+            nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false, controlPlane: ControlPlaneHealth? = nil
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -71,6 +73,7 @@ public enum CollectorApplication {
             self.metricsToken = metricsToken
             self.nodeEnvironment = nodeEnvironment
             self.nodeEnvironmentPlaintext = nodeEnvironmentPlaintext
+            self.controlPlane = controlPlane
         }
     }
 
@@ -81,7 +84,7 @@ public enum CollectorApplication {
                                               RequestMetricsMiddleware<CollectorRequestContext>.help)
         router.add(middleware: RequestMetricsMiddleware(factory: dependencies.metricsRegistry))
         router.add(middleware: APIErrorMiddleware())
-        HealthRoutes(readiness: dependencies.readiness, version: dependencies.version).register(on: router)
+        HealthRoutes(readiness: dependencies.readiness, version: dependencies.version, controlPlane: dependencies.controlPlane).register(on: router)
         let authentication = CallerAuthentication(registry: dependencies.registry, tokens: dependencies.tokens)
         let registryRoutes = RegistryRoutes(registry: dependencies.registry, authentication: authentication)
         registryRoutes.registerPublic(on: router)
@@ -103,7 +106,8 @@ public enum CollectorApplication {
         let stats = FleetStats(store: dependencies.timeSeries, registry: dependencies.registry, catalog: dependencies.catalog, settings: statsSettings)
         StatsRoutes(stats: stats, now: dependencies.clock).register(on: authenticated)
         MetricsRoutes(registry: dependencies.metricsRegistry, stats: stats, storage: dependencies.storage, store: dependencies.timeSeries,
-                      version: dependencies.version, token: dependencies.metricsToken, now: dependencies.clock).register(on: router)
+                      version: dependencies.version, token: dependencies.metricsToken, controlPlane: dependencies.controlPlane,
+                      now: dependencies.clock).register(on: router)
 
         let nodes = router.group().add(middleware: NodeAuthMiddleware(authentication: authentication))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)

@@ -19,6 +19,7 @@ struct MetricsRoutes {
     let store: TimeSeriesStore
     let version: String
     let token: String?
+    let controlPlane: ControlPlaneHealth?
     let now: @Sendable () -> Date
 
     static let columnFamilies = ["samples", "day", "ingest_log", "series", "registry", "meta"]
@@ -77,6 +78,7 @@ struct MetricsRoutes {
         families.append(.counter("flashback_rocksdb_write_stall_seconds_total", "Time writes were stalled by RocksDB.",
                                  [([], Double(tickers["rocksdb.stall.micros"] ?? 0) / 1e6)]))
         families += try stats.metricFamilies(now: now())
+        if let controlPlane { families += controlPlane.metricFamilies() }
         return families
     }
 }

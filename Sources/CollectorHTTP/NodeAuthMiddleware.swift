@@ -15,7 +15,7 @@ public struct NodeAuthMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.node = try authentication.node(request)
+        context.node = try await authentication.node(request)
         return try await next(request, context)
     }
 }

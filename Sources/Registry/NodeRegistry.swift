@@ -82,6 +82,7 @@ public final class NodeRegistry: Sendable {
 
     private let state: Mutex<State>
     private let gate = SerialGate()
+    private let missRefresh = Mutex<(@Sendable () async -> Void)?>(nil)
     private let store: any RegistryStore
     private let secrets: SecretBox
     private let platformVerifier: NodeSignatureVerifier?
@@ -574,6 +575,22 @@ public final class NodeRegistry: Sendable {
             }
             return ConstantTime.equals(expected.utf8, nodeToken.utf8) ? node : nil
         }
+    }
+
+    /// Like ``authenticate(nodeToken:)``; when the token is unknown and a shared store backs the
+    /// registry, the refresh given to ``refreshOnMiss(_:)`` runs first (the node may have
+    /// registered through another collector a moment ago).
+    public func authenticateRefreshing(nodeToken: String) async -> BridgeNode? {
+        if let node = authenticate(nodeToken: nodeToken) { return node }
+        guard Self.nodeID(inToken: nodeToken) != nil, let refresh = missRefresh.withLock({ $0 }) else { return nil }
+        await refresh()
+        return authenticate(nodeToken: nodeToken)
+    }
+
+    /// What ``authenticateRefreshing(nodeToken:)`` runs on a miss (cluster mode; it must limit
+    /// itself, since anyone can send unknown tokens).
+    public func refreshOnMiss(_ refresh: @escaping @Sendable () async -> Void) {
+        missRefresh.withLock { $0 = refresh }
     }
 
     /// The plaintext credential of a node (the HMAC key of its UDP datagrams), if it has one.

@@ -4,6 +4,7 @@ import Exposition
 import CollectorAuth
 import CollectorHTTP
 import CollectorStore
+import ControlPlanePostgres
 import CSystemMemory
 import Foundation
 import Ingest
@@ -152,6 +153,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.awsSecretAccessKey.help)
     var awsSecretAccessKey: String?
 
+    @Option(name: .long, help: Settings.registryURL.help)
+    var registryURL: String?
+
+    @Option(name: .long, help: Settings.registryTimeout.help)
+    var registryTimeout: Int?
+
+    @Option(name: .long, help: Settings.registryRefreshInterval.help)
+    var registryRefreshInterval: Int?
+
     struct Resolved {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -179,6 +189,14 @@ struct ServeCommand: AsyncParsableCommand {
         var outboundPolicy: OutboundPolicy
         var sts: STSSettings?
         var gcs: GCSEndpoints
+        var cluster: ClusterSettings?
+    }
+
+    /// Cluster mode's control plane.
+    struct ClusterSettings {
+        var url: PostgresURL
+        var timeout: Duration
+        var refreshInterval: Duration
     }
 
     func resolveSettings() async throws -> Resolved {
@@ -287,7 +305,25 @@ struct ServeCommand: AsyncParsableCommand {
                 allowedHosts: Set((source.value(Settings.validateAllowHost, flag: validateAllowHost) ?? "")
                     .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })),
             sts: try stsSettings(source),
-            gcs: GCSEndpoints(tokenURL: source.value(Settings.gcsTokenURL, flag: gcsTokenURL), apiURL: source.value(Settings.gcsAPIURL, flag: gcsAPIURL)))
+            gcs: GCSEndpoints(tokenURL: source.value(Settings.gcsTokenURL, flag: gcsTokenURL), apiURL: source.value(Settings.gcsAPIURL, flag: gcsAPIURL)),
+            cluster: try clusterSettings(source))
+    }
+
+    /// The shared control plane, when `--registry-url` names one.
+    private func clusterSettings(_ source: SettingsSource) throws -> ClusterSettings? {
+        guard let text = source.value(Settings.registryURL, flag: registryURL) else { return nil }
+        let url: PostgresURL
+        do {
+            url = try PostgresURL(text)
+        } catch {
+            throw ValidationError("registry-url: \(error.description)")
+        }
+        let timeout = try source.value(Settings.registryTimeout, flag: registryTimeout)
+        let refresh = try source.value(Settings.registryRefreshInterval, flag: registryRefreshInterval)
+        guard (1...300).contains(timeout), (1...86_400).contains(refresh) else {
+            throw ValidationError("registry-timeout must be 1 to 300 seconds and registry-refresh-interval 1 to 86400 seconds")
+        }
+        return ClusterSettings(url: url, timeout: .seconds(timeout), refreshInterval: .seconds(refresh))
     }
 
     /// The collector's AWS identity for delegated buckets, when both halves of its key are set.
@@ -365,9 +401,9 @@ struct ServeCommand: AsyncParsableCommand {
     private func serve(settings: Resolved, storage: CollectorStorage, logger: Logger) async throws {
         let (masterKey, _) = try MasterKey.loadOrCreate(at: settings.masterKeyFile)
         let tokens = try await TokenAuthority.make(keys: tokenKeys(settings))
-        let registry = try NodeRegistry(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: settings.registry, logger: logger)
-        let catalog = try StorageCatalog(storage: storage, secrets: SecretBox(masterKey: masterKey), settings: CatalogSettings(),
-                                         syncWrites: settings.registry.syncWrites, logger: logger)
+        let controlPlane = try await ControlPlane.open(settings, storage: storage, secrets: SecretBox(masterKey: masterKey), logger: logger)
+        defer { controlPlane.stop() }
+        let (registry, catalog) = (controlPlane.registry, controlPlane.catalog)
         let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries)
         if timeSeries.pendingLogEntries > 0 {
             logger.info("replayed the ingest log", metadata: ["entries": "\(timeSeries.pendingLogEntries)", "samples": "\(timeSeries.pendingSamples)"])
@@ -385,7 +421,7 @@ struct ServeCommand: AsyncParsableCommand {
             validator: BucketValidator(policy: settings.outboundPolicy, sts: settings.sts, gcs: settings.gcs), readiness: readiness, version: FlashbackCollector.version,
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
-            nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext)
+            nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
@@ -400,6 +436,8 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 // Stops last: its final flush takes what the listeners accepted until they stopped.
                 .init(service: FlushService(store: timeSeries, logger: logger, metrics: metrics)),
+                // Stops after the listeners: its last act writes the buffered last-heard times.
+                .init(service: controlPlane),
                 .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
                 .init(service: http),
                 .init(service: udp),

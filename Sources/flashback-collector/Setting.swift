@@ -134,6 +134,17 @@ enum Settings {
     static let nodeDisconnectedAfter = Setting("node-disconnected-after", default: Int(LivenessPolicy().disconnectedAfter),
                                                "Seconds of silence after which a node is DISCONNECTED")
 
+    // MARK: Cluster mode
+    static let registryURL = Setting<String?>(
+        "registry-url",
+        "PostgreSQL shared by collector replicas for keys, nodes, buckets, repositories and repo keys (cluster mode): postgres://user[:password]@host:port/database[?sslmode=disable|prefer|require|verify-full&sslrootcert=FILE]",
+        shown: "none, the embedded RocksDB")
+    static let registryTimeout = Setting("registry-timeout", default: 5,
+                                         "Seconds a control-plane database operation may take before it fails as unavailable (HTTP 503)")
+    static let registryRefreshInterval = Setting(
+        "registry-refresh-interval", default: 30,
+        "Seconds between full reloads of a replica's control-plane cache; change notifications refresh it at once, this is the fallback")
+
     // MARK: Stats
     static let statsMaxMinuteRange = Setting("stats-max-minute-range", default: Int(StatsSettings().maxMinuteRange),
                                              "Longest range of minute rows one stats request may ask for, in seconds", shown: "604800 = 7 days")

@@ -1,0 +1,224 @@
+import Catalog
+import Foundation
+import Logging
+import PostgresNIO
+import Registry
+import Synchronization
+
+/// Keeps one collector replica's registry and catalog caches in step with the shared
+/// PostgreSQL, and its buffered writes flowing there.
+///
+/// - **Notifications**: a connection `LISTEN`s on the change channel; every committed change to
+///   a key, node, bucket, repository or repo key (by any replica) reloads the cache it belongs
+///   to, coalesced: changes arriving during a reload cause one more reload, not one each. After
+///   the listening connection is lost and regained, both caches reload (notifications may have
+///   been missed in between). Reconnection backs off from 0.2 s to 5 s.
+/// - **TTL**: both caches also reload every `refreshInterval`, whatever arrives.
+/// - **Misses**: a node token or access key id the cache does not know may be one another
+///   replica created a moment ago; ``refreshAfterMiss(_:)`` reloads at most once per second, so
+///   unknown credentials cannot turn into a query each.
+/// - **Last-heard** times are written every `heardInterval` and at shutdown; expired replay
+///   records are pruned once a minute.
+public final class ControlPlaneSync: Sendable {
+    /// Which cache.
+    public enum Cache: String, Sendable, CaseIterable {
+        case registry, catalog
+    }
+
+    private let database: ControlPlaneDatabase
+    private let registry: NodeRegistry
+    private let catalog: StorageCatalog
+    private let registryStore: PostgresRegistryStore
+    private let refreshInterval: Duration
+    private let heardInterval: Duration
+    private let logger: Logger
+    private let reloaders: [Cache: Reloader]
+    private let listening = Atomic<Bool>(false)
+    private let notificationCount = Atomic<Int>(0)
+
+    /// A sync over `database` for these caches (built over its stores).
+    public init(database: ControlPlaneDatabase, registry: NodeRegistry, catalog: StorageCatalog, registryStore: PostgresRegistryStore,
+                refreshInterval: Duration = .seconds(30), heardInterval: Duration = .seconds(5), logger: Logger) {
+        self.database = database
+        self.registry = registry
+        self.catalog = catalog
+        self.registryStore = registryStore
+        self.refreshInterval = refreshInterval
+        self.heardInterval = heardInterval
+        self.logger = logger
+        reloaders = [
+            .registry: Reloader(name: "registry", logger: logger) { try await registry.reload() },
+            .catalog: Reloader(name: "catalog", logger: logger) { try await catalog.reload() },
+        ]
+    }
+
+    /// Whether the change notifications are being received now.
+    public var isListening: Bool { listening.load(ordering: .relaxed) }
+
+    /// Change notifications received since start.
+    public var notificationsReceived: Int { notificationCount.load(ordering: .relaxed) }
+
+    /// Reloads done per cache since start.
+    public func reloads(_ cache: Cache) -> Int { reloaders[cache]?.completed ?? 0 }
+
+    /// Runs until cancelled: listening, periodic reloads, last-heard writes. Writes the
+    /// buffered last-heard times once more on the way out.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.listen() }
+            group.addTask { await self.refreshPeriodically() }
+            group.addTask { await self.writeHeardPeriodically() }
+            await group.waitForAll()
+        }
+        // Not as part of the cancelled task: the write must still get its full deadline.
+        let registryStore = registryStore
+        let final = Task { try await registryStore.flushLastHeard() }
+        do {
+            try await final.value
+        } catch {
+            logger.warning("last-heard times not written at shutdown", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Reloads `cache` unless a reload started less than a second ago; returns when the
+    /// cache is as fresh as that.
+    public func refreshAfterMiss(_ cache: Cache) async {
+        await reloaders[cache]?.reload(ifOlderThan: .seconds(1))
+    }
+
+    /// Reloads `cache` now (after any reload in progress) and returns when done.
+    public func reload(_ cache: Cache) async {
+        await reloaders[cache]?.reload(ifOlderThan: .zero)
+    }
+
+    private func listen() async {
+        var backoff = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                try await database.client.withConnection { connection in
+                    try await connection.listen(on: Schema.changeChannel) { notifications in
+                        self.listening.store(true, ordering: .relaxed)
+                        backoff = .milliseconds(200)
+                        // What changed while nobody listened is unknown: reload both.
+                        for cache in Cache.allCases { self.reloaders[cache]?.request() }
+                        for try await notification in notifications {
+                            self.notificationCount.add(1, ordering: .relaxed)
+                            self.reloaders[notification.payload.hasPrefix("catalog_") ? .catalog : .registry]?.request()
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("control-plane change notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+            }
+            listening.store(false, ordering: .relaxed)
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+        listening.store(false, ordering: .relaxed)
+    }
+
+    private func refreshPeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: refreshInterval)
+            if Task.isCancelled { break }
+            for cache in Cache.allCases { reloaders[cache]?.request() }
+        }
+    }
+
+    private func writeHeardPeriodically() async {
+        var lastPrune = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: heardInterval)
+            if Task.isCancelled { break }
+            do {
+                try await registryStore.flushLastHeard()
+                if ContinuousClock.now - lastPrune > .seconds(60) {
+                    try await registryStore.pruneSignatures(now: Date())
+                    lastPrune = ContinuousClock.now
+                }
+            } catch {
+                logger.debug("last-heard write deferred", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Runs one cache's reloads one at a time, coalescing requests that arrive during a reload.
+final class Reloader: Sendable {
+    private struct State {
+        var running = false
+        var pending = false
+        var lastStart: ContinuousClock.Instant?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var completed = 0
+    }
+
+    private let name: String
+    private let logger: Logger
+    private let body: @Sendable () async throws -> Void
+    private let state = Mutex(State())
+
+    init(name: String, logger: Logger, _ body: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.logger = logger
+        self.body = body
+    }
+
+    var completed: Int { state.withLock { $0.completed } }
+
+    /// Asks for a reload; returns at once.
+    func request() {
+        let start = state.withLock { state -> Bool in
+            if state.running {
+                state.pending = true
+                return false
+            }
+            state.running = true
+            return true
+        }
+        if start { Task { await self.loop() } }
+    }
+
+    /// Waits for a reload that started after this call, unless one started within `age`.
+    func reload(ifOlderThan age: Duration) async {
+        let now = ContinuousClock.now
+        if age > .zero, let last = state.withLock({ $0.lastStart }), now - last < age { return }
+        await withCheckedContinuation { continuation in
+            let start = state.withLock { state -> Bool in
+                state.waiters.append(continuation)
+                if state.running {
+                    state.pending = true
+                    return false
+                }
+                state.running = true
+                return true
+            }
+            if start { Task { await self.loop() } }
+        }
+    }
+
+    private func loop() async {
+        while true {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.pending = false
+                state.lastStart = .now
+                defer { state.waiters.removeAll() }
+                return state.waiters
+            }
+            do {
+                try await body()
+            } catch {
+                logger.warning("control-plane cache reload failed; serving the previous copy", metadata: ["cache": "\(name)", "error": "\(error)"])
+            }
+            let again = state.withLock { state -> Bool in
+                state.completed += 1
+                if state.pending { return true }
+                state.running = false
+                return false
+            }
+            for waiter in waiters { waiter.resume() }
+            if !again { return }
+        }
+    }
+}
