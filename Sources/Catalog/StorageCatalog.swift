@@ -108,7 +108,7 @@ public final class StorageCatalog: Sendable {
 
     private let state: Mutex<State>
     private let gate = SerialGate()
-    private let missRefresh = Mutex<(@Sendable () async -> Void)?>(nil)
+    private let shared = Mutex<SharedStoreHooks?>(nil)
     private let store: any CatalogStore
     private let secrets: SecretBox
     private let now: @Sendable () -> Date
@@ -182,7 +182,8 @@ public final class StorageCatalog: Sendable {
     /// Runs a mutation through the gate; a conflict the store reports (another collector took
     /// the name first) reloads memory and is answered as `conflict` says.
     private func mutate<T: Sendable>(conflict: (any Error)? = nil, _ body: () async throws -> T) async throws -> T {
-        try await gate.run {
+        await synchronize()
+        return try await gate.run {
             do {
                 return try await body()
             } catch let error as StoreError {
@@ -611,15 +612,23 @@ public final class StorageCatalog: Sendable {
     /// created through another collector a moment ago).
     public func resolveRefreshing(accessKeyID: String) async -> ResolvedAPIKey? {
         if let resolved = resolve(accessKeyID: accessKeyID) { return resolved }
-        guard let refresh = missRefresh.withLock({ $0 }) else { return nil }
-        await refresh()
+        guard let hooks = shared.withLock({ $0 }) else { return nil }
+        await hooks.afterMiss()
         return resolve(accessKeyID: accessKeyID)
     }
 
-    /// What ``resolveRefreshing(accessKeyID:)`` runs on a miss (cluster mode; it must limit
+    /// Cluster mode: the catalog's store is shared, so memory may lag behind it. `barrier`
+    /// brings memory up to what the store held when it was called (before every mutation and
+    /// ``synchronize()``); `afterMiss` runs when an access key id is unknown (it must limit
     /// itself, since anyone can send unknown keys).
-    public func refreshOnMiss(_ refresh: @escaping @Sendable () async -> Void) {
-        missRefresh.withLock { $0 = refresh }
+    public func useSharedStore(_ hooks: SharedStoreHooks) {
+        shared.withLock { $0 = hooks }
+    }
+
+    /// Brings memory up to the shared store's state now (cluster mode; nothing otherwise), so a
+    /// read sees every change committed before it, through whichever collector.
+    public func synchronize() async {
+        await shared.withLock({ $0 })?.barrier()
     }
 
     /// `FB` + 18 characters of `[A-Z2-7]`: 20 characters like an AWS access key id.

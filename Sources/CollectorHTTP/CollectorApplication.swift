@@ -98,6 +98,7 @@ public enum CollectorApplication {
         RollupRoutes(source: dependencies.timeSeries, authentication: authentication, now: dependencies.clock).register(on: router)
 
         let authenticated = router.group().add(middleware: TokenAuthMiddleware(authentication: authentication))
+            .add(middleware: ReadBarrierMiddleware(registry: dependencies.registry, catalog: dependencies.catalog))
         IdentityRoutes().register(on: authenticated)
         registryRoutes.registerAuthenticated(on: authenticated)
         CatalogRoutes(catalog: dependencies.catalog, validator: dependencies.validator).register(on: authenticated)

@@ -14,3 +14,19 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// How a service whose store several collectors share keeps its in-memory copy honest
+/// (cluster mode): see `NodeRegistry.useSharedStore(_:)` and `StorageCatalog.useSharedStore(_:)`.
+public struct SharedStoreHooks: Sendable {
+    /// Returns once memory holds every change the store had committed when it was called
+    /// (reloading if needed); a store that cannot be reached leaves memory as it is.
+    public var barrier: @Sendable () async -> Void
+    /// Runs when a credential was not found in memory; limits how often it asks the store.
+    public var afterMiss: @Sendable () async -> Void
+
+    /// A `SharedStoreHooks` from its parts.
+    public init(barrier: @escaping @Sendable () async -> Void, afterMiss: @escaping @Sendable () async -> Void) {
+        self.barrier = barrier
+        self.afterMiss = afterMiss
+    }
+}

@@ -43,7 +43,7 @@ public final class PostgresServer: @unchecked Sendable {
             if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", log]) }
         }
         let arguments = ["\(Self.binaries)/postgres", "-D", "\(directory)/data", "-p", String(port), "-c", "listen_addresses=127.0.0.1",
-                         "-k", directory, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+                         "-k", directory, "-c", "fsync=off", "-c", "full_page_writes=off"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : arguments[0])
         process.arguments = getuid() == 0 ? ["-u", "postgres", "--"] + arguments : Array(arguments.dropFirst())

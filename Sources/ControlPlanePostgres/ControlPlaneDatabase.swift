@@ -93,6 +93,32 @@ public final class ControlPlaneDatabase: Sendable {
         }
     }
 
+    /// Runs `body` in one read-only REPEATABLE READ transaction, after reading the change
+    /// version in the same snapshot: what `body` reads is exactly the state of that version.
+    public func snapshot<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> (T, version: Int64) {
+        try await transaction(what) { connection in
+            let logger = connection.logger
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            let version = try await Self.changeVersion(connection)
+            return (try await body(connection, logger), version)
+        }
+    }
+
+    /// The change version now (see ``Schema``).
+    public func changeVersion() async throws -> Int64 {
+        try await perform("read the change version") { client in
+            try await client.withConnection { connection in try await Self.changeVersion(connection) }
+        }
+    }
+
+    static func changeVersion(_ connection: PostgresConnection) async throws -> Int64 {
+        var version: Int64 = 0
+        for try await value in try await connection.query("SELECT version FROM flashback_change_version", logger: connection.logger).decode(Int64.self) {
+            version = value
+        }
+        return version
+    }
+
     private func note(_ classified: any Error) -> any Error {
         if case .unavailable(let reason)? = classified as? StoreError { markUnavailable(reason) } else { markAvailable() }
         return classified

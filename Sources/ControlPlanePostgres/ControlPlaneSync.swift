@@ -1,4 +1,5 @@
 import Catalog
+import CollectorModel
 import Foundation
 import Logging
 import PostgresNIO
@@ -14,9 +15,13 @@ import Synchronization
 ///   the listening connection is lost and regained, both caches reload (notifications may have
 ///   been missed in between). Reconnection backs off from 0.2 s to 5 s.
 /// - **TTL**: both caches also reload every `refreshInterval`, whatever arrives.
+/// - **Barrier**: ``barrier(_:)`` reads the change version (one small query) and reloads when
+///   the cache holds an older one, so a read or a change sees everything committed before it,
+///   through any replica. The registry and catalog call it before every mutation and before
+///   management reads.
 /// - **Misses**: a node token or access key id the cache does not know may be one another
-///   replica created a moment ago; ``refreshAfterMiss(_:)`` reloads at most once per second, so
-///   unknown credentials cannot turn into a query each.
+///   replica created a moment ago; ``refreshAfterMiss(_:)`` runs the barrier, at most 20 times
+///   a second per cache, so unknown credentials cannot turn into a query each.
 /// - **Last-heard** times are written every `heardInterval` and at shutdown; expired replay
 ///   records are pruned once a minute.
 public final class ControlPlaneSync: Sendable {
@@ -29,20 +34,25 @@ public final class ControlPlaneSync: Sendable {
     private let registry: NodeRegistry
     private let catalog: StorageCatalog
     private let registryStore: PostgresRegistryStore
+    private let catalogStore: PostgresCatalogStore
     private let refreshInterval: Duration
     private let heardInterval: Duration
     private let logger: Logger
     private let reloaders: [Cache: Reloader]
     private let listening = Atomic<Bool>(false)
     private let notificationCount = Atomic<Int>(0)
+    private let missBudget = Mutex<[Cache: (windowStart: ContinuousClock.Instant, used: Int)]>([:])
+    /// Barrier checks a miss may cause per second and cache.
+    static let missesPerSecond = 20
 
     /// A sync over `database` for these caches (built over its stores).
     public init(database: ControlPlaneDatabase, registry: NodeRegistry, catalog: StorageCatalog, registryStore: PostgresRegistryStore,
-                refreshInterval: Duration = .seconds(30), heardInterval: Duration = .seconds(5), logger: Logger) {
+                catalogStore: PostgresCatalogStore, refreshInterval: Duration = .seconds(30), heardInterval: Duration = .seconds(5), logger: Logger) {
         self.database = database
         self.registry = registry
         self.catalog = catalog
         self.registryStore = registryStore
+        self.catalogStore = catalogStore
         self.refreshInterval = refreshInterval
         self.heardInterval = heardInterval
         self.logger = logger
@@ -80,10 +90,33 @@ public final class ControlPlaneSync: Sendable {
         }
     }
 
-    /// Reloads `cache` unless a reload started less than a second ago; returns when the
-    /// cache is as fresh as that.
+    /// Attaches the barrier and the miss refresh to the registry and the catalog.
+    public func attach() {
+        registry.useSharedStore(SharedStoreHooks(barrier: { await self.barrier(.registry) }, afterMiss: { await self.refreshAfterMiss(.registry) }))
+        catalog.useSharedStore(SharedStoreHooks(barrier: { await self.barrier(.catalog) }, afterMiss: { await self.refreshAfterMiss(.catalog) }))
+    }
+
+    /// Returns once `cache` holds every change committed before the call: reloads when the
+    /// database's change version is newer than the one the cache was loaded at. When the
+    /// database cannot be reached, returns at once (the cache serves as it is).
+    public func barrier(_ cache: Cache) async {
+        guard let current = try? await database.changeVersion() else { return }
+        let loaded = cache == .registry ? registryStore.loadedVersion : catalogStore.loadedVersion
+        if current > loaded { await reloaders[cache]?.reload(ifOlderThan: .zero) }
+    }
+
+    /// The barrier for a credential the cache did not know, within ``missesPerSecond``.
     public func refreshAfterMiss(_ cache: Cache) async {
-        await reloaders[cache]?.reload(ifOlderThan: .seconds(1))
+        let now = ContinuousClock.now
+        let allowed = missBudget.withLock { budget -> Bool in
+            var entry = budget[cache] ?? (now, 0)
+            if now - entry.windowStart >= .seconds(1) { entry = (now, 0) }
+            guard entry.used < Self.missesPerSecond else { return false }
+            entry.used += 1
+            budget[cache] = entry
+            return true
+        }
+        if allowed { await barrier(cache) }
     }
 
     /// Reloads `cache` now (after any reload in progress) and returns when done.

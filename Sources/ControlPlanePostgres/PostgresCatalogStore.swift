@@ -2,13 +2,18 @@ import Catalog
 import CollectorModel
 import Foundation
 import PostgresNIO
+import Synchronization
 
 /// The ``CatalogStore`` of cluster mode: buckets, repositories and repo API keys in PostgreSQL,
 /// shared by every collector replica. Partial unique indexes keep one live bucket and one live
 /// repository per name and organization, and one key per access key id, whichever replica
 /// writes: the loser of a race gets ``StoreError/conflict(_:)``.
-public struct PostgresCatalogStore: CatalogStore {
+public final class PostgresCatalogStore: CatalogStore {
     private let database: ControlPlaneDatabase
+    private let version = Atomic<Int64>(-1)
+
+    /// The change version the last ``load()`` saw (-1 before the first).
+    public var loadedVersion: Int64 { version.load(ordering: .acquiring) }
 
     /// The catalog tables of `database` (migrated by ``ControlPlaneDatabase/migrate()``).
     public init(database: ControlPlaneDatabase) {
@@ -17,20 +22,22 @@ public struct PostgresCatalogStore: CatalogStore {
 
     /// See ``CatalogStore``.
     public func load() async throws -> CatalogContents {
-        try await database.perform("load the catalog") { client in
+        let (contents, seen) = try await database.snapshot("load the catalog") { connection, logger in
             let decoder = JSONDecoder()
             var contents = CatalogContents()
-            for try await record in try await client.query("SELECT record::text FROM catalog_buckets").decode(String.self) {
+            for try await record in try await connection.query("SELECT record::text FROM catalog_buckets", logger: logger).decode(String.self) {
                 contents.buckets.append(try decoder.decode(StorageBucket.self, from: Data(record.utf8)))
             }
-            for try await record in try await client.query("SELECT record::text FROM catalog_repositories").decode(String.self) {
+            for try await record in try await connection.query("SELECT record::text FROM catalog_repositories", logger: logger).decode(String.self) {
                 contents.repositories.append(try decoder.decode(Repository.self, from: Data(record.utf8)))
             }
-            for try await record in try await client.query("SELECT record::text FROM catalog_repo_keys").decode(String.self) {
+            for try await record in try await connection.query("SELECT record::text FROM catalog_repo_keys", logger: logger).decode(String.self) {
                 contents.keys.append(try decoder.decode(RepoAPIKey.self, from: Data(record.utf8)))
             }
             return contents
         }
+        version.store(seen, ordering: .releasing)
+        return contents
     }
 
     /// See ``CatalogStore``.

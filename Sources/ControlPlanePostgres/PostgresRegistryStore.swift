@@ -16,6 +16,10 @@ import Synchronization
 public final class PostgresRegistryStore: RegistryStore {
     private let database: ControlPlaneDatabase
     private let heard = Mutex<[String: (lastSeen: Date, latencyMs: Double?)]>([:])
+    private let version = Atomic<Int64>(-1)
+
+    /// The change version the last ``load(now:)`` saw (-1 before the first).
+    public var loadedVersion: Int64 { version.load(ordering: .acquiring) }
 
     /// The registry tables of `database` (migrated by ``ControlPlaneDatabase/migrate()``).
     public init(database: ControlPlaneDatabase) {
@@ -24,16 +28,16 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// See ``RegistryStore``; signatures stay in the table (see the type's notes).
     public func load(now: Date) async throws -> RegistryContents {
-        try await database.perform("load the registry") { client in
+        let (contents, seen) = try await database.snapshot("load the registry") { connection, logger in
             var contents = RegistryContents()
             let decoder = JSONDecoder()
-            for try await record in try await client.query("SELECT record::text FROM registry_keys").decode(String.self) {
+            for try await record in try await connection.query("SELECT record::text FROM registry_keys", logger: logger).decode(String.self) {
                 contents.keys.append(try decoder.decode(OrganizationKey.self, from: Data(record.utf8)))
             }
-            let nodes = try await client.query("""
+            let nodes = try await connection.query("""
                 SELECT n.record::text, h.last_seen, h.latency_ms
                 FROM registry_nodes n LEFT JOIN registry_node_heard h ON h.node_id = n.id
-                """).decode((String, Date?, Double?).self)
+                """, logger: logger).decode((String, Date?, Double?).self)
             for try await (record, lastSeen, latency) in nodes {
                 var node = try decoder.decode(BridgeNode.self, from: Data(record.utf8))
                 if let lastSeen, lastSeen > node.lastSeen {
@@ -44,6 +48,8 @@ public final class PostgresRegistryStore: RegistryStore {
             }
             return contents
         }
+        version.store(seen, ordering: .releasing)
+        return contents
     }
 
     /// See ``RegistryStore``.

@@ -8,7 +8,10 @@ import PostgresNIO
 /// or repository per name and organization, one key per access key id.
 ///
 /// A trigger on each entity table sends `NOTIFY flashback_changes, '<table>:<id>'` with every
-/// committed change, whoever makes it, so every collector can refresh its cache.
+/// committed change, whoever makes it, so every collector can refresh its cache, and counts the
+/// change in `flashback_change_version` (one row, updated in the changing transaction): a
+/// collector that loaded version N and reads a larger number knows its cache misses a change
+/// committed since (``ControlPlaneSync/barrier(_:)``).
 enum Schema {
     /// A migration: the statements that take the schema from `version - 1` to `version`.
     struct Migration: Sendable {
@@ -85,8 +88,15 @@ enum Schema {
                 CONSTRAINT catalog_repo_keys_access_key_id UNIQUE (access_key_id))
             """,
             """
+            CREATE TABLE flashback_change_version (
+                single boolean PRIMARY KEY DEFAULT true CHECK (single),
+                version bigint NOT NULL)
+            """,
+            "INSERT INTO flashback_change_version (single, version) VALUES (true, 0)",
+            """
             CREATE FUNCTION flashback_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
+                UPDATE flashback_change_version SET version = version + 1;
                 PERFORM pg_notify('\(changeChannel)', TG_TABLE_NAME || ':' || CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
                 RETURN NULL;
             END $$

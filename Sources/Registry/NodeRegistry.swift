@@ -82,7 +82,7 @@ public final class NodeRegistry: Sendable {
 
     private let state: Mutex<State>
     private let gate = SerialGate()
-    private let missRefresh = Mutex<(@Sendable () async -> Void)?>(nil)
+    private let shared = Mutex<SharedStoreHooks?>(nil)
     private let store: any RegistryStore
     private let secrets: SecretBox
     private let platformVerifier: NodeSignatureVerifier?
@@ -177,6 +177,7 @@ public final class NodeRegistry: Sendable {
     /// private key (PKCS#1 PEM), which is not kept anywhere.
     /// - Throws: `.invalid` when the organization already has the maximum number of keys.
     public func createKey(organization: String) async throws -> (key: OrganizationKey, privateKeyPEM: String) {
+        await synchronize()
         let maximum = settings.maxKeysPerOrganization
         let full = state.withLock { state in state.keys.values.filter { $0.organization == organization }.count >= maximum }
         if full { throw RegistryError.invalid(Self.tooManyKeysMessage(maximum)) }
@@ -218,7 +219,8 @@ public final class NodeRegistry: Sendable {
     /// credential and must register again with a new key.
     /// - Returns: how many keys were deleted.
     public func deleteAllKeys(organization: String) async throws -> Int {
-        try await gate.run {
+        await synchronize()
+        return try await gate.run {
             let ids = state.withLock { state in state.keys.values.filter { $0.organization == organization }.map(\.id) }
             try await deleteKeys(ids)
             return ids.count
@@ -228,6 +230,7 @@ public final class NodeRegistry: Sendable {
     /// Deletes one key of the organization (cascading as ``deleteAllKeys(organization:)``).
     /// - Throws: `.notFound` when the key does not exist or belongs to another organization.
     public func deleteKey(organization: String, id: String) async throws {
+        await synchronize()
         try await gate.run {
             let known = state.withLock { state in state.keys[id].map { $0.organization == organization } ?? false }
             guard known else {
@@ -351,6 +354,7 @@ public final class NodeRegistry: Sendable {
     public func register(_ registration: NodeRegistration) async throws -> (node: BridgeNode, token: String) {
         let message = registration.message
         let keyID = try await verify(message)
+        await synchronize()
         return try await gate.run {
             do {
                 return try await upsert(registration, keyID: keyID)
@@ -428,6 +432,7 @@ public final class NodeRegistry: Sendable {
     /// Without a region the message is rebuilt with the node's stored region (DESIGN.md §4.3).
     /// - Throws: `.notFound` when no such node is registered.
     public func unregister(ip: String, region: String?, timestamp: NodeTimestamp, signature: String, organization: String?) async throws {
+        await synchronize()
         let address = Self.addressKey(organization: organization, ip: ip)
         let knownRegion = state.withLock { state in state.nodeByAddress[address].flatMap { state.nodes[$0] }?.region }
         // The signature is checked before anything about the address is revealed. Without a
@@ -499,6 +504,7 @@ public final class NodeRegistry: Sendable {
     /// Soft-deletes an organization's node (by UUID or IP) and revokes its credential.
     /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (already deleted).
     public func deleteNode(organization: String, idOrIP: String) async throws {
+        await synchronize()
         try await gate.run {
             var node = try organizationNode(organization: organization, idOrIP: idOrIP)
             guard !node.isDeleted else { throw RegistryError(.conflict, "Node is already deleted") }
@@ -528,7 +534,8 @@ public final class NodeRegistry: Sendable {
     /// new credential.
     /// - Throws: `.notFound` (unknown or another organization's), `.conflict` (not deleted).
     public func restoreNode(organization: String, idOrIP: String) async throws -> BridgeNode {
-        try await gate.run {
+        await synchronize()
+        return try await gate.run {
             var node = try organizationNode(organization: organization, idOrIP: idOrIP)
             guard node.isDeleted else { throw RegistryError(.conflict, "Node is not deleted") }
             node.deletedAt = nil
@@ -582,15 +589,23 @@ public final class NodeRegistry: Sendable {
     /// registered through another collector a moment ago).
     public func authenticateRefreshing(nodeToken: String) async -> BridgeNode? {
         if let node = authenticate(nodeToken: nodeToken) { return node }
-        guard Self.nodeID(inToken: nodeToken) != nil, let refresh = missRefresh.withLock({ $0 }) else { return nil }
-        await refresh()
+        guard Self.nodeID(inToken: nodeToken) != nil, let hooks = shared.withLock({ $0 }) else { return nil }
+        await hooks.afterMiss()
         return authenticate(nodeToken: nodeToken)
     }
 
-    /// What ``authenticateRefreshing(nodeToken:)`` runs on a miss (cluster mode; it must limit
-    /// itself, since anyone can send unknown tokens).
-    public func refreshOnMiss(_ refresh: @escaping @Sendable () async -> Void) {
-        missRefresh.withLock { $0 = refresh }
+    /// Cluster mode: the registry's store is shared, so memory may lag behind it. `barrier`
+    /// brings memory up to what the store held when it was called (before every mutation and
+    /// ``synchronize()``); `afterMiss` runs when a token is unknown (it must limit itself,
+    /// since anyone can send unknown tokens).
+    public func useSharedStore(_ hooks: SharedStoreHooks) {
+        shared.withLock { $0 = hooks }
+    }
+
+    /// Brings memory up to the shared store's state now (cluster mode; nothing otherwise), so a
+    /// read sees every change committed before it, through whichever collector.
+    public func synchronize() async {
+        await shared.withLock({ $0 })?.barrier()
     }
 
     /// The plaintext credential of a node (the HMAC key of its UDP datagrams), if it has one.

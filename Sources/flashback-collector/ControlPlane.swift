@@ -43,11 +43,11 @@ final class ControlPlane: Service, Sendable {
             logger.info("control-plane database ready", metadata: ["url": "\(cluster.url)", "migrations_applied": "\(applied)"])
             let registryStore = PostgresRegistryStore(database: database)
             let registry = try await NodeRegistry.open(store: registryStore, secrets: secrets, settings: settings.registry, logger: logger)
-            let catalog = try await StorageCatalog.open(store: PostgresCatalogStore(database: database), secrets: secrets, logger: logger)
+            let catalogStore = PostgresCatalogStore(database: database)
+            let catalog = try await StorageCatalog.open(store: catalogStore, secrets: secrets, logger: logger)
             let sync = ControlPlaneSync(database: database, registry: registry, catalog: catalog, registryStore: registryStore,
-                                        refreshInterval: cluster.refreshInterval, logger: logger)
-            registry.refreshOnMiss { await sync.refreshAfterMiss(.registry) }
-            catalog.refreshOnMiss { await sync.refreshAfterMiss(.catalog) }
+                                        catalogStore: catalogStore, refreshInterval: cluster.refreshInterval, logger: logger)
+            sync.attach()
             let health = ControlPlaneHealth(isAvailable: { database.isAvailable }, metricFamilies: { Self.families(database, sync) })
             return ControlPlane(registry: registry, catalog: catalog, health: health, sync: sync, pool: pool)
         } catch let error as SchemaTooNewError {
