@@ -415,6 +415,25 @@ if ProcessInfo.processInfo.environment["FLASHBACK_BENCHMARKS"] != nil {
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "ControlPlaneBenchmarks",
+            dependencies: [
+                "Catalog",
+                "CollectorModel",
+                "CollectorStore",
+                "CollectorTesting",
+                "ControlPlanePostgres",
+                "FlashbackWire",
+                "Registry",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ControlPlaneBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
                 "Ingest",

@@ -209,7 +209,15 @@ OPTIONAL_BEARER = [{}, {"bearer": []}]
 paths = {}
 
 
+# Changes to the control plane (and signed node messages, whose replay guard is shared) answer
+# 503 + Retry-After in cluster mode while the shared PostgreSQL is unreachable.
+CONTROL_PLANE_TAGS = {"buckets", "organizations", "repositories", "nodes"}
+UNAVAILABLE = error("Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.")
+
+
 def op(method, route, summary, tag, security, resp, parameters=(), request=None, description=None):
+    if method != "get" and tag in CONTROL_PLANE_TAGS and "503" not in resp:
+        resp = dict(resp, **{"503": UNAVAILABLE})
     entry = {"summary": summary, "tags": [tag], "security": security, "responses": resp,
              "operationId": (method + "_" + route.strip("/").replace("/", "_").replace("{", "").replace("}", "").replace("-", "")) or method}
     if parameters:

@@ -2078,6 +2078,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_apikey_authorize",
@@ -2213,6 +2223,16 @@ enum OpenAPIDocument {
           },
           "409": {
             "description": "Name taken.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -2477,6 +2497,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "put_bucket_bucketId",
@@ -2556,6 +2586,16 @@ enum OpenAPIDocument {
           },
           "409": {
             "description": "Still in a repository.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -2810,6 +2850,16 @@ enum OpenAPIDocument {
           },
           "404": {
             "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -3173,6 +3223,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_organization_orgId_key",
@@ -3305,6 +3365,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "delete_organization_orgId_key",
@@ -3366,6 +3436,16 @@ enum OpenAPIDocument {
           },
           "404": {
             "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -3444,6 +3524,16 @@ enum OpenAPIDocument {
           },
           "404": {
             "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -3532,6 +3622,16 @@ enum OpenAPIDocument {
           },
           "400": {
             "description": "The node is not deleted.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -3729,6 +3829,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_register",
@@ -3884,6 +3994,16 @@ enum OpenAPIDocument {
           },
           "409": {
             "description": "Name taken.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -4066,6 +4186,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_repo_validate",
@@ -4162,6 +4292,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "put_repo_repoId",
@@ -4231,6 +4371,16 @@ enum OpenAPIDocument {
           },
           "404": {
             "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -4392,6 +4542,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_repo_repoId_apikey",
@@ -4490,6 +4650,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "put_repo_repoId_apikey_apikeyId",
@@ -4569,6 +4739,16 @@ enum OpenAPIDocument {
           },
           "404": {
             "description": "No such resource in the caller's organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -4674,6 +4854,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_repo_repoId_validate",
@@ -4761,6 +4951,16 @@ enum OpenAPIDocument {
           },
           "500": {
             "description": "The operator's env files cannot be served.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -5646,6 +5846,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_unit",
@@ -5903,6 +6113,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "put_unit_bucketId",
@@ -5982,6 +6202,16 @@ enum OpenAPIDocument {
           },
           "409": {
             "description": "Still in a repository.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {
@@ -6243,6 +6473,16 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         },
         "operationId": "post_unit_bucketId_validate",
@@ -6330,6 +6570,16 @@ enum OpenAPIDocument {
           },
           "403": {
             "description": "Key not allowed for this organization.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Cluster mode: the control plane's database is unavailable; nothing was changed. Retry after Retry-After.",
             "content": {
               "application/json": {
                 "schema": {

@@ -79,7 +79,8 @@ public final class PostgresStoreBackend<Store>: StoreBackend, @unchecked Sendabl
             server = try await PostgresServer()
             lock.withLock { self.server = server }
         }
-        let database = try ControlPlaneDatabase(url: try PostgresURL(server.url), logger: Logger(label: "test"))
+        // A generous deadline: the test suite runs many servers at once on two cores.
+        let database = try ControlPlaneDatabase(url: try PostgresURL(server.url), timeout: .seconds(30), logger: Logger(label: "test"))
         let task = Task { await database.run() }
         lock.withLock { running = task }
         try await database.migrate()

@@ -104,9 +104,22 @@ public final class ControlPlaneDatabase: Sendable {
         }
     }
 
+    /// How many keys, nodes, buckets, repositories and repo keys the database holds.
+    public func entityCount() async throws -> Int {
+        try await perform("count entities") { client in
+            var count = 0
+            let query: PostgresQuery = """
+                SELECT (SELECT count(*) FROM registry_keys) + (SELECT count(*) FROM registry_nodes) + (SELECT count(*) FROM catalog_buckets)
+                     + (SELECT count(*) FROM catalog_repositories) + (SELECT count(*) FROM catalog_repo_keys)
+                """
+            for try await value in try await client.query(query).decode(Int64.self) { count = Int(value) }
+            return count
+        }
+    }
+
     /// The change version now (see ``Schema``).
-    public func changeVersion() async throws -> Int64 {
-        try await perform("read the change version") { client in
+    public func changeVersion(timeout: Duration? = nil) async throws -> Int64 {
+        try await perform("read the change version", timeout: timeout) { client in
             try await client.withConnection { connection in try await Self.changeVersion(connection) }
         }
     }
@@ -138,6 +151,12 @@ public final class ControlPlaneDatabase: Sendable {
             return !health.available
         }
         if recovered { logger.notice("control-plane database reachable again", metadata: ["url": "\(url)"]) }
+    }
+
+    /// Records that the database was found unreachable outside ``perform(_:timeout:_:)`` (the
+    /// notification connection dropped); the next successful operation clears it.
+    public func noteUnreachable(_ reason: String) {
+        markUnavailable(reason)
     }
 
     private func markUnavailable(_ reason: String) {

@@ -97,10 +97,13 @@ public final class ControlPlaneSync: Sendable {
     }
 
     /// Returns once `cache` holds every change committed before the call: reloads when the
-    /// database's change version is newer than the one the cache was loaded at. When the
-    /// database cannot be reached, returns at once (the cache serves as it is).
+    /// database's change version is newer than the one the cache was loaded at. While the
+    /// database is known to be unreachable, or does not answer within a second, it returns (the
+    /// cache serves as it is, and a change then fails on its own write rather than waiting twice).
     public func barrier(_ cache: Cache) async {
-        guard let current = try? await database.changeVersion() else { return }
+        // A short deadline: a change behind it still has its own full one for its write.
+        let deadline = min(database.timeout, .seconds(1))
+        guard database.isAvailable, let current = try? await database.changeVersion(timeout: deadline) else { return }
         let loaded = cache == .registry ? registryStore.loadedVersion : catalogStore.loadedVersion
         if current > loaded { await reloaders[cache]?.reload(ifOlderThan: .zero) }
     }
@@ -142,6 +145,7 @@ public final class ControlPlaneSync: Sendable {
                 }
             } catch {
                 if Task.isCancelled { break }
+                database.noteUnreachable("the notification connection was lost: \(error)")
                 logger.warning("control-plane change notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
             }
             listening.store(false, ordering: .relaxed)

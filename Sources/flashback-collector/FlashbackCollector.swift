@@ -1,6 +1,7 @@
 import ArgumentParser
 
-/// The `flashback-collector` command: `serve` (the default), `token`, `simulate` and `--version`.
+/// The `flashback-collector` command: `serve` (the default), `token`, `simulate`, `migrate-registry`
+/// and `--version`.
 @main
 struct FlashbackCollector: AsyncParsableCommand {
     static let version = "0.1.0"
@@ -15,7 +16,7 @@ struct FlashbackCollector: AsyncParsableCommand {
         Precedence: flag > environment > config file > default.
         """,
         version: version,
-        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self],
+        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self, MigrateRegistryCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
