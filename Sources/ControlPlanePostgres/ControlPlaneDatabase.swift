@@ -171,6 +171,16 @@ public final class ControlPlaneDatabase: Sendable {
         if first { logger.error("control-plane database unavailable", metadata: ["url": "\(url)", "reason": "\(reason)"]) }
     }
 
+    /// A PostgreSQL error for logs and messages: its code and the server's SQLSTATE and message,
+    /// never the query or its values.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        var text = "\(error.code)"
+        if let state = error.serverInfo?[.sqlState] { text += " \(state)" }
+        if let message = error.serverInfo?[.message] { text += ": \(message)" }
+        return text
+    }
+
     static func classify(_ error: PSQLError, what: String) -> any Error {
         if error.code == .server, let state = error.serverInfo?[.sqlState] {
             if state == "23505" {

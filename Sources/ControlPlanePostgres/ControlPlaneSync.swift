@@ -86,7 +86,7 @@ public final class ControlPlaneSync: Sendable {
         do {
             try await final.value
         } catch {
-            logger.warning("last-heard times not written at shutdown", metadata: ["error": "\(error)"])
+            logger.warning("last-heard times not written at shutdown", metadata: ["error": "\(ControlPlaneDatabase.describe(error))"])
         }
     }
 
@@ -145,8 +145,9 @@ public final class ControlPlaneSync: Sendable {
                 }
             } catch {
                 if Task.isCancelled { break }
-                database.noteUnreachable("the notification connection was lost: \(error)")
-                logger.warning("control-plane change notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                let reason = ControlPlaneDatabase.describe(error)
+                database.noteUnreachable("the notification connection was lost: \(reason)")
+                logger.warning("control-plane change notifications lost; reconnecting", metadata: ["error": "\(reason)", "retry_in": "\(backoff)"])
             }
             listening.store(false, ordering: .relaxed)
             try? await Task.sleep(for: backoff)
@@ -175,7 +176,7 @@ public final class ControlPlaneSync: Sendable {
                     lastPrune = ContinuousClock.now
                 }
             } catch {
-                logger.debug("last-heard write deferred", metadata: ["error": "\(error)"])
+                logger.debug("last-heard write deferred", metadata: ["error": "\(ControlPlaneDatabase.describe(error))"])
             }
         }
     }
@@ -246,7 +247,7 @@ final class Reloader: Sendable {
             do {
                 try await body()
             } catch {
-                logger.warning("control-plane cache reload failed; serving the previous copy", metadata: ["cache": "\(name)", "error": "\(error)"])
+                logger.warning("control-plane cache reload failed; serving the previous copy", metadata: ["cache": "\(name)", "error": "\(ControlPlaneDatabase.describe(error))"])
             }
             let again = state.withLock { state -> Bool in
                 state.completed += 1

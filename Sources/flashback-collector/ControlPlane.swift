@@ -55,7 +55,7 @@ final class ControlPlane: Service, Sendable {
             throw error
         } catch {
             pool.cancel()
-            throw ControlPlaneStartupError(description: "cannot use the control-plane database at \(cluster.url): \(error)")
+            throw ControlPlaneStartupError(description: "cannot use the control-plane database at \(cluster.url): \(ControlPlaneDatabase.describe(error))")
         }
     }
 
