@@ -93,15 +93,34 @@ public final class ControlPlaneDatabase: Sendable {
         }
     }
 
-    /// Runs `body` in one read-only REPEATABLE READ transaction, after reading the change
+    /// Runs `body` in one read-only REPEATABLE READ transaction, after reading `cache`'s change
     /// version in the same snapshot: what `body` reads is exactly the state of that version.
-    public func snapshot<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> (T, version: Int64) {
+    public func snapshot<T: Sendable>(_ what: String, cache: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> (T, version: Int64) {
         try await transaction(what) { connection in
             let logger = connection.logger
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            let version = try await Self.changeVersion(connection)
+            let version = try await Self.changeVersion(connection, cache: cache)
             return (try await body(connection, logger), version)
         }
+    }
+
+    /// Runs `body` (writes to `cache`'s tables) in one transaction and tells the versions of
+    /// `cache` before and after it: when `loaded` held the version before, a cache that applies
+    /// this write is now at the version after, and `loaded` moves there, so a writer's own
+    /// change does not make its next barrier reload.
+    public func versionedWrite(_ what: String, cache: String, loaded: borrowing Atomic<Int64>,
+                               _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+        let (before, after) = try await transaction(what) { connection in
+            // The lock on the row orders this write among every other write to the cache.
+            var before: Int64 = 0
+            for try await value in try await connection.query(
+                "SELECT version FROM flashback_change_version WHERE cache = \(cache) FOR UPDATE", logger: connection.logger).decode(Int64.self) {
+                before = value
+            }
+            try await body(connection)
+            return (before, try await Self.changeVersion(connection, cache: cache))
+        }
+        _ = loaded.compareExchange(expected: before, desired: after, ordering: .acquiringAndReleasing)
     }
 
     /// How many keys, nodes, buckets, repositories and repo keys the database holds.
@@ -117,16 +136,17 @@ public final class ControlPlaneDatabase: Sendable {
         }
     }
 
-    /// The change version now (see ``Schema``).
-    public func changeVersion(timeout: Duration? = nil) async throws -> Int64 {
+    /// The change version of `cache` (`registry` or `catalog`) now (see ``Schema``).
+    public func changeVersion(cache: String, timeout: Duration? = nil) async throws -> Int64 {
         try await perform("read the change version", timeout: timeout) { client in
-            try await client.withConnection { connection in try await Self.changeVersion(connection) }
+            try await client.withConnection { connection in try await Self.changeVersion(connection, cache: cache) }
         }
     }
 
-    static func changeVersion(_ connection: PostgresConnection) async throws -> Int64 {
+    static func changeVersion(_ connection: PostgresConnection, cache: String) async throws -> Int64 {
         var version: Int64 = 0
-        for try await value in try await connection.query("SELECT version FROM flashback_change_version", logger: connection.logger).decode(Int64.self) {
+        for try await value in try await connection.query(
+            "SELECT version FROM flashback_change_version WHERE cache = \(cache)", logger: connection.logger).decode(Int64.self) {
             version = value
         }
         return version

@@ -103,7 +103,7 @@ public final class ControlPlaneSync: Sendable {
     public func barrier(_ cache: Cache) async {
         // A short deadline: a change behind it still has its own full one for its write.
         let deadline = min(database.timeout, .seconds(1))
-        guard database.isAvailable, let current = try? await database.changeVersion(timeout: deadline) else { return }
+        guard database.isAvailable, let current = try? await database.changeVersion(cache: cache.rawValue, timeout: deadline) else { return }
         let loaded = cache == .registry ? registryStore.loadedVersion : catalogStore.loadedVersion
         if current > loaded { await reloaders[cache]?.reload(ifOlderThan: .zero) }
     }

@@ -22,7 +22,7 @@ public final class PostgresCatalogStore: CatalogStore {
 
     /// See ``CatalogStore``.
     public func load() async throws -> CatalogContents {
-        let (contents, seen) = try await database.snapshot("load the catalog") { connection, logger in
+        let (contents, seen) = try await database.snapshot("load the catalog", cache: "catalog") { connection, logger in
             let decoder = JSONDecoder()
             var contents = CatalogContents()
             for try await record in try await connection.query("SELECT record::text FROM catalog_buckets", logger: logger).decode(String.self) {
@@ -43,32 +43,36 @@ public final class PostgresCatalogStore: CatalogStore {
     /// See ``CatalogStore``.
     public func save(_ bucket: StorageBucket) async throws {
         let record = try Self.json(bucket)
-        try await database.perform("save a bucket") { client in
-            try await client.query("""
+        try await database.versionedWrite("save a bucket", cache: "catalog", loaded: version) { connection in
+            try await connection.query("""
                 INSERT INTO catalog_buckets (id, organization, name, deleted, record)
                 VALUES (\(bucket.id), \(bucket.organization), \(bucket.name), \(bucket.isDeleted), \(record)::jsonb)
                 ON CONFLICT (id) DO UPDATE SET organization = EXCLUDED.organization, name = EXCLUDED.name,
                     deleted = EXCLUDED.deleted, record = EXCLUDED.record
-                """)
+                """, logger: connection.logger)
         }
     }
 
     /// See ``CatalogStore``.
     public func save(_ repository: Repository) async throws {
         let query = try Self.upsert(repository)
-        try await database.perform("save a repository") { client in try await client.query(query) }
+        try await database.versionedWrite("save a repository", cache: "catalog", loaded: version) { connection in
+            try await connection.query(query, logger: connection.logger)
+        }
     }
 
     /// See ``CatalogStore``.
     public func save(_ key: RepoAPIKey) async throws {
         let query = try Self.upsert(key)
-        try await database.perform("save a repo API key") { client in try await client.query(query) }
+        try await database.versionedWrite("save a repo API key", cache: "catalog", loaded: version) { connection in
+            try await connection.query(query, logger: connection.logger)
+        }
     }
 
     /// See ``CatalogStore``.
     public func save(_ repository: Repository, keys: [RepoAPIKey]) async throws {
         let queries = try [Self.upsert(repository)] + keys.map(Self.upsert)
-        try await database.transaction("save a repository and its keys") { connection in
+        try await database.versionedWrite("save a repository and its keys", cache: "catalog", loaded: version) { connection in
             for query in queries { try await connection.query(query, logger: connection.logger) }
         }
     }

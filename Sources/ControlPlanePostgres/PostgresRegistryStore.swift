@@ -28,7 +28,7 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// See ``RegistryStore``; signatures stay in the table (see the type's notes).
     public func load(now: Date) async throws -> RegistryContents {
-        let (contents, seen) = try await database.snapshot("load the registry") { connection, logger in
+        let (contents, seen) = try await database.snapshot("load the registry", cache: "registry") { connection, logger in
             var contents = RegistryContents()
             let decoder = JSONDecoder()
             for try await record in try await connection.query("SELECT record::text FROM registry_keys", logger: logger).decode(String.self) {
@@ -55,19 +55,19 @@ public final class PostgresRegistryStore: RegistryStore {
     /// See ``RegistryStore``.
     public func save(_ key: OrganizationKey) async throws {
         let record = try Self.json(key)
-        try await database.perform("save an organization key") { client in
-            try await client.query("""
+        try await database.versionedWrite("save an organization key", cache: "registry", loaded: version) { connection in
+            try await connection.query("""
                 INSERT INTO registry_keys (id, organization, created_at, record) VALUES (\(key.id), \(key.organization), \(key.createdAt), \(record)::jsonb)
                 ON CONFLICT (id) DO UPDATE SET organization = EXCLUDED.organization, record = EXCLUDED.record
-                """)
+                """, logger: connection.logger)
         }
     }
 
     /// See ``RegistryStore``.
     public func save(_ node: BridgeNode) async throws {
         let record = try Self.json(node)
-        try await database.perform("save a node") { client in
-            try await client.query(try Self.upsert(node, record: record))
+        try await database.versionedWrite("save a node", cache: "registry", loaded: version) { connection in
+            try await connection.query(try Self.upsert(node, record: record), logger: connection.logger)
         }
     }
 
@@ -130,7 +130,7 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// See ``RegistryStore``.
     public func deleteNode(id: String) async throws {
-        try await database.transaction("delete a node") { connection in
+        try await database.versionedWrite("delete a node", cache: "registry", loaded: version) { connection in
             try await connection.query("DELETE FROM registry_nodes WHERE id = \(id)", logger: connection.logger)
             try await connection.query("DELETE FROM registry_node_heard WHERE node_id = \(id)", logger: connection.logger)
         }
@@ -139,7 +139,7 @@ public final class PostgresRegistryStore: RegistryStore {
     /// See ``RegistryStore``.
     public func deleteKeys(_ ids: [String], unlinking nodes: [BridgeNode]) async throws {
         let records = try nodes.map { ($0, try Self.json($0)) }
-        try await database.transaction("delete organization keys") { connection in
+        try await database.versionedWrite("delete organization keys", cache: "registry", loaded: version) { connection in
             try await connection.query("DELETE FROM registry_keys WHERE id = ANY(\(ids))", logger: connection.logger)
             for (node, record) in records {
                 try await connection.query(try Self.upsert(node, record: record), logger: connection.logger)

@@ -9,9 +9,9 @@ import PostgresNIO
 ///
 /// A trigger on each entity table sends `NOTIFY flashback_changes, '<table>:<id>'` with every
 /// committed change, whoever makes it, so every collector can refresh its cache, and counts the
-/// change in `flashback_change_version` (one row, updated in the changing transaction): a
-/// collector that loaded version N and reads a larger number knows its cache misses a change
-/// committed since (``ControlPlaneSync/barrier(_:)``).
+/// change in `flashback_change_version` (a row per cache, `registry` and `catalog`, updated in
+/// the changing transaction): a collector that loaded version N and reads a larger number knows
+/// its cache misses a change committed since (``ControlPlaneSync/barrier(_:)``).
 enum Schema {
     /// A migration: the statements that take the schema from `version - 1` to `version`.
     struct Migration: Sendable {
@@ -89,20 +89,20 @@ enum Schema {
             """,
             """
             CREATE TABLE flashback_change_version (
-                single boolean PRIMARY KEY DEFAULT true CHECK (single),
+                cache text PRIMARY KEY,
                 version bigint NOT NULL)
             """,
-            "INSERT INTO flashback_change_version (single, version) VALUES (true, 0)",
+            "INSERT INTO flashback_change_version (cache, version) VALUES ('registry', 0), ('catalog', 0)",
             """
             CREATE FUNCTION flashback_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                UPDATE flashback_change_version SET version = version + 1;
+                UPDATE flashback_change_version SET version = version + 1 WHERE cache = TG_ARGV[0];
                 PERFORM pg_notify('\(changeChannel)', TG_TABLE_NAME || ':' || CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
                 RETURN NULL;
             END $$
             """,
         ] + ["registry_keys", "registry_nodes", "catalog_buckets", "catalog_repositories", "catalog_repo_keys"].map { table in
-            "CREATE TRIGGER \(table)_notify AFTER INSERT OR UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION flashback_notify_change()"
+            "CREATE TRIGGER \(table)_notify AFTER INSERT OR UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION flashback_notify_change('\(table.hasPrefix("catalog_") ? "catalog" : "registry")')"
         }),
     ]
 
