@@ -42,19 +42,25 @@ public final class PostgresServer: @unchecked Sendable {
             guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
             if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", log]) }
         }
+        let readyBefore = readyCount
         let arguments = ["\(Self.binaries)/postgres", "-D", "\(directory)/data", "-p", String(port), "-c", "listen_addresses=127.0.0.1",
                          "-k", directory, "-c", "fsync=off", "-c", "full_page_writes=off"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : arguments[0])
         process.arguments = getuid() == 0 ? ["-u", "postgres", "--"] + arguments : Array(arguments.dropFirst())
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
+        // Appended to, so a restart's "ready" line adds to the count instead of overwriting.
+        let output = FileHandle(forWritingAtPath: log)
+        output?.seekToEndOfFile()
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
         lock.withLock { server = process }
+        // Ready when the server says so in its log (no process is started to ask: a child
+        // started while another test starts one can hold descriptors Foundation waits on).
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline, process.isRunning {
-            if let ready = try? runCommand("\(Self.binaries)/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"]), ready.status == 0 { return }
+            if readyCount > readyBefore { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw OpenSSLError(description: "PostgreSQL did not start: \(self.log)")
@@ -66,6 +72,11 @@ public final class PostgresServer: @unchecked Sendable {
         _ = try? asOwner("\(Self.binaries)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+    }
+
+    /// How often the server has logged that it accepts connections.
+    private var readyCount: Int {
+        log.components(separatedBy: "database system is ready to accept connections").count - 1
     }
 
     /// What the server logged so far.

@@ -105,7 +105,7 @@ public final class ControlPlaneSync: Sendable {
         let deadline = min(database.timeout, .seconds(1))
         guard database.isAvailable, let current = try? await database.changeVersion(cache: cache.rawValue, timeout: deadline) else { return }
         let loaded = cache == .registry ? registryStore.loadedVersion : catalogStore.loadedVersion
-        if current > loaded { await reloaders[cache]?.reload(ifOlderThan: .zero) }
+        if current > loaded { await reloaders[cache]?.reloadAndWait() }
     }
 
     /// The barrier for a credential the cache did not know, within ``missesPerSecond``.
@@ -124,7 +124,7 @@ public final class ControlPlaneSync: Sendable {
 
     /// Reloads `cache` now (after any reload in progress) and returns when done.
     public func reload(_ cache: Cache) async {
-        await reloaders[cache]?.reload(ifOlderThan: .zero)
+        await reloaders[cache]?.reloadAndWait()
     }
 
     private func listen() async {
@@ -187,7 +187,6 @@ final class Reloader: Sendable {
     private struct State {
         var running = false
         var pending = false
-        var lastStart: ContinuousClock.Instant?
         var waiters: [CheckedContinuation<Void, Never>] = []
         var completed = 0
     }
@@ -207,7 +206,20 @@ final class Reloader: Sendable {
 
     /// Asks for a reload; returns at once.
     func request() {
-        let start = state.withLock { state -> Bool in
+        if startOrMarkPending(waiter: nil) { Task { await self.loop() } }
+    }
+
+    /// Returns after a reload that started after this call.
+    func reloadAndWait() async {
+        await withCheckedContinuation { continuation in
+            if startOrMarkPending(waiter: continuation) { Task { await self.loop() } }
+        }
+    }
+
+    /// `true` when the caller must start the loop; otherwise the running loop goes round again.
+    private func startOrMarkPending(waiter: CheckedContinuation<Void, Never>?) -> Bool {
+        state.withLock { state in
+            if let waiter { state.waiters.append(waiter) }
             if state.running {
                 state.pending = true
                 return false
@@ -215,32 +227,12 @@ final class Reloader: Sendable {
             state.running = true
             return true
         }
-        if start { Task { await self.loop() } }
-    }
-
-    /// Waits for a reload that started after this call, unless one started within `age`.
-    func reload(ifOlderThan age: Duration) async {
-        let now = ContinuousClock.now
-        if age > .zero, let last = state.withLock({ $0.lastStart }), now - last < age { return }
-        await withCheckedContinuation { continuation in
-            let start = state.withLock { state -> Bool in
-                state.waiters.append(continuation)
-                if state.running {
-                    state.pending = true
-                    return false
-                }
-                state.running = true
-                return true
-            }
-            if start { Task { await self.loop() } }
-        }
     }
 
     private func loop() async {
         while true {
             let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.pending = false
-                state.lastStart = .now
                 defer { state.waiters.removeAll() }
                 return state.waiters
             }
