@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // MARK: Storage engine
@@ -152,6 +153,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Remote write: the outbox's senders, Prometheus naming, protobuf (generated code committed,
+        // scripts/generate-protos.sh) and Debian's libsnappy.
+        .systemLibrary(
+            name: "CSnappy",
+            pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"])]
+        ),
+        .target(
+            name: "RemoteWrite",
+            dependencies: [
+                "CSnappy",
+                "CollectorModel",
+                "TimeSeries",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Proto/remote.proto"],
+            swiftSettings: strict
+        ),
         .target(
             name: "CollectorAuth",
             dependencies: [
@@ -214,6 +239,7 @@ let package = Package(
                 "ControlPlanePostgres",
                 "Ingest",
                 "Ingestion",
+                "RemoteWrite",
                 "Stats",
                 "Exposition",
                 "TimeSeries",
@@ -257,8 +283,11 @@ let package = Package(
                 "CollectorAuth",
                 "CollectorModel",
                 "CollectorStore",
+                "RemoteWrite",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -296,6 +325,23 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RemoteWriteTests",
+            dependencies: [
+                "RemoteWrite",
+                "TimeSeries",
+                "RocksDB",
+                "CollectorModel",
+                "CollectorTesting",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the collector and its tests need, when missing.
 # Usage: scripts/install-deps.sh [--test]
-#   (no flag)  build and run: librocksdb-dev libssl-dev zlib1g-dev
+#   (no flag)  build and run: librocksdb-dev libsnappy-dev libssl-dev zlib1g-dev
 #   --test     also what the test suite uses: openssl (CLI), netcat-openbsd, postgresql-15 (a
 #              throwaway cluster per test for cluster mode), prometheus (the
-#              server and promtool), python3 with pip, and moto[server] + boto3 from PyPI (a real
+#              server and promtool; also a remote-write receiver), victoria-metrics
+#              (single-node: remote-write receiver and stats source in cluster tests), python3 with pip, and moto[server] + boto3 from PyPI (a real
 #              S3 endpoint with signature checks), openapi-spec-validator and schemathesis (the
 #              OpenAPI document and the API run against it), gcp-storage-emulator + cryptography
 #              (a GCS JSON API and a token endpoint for service-account credentials), and
@@ -12,11 +13,11 @@
 # Idempotent: installs nothing when everything is present. Uses sudo when not root.
 set -euo pipefail
 
-packages=(librocksdb-dev libssl-dev zlib1g-dev pkg-config)
+packages=(librocksdb-dev libsnappy-dev libssl-dev zlib1g-dev pkg-config)
 testing=0
 if [[ "${1:-}" == "--test" ]]; then
   testing=1
-  packages+=(openssl netcat-openbsd prometheus postgresql-15)
+  packages+=(openssl netcat-openbsd prometheus postgresql-15 victoria-metrics)
   command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-pip)
 fi
 

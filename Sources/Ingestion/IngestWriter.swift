@@ -139,7 +139,10 @@ public struct IngestWriter: Sendable {
             return outcome
         } catch let error as TimeSeriesError {
             metrics.recordWriteFailure(proto)
-            if case .backlogged = error { throw IngestError.saturated("\(error)") }
+            switch error {
+            case .backlogged, .remoteBacklogFull: throw IngestError.saturated("\(error)")
+            case .corruptLogEntry: throw error
+            }
             throw error
         } catch {
             metrics.recordWriteFailure(proto)

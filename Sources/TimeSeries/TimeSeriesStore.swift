@@ -76,6 +76,13 @@ public struct TimeSeriesSettings: Sendable {
     public var countedFields: [String] = []
     /// Measurements whose series' `countedFields` are summed.
     public var countedMeasurements: Set<String> = []
+    /// Remote-write destinations (their identities, URLs without credentials): every accepted
+    /// write is queued for each in the ``RemoteOutbox`` in the batch that logs it. Empty: no
+    /// outbox (and whatever an earlier run queued is discarded at open).
+    public var remoteWriteDestinations: [String] = []
+    /// Bytes one destination may have queued before writes are refused
+    /// (`--remote-write-max-backlog`, 1 GiB).
+    public var remoteWriteMaxBacklogBytes = 1 << 30
 
     /// The defaults, as documented on each property.
     public init() {}
@@ -107,8 +114,12 @@ public final class TimeSeriesStore: Sendable {
         log.bottommostCompression = .none
         // Entries live for one flush interval; a small memtable keeps their memory short-lived.
         log.writeBufferBytes = 16 << 20
+        var outbox = ColumnFamilyDescriptor(name: RemoteOutbox.familyName)
+        outbox.bloomBitsPerKey = nil
+        outbox.writeBufferBytes = 16 << 20
         return [ColumnFamilyDescriptor(name: Family.series),
                 log,
+                outbox,
                 ColumnFamilyDescriptor(name: Family.samples, mergeOperator: SampleBlockMergeOperator(),
                                        compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention)),
                 ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440, retention: dayRetention))]
@@ -139,6 +150,8 @@ public final class TimeSeriesStore: Sendable {
 
     public let index: SeriesIndex
     public let settings: TimeSeriesSettings
+    /// Writes queued for the remote-write destinations (`nil` when none is configured).
+    public let outbox: RemoteOutbox?
     private let database: Database
     private let log: ColumnFamily
     private let blocks: ColumnFamily
@@ -200,7 +213,8 @@ public final class TimeSeriesStore: Sendable {
     }
 
     /// Opens the store in `database` (its column families must exist) and replays the ingest log left by a crash.
-    public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings()) throws {
+    public init(database: Database, settings: TimeSeriesSettings = TimeSeriesSettings(),
+                discardedOutboxEntries: (Int) -> Void = { _ in }) throws {
         self.database = database
         self.settings = settings
         log = try database.columnFamily(Family.log)
@@ -225,8 +239,10 @@ public final class TimeSeriesStore: Sendable {
             last = max(last, sequence)
             return true
         }
+        outbox = try RemoteOutbox.open(database: database, destinations: settings.remoteWriteDestinations,
+                                       maxBacklogBytes: settings.remoteWriteMaxBacklogBytes, discarded: discardedOutboxEntries)
         state = Mutex(initial)
-        nextSequence = Atomic(last + 1)
+        nextSequence = Atomic(max(last, outbox?.newestSequenceAtOpen ?? 0) + 1)
     }
 
     /// Log entries replayed at open and not yet flushed, plus those written since.
@@ -349,8 +365,27 @@ public final class TimeSeriesStore: Sendable {
                 throw TimeSeriesError.backlogged(pending: pendingSamples, underlying: "\(error)")
             }
         }
-        let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
-        try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
+        let sequence: UInt64
+        if let outbox {
+            if let full = outbox.fullDestination {
+                throw TimeSeriesError.remoteBacklogFull(destination: full.name, bytes: full.backlog.bytes)
+            }
+            // The log entry and the outbox entry commit together or not at all.
+            sequence = outbox.reserve { nextSequence.add(1, ordering: .relaxed).oldValue }
+            let batch = WriteBatch()
+            batch.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log)
+            let size = outbox.put(into: batch, sequence: sequence, logEntry: entry.bytes, samples: outcome.stored, now: now)
+            do {
+                try database.write(batch, sync: sync)
+            } catch {
+                outbox.finish(sequence, size: 0, samples: 0, committed: false)
+                throw error
+            }
+            outbox.finish(sequence, size: size, samples: outcome.stored, committed: true)
+        } else {
+            sequence = nextSequence.add(1, ordering: .relaxed).oldValue
+            try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
+        }
         state.withLock { state in
             var start = 0
             for (offset, point) in accepted.enumerated() {
@@ -779,11 +814,16 @@ public enum TimeSeriesError: Error, CustomStringConvertible {
     case corruptLogEntry(sequence: UInt64)
     /// Too many samples wait for a flush that keeps failing; nothing of the write was stored.
     case backlogged(pending: Int, underlying: String)
+    /// A remote-write destination's queue is full (`--remote-write-max-backlog`); nothing of
+    /// the write was stored.
+    case remoteBacklogFull(destination: String, bytes: Int)
 
     public var description: String {
         switch self {
         case .corruptLogEntry(let sequence): return "ingest log entry \(sequence) is damaged; the database needs repair"
         case .backlogged(let pending, let underlying): return "\(pending) samples wait for a flush that fails (\(underlying)); retry later"
+        case .remoteBacklogFull(let destination, let bytes):
+            return "the remote-write queue of \(destination) is full (\(bytes) bytes); retry later"
         }
     }
 }

@@ -11,6 +11,8 @@ import Ingest
 import Ingestion
 import Logging
 import Registry
+import RemoteWrite
+import AsyncHTTPClient
 import RocksDB
 import ServiceLifecycle
 import Stats
@@ -162,6 +164,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.registryRefreshInterval.help)
     var registryRefreshInterval: Int?
 
+    @Option(name: .long, help: Settings.remoteWriteURL.help)
+    var remoteWriteURL: [String] = []
+
+    @Option(name: .long, help: Settings.remoteWriteBearerTokenFile.help)
+    var remoteWriteBearerTokenFile: String?
+
+    @Option(name: .long, help: Settings.remoteWriteHeader.help)
+    var remoteWriteHeader: [String] = []
+
+    @Option(name: .long, help: Settings.remoteWriteMaxBacklog.help)
+    var remoteWriteMaxBacklog: Int?
+
+    @Option(name: .long, help: Settings.remoteWriteTimeout.help)
+    var remoteWriteTimeout: Int?
+
+    @Option(name: .long, help: Settings.remoteWriteMaxSamples.help)
+    var remoteWriteMaxSamples: Int?
+
     struct Resolved {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -190,6 +210,8 @@ struct ServeCommand: AsyncParsableCommand {
         var sts: STSSettings?
         var gcs: GCSEndpoints
         var cluster: ClusterSettings?
+        var remoteWrite: [RemoteWriteDestination]
+        var remoteWriteSettings: RemoteWriteSettings
     }
 
     /// Cluster mode's control plane.
@@ -265,6 +287,9 @@ struct ServeCommand: AsyncParsableCommand {
               bodyLimit >= 1024 else {
             throw ValidationError("max-sample-age and max-series-per-org must be positive, max-fields-per-org from 1 to 65535 and max-body-size at least 1024")
         }
+        let (remoteDestinations, remoteSettings, maxBacklog) = try remoteWrite(source)
+        timeSeries.remoteWriteDestinations = remoteDestinations.map(\.name)
+        timeSeries.remoteWriteMaxBacklogBytes = maxBacklog
         var stats = StatsSettings()
         stats.maxMinuteRange = TimeInterval(try source.value(Settings.statsMaxMinuteRange, flag: statsMaxMinuteRange))
         stats.maxDayRange = TimeInterval(try source.value(Settings.statsMaxDayRange, flag: statsMaxDayRange))
@@ -306,7 +331,40 @@ struct ServeCommand: AsyncParsableCommand {
                     .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })),
             sts: try stsSettings(source),
             gcs: GCSEndpoints(tokenURL: source.value(Settings.gcsTokenURL, flag: gcsTokenURL), apiURL: source.value(Settings.gcsAPIURL, flag: gcsAPIURL)),
-            cluster: try clusterSettings(source))
+            cluster: try clusterSettings(source),
+            remoteWrite: remoteDestinations,
+            remoteWriteSettings: remoteSettings)
+    }
+
+    /// The remote-write receivers and how to send to them.
+    private func remoteWrite(_ source: SettingsSource) throws -> ([RemoteWriteDestination], RemoteWriteSettings, maxBacklog: Int) {
+        var token: String?
+        if let file = source.value(Settings.remoteWriteBearerTokenFile, flag: remoteWriteBearerTokenFile) {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read remote-write-bearer-token-file \(file)") }
+            token = String(decoding: data, as: UTF8.self)
+        }
+        let headers = source.values(Settings.remoteWriteHeader, flags: remoteWriteHeader)
+        var destinations: [RemoteWriteDestination] = []
+        for url in source.values(Settings.remoteWriteURL, flags: remoteWriteURL) {
+            do {
+                let destination = try RemoteWriteDestination(parsing: url, bearerToken: token, extraHeaders: headers)
+                guard !destinations.contains(where: { $0.name == destination.name }) else {
+                    throw ValidationError("remote-write-url \(destination.name) is given twice")
+                }
+                destinations.append(destination)
+            } catch let error as RemoteWriteConfigurationError {
+                throw ValidationError(error.description)
+            }
+        }
+        var settings = RemoteWriteSettings()
+        let timeout = try source.value(Settings.remoteWriteTimeout, flag: remoteWriteTimeout)
+        settings.maxSamplesPerRequest = try source.value(Settings.remoteWriteMaxSamples, flag: remoteWriteMaxSamples)
+        let maxBacklog = try source.value(Settings.remoteWriteMaxBacklog, flag: remoteWriteMaxBacklog)
+        guard (1...600).contains(timeout), (1...1_000_000).contains(settings.maxSamplesPerRequest), maxBacklog >= 1 << 20 else {
+            throw ValidationError("remote-write-timeout must be 1 to 600 seconds, remote-write-max-samples 1 to 1000000 and remote-write-max-backlog at least 1048576 bytes")
+        }
+        settings.timeout = .seconds(timeout)
+        return (destinations, settings, maxBacklog)
     }
 
     /// The shared control plane, when `--registry-url` names one.
@@ -404,7 +462,10 @@ struct ServeCommand: AsyncParsableCommand {
         let controlPlane = try await ControlPlane.open(settings, storage: storage, secrets: SecretBox(masterKey: masterKey), logger: logger)
         defer { controlPlane.stop() }
         let (registry, catalog) = (controlPlane.registry, controlPlane.catalog)
-        let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries)
+        let timeSeries = try TimeSeriesStore(database: storage.database, settings: settings.timeSeries) { discarded in
+            logger.warning("no remote-write receiver is configured; discarded the writes an earlier run had queued",
+                           metadata: ["entries": "\(discarded)"])
+        }
         if timeSeries.pendingLogEntries > 0 {
             logger.info("replayed the ingest log", metadata: ["entries": "\(timeSeries.pendingLogEntries)", "samples": "\(timeSeries.pendingSamples)"])
         }
@@ -415,6 +476,18 @@ struct ServeCommand: AsyncParsableCommand {
         let metricsRegistry = MetricsRegistry()
         for (name, help) in IngestMetrics.helps { metricsRegistry.describe(name, help) }
         let metrics = IngestMetrics(factory: metricsRegistry)
+        for (name, help) in RemoteWriteMetrics.helps { metricsRegistry.describe(name, help) }
+        let remoteClient = HTTPClient(eventLoopGroupProvider: .singleton,
+                                      configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        var senders: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let outbox = timeSeries.outbox {
+            let remoteMetrics = RemoteWriteMetrics(maxBacklogBytes: outbox.maxBacklogBytes, factory: metricsRegistry)
+            for destination in settings.remoteWrite {
+                senders.append(.init(service: RemoteWriteSender(destination: destination, outbox: outbox, index: timeSeries.index, client: remoteClient,
+                                                                settings: settings.remoteWriteSettings, metrics: remoteMetrics, logger: logger)))
+                logger.info("remote write on", metadata: ["destination": "\(destination.name)", "backlog_bytes": "\(outbox.backlog(destination.name).bytes)"])
+            }
+        }
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
@@ -436,6 +509,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 // Stops last: its final flush takes what the listeners accepted until they stopped.
                 .init(service: FlushService(store: timeSeries, logger: logger, metrics: metrics)),
+            ] + senders + [
                 // Stops after the listeners: its last act writes the buffered last-heard times.
                 .init(service: controlPlane),
                 .init(service: RetentionService(store: timeSeries, interval: .seconds(settings.retentionInterval), logger: logger)),
@@ -445,7 +519,13 @@ struct ServeCommand: AsyncParsableCommand {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await remoteClient.shutdown()
+            throw error
+        }
+        try? await remoteClient.shutdown()
         logger.info("services stopped; closing storage")
     }
 

@@ -4,6 +4,7 @@ import CollectorHTTP
 import Foundation
 import Ingestion
 import Registry
+import RemoteWrite
 import Stats
 import TimeSeries
 
@@ -144,6 +145,23 @@ enum Settings {
     static let registryRefreshInterval = Setting(
         "registry-refresh-interval", default: 30,
         "Seconds between full reloads of a replica's control-plane cache; change notifications refresh it at once, this is the fallback")
+
+    // MARK: Remote write
+    static let remoteWriteURL = Setting<[String]>(
+        "remote-write-url", default: [],
+        "Prometheus remote_write 1.0 receiver every accepted sample is forwarded to (repeatable; comma-separated in the environment); basic auth as http(s)://user:password@host/…",
+        shown: "none")
+    static let remoteWriteBearerTokenFile = Setting<String?>(
+        "remote-write-bearer-token-file", "File holding a bearer token sent to every remote-write receiver")
+    static let remoteWriteHeader = Setting<[String]>(
+        "remote-write-header", default: [], "Extra 'Name: value' header sent to every remote-write receiver, e.g. 'X-Scope-OrgID: fleet' (repeatable)",
+        shown: "none")
+    static let remoteWriteMaxBacklog = Setting(
+        "remote-write-max-backlog", default: TimeSeriesSettings().remoteWriteMaxBacklogBytes,
+        "Bytes a receiver may have queued in the outbox; beyond it writes are refused with 503 until it drains", shown: "1073741824 = 1 GiB")
+    static let remoteWriteTimeout = Setting("remote-write-timeout", default: 30, "Seconds one remote-write request may take before it is retried")
+    static let remoteWriteMaxSamples = Setting("remote-write-max-samples", default: RemoteWriteSettings().maxSamplesPerRequest,
+                                               "Most samples per remote-write request")
 
     // MARK: Stats
     static let statsMaxMinuteRange = Setting("stats-max-minute-range", default: Int(StatsSettings().maxMinuteRange),

@@ -62,4 +62,16 @@ struct SettingsSource {
         guard let number = Int(text) else { throw ValidationError("\(setting.key) must be an integer, not \(text)") }
         return number
     }
+
+    /// A repeatable setting: the flags when any is given, else a JSON array (or one string) from
+    /// the config file, else a comma-separated environment value.
+    func values(_ setting: Setting<[String]>, flags: [String]) -> [String] {
+        if !flags.isEmpty { return flags }
+        let key = ConfigKey(setting.key)
+        if let array = reader.stringArray(forKey: key) { return array }
+        if let text = reader.string(forKey: key) {
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        return setting.defaultValue
+    }
 }
