@@ -59,7 +59,16 @@ public final class VictoriaMetricsServer: @unchecked Sendable {
 
     private var log_: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Stops the server at once (SIGKILL): an outage.
+    /// Stops the server as an operator would (SIGTERM; it persists what it accepted first).
+    public func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Stops the server at once (SIGKILL). VictoriaMetrics keeps the newest accepted samples in
+    /// memory for a few seconds, so this may lose some of them.
     public func kill() {
         guard let process, process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
@@ -77,9 +86,11 @@ public final class VictoriaMetricsServer: @unchecked Sendable {
     /// (millisecond time, value) pairs in time order.
     public func export(_ selector: String) async throws -> [(labels: [String: String], samples: [(Int64, Double)])] {
         try await flush()
-        let body = try await get("/api/v1/export?match[]=" + Self.encode(selector))
+        let body = try await get("/api/v1/export?match%5B%5D=" + Self.encode(selector))
         return try body.split(separator: "\n").map { line in
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                throw OpenSSLError(description: "victoria-metrics export answered: \(line.prefix(500))")
+            }
             let labels = object["metric"] as? [String: String] ?? [:]
             let values = (object["values"] as? [Any] ?? []).map { ($0 as? NSNumber)?.doubleValue ?? .nan }
             let times = (object["timestamps"] as? [Any] ?? []).map { ($0 as? NSNumber)?.int64Value ?? 0 }

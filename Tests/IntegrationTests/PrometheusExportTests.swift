@@ -103,7 +103,7 @@ struct PrometheusExportTests {
         #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent("grafana/provisioning/dashboards/flashback.yaml").path))
         let rules = try Self.promtool(["check", "rules", Self.repository.appendingPathComponent("grafana/alerts.yaml").path])
         #expect(rules.status == 0, "\(rules.output)")
-        #expect(rules.output.contains("SUCCESS: 5 rules found"), "\(rules.output)")
+        #expect(rules.output.contains("SUCCESS: 8 rules found"), "\(rules.output)")
     }
 
     @Test func aRealPrometheusScrapesTheSimulatedFleet() async throws {
