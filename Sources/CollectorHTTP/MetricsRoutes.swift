@@ -33,13 +33,13 @@ struct MetricsRoutes {
                 }
             }
             let format = ExpositionFormat(accept: request.headers[.accept])
-            let bytes = Exposition.render(try families(), format: format)
+            let bytes = Exposition.render(try await families(), format: format)
             return Response(status: .ok, headers: [.contentType: format.contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 
     /// Self families (swift-metrics registry plus what is read at scrape time) and the domain.
-    func families() throws -> [MetricFamily] {
+    func families() async throws -> [MetricFamily] {
         typealias Label = MetricSample.Label
         var families = registry.families()
         families.append(.gauge("flashback_collector_build_info", "The collector's version (value 1).",
@@ -77,7 +77,7 @@ struct MetricsRoutes {
                                  [([], Double(tickers["rocksdb.compact.write.bytes"] ?? 0))]))
         families.append(.counter("flashback_rocksdb_write_stall_seconds_total", "Time writes were stalled by RocksDB.",
                                  [([], Double(tickers["rocksdb.stall.micros"] ?? 0) / 1e6)]))
-        families += try stats.metricFamilies(now: now())
+        families += try await stats.metricFamilies(now: now())
         if let controlPlane { families += controlPlane.metricFamilies() }
         return families
     }

@@ -67,10 +67,14 @@ struct RollupRoutes {
         }
         var total: UInt64 = 0
         var series: [RollupsResponse.Series] = []
-        for (id, key) in source.series(organization: organization, measurement: measurement, from: 0).new {
+        let matching = try await source.series(organization: organization, measurement: measurement, from: 0).new.compactMap { id, key -> (UInt64, [String: String])? in
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-            guard filters.allSatisfy({ tags[$0.key] == $0.value }) else { continue }
-            let rows = try source.rollups(series: id, fields: [field], start: start.seconds, end: end.seconds, perDay: resolution == "day")[0]
+            return filters.allSatisfy({ tags[$0.key] == $0.value }) ? (id, tags) : nil
+        }
+        let perSeries = try await source.rollups(series: matching.map(\.0), fields: [field], start: start.seconds, end: end.seconds,
+                                                 perDay: resolution == "day", statistics: .all)
+        for ((_, tags), perField) in zip(matching, perSeries) {
+            let rows = perField[0]
             total += rows.reduce(0) { $0 + $1.rollup.count }
             if !rows.isEmpty {
                 series.append(RollupsResponse.Series(measurement: measurement, field: fieldName, tags: tags, rows: rows.map {

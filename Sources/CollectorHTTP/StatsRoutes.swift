@@ -17,26 +17,26 @@ struct StatsRoutes {
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/stats/nodes/minute") { request, context -> Response in
-            try nodesMinute(request, context: context)
+            try await nodesMinute(request, context: context)
         }
         router.get("/stats/nodes/daily") { request, context -> Response in
-            try nodesDaily(request, context: context)
+            try await nodesDaily(request, context: context)
         }
         router.get("/stats/daily") { request, context -> Response in
-            try traffic(request, context: context, perDay: true)
+            try await traffic(request, context: context, perDay: true)
         }
         router.get("/stats/minute") { request, context -> Response in
-            try traffic(request, context: context, perDay: false)
+            try await traffic(request, context: context, perDay: false)
         }
         router.get("/repo/stats") { request, context -> JSONResponse<RepoTotalsResponse> in
-            try repoTotals(request, context: context)
+            try await repoTotals(request, context: context)
         }
         for prefix in ["/bucket", "/unit"] {
             router.get(RouterPath("\(prefix)/stats")) { request, context -> JSONResponse<BucketTotalsResponse> in
-                try bucketTotals(request, context: context, legacy: prefix == "/unit")
+                try await bucketTotals(request, context: context, legacy: prefix == "/unit")
             }
             router.get(RouterPath("\(prefix)/{bucketId}/status")) { _, context -> JSONResponse<BucketStatusResponse> in
-                try bucketStatus(context: context, legacy: prefix == "/unit")
+                try await bucketStatus(context: context, legacy: prefix == "/unit")
             }
             router.post(RouterPath("\(prefix)/{bucketId}/stats")) { request, context -> JSONResponse<BucketNodeStatsResponse> in
                 try await bucketNodeStats(request, context: context)
@@ -95,7 +95,7 @@ struct StatsRoutes {
             json.key("data")
             json.beginArray()
             for unit in 0..<stream.units {
-                for item in try stream.produce(unit) {
+                for item in try await stream.produce(unit) {
                     json.beginObject()
                     row(&json, item)
                     json.endObject()
@@ -112,9 +112,9 @@ struct StatsRoutes {
     }
 
     /// Rows: `{bucketId, lastUpdated, latency_ms?, minute?, nodeId, nodeStatus, unitId}`.
-    func nodesMinute(_ request: Request, context: CollectorRequestContext) throws -> Response {
+    func nodesMinute(_ request: Request, context: CollectorRequestContext) async throws -> Response {
         let scope = try CatalogRoutes.scope(context)
-        let pairs = try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
+        let pairs = try await stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
         let start = try Self.isoDate(request, "startDate", end: false)
         let end = try Self.isoDate(request, "endDate", end: true)
         @Sendable func write(_ json: inout JSONWriter, pair: StatusPair, minute: Int64?, status: NodeLiveness, updated: Date, latency: Double?) {
@@ -138,7 +138,7 @@ struct StatsRoutes {
             json.string(pair.bucket)
         }
         guard start != nil || end != nil else {
-            let latest = try stats.latest(pairs, now: now()).filter(\.hasReport)
+            let latest = try await stats.latest(pairs, now: now()).filter(\.hasReport)
             return Self.rows(latest, capacity: 220) { json, row in
                 write(&json, pair: row.pair, minute: nil, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
             }
@@ -146,7 +146,7 @@ struct StatsRoutes {
         // The extension: every minute of the range (default: the hour up to now).
         let to = end ?? now()
         let from = start ?? to.addingTimeInterval(-3600)
-        let minutes = try stats.minuteStream(pairs, start: from, end: to)
+        let minutes = try await stats.minuteStream(pairs, start: from, end: to)
         return Self.streamRows(minutes) { json, row in
             write(&json, pair: row.pair, minute: row.minute, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
         }
@@ -164,15 +164,15 @@ struct StatsRoutes {
 
     /// Rows: `{bucketId, day, endpoint, latency_ms, nodeId, online, provider, region, status,
     /// storageType, unitId, version}`.
-    func nodesDaily(_ request: Request, context: CollectorRequestContext) throws -> Response {
+    func nodesDaily(_ request: Request, context: CollectorRequestContext) async throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let current = now()
         let today = UnixTime(clamping: current).day
         let last = try Self.day(request, "endDate") ?? today
         let first = try Self.day(request, "startDate") ?? max(0, last - 6)
-        let pairs = try stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
-        let days = try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current)
-        let latest = try stats.latest(pairs, now: current)
+        let pairs = try await stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
+        let days = try await stats.dayStream(pairs, firstDay: first, lastDay: last, now: current)
+        let latest = try await stats.latest(pairs, now: current)
         var statusBySeries: [UInt64: String] = [:]
         for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
         let fleet = self.stats
@@ -226,12 +226,12 @@ struct StatsRoutes {
         var nodeStatus: [NodeStatusInfo]
     }
 
-    func bucketStatus(context: CollectorRequestContext, legacy: Bool) throws -> JSONResponse<BucketStatusResponse> {
+    func bucketStatus(context: CollectorRequestContext, legacy: Bool) async throws -> JSONResponse<BucketStatusResponse> {
         let scope = try CatalogRoutes.scope(context)
         let bucket = try context.parameters.require("bucketId")
-        try stats.checkBucket(bucket, scope)
-        let pairs = try stats.statusPairs(scope, buckets: [bucket])
-        let latest = try stats.latest(pairs, now: now())
+        try await stats.checkBucket(bucket, scope)
+        let pairs = try await stats.statusPairs(scope, buckets: [bucket])
+        let latest = try await stats.latest(pairs, now: now())
         return JSONResponse(body: BucketStatusResponse(bucketId: bucket, unitId: legacy ? bucket : nil, nodeStatus: latest.map { row in
             let latency = row.latencyMs.map { Int(saturating: $0.rounded()) }
             return NodeStatusInfo(nodeId: row.pair.node.id, ip: row.pair.node.ip, region: row.pair.node.region, version: row.pair.node.version,
@@ -270,11 +270,11 @@ struct StatsRoutes {
             throw APIError(.badRequest, "day must be an ISO-8601 date or date-time, e.g. 2024-01-15T00:00:00.000Z, \(UnixTime.rangeDescription)")
         }
         let day = parsed.time.day
-        try stats.checkBucket(bucket, scope)
+        try await stats.checkBucket(bucket, scope)
         let current = now()
-        let pairs = try stats.statusPairs(scope, buckets: [bucket])
-        let days = try stats.days(pairs, firstDay: day, lastDay: day, now: current)
-        let latest = Dictionary(try stats.latest(days.map(\.pair), now: current).map { ($0.pair.series, $0) },
+        let pairs = try await stats.statusPairs(scope, buckets: [bucket])
+        let days = try await stats.days(pairs, firstDay: day, lastDay: day, now: current)
+        let latest = Dictionary(try await stats.latest(days.map(\.pair), now: current).map { ($0.pair.series, $0) },
                                 uniquingKeysWith: { first, _ in first })
         return JSONResponse(body: BucketNodeStatsResponse(nodeStats: days.map { row in
             let node = row.pair.node
@@ -291,16 +291,16 @@ struct StatsRoutes {
 
     /// Rows: `{bucketId, dwl_bytes, host, latency_ms, repoId, size_change, timestamp, unitId,
     /// upl_bytes}`.
-    func traffic(_ request: Request, context: CollectorRequestContext, perDay: Bool) throws -> Response {
+    func traffic(_ request: Request, context: CollectorRequestContext, perDay: Bool) async throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let current = now()
         let end = try Self.isoDate(request, "endDate", end: true) ?? current
         // Defaults: the last 30 days (daily) or the last hour (minute).
         let start = try Self.isoDate(request, "startDate", end: false) ?? UnixTime(clamping: end).adding(seconds: perDay ? -29 * 86_400 : -3600).date
         guard start <= end else { throw APIError(.badRequest, "startDate must not be after endDate") }
-        let series = try stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
+        let series = try await stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
                                              hosts: Self.list(request, "hosts", "host"))
-        let rows = try stats.trafficStream(series, start: start, end: end, perDay: perDay)
+        let rows = try await stats.trafficStream(series, start: start, end: end, perDay: perDay)
         return Self.streamRows(rows) { json, row in
             json.key("bucketId")
             json.string(row.bucket)
@@ -348,12 +348,12 @@ struct StatsRoutes {
         var stats: [BucketTotals]
     }
 
-    func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) throws -> JSONResponse<BucketTotalsResponse> {
+    func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) async throws -> JSONResponse<BucketTotalsResponse> {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "bucketId", "unitId")
-        let series = try stats.trafficSeries(scope, buckets: requested)
+        let series = try await stats.trafficSeries(scope, buckets: requested)
         let ids = requested ?? stats.visibleBuckets(scope, series: series)
-        let totals = try stats.totals(series, ids: ids, byRepository: false, now: now())
+        let totals = try await stats.totals(series, ids: ids, byRepository: false, now: now())
         return JSONResponse(body: BucketTotalsResponse(stats: totals.map { total in
             BucketTotals(bucketId: total.id, unitId: legacy ? total.id : nil, totalCount: Self.decimal(total.count),
                          totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
@@ -373,12 +373,12 @@ struct StatsRoutes {
         var stats: [RepoTotals]
     }
 
-    func repoTotals(_ request: Request, context: CollectorRequestContext) throws -> JSONResponse<RepoTotalsResponse> {
+    func repoTotals(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<RepoTotalsResponse> {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "repoId")
-        let series = try stats.trafficSeries(scope, repos: requested)
+        let series = try await stats.trafficSeries(scope, repos: requested)
         let ids = requested ?? stats.visibleRepositories(scope, series: series)
-        let totals = try stats.totals(series, ids: ids, byRepository: true, now: now())
+        let totals = try await stats.totals(series, ids: ids, byRepository: true, now: now())
         return JSONResponse(body: RepoTotalsResponse(stats: totals.map { total in
             RepoTotals(repoId: total.id, totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
                        totalSizeChange: Self.decimal(total.sizeChange))

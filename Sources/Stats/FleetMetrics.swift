@@ -36,7 +36,7 @@ extension FleetStats {
     ///   (the latest report's), `flashback_node_bucket_last_report_timestamp_seconds`.
     /// - `flashback_bucket_upload_bytes_total`, `…_download_bytes_total`, `…_requests_total`
     ///   (counters since the collector started) and `flashback_bucket_size_change_bytes`.
-    public func metricFamilies(now: Date) throws -> [MetricFamily] {
+    public func metricFamilies(now: Date) async throws -> [MetricFamily] {
         typealias Label = MetricSample.Label
         var families: [MetricFamily] = []
         // Nodes.
@@ -60,10 +60,11 @@ extension FleetStats {
         // Node × bucket: every organization's status series of registered nodes, in label order
         // (bucket, node, organization) with their label sets rendered; kept between scrapes while
         // no series or node appears or goes.
-        var organizations = Set(store.organizations)
+        var organizations = Set(try await store.organizations())
         organizations.insert("")
-        let perOrganizationSeries = organizations.sorted().map { organization in
-            (organization, series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own)
+        var perOrganizationSeries: [(String, [StatsSeries])] = []
+        for organization in organizations.sorted() {
+            perOrganizationSeries.append((organization, try await series(Self.statusMeasurement, CatalogScope(organization: organization, workspaces: [])).own))
         }
         var hasher = Hasher()
         for node in nodes { hasher.combine(node.id) }
@@ -91,7 +92,7 @@ extension FleetStats {
                                 labelSets: pairs.map { LineWriter.labelSet([("bucket", $0.pair.bucket), ("node", $0.pair.node.id), ("organization", $0.organization)]) })
             exportPairs.withLock { $0 = order }
         }
-        let states = try latestStates(series: order.series, now: now)
+        let states = try await latestStates(series: order.series, now: now)
         // Four families over every pair: each pair's label set is rendered once.
         let count = order.series.count
         var status = LineWriter(name: "flashback_node_bucket_status", capacity: count * 140)
@@ -122,7 +123,7 @@ extension FleetStats {
         var trafficLists: [(String, [StatsSeries])] = []
         var trafficHasher = Hasher()
         for organization in organizations.sorted() {
-            let list = series(Self.trafficMeasurement, CatalogScope(organization: organization, workspaces: [])).own
+            let list = try await series(Self.trafficMeasurement, CatalogScope(organization: organization, workspaces: [])).own
             trafficHasher.combine(organization)
             trafficHasher.combine(list.count)
             trafficLists.append((organization, list))

@@ -124,17 +124,27 @@ public struct TrafficTotals: Sendable, Equatable {
 /// out while it is computed and memory stays bounded by one unit's rows.
 public struct RowStream<Row>: Sendable {
     public let units: Int
-    public let produce: @Sendable (Int) throws -> [Row]
+    public let produce: @Sendable (Int) async throws -> [Row]
 
     /// A `RowStream` from its parts.
-    public init(units: Int, produce: @escaping @Sendable (Int) throws -> [Row]) {
+    public init(units: Int, produce: @escaping @Sendable (Int) async throws -> [Row]) {
         self.units = units
         self.produce = produce
     }
 
+    /// The rows of `count` items read `chunk` at a time: each unit is one chunk, so a source
+    /// answers one batched question per chunk and memory stays bounded by one chunk's rows.
+    static func chunked(_ count: Int, by chunk: Int, _ rows: @escaping @Sendable (Range<Int>) async throws -> [Row]) -> RowStream {
+        RowStream(units: (count + chunk - 1) / chunk) { unit in
+            try await rows(unit * chunk..<min(count, (unit + 1) * chunk))
+        }
+    }
+
     /// Every row, in order.
-    public func all() throws -> [Row] {
-        try (0..<units).flatMap { try produce($0) }
+    public func all() async throws -> [Row] {
+        var out: [Row] = []
+        for unit in 0..<units { out += try await produce(unit) }
+        return out
     }
 }
 
@@ -205,30 +215,33 @@ public final class FleetStats: Sendable {
 
     // MARK: Series and scope
 
+    /// Pairs or traffic series read from the source per batched question.
+    static let chunk = 256
+
     /// The series of `measurement` the scope may see, before any filter, optionally only
     /// those of `buckets`.
-    func series(_ measurement: String, _ scope: CatalogScope, buckets: [String]? = nil) -> (own: [StatsSeries], public: [StatsSeries]) {
-        let own = tracked(organization: scope.organization, measurement: measurement, buckets: buckets)
-        let shared = scope.organization.isEmpty ? [] : tracked(organization: "", measurement: measurement, buckets: buckets)
+    func series(_ measurement: String, _ scope: CatalogScope, buckets: [String]? = nil) async throws -> (own: [StatsSeries], public: [StatsSeries]) {
+        let own = try await tracked(organization: scope.organization, measurement: measurement, buckets: buckets)
+        let shared = scope.organization.isEmpty ? [] : try await tracked(organization: "", measurement: measurement, buckets: buckets)
         return (own, shared)
     }
 
     /// Every bucket id the organization's own series of `measurement` carry.
-    func ownBuckets(_ measurement: String, _ scope: CatalogScope) -> Set<String> {
-        refresh(organization: scope.organization, measurement: measurement) { Set($0.byBucket.keys) }
+    func ownBuckets(_ measurement: String, _ scope: CatalogScope) async throws -> Set<String> {
+        try await refresh(organization: scope.organization, measurement: measurement) { Set($0.byBucket.keys) }
     }
 
-    private func tracked(organization: String, measurement: String, buckets: [String]?) -> [StatsSeries] {
-        refresh(organization: organization, measurement: measurement) { known in
+    private func tracked(organization: String, measurement: String, buckets: [String]?) async throws -> [StatsSeries] {
+        try await refresh(organization: organization, measurement: measurement) { known in
             guard let buckets else { return known.all }
             return buckets.flatMap { (known.byBucket[$0] ?? []).map { known.all[$0] } }
         }
     }
 
-    private func refresh<T>(organization: String, measurement: String, _ body: (KnownSeries) -> T) -> T {
+    private func refresh<T>(organization: String, measurement: String, _ body: (KnownSeries) -> T) async throws -> T {
         let name = organization + "\u{0}" + measurement
         let offset = known.withLock { $0[name]?.offset ?? 0 }
-        let (total, new) = store.series(organization: organization, measurement: measurement, from: offset)
+        let (total, new) = try await store.series(organization: organization, measurement: measurement, from: offset)
         // Parse outside the lock; another request may have added the same ones meanwhile.
         let parsed = new.map { id, key -> StatsSeries? in
             let tags = Dictionary(key.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
@@ -282,12 +295,12 @@ public final class FleetStats: Sendable {
 
     /// The (node, bucket) pairs the scope sees, optionally only of `buckets` (each must be
     /// visible), ordered by node id then bucket.
-    public func statusPairs(_ scope: CatalogScope, buckets requested: [String]? = nil) throws -> [StatusPair] {
+    public func statusPairs(_ scope: CatalogScope, buckets requested: [String]? = nil) async throws -> [StatusPair] {
         if let requested {
-            try checkRequested(requested, kind: "Bucket", known: ownBuckets(Self.statusMeasurement, scope),
+            try checkRequested(requested, kind: "Bucket", known: try await ownBuckets(Self.statusMeasurement, scope),
                                visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
         }
-        let (own, shared) = series(Self.statusMeasurement, scope, buckets: requested.map { Array(Set($0)) })
+        let (own, shared) = try await series(Self.statusMeasurement, scope, buckets: requested.map { Array(Set($0)) })
         var visibility: [String: CatalogVisibility] = [:]
         let visible = (own + shared).filter { series in series.node != nil && sees(series, scope, &visibility) }
         let nodes = registry.nodes(ids: visible.compactMap(\.node))
@@ -299,8 +312,8 @@ public final class FleetStats: Sendable {
 
     /// Whether the scope may see `bucket` (a catalog bucket of its own, or an id its own series
     /// carry); `.notFound` otherwise.
-    public func checkBucket(_ bucket: String, _ scope: CatalogScope) throws {
-        let known = ownBuckets(Self.statusMeasurement, scope).union(ownBuckets(Self.trafficMeasurement, scope))
+    public func checkBucket(_ bucket: String, _ scope: CatalogScope) async throws {
+        let known = try await ownBuckets(Self.statusMeasurement, scope).union(try await ownBuckets(Self.trafficMeasurement, scope))
         try checkRequested([bucket], kind: "Bucket", known: known, visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
     }
 
@@ -312,8 +325,8 @@ public final class FleetStats: Sendable {
 
     /// The newest status of each pair at `now`: the last report's status, OFFLINE after
     /// `offlineAfter` of silence, DISCONNECTED after `disconnectedAfter`.
-    public func latest(_ pairs: [StatusPair], now: Date) throws -> [PairStatus] {
-        let states = try latestStates(series: pairs.map(\.series), now: now)
+    public func latest(_ pairs: [StatusPair], now: Date) async throws -> [PairStatus] {
+        let states = try await latestStates(series: pairs.map(\.series), now: now)
         return zip(pairs, states).map { pair, state in
             PairStatus(pair: pair, status: state.status, lastUpdated: state.reportNanos.map(Self.date(nanos:)) ?? pair.node.lastSeen,
                        latencyMs: state.latencyMs, hasReport: state.reportNanos != nil)
@@ -321,14 +334,14 @@ public final class FleetStats: Sendable {
     }
 
     /// The newest state of each status series: ``latest(_:now:)`` without the pairs.
-    func latestStates(series: [UInt64], now: Date) throws -> [PairState] {
+    func latestStates(series: [UInt64], now: Date) async throws -> [PairState] {
         let (statusField, latencyField) = statusFields()
         guard let statusField else {
             return Array(repeating: PairState(status: .disconnected, reportNanos: nil, latencyMs: nil), count: series.count)
         }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
         let width = fields.count
-        let newest = try store.latest(series: series, fields: fields, now: now)
+        let newest = try await store.latest(series: series, fields: fields, now: now)
         let nowSeconds = now.timeIntervalSince1970
         return series.indices.map { offset in
             let latency = width > 1 ? newest[offset * width + 1]?.value : nil
@@ -347,8 +360,8 @@ public final class FleetStats: Sendable {
     }
 
     /// Every minute with a status report of each pair in `[start, end]`.
-    public func minutes(_ pairs: [StatusPair], start: Date, end: Date) throws -> [PairMinute] {
-        try minuteStream(pairs, start: start, end: end).all()
+    public func minutes(_ pairs: [StatusPair], start: Date, end: Date) async throws -> [PairMinute] {
+        try await minuteStream(pairs, start: start, end: end).all()
     }
 
     /// ``minutes(_:start:end:)`` pair by pair, for answers written as they are computed.
@@ -362,22 +375,25 @@ public final class FleetStats: Sendable {
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
-        return RowStream(units: pairs.count) { [store] index in
-            let pair = pairs[index]
-            let rows = try store.rollups(series: pair.series, fields: fields, start: from, end: to, perDay: false)
-            var latency: [Int64: Double] = [:]
-            if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup.last } }
-            return rows[0].map { row in
-                PairMinute(pair: pair, minute: row.start, status: NodeStatusValue.status(of: row.rollup.last),
-                           lastUpdated: Self.date(nanos: row.rollup.lastTime), latencyMs: latency[row.start])
+        return RowStream.chunked(pairs.count, by: Self.chunk) { [store] range in
+            let chunk = pairs[range]
+            let perPair = try await store.rollups(series: chunk.map(\.series), fields: fields, start: from, end: to, perDay: false,
+                                                  statistics: [.last, .lastTime])
+            return zip(chunk, perPair).flatMap { pair, rows in
+                var latency: [Int64: Double] = [:]
+                if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup.last } }
+                return rows[0].map { row in
+                    PairMinute(pair: pair, minute: row.start, status: NodeStatusValue.status(of: row.rollup.last),
+                               lastUpdated: Self.date(nanos: row.rollup.lastTime), latencyMs: latency[row.start])
+                }
             }
         }
     }
 
     /// Every day with a status report of each pair, for the days `firstDay...lastDay` (days
     /// since the epoch, UTC).
-    public func days(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) throws -> [PairDay] {
-        try dayStream(pairs, firstDay: firstDay, lastDay: lastDay, now: now).all()
+    public func days(_ pairs: [StatusPair], firstDay: Int64, lastDay: Int64, now: Date) async throws -> [PairDay] {
+        try await dayStream(pairs, firstDay: firstDay, lastDay: lastDay, now: now).all()
     }
 
     /// ``days(_:firstDay:lastDay:now:)`` pair by pair.
@@ -390,15 +406,24 @@ public final class FleetStats: Sendable {
         try checkRows(pairs.count, times: lastDay - firstDay + 1)
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
-        let fields = [statusField] + (latencyField.map { [$0] } ?? [])
-        return RowStream(units: pairs.count) { [store] index in
-            let pair = pairs[index]
-            let rows = try store.rollups(series: pair.series, fields: fields, start: firstDay * 86_400, end: (lastDay + 1) * 86_400, perDay: true)
-            var latency: [Int64: FieldRollup] = [:]
-            if rows.count > 1 { for row in rows[1] { latency[row.start] = row.rollup } }
-            return rows[0].map { row in
-                PairDay(pair: pair, day: row.start, onlinePercent: Self.onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
-                        averageLatencyMs: latency[row.start].map(\.average))
+        return RowStream.chunked(pairs.count, by: Self.chunk) { [store] range in
+            let chunk = pairs[range]
+            let ids = chunk.map(\.series)
+            let (start, end) = (firstDay * 86_400, (lastDay + 1) * 86_400)
+            let status = try await store.rollups(series: ids, fields: [statusField], start: start, end: end, perDay: true,
+                                                 statistics: [.count, .onlineMinutes])
+            var latencies: [[[TimeSeriesStore.RollupRow]]]?
+            if let latencyField {
+                latencies = try await store.rollups(series: ids, fields: [latencyField], start: start, end: end, perDay: true, statistics: [.count, .sum])
+            }
+            return chunk.indices.flatMap { index in
+                let pair = chunk[index]
+                var latency: [Int64: FieldRollup] = [:]
+                for row in latencies?[index - chunk.startIndex][0] ?? [] { latency[row.start] = row.rollup }
+                return status[index - chunk.startIndex][0].map { row in
+                    PairDay(pair: pair, day: row.start, onlinePercent: Self.onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
+                            averageLatencyMs: latency[row.start].map(\.average))
+                }
             }
         }
     }
@@ -415,14 +440,14 @@ public final class FleetStats: Sendable {
 
     /// The traffic series the scope sees, filtered by repositories, buckets and hosts (each
     /// requested repository and bucket must be visible).
-    public func trafficSeries(_ scope: CatalogScope, repos: [String]? = nil, buckets: [String]? = nil, hosts: [String]? = nil) throws -> [StatsSeries] {
-        let (own, shared) = series(Self.trafficMeasurement, scope, buckets: buckets.map { Array(Set($0)) })
+    public func trafficSeries(_ scope: CatalogScope, repos: [String]? = nil, buckets: [String]? = nil, hosts: [String]? = nil) async throws -> [StatsSeries] {
+        let (own, shared) = try await series(Self.trafficMeasurement, scope, buckets: buckets.map { Array(Set($0)) })
         if let buckets {
-            let known = ownBuckets(Self.trafficMeasurement, scope).union(ownBuckets(Self.statusMeasurement, scope))
+            let known = try await ownBuckets(Self.trafficMeasurement, scope).union(try await ownBuckets(Self.statusMeasurement, scope))
             try checkRequested(buckets, kind: "Bucket", known: known, visibility: { catalog.visibility(ofBucket: $0, scope) }, scope)
         }
         if let repos {
-            try checkRequested(repos, kind: "Repository", known: Set(series(Self.trafficMeasurement, scope).own.compactMap(\.repo)),
+            try checkRequested(repos, kind: "Repository", known: Set(try await series(Self.trafficMeasurement, scope).own.compactMap(\.repo)),
                                visibility: { catalog.visibility(ofRepository: $0, scope) }, scope)
         }
         let (repoSet, bucketSet, hostSet) = (repos.map(Set.init), buckets.map(Set.init), hosts.map(Set.init))
@@ -442,8 +467,8 @@ public final class FleetStats: Sendable {
 
     /// Traffic per (period, repository, bucket, host) in `[start, end]`, summed over the nodes
     /// that reported it, ordered by repository, bucket, host, then period.
-    public func traffic(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) throws -> [TrafficRow] {
-        try trafficStream(series, start: start, end: end, perDay: perDay).all()
+    public func traffic(_ series: [StatsSeries], start: Date, end: Date, perDay: Bool) async throws -> [TrafficRow] {
+        try await trafficStream(series, start: start, end: end, perDay: perDay).all()
     }
 
     /// ``traffic(_:start:end:perDay:)`` one (repository, bucket, host) at a time.
@@ -460,60 +485,74 @@ public final class FleetStats: Sendable {
             .sorted { $0.key < $1.key }
         try checkRows(groups.count, times: (to - first + period - 1) / period)
         guard !fields.isEmpty else { return RowStream(units: 0) { _ in [] } }
-        return RowStream(units: groups.count) { [store] index in
-            let (group, members) = groups[index]
-            var rows: [Int64: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
-            for one in members {
-                let perField = try store.rollups(series: one.id, fields: fields, start: from, end: to, perDay: perDay)
-                for (slot, fieldIndex) in present.enumerated() {
-                    for row in perField[slot] where row.start >= first && row.start < to {
-                        var value = rows[row.start] ?? (0, 0, 0, 0, 0)
-                        switch fieldIndex {
-                        case 0: value.upload += row.rollup.sum
-                        case 1: value.download += row.rollup.sum
-                        case 2: value.size += row.rollup.sum
-                        case 3:
-                            value.latencySum += row.rollup.sum
-                            value.latencyCount += row.rollup.count
-                        default: break
+        // Groups a chunk at a time: one batched question for all their series.
+        return RowStream.chunked(groups.count, by: Self.chunk) { [store] range in
+            let chunk = groups[range]
+            let ids = chunk.flatMap { $0.value.map(\.id) }
+            let perSeries = try await store.rollups(series: ids, fields: fields, start: from, end: to, perDay: perDay, statistics: [.count, .sum])
+            var offset = 0
+            var out: [TrafficRow] = []
+            for (group, members) in chunk {
+                var rows: [Int64: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
+                for perField in perSeries[offset..<offset + members.count] {
+                    for (slot, fieldIndex) in present.enumerated() {
+                        for row in perField[slot] where row.start >= first && row.start < to {
+                            var value = rows[row.start] ?? (0, 0, 0, 0, 0)
+                            switch fieldIndex {
+                            case 0: value.upload += row.rollup.sum
+                            case 1: value.download += row.rollup.sum
+                            case 2: value.size += row.rollup.sum
+                            case 3:
+                                value.latencySum += row.rollup.sum
+                                value.latencyCount += row.rollup.count
+                            default: break
+                            }
+                            rows[row.start] = value
                         }
-                        rows[row.start] = value
+                    }
+                }
+                offset += members.count
+                out += rows.keys.sorted().compactMap { start in
+                    rows[start].map { value in
+                        TrafficRow(start: start, repo: group.repo, bucket: group.bucket, host: group.host, uploadBytes: value.upload,
+                                   downloadBytes: value.download, sizeChange: value.size,
+                                   latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
                     }
                 }
             }
-            return rows.keys.sorted().compactMap { start in
-                rows[start].map { value in
-                    TrafficRow(start: start, repo: group.repo, bucket: group.bucket, host: group.host, uploadBytes: value.upload,
-                               downloadBytes: value.download, sizeChange: value.size,
-                               latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
-                }
-            }
+            return out
         }
     }
 
     /// All-time (retained) totals per bucket, or per repository with `byRepository`, for every
     /// id in `ids` (zeros where nothing was reported).
-    public func totals(_ series: [StatsSeries], ids: [String], byRepository: Bool, now: Date) throws -> [TrafficTotals] {
+    public func totals(_ series: [StatsSeries], ids: [String], byRepository: Bool, now: Date) async throws -> [TrafficTotals] {
         let fieldIDs = Self.trafficFields.map { store.fieldID($0) }
         var totals = Dictionary(ids.map { ($0, TrafficTotals(id: $0)) }, uniquingKeysWith: { first, _ in first })
         let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
         let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
-        for one in series {
-            guard let id = byRepository ? one.repo : one.bucket, totals[id] != nil, !present.isEmpty else { continue }
-            let perField = try store.rollups(series: one.id, fields: present.compactMap { fieldIDs[$0] }, start: 0, end: end, perDay: true)
-            var sums = [Double](repeating: 0, count: Self.trafficFields.count)
-            var counts = [UInt64](repeating: 0, count: Self.trafficFields.count)
-            for (slot, fieldIndex) in present.enumerated() {
-                for row in perField[slot] {
-                    sums[fieldIndex] += row.rollup.sum
-                    counts[fieldIndex] &+= row.rollup.count
+        let counted = series.filter { one in (byRepository ? one.repo : one.bucket).map { totals[$0] != nil } ?? false }
+        guard !present.isEmpty else { return ids.compactMap { totals[$0] } }
+        for start in stride(from: 0, to: counted.count, by: Self.chunk) {
+            let chunk = counted[start..<min(counted.count, start + Self.chunk)]
+            let perSeries = try await store.rollups(series: chunk.map(\.id), fields: present.compactMap { fieldIDs[$0] }, start: 0, end: end,
+                                                    perDay: true, statistics: [.count, .sum])
+            for (one, perField) in zip(chunk, perSeries) {
+                guard let id = byRepository ? one.repo : one.bucket else { continue }
+                var sums = [Double](repeating: 0, count: Self.trafficFields.count)
+                var counts = [UInt64](repeating: 0, count: Self.trafficFields.count)
+                for (slot, fieldIndex) in present.enumerated() {
+                    for row in perField[slot] {
+                        sums[fieldIndex] += row.rollup.sum
+                        counts[fieldIndex] &+= row.rollup.count
+                    }
                 }
+                totals[id]?.uploadBytes += sums[0]
+                totals[id]?.downloadBytes += sums[1]
+                totals[id]?.sizeChange += sums[2]
+                // Requests where reported; otherwise each record counts as one.
+                totals[id]?.count += counts[4] > 0 ? sums[4] : Double(counts[0...2].max() ?? 0)
             }
-            totals[id]?.uploadBytes += sums[0]
-            totals[id]?.downloadBytes += sums[1]
-            totals[id]?.sizeChange += sums[2]
-            // Requests where reported; otherwise each record counts as one.
-            totals[id]?.count += counts[4] > 0 ? sums[4] : Double(counts[0...2].max() ?? 0)
         }
         return ids.compactMap { totals[$0] }
     }
