@@ -177,6 +177,21 @@ let package = Package(
             exclude: ["Proto/remote.proto"],
             swiftSettings: strict
         ),
+        // Cluster mode's stats source: the rollups of a Prometheus query API (vmselect, Mimir,
+        // Thanos Query, Prometheus) over what remote write forwarded.
+        .target(
+            name: "ClusterStats",
+            dependencies: [
+                "CollectorModel",
+                "RemoteWrite",
+                "Stats",
+                "TimeSeries",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "CollectorAuth",
             dependencies: [
@@ -240,6 +255,7 @@ let package = Package(
                 "Ingest",
                 "Ingestion",
                 "RemoteWrite",
+                "ClusterStats",
                 "Stats",
                 "Exposition",
                 "TimeSeries",

@@ -45,6 +45,8 @@ public enum CollectorApplication {
         public var nodeEnvironmentPlaintext: Bool
         /// The shared control-plane database in cluster mode; `nil` for the embedded store.
         public var controlPlane: ControlPlaneHealth?
+        /// Where the stats read (`--stats-source`, a cluster TSDB); `nil`: the local store.
+        public var statsSource: (any RollupSource)?
 
         /// A `Dependencies` from its parts.
         public init(
@@ -54,7 +56,8 @@ public enum CollectorApplication {
             clock: @escaping @Sendable () -> Date = { Date() }, memo: SeriesMemo = SeriesMemo(),
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
             statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil,
-            nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false, controlPlane: ControlPlaneHealth? = nil
+            nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false, controlPlane: ControlPlaneHealth? = nil,
+            statsSource: (any RollupSource)? = nil
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -74,6 +77,7 @@ public enum CollectorApplication {
             self.nodeEnvironment = nodeEnvironment
             self.nodeEnvironmentPlaintext = nodeEnvironmentPlaintext
             self.controlPlane = controlPlane
+            self.statsSource = statsSource
         }
     }
 
@@ -104,11 +108,11 @@ public enum CollectorApplication {
         CatalogRoutes(catalog: dependencies.catalog, validator: dependencies.validator).register(on: authenticated)
         var statsSettings = dependencies.statsSettings
         statsSettings.liveness = dependencies.registry.settings.liveness
-        let stats = FleetStats(store: dependencies.timeSeries, registry: dependencies.registry, catalog: dependencies.catalog, settings: statsSettings)
+        let stats = FleetStats(store: dependencies.statsSource ?? dependencies.timeSeries, registry: dependencies.registry, catalog: dependencies.catalog, settings: statsSettings)
         StatsRoutes(stats: stats, now: dependencies.clock).register(on: authenticated)
         MetricsRoutes(registry: dependencies.metricsRegistry, stats: stats, storage: dependencies.storage, store: dependencies.timeSeries,
                       version: dependencies.version, token: dependencies.metricsToken, controlPlane: dependencies.controlPlane,
-                      now: dependencies.clock).register(on: router)
+                      fleetFamilies: dependencies.statsSource == nil, now: dependencies.clock).register(on: router)
 
         let nodes = router.group().add(middleware: NodeAuthMiddleware(authentication: authentication))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)

@@ -109,6 +109,15 @@ extension StatsError: HTTPResponseError, FlashbackResponseError {
     }
 }
 
+extension StatsSourceError: HTTPResponseError, FlashbackResponseError {
+    /// 503 with `Retry-After`: the cluster TSDB the stats read did not answer.
+    public var status: HTTPResponse.Status { .serviceUnavailable }
+
+    var message: String { description }
+
+    var headers: HTTPFields { [.retryAfter: "5"] }
+}
+
 extension IngestError: HTTPResponseError, FlashbackResponseError {
     /// 503 with `Retry-After` when saturated, 415, 413, 400.
     public var status: HTTPResponse.Status {

@@ -20,9 +20,13 @@ struct MetricsRoutes {
     let version: String
     let token: String?
     let controlPlane: ControlPlaneHealth?
+    /// Whether the fleet families (nodes, pairs, bucket traffic) are exported: not when the
+    /// stats read a cluster TSDB, where dashboards read the fleet from the TSDB itself and each
+    /// replica exports only its own families.
+    let fleetFamilies: Bool
     let now: @Sendable () -> Date
 
-    static let columnFamilies = ["samples", "day", "ingest_log", "series", "registry", "meta"]
+    static let columnFamilies = ["samples", "day", "ingest_log", "remote_outbox", "series", "registry", "meta"]
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/metrics") { request, _ -> Response in
@@ -77,7 +81,7 @@ struct MetricsRoutes {
                                  [([], Double(tickers["rocksdb.compact.write.bytes"] ?? 0))]))
         families.append(.counter("flashback_rocksdb_write_stall_seconds_total", "Time writes were stalled by RocksDB.",
                                  [([], Double(tickers["rocksdb.stall.micros"] ?? 0) / 1e6)]))
-        families += try await stats.metricFamilies(now: now())
+        if fleetFamilies { families += try await stats.metricFamilies(now: now()) }
         if let controlPlane { families += controlPlane.metricFamilies() }
         return families
     }

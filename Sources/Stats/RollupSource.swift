@@ -79,3 +79,18 @@ extension TimeSeriesStore: RollupSource {
         try latestFlat(series: series, fields: fields, now: now)
     }
 }
+
+/// The stats source could not answer: the request fails with 503 (it may succeed later).
+public enum StatsSourceError: Error, CustomStringConvertible, Sendable {
+    /// No answer, or an error answer.
+    case unavailable(String)
+    /// An answer that is not the Prometheus API's shape.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let detail): return "the stats source is unavailable: \(detail)"
+        case .malformed(let what): return "the stats source answered \(what) in an unexpected shape"
+        }
+    }
+}

@@ -555,6 +555,12 @@ public final class TimeSeriesStore: Sendable {
         /// Start of the interval, Unix seconds.
         public var start: Int64
         public var rollup: FieldRollup
+
+        /// A `RollupRow` from its parts.
+        public init(start: Int64, rollup: FieldRollup) {
+            self.start = start
+            self.rollup = rollup
+        }
     }
 
     /// Rollups of one field of one series between `start` and `end` (Unix seconds, end

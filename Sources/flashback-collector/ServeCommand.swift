@@ -12,6 +12,7 @@ import Ingestion
 import Logging
 import Registry
 import RemoteWrite
+import ClusterStats
 import AsyncHTTPClient
 import RocksDB
 import ServiceLifecycle
@@ -182,6 +183,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.remoteWriteMaxSamples.help)
     var remoteWriteMaxSamples: Int?
 
+    @Option(name: .long, help: Settings.statsSource.help)
+    var statsSource: String?
+
+    @Option(name: .long, help: Settings.statsSourceBearerTokenFile.help)
+    var statsSourceBearerTokenFile: String?
+
+    @Option(name: .long, help: Settings.statsSourceHeader.help)
+    var statsSourceHeader: [String] = []
+
     struct Resolved {
         var dataDirectory: String
         var httpAddress: ListenAddress
@@ -212,6 +222,7 @@ struct ServeCommand: AsyncParsableCommand {
         var cluster: ClusterSettings?
         var remoteWrite: [RemoteWriteDestination]
         var remoteWriteSettings: RemoteWriteSettings
+        var statsSource: PrometheusRollupSource.Settings?
     }
 
     /// Cluster mode's control plane.
@@ -333,7 +344,29 @@ struct ServeCommand: AsyncParsableCommand {
             gcs: GCSEndpoints(tokenURL: source.value(Settings.gcsTokenURL, flag: gcsTokenURL), apiURL: source.value(Settings.gcsAPIURL, flag: gcsAPIURL)),
             cluster: try clusterSettings(source),
             remoteWrite: remoteDestinations,
-            remoteWriteSettings: remoteSettings)
+            remoteWriteSettings: remoteSettings,
+            statsSource: try statsSourceSettings(source, timeSeries: timeSeries, dayRetention: TimeInterval(dayRetentionSeconds)))
+    }
+
+    /// The cluster TSDB the stats read, when `--stats-source` names one.
+    private func statsSourceSettings(_ source: SettingsSource, timeSeries: TimeSeriesSettings, dayRetention: TimeInterval) throws -> PrometheusRollupSource.Settings? {
+        guard let text = source.value(Settings.statsSource, flag: statsSource) else { return nil }
+        var token: String?
+        if let file = source.value(Settings.statsSourceBearerTokenFile, flag: statsSourceBearerTokenFile) {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read stats-source-bearer-token-file \(file)") }
+            token = String(decoding: data, as: UTF8.self)
+        }
+        let endpoint: RemoteWriteDestination
+        do {
+            endpoint = try RemoteWriteDestination(parsing: text, bearerToken: token, extraHeaders: source.values(Settings.statsSourceHeader, flags: statsSourceHeader))
+        } catch {
+            throw ValidationError(error.description.replacingOccurrences(of: "remote-write", with: "stats-source"))
+        }
+        var settings = PrometheusRollupSource.Settings(baseURL: endpoint.url)
+        settings.headers = endpoint.headers
+        settings.retention = dayRetention
+        settings.latestLookback = timeSeries.maxSampleAge + 2 * 3600
+        return settings
     }
 
     /// The remote-write receivers and how to send to them.
@@ -494,7 +527,8 @@ struct ServeCommand: AsyncParsableCommand {
             validator: BucketValidator(policy: settings.outboundPolicy, sts: settings.sts, gcs: settings.gcs), readiness: readiness, version: FlashbackCollector.version,
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
-            nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health)
+            nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health,
+            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient) })
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

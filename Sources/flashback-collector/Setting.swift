@@ -163,6 +163,14 @@ enum Settings {
     static let remoteWriteMaxSamples = Setting("remote-write-max-samples", default: RemoteWriteSettings().maxSamplesPerRequest,
                                                "Most samples per remote-write request")
 
+    static let statsSource = Setting<String?>(
+        "stats-source",
+        "Prometheus query API the stats are read from in cluster mode (the TSDB remote write fills: VictoriaMetrics http://host:8428, vmselect …/select/0/prometheus, Mimir …/prometheus, Thanos Query, Prometheus); basic auth as http(s)://user:password@host/…",
+        shown: "none, the local store")
+    static let statsSourceBearerTokenFile = Setting<String?>("stats-source-bearer-token-file", "File holding a bearer token sent to the stats source")
+    static let statsSourceHeader = Setting<[String]>(
+        "stats-source-header", default: [], "Extra 'Name: value' header sent to the stats source, e.g. 'X-Scope-OrgID: fleet' (repeatable)", shown: "none")
+
     // MARK: Stats
     static let statsMaxMinuteRange = Setting("stats-max-minute-range", default: Int(StatsSettings().maxMinuteRange),
                                              "Longest range of minute rows one stats request may ask for, in seconds", shown: "604800 = 7 days")
