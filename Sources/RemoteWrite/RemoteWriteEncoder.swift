@@ -5,6 +5,9 @@ import TimeSeries
 /// Turns outbox entries into one remote_write 1.0 `WriteRequest`: one time series per (series,
 /// field) and per derived series, labels sorted by name, samples in time order, timestamps in
 /// milliseconds (a sample's nanoseconds rounded down, which keeps it in the same minute and day).
+/// Of several samples of one series and field in the same millisecond, the later accepted one is
+/// sent (Prometheus' data model holds one sample per millisecond; the local store keeps the
+/// later value of a repeated time the same way).
 ///
 /// The labels of a series are built once and kept (series keys never change).
 /// Not thread-safe: each sender owns one.
@@ -72,8 +75,12 @@ public struct RemoteWriteEncoder {
             sample.timestamp = timestamp
             sample.value = value
             if let last = series[position].samples.last {
-                // The same sample twice (an online minute reported again) is sent once.
-                if last.timestamp == timestamp, last.value == value { return }
+                // One sample per millisecond, the later accepted one, as the local store keeps the
+                // later value of a repeated time (and an online minute reported again is sent once).
+                if last.timestamp == timestamp {
+                    series[position].samples[series[position].samples.count - 1].value = value
+                    return
+                }
                 if last.timestamp > timestamp { unsorted.insert(position) }
             }
             series[position].samples.append(sample)
@@ -109,7 +116,10 @@ public struct RemoteWriteEncoder {
             var samples: [Prometheus_Sample] = []
             samples.reserveCapacity(ordered.count)
             for (_, sample) in ordered {
-                if let last = samples.last, last.timestamp == sample.timestamp, last.value == sample.value { continue }
+                if let last = samples.last, last.timestamp == sample.timestamp {
+                    samples[samples.count - 1] = sample
+                    continue
+                }
                 samples.append(sample)
             }
             series[position].samples = samples

@@ -307,7 +307,7 @@ public final class FleetStats: Sendable {
         return visible.compactMap { series -> StatusPair? in
             guard let id = series.node, let node = nodes[id], !node.isDeleted else { return nil }
             return StatusPair(node: node, bucket: series.bucket, series: series.id)
-        }.sorted { $0.series < $1.series }
+        }.sorted { ($0.node.id, $0.bucket, $0.series) < ($1.node.id, $1.bucket, $1.series) }
     }
 
     /// Whether the scope may see `bucket` (a catalog bucket of its own, or an id its own series
@@ -481,14 +481,17 @@ public final class FleetStats: Sendable {
         let to = UnixTime(clamping: end).seconds + 1
         let period: Int64 = perDay ? 86_400 : 60
         let first = from / period * period
+        // Members in node order, not series-id order: sums come out the same whichever source
+        // numbered the series.
         let groups = Dictionary(grouping: series) { TrafficGroup(repo: $0.repo ?? "", bucket: $0.bucket, host: $0.host ?? "") }
-            .sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value.sorted { ($0.node ?? "", $0.organization) < ($1.node ?? "", $1.organization) }) }
+            .sorted { $0.0 < $1.0 }
         try checkRows(groups.count, times: (to - first + period - 1) / period)
         guard !fields.isEmpty else { return RowStream(units: 0) { _ in [] } }
         // Groups a chunk at a time: one batched question for all their series.
         return RowStream.chunked(groups.count, by: Self.chunk) { [store] range in
             let chunk = groups[range]
-            let ids = chunk.flatMap { $0.value.map(\.id) }
+            let ids = chunk.flatMap { $0.1.map(\.id) }
             let perSeries = try await store.rollups(series: ids, fields: fields, start: from, end: to, perDay: perDay, statistics: [.count, .sum])
             var offset = 0
             var out: [TrafficRow] = []

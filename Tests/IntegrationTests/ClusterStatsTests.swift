@@ -1,0 +1,115 @@
+import CollectorStore
+import CollectorTesting
+import Foundation
+import Testing
+
+/// Cluster mode's time series: replicas forward every sample to VictoriaMetrics (remote write)
+/// and a replica with `--stats-source` answers every stats endpoint from it with the JSON the
+/// embedded store gives for the same samples.
+@Suite("cluster mode: stats read back from VictoriaMetrics")
+struct ClusterStatsTests {
+    let directory = TemporaryDirectory(prefix: "cluster-stats")
+    let organization = "org-ts"
+
+    /// A replica on `database` with the shared secrets of ``directory``.
+    func replica(_ name: String, _ database: PostgresServer, _ extra: [String]) throws -> CollectorProcess {
+        let data = directory.appending(name)
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let shared = directory.appending("jwt.secret")
+        _ = try SecretFile.loadOrCreate(at: shared, byteCount: 32)
+        if !FileManager.default.fileExists(atPath: data + "/jwt.secret") {
+            try FileManager.default.copyItem(atPath: shared, toPath: data + "/jwt.secret")
+        }
+        _ = try MasterKey.loadOrCreate(at: directory.appending("master.key"))
+        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, arguments: [
+            "--registry-url", database.url, "--master-key-file", directory.appending("master.key"), "--registry-timeout", "30",
+        ] + extra)
+    }
+
+    static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    @Test func everyStatsEndpointFromVictoriaMetricsEqualsTheEmbeddedAnswer() async throws {
+        let database = try await PostgresServer()
+        let vm = try await VictoriaMetricsServer(directory: directory.path)
+        defer { vm.kill() }
+        // A answers from its own store, which holds every sample (the fleet reports to A); B holds
+        // none and answers from VictoriaMetrics.
+        let a = try replica("a", database, ["--remote-write-url", vm.writeURL])
+        defer { a.send(SIGKILL) }
+        let b = try replica("b", database, ["--remote-write-url", vm.writeURL, "--stats-source", vm.baseURL])
+        defer { b.send(SIGKILL) }
+        #expect(await a.waitFor(path: "/-/ready", status: 200))
+        #expect(await b.waitFor(path: "/-/ready", status: 200))
+        let auth = try await a.authorization(organization: organization)
+        let key = try await a.get("/organization/\(organization)/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
+        #expect(key.status == 200)
+        let keyFile = directory.appending("org.pem")
+        try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        // Reports at least a second apart: a node's report carries whole seconds, and two different
+        // values of one series at one time are one sample in either store (which one is kept may
+        // differ; docs/cluster.md).
+        let simulated = try runCommand(CollectorProcess.executableURL.path, [
+            "simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
+            "--duration", "5", "--offline-share", "0.3", "--seed", "11", "--target", a.baseURL,
+        ])
+        #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
+
+        // Everything A accepted has reached VictoriaMetrics.
+        let drained = try await RemoteWriteIntegrationTests.eventually {
+            let backlog = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
+            let sent = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
+            return backlog == 0 && (sent ?? 0) > 0
+        }
+        #expect(drained)
+        try await vm.flush()
+
+        let latest = try await a.get("/stats/nodes/minute", headers: auth)
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(latest.body.utf8)) as? [String: Any])?["data"] as? [[String: Any]])
+        let buckets = Set(rows.compactMap { $0["bucketId"] as? String }).sorted()
+        #expect(buckets.count == 12, "\(latest.body)")
+        let bucket = try #require(buckets.first)
+        let now = Date()
+        let hourAgo = Self.iso(now.addingTimeInterval(-3600))
+        let soon = Self.iso(now.addingTimeInterval(120))
+        let today = Self.iso(Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400))
+        let requests: [(method: String, path: String, body: String?)] = [
+            ("GET", "/stats/nodes/minute", nil),
+            ("GET", "/stats/nodes/minute?startDate=\(hourAgo)&endDate=\(soon)", nil),
+            ("GET", "/stats/nodes/minute?bucketId=\(bucket)&startDate=\(hourAgo)", nil),
+            ("GET", "/stats/nodes/daily", nil),
+            ("GET", "/stats/minute", nil),
+            ("GET", "/stats/minute?startDate=\(hourAgo)&endDate=\(soon)&bucketId=\(bucket)", nil),
+            ("GET", "/stats/daily", nil),
+            ("GET", "/bucket/stats", nil),
+            ("GET", "/bucket/stats?bucketId=\(buckets[1])", nil),
+            ("GET", "/repo/stats", nil),
+            ("GET", "/bucket/\(bucket)/status", nil),
+            ("GET", "/unit/\(bucket)/status", nil),
+            ("POST", "/bucket/\(bucket)/stats", #"{"day":"\#(today)"}"#),
+        ]
+        for request in requests {
+            func ask(_ replica: CollectorProcess) async throws -> String {
+                let response = try await replica.get(request.path, headers: auth + [("Content-Type", "application/json")], method: request.method, body: request.body)
+                #expect(response.status == 200, "\(request.path): \(response.body)")
+                return response.body
+            }
+            // Answers that depend on the clock (uptime so far today) can change between two
+            // calls: compare B with an answer of A that stayed the same around it.
+            var compared = false
+            for _ in 0..<3 where !compared {
+                let before = try await ask(a)
+                let fromTSDB = try await ask(b)
+                let after = try await ask(a)
+                guard before == after else { continue }
+                #expect(fromTSDB == before, "\(request.method) \(request.path)\nembedded: \(before)\nTSDB:     \(fromTSDB)")
+                #expect(before.count > 40, "\(request.path) has rows: \(before)")
+                compared = true
+            }
+            #expect(compared, "\(request.path) kept changing")
+        }
+    }
+}
