@@ -16,10 +16,17 @@ public struct RemoteWriteEncoder {
     /// Labels (without `__name__`) and measurement per series id.
     private var seriesLabels: [UInt64: (measurement: String, labels: [Prometheus_Label])] = [:]
     private var fieldNames: [UInt16: String] = [:]
+    /// Per sent series (series, field, kind): its labels, `__name__` included, encoded once as
+    /// the unknown fields of an otherwise empty series (see `WriteRequestWithEncodedLabels`).
+    private var templates: [Key: Prometheus_TimeSeriesWithEncodedLabels] = [:]
+    /// Beyond this many cached series the caches start over (memory stays bounded whatever the
+    /// cardinality; a series seen again is encoded again).
+    private let cacheLimit: Int
 
     /// An encoder naming series from `index`.
-    public init(index: SeriesIndex) {
+    public init(index: SeriesIndex, cacheLimit: Int = 500_000) {
         self.index = index
+        self.cacheLimit = cacheLimit
     }
 
     /// What one request carries.
@@ -34,85 +41,128 @@ public struct RemoteWriteEncoder {
         public var uncompressedBytes: Int
     }
 
-    /// The request for `entries`.
-    public mutating func encode(_ entries: [RemoteOutbox.Entry]) throws -> Encoded {
-        let request = writeRequest(entries)
-        let bytes: [UInt8] = try request.serializedBytes()
-        return Encoded(body: Snappy.compress(bytes), samples: entries.reduce(0) { $0 + $1.samples }, series: request.timeseries.count, uncompressedBytes: bytes.count)
+    struct Key: Hashable {
+        var series: UInt64
+        var field: UInt16
+        /// 0: the samples, 1: online minutes, 2: timestamps.
+        var kind: UInt8
     }
 
-    /// The `WriteRequest` for `entries` (exposed for tests).
-    package mutating func writeRequest(_ entries: [RemoteOutbox.Entry]) -> Prometheus_WriteRequest {
-        struct Key: Hashable {
-            var series: UInt64
-            var field: UInt16
-            /// 0: the samples, 1: online minutes, 2: timestamps.
-            var kind: UInt8
+    /// One outgoing series of a request.
+    struct Group {
+        var key: Key
+        var samples: [Prometheus_Sample]
+    }
+
+    /// The request for `entries`: each series' samples encoded, its labels copied from the
+    /// template encoded the first time it was sent.
+    public mutating func encode(_ entries: [RemoteOutbox.Entry]) throws -> Encoded {
+        let groups = collect(entries)
+        if templates.count + groups.count > cacheLimit { templates.removeAll(keepingCapacity: true) }
+        var request = Prometheus_WriteRequestWithEncodedLabels()
+        request.timeseries.reserveCapacity(groups.count)
+        for group in groups {
+            var series: Prometheus_TimeSeriesWithEncodedLabels
+            if let known = templates[group.key] {
+                series = known
+            } else {
+                var labeled = Prometheus_TimeSeries()
+                labeled.labels = labels(group)
+                series = try Prometheus_TimeSeriesWithEncodedLabels(serializedBytes: try labeled.serializedBytes() as [UInt8])
+                templates[group.key] = series
+            }
+            series.samples = group.samples
+            request.timeseries.append(series)
         }
+        let bytes: [UInt8] = try request.serializedBytes()
+        return Encoded(body: Snappy.compress(bytes), samples: entries.reduce(0) { $0 + $1.samples }, series: groups.count, uncompressedBytes: bytes.count)
+    }
+
+    /// The `WriteRequest` for `entries` as a receiver reads it (for tests).
+    package mutating func writeRequest(_ entries: [RemoteOutbox.Entry]) -> Prometheus_WriteRequest {
+        var request = Prometheus_WriteRequest()
+        request.timeseries = collect(entries).map { group in
+            var series = Prometheus_TimeSeries()
+            series.labels = labels(group)
+            series.samples = group.samples
+            return series
+        }
+        return request
+    }
+
+    /// A group's labels, `__name__` included, sorted by name.
+    private mutating func labels(_ group: Group) -> [Prometheus_Label] {
+        let (measurement, tags) = self.labels(of: group.key.series) ?? ("", [])
+        var metric = PrometheusNames.metricName(measurement: measurement, field: fieldName(group.key.field) ?? "")
+        switch group.key.kind {
+        case 1: metric += DerivedSeries.onlineMinuteSuffix
+        case 2: metric += DerivedSeries.timestampSuffix
+        default: break
+        }
+        var all = tags
+        var nameLabel = Prometheus_Label()
+        nameLabel.name = "__name__"
+        nameLabel.value = metric
+        all.append(nameLabel)
+        all.sort { $0.name < $1.name }
+        return all
+    }
+
+    /// The outgoing series of `entries`, in order of first appearance, each with one sample per
+    /// millisecond (the later accepted) in time order, and the derived series.
+    private mutating func collect(_ entries: [RemoteOutbox.Entry]) -> [Group] {
+        if seriesLabels.count > cacheLimit { seriesLabels.removeAll(keepingCapacity: true) }
         var positions: [Key: Int] = [:]
-        var series: [Prometheus_TimeSeries] = []
+        var groups: [Group] = []
         var unsorted: Set<Int> = []
 
-        func append(_ key: Key, _ timestamp: Int64, _ value: Double, name: () -> String?, labels: () -> [Prometheus_Label]?) {
+        func append(_ key: Key, _ timestamp: Int64, _ value: Double) {
             let position: Int
             if let known = positions[key] {
                 position = known
             } else {
-                guard let name = name(), let labels = labels() else { return }
-                var one = Prometheus_TimeSeries()
-                var all = labels
-                var nameLabel = Prometheus_Label()
-                nameLabel.name = "__name__"
-                nameLabel.value = name
-                all.append(nameLabel)
-                all.sort { $0.name < $1.name }
-                one.labels = all
-                position = series.count
-                series.append(one)
+                position = groups.count
+                groups.append(Group(key: key, samples: []))
                 positions[key] = position
             }
             var sample = Prometheus_Sample()
             sample.timestamp = timestamp
             sample.value = value
-            if let last = series[position].samples.last {
+            if let last = groups[position].samples.last {
                 // One sample per millisecond, the later accepted one, as the local store keeps the
                 // later value of a repeated time (and an online minute reported again is sent once).
                 if last.timestamp == timestamp {
-                    series[position].samples[series[position].samples.count - 1].value = value
+                    groups[position].samples[groups[position].samples.count - 1].value = value
                     return
                 }
                 if last.timestamp > timestamp { unsorted.insert(position) }
             }
-            series[position].samples.append(sample)
+            groups[position].samples.append(sample)
         }
 
         for entry in entries {
-            let decoded = entry.logEntry.withUnsafeBytes { bytes in
+            // An entry that does not decode was damaged on disk (the local store's open refuses a
+            // damaged log the same way); its samples are skipped here.
+            _ = entry.logEntry.withUnsafeBytes { bytes in
                 IngestLogEntry.decode(bytes) { id, sample in
                     // Line protocol and the JSON bodies refuse NaN and infinities; a value that is
                     // not finite here would be a staleness marker to the receiver.
-                    guard sample.value.isFinite, let (measurement, labels) = self.labels(of: id),
+                    guard sample.value.isFinite, let (measurement, _) = self.labels(of: id),
                           let field = self.fieldName(sample.field) else { return }
                     let millis = sample.timestamp >= 0 ? sample.timestamp / 1_000_000 : (sample.timestamp - 999_999) / 1_000_000
-                    let metric = PrometheusNames.metricName(measurement: measurement, field: field)
-                    append(Key(series: id, field: sample.field, kind: 0), millis, sample.value, name: { metric }, labels: { labels })
+                    append(Key(series: id, field: sample.field, kind: 0), millis, sample.value)
                     guard DerivedSeries.applies(measurement: measurement, field: field) else { return }
                     if sample.value > 0 {
                         let minuteStart = millis - ((millis % 60_000) + 60_000) % 60_000
-                        append(Key(series: id, field: sample.field, kind: 1), minuteStart, 1,
-                               name: { metric + DerivedSeries.onlineMinuteSuffix }, labels: { labels })
+                        append(Key(series: id, field: sample.field, kind: 1), minuteStart, 1)
                     }
-                    append(Key(series: id, field: sample.field, kind: 2), millis, Double(millis) / 1000,
-                           name: { metric + DerivedSeries.timestampSuffix }, labels: { labels })
+                    append(Key(series: id, field: sample.field, kind: 2), millis, Double(millis) / 1000)
                 }
             }
-            // An entry that does not decode was damaged on disk; its samples are in the local
-            // store's log checks too (the open refuses a damaged log), so it is skipped here.
-            _ = decoded
         }
         for position in unsorted {
-            // Stable: of two samples with the same time, the later-accepted one stays last.
-            let ordered = series[position].samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
+            // Stable: of two samples with the same time, the later-accepted one is kept.
+            let ordered = groups[position].samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
             var samples: [Prometheus_Sample] = []
             samples.reserveCapacity(ordered.count)
             for (_, sample) in ordered {
@@ -122,11 +172,9 @@ public struct RemoteWriteEncoder {
                 }
                 samples.append(sample)
             }
-            series[position].samples = samples
+            groups[position].samples = samples
         }
-        var request = Prometheus_WriteRequest()
-        request.timeseries = series
-        return request
+        return groups
     }
 
     private mutating func labels(of id: UInt64) -> (String, [Prometheus_Label])? {

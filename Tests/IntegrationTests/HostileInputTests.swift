@@ -84,7 +84,7 @@ struct HostileInputTests {
         let registered = try await collector.get("/register", headers: [("Content-Type", "application/json")], method: "POST",
                                                  body: #"{"provider":"AWS","region":"eu-central-1","ip":"203.0.113.10","status":"running","version":"1","timestamp":\#(timestamp),"signature":"\#(signature)","id_org":"org-1"}"#)
         let registration = try #require(try JSONSerialization.jsonObject(with: Data(registered.body.utf8)) as? [String: Any])
-        let nodeToken = try #require(registration["nodeToken"] as? String)
+        let nodeToken = try #require(registration["nodeToken"] as? String, "registration answered \(registered.status): \(registered.body)")
         let nodeID = try #require(registration["nodeId"] as? String)
         let node = [("Authorization", "Bearer \(nodeToken)")]
         let bucket = try await collector.get("/bucket", headers: owner + [("Content-Type", "application/json")], method: "POST",
