@@ -422,7 +422,7 @@ public final class FleetStats: Sendable {
                 for row in latencies?[index - chunk.startIndex][0] ?? [] { latency[row.start] = row.rollup }
                 return status[index - chunk.startIndex][0].map { row in
                     PairDay(pair: pair, day: row.start, onlinePercent: Self.onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
-                            averageLatencyMs: latency[row.start].map(\.average))
+                            averageLatencyMs: latency[row.start].map { Self.mean($0.sum, $0.count) })
                 }
             }
         }
@@ -519,7 +519,7 @@ public final class FleetStats: Sendable {
                     rows[start].map { value in
                         TrafficRow(start: start, repo: group.repo, bucket: group.bucket, host: group.host, uploadBytes: value.upload,
                                    downloadBytes: value.download, sizeChange: value.size,
-                                   latencyMs: value.latencyCount == 0 ? nil : value.latencySum / Double(value.latencyCount))
+                                   latencyMs: value.latencyCount == 0 ? nil : Self.mean(value.latencySum, value.latencyCount))
                     }
                 }
             }
@@ -621,6 +621,14 @@ public final class FleetStats: Sendable {
 
     static func describe(_ interval: TimeInterval) -> String {
         interval.truncatingRemainder(dividingBy: 86_400) == 0 ? "\(Int(saturating: interval / 86_400)) days" : "\(Int(saturating: interval)) seconds"
+    }
+
+    /// `sum / count` to the millionth: averages of reported latencies, the same whichever store
+    /// summed them (a cluster TSDB adds samples in another order than the local store's minute
+    /// rollups, which can differ in the last bit of a non-integer sum).
+    static func mean(_ sum: Double, _ count: UInt64) -> Double {
+        guard count > 0 else { return 0 }
+        return (sum / Double(count) * 1_000_000).rounded() / 1_000_000
     }
 
     static func date(nanos: Int64) -> Date {
