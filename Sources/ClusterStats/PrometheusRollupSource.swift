@@ -144,17 +144,9 @@ public final class PrometheusRollupSource: RollupSource {
         first = max(first, (now - Int64(settings.retention)) / period * period)
         guard last >= first else { return out }
         let range = (first: first, last: last)
-        let (known, names) = table.withLock { table in (ids.map { table.series[$0] }, fields.map { table.fieldNames[$0] }) }
-        // One query per (organization and measurement) group, field and statistic.
-        var groups: [String: [Int]] = [:]
-        for (index, series) in known.enumerated() {
-            guard let series else { continue }
-            groups[series.organization + "\u{0}" + series.measurement, default: []].append(index)
-        }
-        for members in groups.values {
-            guard let sample = known[members[0]] else { continue }
-            let byLabels = Dictionary(members.compactMap { index in known[index].map { (Self.canonical($0.labels), index) } }, uniquingKeysWith: { first, _ in first })
-            let matchers = Self.matchers(organization: sample.organization, series: members.compactMap { known[$0] })
+        let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
+        // One query per (organization and measurement) batch, field and statistic.
+        for (sample, byLabels, matchers) in batches(ids) {
             for (fieldIndex, name) in names.enumerated() {
                 guard let name else { continue }
                 let metric = PrometheusNames.metricName(measurement: sample.measurement, field: name)
@@ -198,18 +190,10 @@ public final class PrometheusRollupSource: RollupSource {
     public func latest(series ids: [UInt64], fields: [UInt16], now: Date) async throws -> [LatestSample?] {
         var out = [LatestSample?](repeating: nil, count: ids.count * fields.count)
         guard !ids.isEmpty, !fields.isEmpty else { return out }
-        let (known, names) = table.withLock { table in (ids.map { table.series[$0] }, fields.map { table.fieldNames[$0] }) }
+        let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
         let window = Int64(settings.latestLookback)
         let time = Self.seconds(now.timeIntervalSince1970)
-        var groups: [String: [Int]] = [:]
-        for (index, series) in known.enumerated() {
-            guard let series else { continue }
-            groups[series.organization + "\u{0}" + series.measurement, default: []].append(index)
-        }
-        for members in groups.values {
-            guard let sample = known[members[0]] else { continue }
-            let byLabels = Dictionary(members.compactMap { index in known[index].map { (Self.canonical($0.labels), index) } }, uniquingKeysWith: { first, _ in first })
-            let matchers = Self.matchers(organization: sample.organization, series: members.compactMap { known[$0] })
+        for (sample, byLabels, matchers) in batches(ids) {
             for (fieldIndex, name) in names.enumerated() {
                 guard let name else { continue }
                 let metric = PrometheusNames.metricName(measurement: sample.measurement, field: name)
@@ -231,6 +215,23 @@ public final class PrometheusRollupSource: RollupSource {
             }
         }
         return out
+    }
+
+    /// The series of `ids` by (organization, measurement): one of them (for the names), each
+    /// one's position in `ids` by its canonical labels, and the label matchers that select them.
+    private func batches(_ ids: [UInt64]) -> [(sample: RemoteSeries, positions: [String: Int], matchers: String)] {
+        let known = table.withLock { table in ids.map { table.series[$0] } }
+        var groups: [String: [Int]] = [:]
+        for (index, series) in known.enumerated() {
+            guard let series else { continue }
+            groups[series.organization + "\u{0}" + series.measurement, default: []].append(index)
+        }
+        return groups.values.compactMap { members in
+            guard let sample = known[members[0]] else { return nil }
+            let positions = Dictionary(members.compactMap { index in known[index].map { (Self.canonical($0.labels), index) } },
+                                       uniquingKeysWith: { first, _ in first })
+            return (sample, positions, Self.matchers(organization: sample.organization, series: members.compactMap { known[$0] }))
+        }
     }
 
     /// None: the traffic counters since start are the replica's own, not the fleet's.
