@@ -348,6 +348,8 @@ let package = Package(
             name: "RemoteWriteTests",
             dependencies: [
                 "RemoteWrite",
+                "ClusterStats",
+                "Stats",
                 "TimeSeries",
                 "RocksDB",
                 "CollectorModel",

@@ -209,8 +209,8 @@ public final class PrometheusRollupSource: RollupSource {
                 }
                 for (labels, value) in values {
                     guard let index = byLabels[Self.canonical(labels)] else { continue }
-                    let millis = times[labels].map { Int64(($0 * 1000).rounded()) } ?? 0
-                    out[index * fields.count + fieldIndex] = LatestSample(time: millis * 1_000_000, value: value)
+                    let nanos = times[labels].map { Self.nanoseconds(ofSeconds: $0) } ?? 0
+                    out[index * fields.count + fieldIndex] = LatestSample(time: nanos, value: value)
                 }
             }
         }
@@ -244,11 +244,11 @@ public final class PrometheusRollupSource: RollupSource {
 
         func apply(_ value: Double, to rollup: inout FieldRollup) {
             switch self {
-            case .count: rollup.count = UInt64(max(0, value.rounded()))
+            case .count: rollup.count = UInt64(clamping: Int64(saturating: value.rounded()))
             case .sum: rollup.sum = value
             case .last: rollup.last = value
-            case .lastTime: rollup.lastTime = Int64((value * 1000).rounded()) * 1_000_000
-            case .onlineMinutes: rollup.onlineMinutes = UInt64(max(0, value.rounded()))
+            case .lastTime: rollup.lastTime = PrometheusRollupSource.nanoseconds(ofSeconds: value)
+            case .onlineMinutes: rollup.onlineMinutes = UInt64(clamping: Int64(saturating: value.rounded()))
             }
         }
     }
@@ -277,7 +277,7 @@ public final class PrometheusRollupSource: RollupSource {
                     throw StatsSourceError.malformed("query_range point")
                 }
                 // The evaluation time is the period's last millisecond.
-                return (Int64((time + 0.001).rounded()) - period, value)
+                return (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value)
             }
             return (labels, points)
         }
@@ -319,7 +319,7 @@ public final class PrometheusRollupSource: RollupSource {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(settings.timeout.components.seconds) * 1_000_000_000))
+            response = try await client.execute(request, timeout: TimeAmount(settings.timeout))
             body = try await response.body.collect(upTo: 256 << 20)
         } catch {
             throw StatsSourceError.unavailable("\(path): \(error)")
@@ -384,6 +384,14 @@ public final class PrometheusRollupSource: RollupSource {
             out.append(character)
         }
         return out
+    }
+
+    /// Nanoseconds of a time the TSDB gave in seconds (to the millisecond), saturating: an answer
+    /// with an absurd or non-finite number must not trap.
+    static func nanoseconds(ofSeconds value: Double) -> Int64 {
+        let millis = Int64(saturating: (value * 1000).rounded())
+        let (nanos, overflow) = millis.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? (millis > 0 ? .max : .min) : nanos
     }
 
     static func seconds(_ value: Double) -> String {

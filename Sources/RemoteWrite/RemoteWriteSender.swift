@@ -224,8 +224,7 @@ public final class RemoteWriteSender: Service, Sendable {
         request.body = .bytes(ByteBuffer(bytes: encoded.body))
         let started = ContinuousClock.now
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(settings.timeout.components.seconds) * 1_000_000_000
-                + settings.timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(request, timeout: TimeAmount(settings.timeout))
             let code = Int(response.status.code)
             // The receiver's reason, bounded: it goes into a log line.
             var body = try await response.body.collect(upTo: 1 << 20)
@@ -295,8 +294,7 @@ public final class RemoteWriteMetrics: Sendable {
             default: key = "other"
             }
             requests[key]?.increment()
-            let (seconds, attoseconds) = elapsed.components
-            duration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            duration.recordNanoseconds(TimeAmount(elapsed).nanoseconds)
         }
     }
 
