@@ -1,3 +1,4 @@
+import Foundation
 import CollectorAuth
 import CollectorModel
 import CollectorStore
@@ -14,5 +15,24 @@ extension CollectorProcess {
     /// `Authorization: Bearer …` for ``userToken(organization:role:user:)``.
     public func authorization(organization: String, role: OrganizationRole = .owner) async throws -> [(String, String)] {
         [("Authorization", "Bearer \(try await userToken(organization: organization, role: role))")]
+    }
+}
+
+extension CollectorProcess {
+    /// A cluster-mode replica `name` on the PostgreSQL at `databaseURL`, with the secrets every
+    /// replica of `directory` shares (the JWT secret copied into its data directory, one master
+    /// key file), as a deployment would run them.
+    public static func replica(_ name: String, in directory: TemporaryDirectory, databaseURL: String, arguments: [String]) throws -> CollectorProcess {
+        let data = directory.appending(name)
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let shared = directory.appending("jwt.secret")
+        _ = try SecretFile.loadOrCreate(at: shared, byteCount: 32)
+        if !FileManager.default.fileExists(atPath: data + "/jwt.secret") {
+            try FileManager.default.copyItem(atPath: shared, toPath: data + "/jwt.secret")
+        }
+        _ = try MasterKey.loadOrCreate(at: directory.appending("master.key"))
+        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, arguments: [
+            "--registry-url", databaseURL, "--master-key-file", directory.appending("master.key"),
+        ] + arguments)
     }
 }

@@ -351,11 +351,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// The cluster TSDB the stats read, when `--stats-source` names one.
     private func statsSourceSettings(_ source: SettingsSource, timeSeries: TimeSeriesSettings, dayRetention: TimeInterval) throws -> PrometheusRollupSource.Settings? {
         guard let text = source.value(Settings.statsSource, flag: statsSource) else { return nil }
-        var token: String?
-        if let file = source.value(Settings.statsSourceBearerTokenFile, flag: statsSourceBearerTokenFile) {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read stats-source-bearer-token-file \(file)") }
-            token = String(decoding: data, as: UTF8.self)
-        }
+        let token = try Self.bearerToken(source, Settings.statsSourceBearerTokenFile, flag: statsSourceBearerTokenFile)
         let endpoint: RemoteWriteDestination
         do {
             endpoint = try RemoteWriteDestination(parsing: text, bearerToken: token, extraHeaders: source.values(Settings.statsSourceHeader, flags: statsSourceHeader))
@@ -369,13 +365,16 @@ struct ServeCommand: AsyncParsableCommand {
         return settings
     }
 
+    /// The contents of the token file `setting` names, if any.
+    private static func bearerToken(_ source: SettingsSource, _ setting: Setting<String?>, flag: String?) throws -> String? {
+        guard let file = source.value(setting, flag: flag) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(setting.key) \(file)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The remote-write receivers and how to send to them.
     private func remoteWrite(_ source: SettingsSource) throws -> ([RemoteWriteDestination], RemoteWriteSettings, maxBacklog: Int) {
-        var token: String?
-        if let file = source.value(Settings.remoteWriteBearerTokenFile, flag: remoteWriteBearerTokenFile) {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read remote-write-bearer-token-file \(file)") }
-            token = String(decoding: data, as: UTF8.self)
-        }
+        let token = try Self.bearerToken(source, Settings.remoteWriteBearerTokenFile, flag: remoteWriteBearerTokenFile)
         let headers = source.values(Settings.remoteWriteHeader, flags: remoteWriteHeader)
         var destinations: [RemoteWriteDestination] = []
         for url in source.values(Settings.remoteWriteURL, flags: remoteWriteURL) {

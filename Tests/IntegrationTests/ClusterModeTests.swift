@@ -14,16 +14,7 @@ struct ClusterModeTests {
 
     /// Starts a replica on `database` with the shared secrets of ``directory``.
     func replica(_ name: String, _ database: PostgresServer, extra: [String] = []) throws -> CollectorProcess {
-        let data = directory.appending(name)
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let shared = directory.appending("jwt.secret")
-        _ = try SecretFile.loadOrCreate(at: shared, byteCount: 32)
-        if !FileManager.default.fileExists(atPath: data + "/jwt.secret") {
-            try FileManager.default.copyItem(atPath: shared, toPath: data + "/jwt.secret")
-        }
-        _ = try MasterKey.loadOrCreate(at: directory.appending("master.key"))
-        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, arguments: [
-            "--registry-url", database.url, "--master-key-file", directory.appending("master.key"),
+        try CollectorProcess.replica(name, in: directory, databaseURL: database.url, arguments: [
             "--registry-refresh-interval", "3600", "--validate-allow-private",
         ] + (extra.isEmpty ? ["--registry-timeout", "30"] : extra))
     }

@@ -13,17 +13,7 @@ struct ClusterStatsTests {
 
     /// A replica on `database` with the shared secrets of ``directory``.
     func replica(_ name: String, _ database: PostgresServer, _ extra: [String]) throws -> CollectorProcess {
-        let data = directory.appending(name)
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let shared = directory.appending("jwt.secret")
-        _ = try SecretFile.loadOrCreate(at: shared, byteCount: 32)
-        if !FileManager.default.fileExists(atPath: data + "/jwt.secret") {
-            try FileManager.default.copyItem(atPath: shared, toPath: data + "/jwt.secret")
-        }
-        _ = try MasterKey.loadOrCreate(at: directory.appending("master.key"))
-        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, arguments: [
-            "--registry-url", database.url, "--master-key-file", directory.appending("master.key"), "--registry-timeout", "30",
-        ] + extra)
+        try CollectorProcess.replica(name, in: directory, databaseURL: database.url, arguments: ["--registry-timeout", "30"] + extra)
     }
 
     static func iso(_ date: Date) -> String {
@@ -59,7 +49,7 @@ struct ClusterStatsTests {
         #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
 
         // Everything A accepted has reached VictoriaMetrics.
-        let drained = try await RemoteWriteIntegrationTests.eventually {
+        let drained = try await eventually {
             let backlog = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
             let sent = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
             return backlog == 0 && (sent ?? 0) > 0

@@ -51,16 +51,6 @@ struct PrometheusExportTests {
         return Double(text)
     }
 
-    /// Polls `condition` (an external process's state) until it holds or `timeout` passes.
-    static func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        return false
-    }
-
     /// Every panel query of every dashboard, with the template variables substituted as Grafana
     /// would for "All" and a 1-minute rate interval.
     static func dashboardQueries() throws -> [(dashboard: String, panel: String, expression: String)] {
@@ -163,7 +153,7 @@ struct PrometheusExportTests {
         defer { prometheus.terminate() }
 
         // Wait until Prometheus has scraped a few times (rates need two samples).
-        let scraped = try await Self.eventually {
+        let scraped = try await eventually {
             let answer = try? await Self.query(port, "count_over_time(flashback_collector_build_info[1m])")
             return (answer.flatMap { Self.value($0.series) } ?? 0) >= 3
         }
@@ -188,7 +178,7 @@ struct PrometheusExportTests {
             #expect(!answer.series.isEmpty, "\(query.dashboard) / \(query.panel): \(query.expression) returned no series")
         }
         // The alert rules are loaded and evaluate without error.
-        let rulesHealthy = try await Self.eventually(timeout: .seconds(20)) {
+        let rulesHealthy = try await eventually(timeout: .seconds(20)) {
             let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/api/v1/rules").get()
             let body = response.body.map { String(buffer: $0) } ?? ""
             return body.contains("\"name\":\"NodeDown\"") && body.contains("\"name\":\"CollectorUncleanShutdown\"")

@@ -22,16 +22,6 @@ struct RemoteWriteIntegrationTests {
         return nil
     }
 
-    /// Polls `condition` until it holds (a condition wait across processes; `false` on timeout).
-    static func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     /// `count` lines of `bucket_traffic` with distinct times from `base` (nanoseconds).
     static func trafficLines(_ count: Int, base: Int64, offset: Int = 0) -> String {
         (0..<count).map { "bucket_traffic,bucket=b\(($0 + offset) % 3),repo=r1,host=h1 upl_bytes=\($0 + offset),requests=1 \(base + Int64($0 + offset) * 1_000_000)" }
@@ -56,7 +46,7 @@ struct RemoteWriteIntegrationTests {
         prometheus.standardError = FileHandle(forWritingAtPath: promLog)
         try prometheus.run()
         defer { prometheus.terminate() }
-        let promUp = try await Self.eventually {
+        let promUp = try await eventually {
             let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(promPort)/-/ready"), timeout: .seconds(2))
             return response?.status == .ok
         }
@@ -71,7 +61,7 @@ struct RemoteWriteIntegrationTests {
         let base = (Int64(Date().timeIntervalSince1970) - 600) * 1_000_000_000
         let write = try await collector.get("/write", headers: auth, method: "POST", body: Self.trafficLines(300, base: base))
         #expect(write.status == 204)
-        let drained = try await Self.eventually {
+        let drained = try await eventually {
             let toVM = try await Self.metric(collector, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
             let toPrometheus = try await Self.metric(
                 collector, #"flashback_remote_write_samples_total{destination="http://127.0.0.1:\#(promPort)/api/v1/write",outcome="sent"}"#, auth: auth)
@@ -107,7 +97,7 @@ struct RemoteWriteIntegrationTests {
         let auth = try await collector.authorization(organization: "org-rw")
         let base = (Int64(Date().timeIntervalSince1970) - 600) * 1_000_000_000
         #expect(try await collector.get("/write", headers: auth, method: "POST", body: Self.trafficLines(100, base: base)).status == 204)
-        let sentFirst = try await Self.eventually {
+        let sentFirst = try await eventually {
             try await Self.metric(collector, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth) == 200
         }
         #expect(sentFirst)
@@ -119,7 +109,7 @@ struct RemoteWriteIntegrationTests {
         for batch in 1...4 {
             #expect(try await collector.get("/write", headers: auth, method: "POST", body: Self.trafficLines(100, base: base, offset: batch * 100)).status == 204)
         }
-        let queued = try await Self.eventually {
+        let queued = try await eventually {
             let backlog = try await Self.metric(collector, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
             let retried = try await Self.metric(collector, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="retried"}"#, auth: auth)
             return (backlog ?? 0) >= 800 && (retried ?? 0) > 0
@@ -134,7 +124,7 @@ struct RemoteWriteIntegrationTests {
         defer { collector.send(SIGKILL) }
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         try await vm.start()
-        let drained = try await Self.eventually {
+        let drained = try await eventually {
             let backlog = try await Self.metric(collector, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
             let sent = try await Self.metric(collector, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
             return backlog == 0 && sent == 800
@@ -165,7 +155,7 @@ struct RemoteWriteIntegrationTests {
             #expect(try await replica.get("/write", headers: auth, method: "POST", body: Self.trafficLines(50, base: base)).status == 204)
         }
         for replica in replicas {
-            let sent = try await Self.eventually {
+            let sent = try await eventually {
                 try await Self.metric(replica, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth) == 100
             }
             #expect(sent)
