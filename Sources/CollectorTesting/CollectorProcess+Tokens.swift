@@ -22,7 +22,9 @@ extension CollectorProcess {
     /// A cluster-mode replica `name` on the PostgreSQL at `databaseURL`, with the secrets every
     /// replica of `directory` shares (the JWT secret copied into its data directory, one master
     /// key file), as a deployment would run them.
-    public static func replica(_ name: String, in directory: TemporaryDirectory, databaseURL: String, arguments: [String]) throws -> CollectorProcess {
+    /// A replica started again after a crash keeps its data directory and passes its `httpPort`.
+    public static func replica(_ name: String, in directory: TemporaryDirectory, databaseURL: String, arguments: [String],
+                               httpPort: Int = freeLoopbackPort()) throws -> CollectorProcess {
         let data = directory.appending(name)
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let shared = directory.appending("jwt.secret")
@@ -31,7 +33,7 @@ extension CollectorProcess {
             try FileManager.default.copyItem(atPath: shared, toPath: data + "/jwt.secret")
         }
         _ = try MasterKey.loadOrCreate(at: directory.appending("master.key"))
-        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, arguments: [
+        return try CollectorProcess(dataDirectory: data, logDirectory: directory.path, httpPort: httpPort, arguments: [
             "--registry-url", databaseURL, "--master-key-file", directory.appending("master.key"),
         ] + arguments)
     }

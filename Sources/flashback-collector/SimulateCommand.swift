@@ -40,8 +40,18 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Time between two reports of a node, such as 500ms, 1s, 1m.")
     var interval: String = "1s"
 
-    @Option(name: .long, help: "Collector base URL.")
-    var target: String = "http://127.0.0.1:8080"
+    @Option(name: .long, help: ArgumentHelp(
+        "Collector base URL (default http://127.0.0.1:8080). Repeat it to spread the reports over several replicas: "
+            + "each report goes to the next one, and a report that fails (no answer, 5xx, 429) is retried on the next."))
+    var target: [String] = []
+
+    @Option(name: .long, help: "Tries of one report over the targets before it counts as an error.")
+    var attempts: Int = 3
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Also send every report to this collector, for example a single-node reference to compare a cluster's answers with. "
+            + "It may share the targets' control plane (then it reuses their node ids and tokens) or have its own."))
+    var mirror: String?
 
     @Option(name: .long, help: "Send status and traffic as UDP line protocol to host:port instead of HTTP (registration stays HTTP).")
     var udp: String?
@@ -78,6 +88,20 @@ struct SimulateCommand: AsyncParsableCommand {
         guard Self.parseInterval(interval) != nil else { throw ValidationError("interval must look like 250ms, 1s or 1m, not \(interval)") }
         guard duration >= 0, reportEvery > 0 else { throw ValidationError("duration must not be negative and report-every must be positive") }
         if let udp { guard UDPTarget(parsing: udp) != nil else { throw ValidationError("udp must be an IP host:port, not \(udp)") } }
+        guard (1...10).contains(attempts) else { throw ValidationError("attempts must be between 1 and 10") }
+        guard target.count <= 64 else { throw ValidationError("at most 64 targets") }
+        if udp != nil, target.count > 1 || mirror != nil { throw ValidationError("--udp sends to one address: use one --target and no --mirror") }
+    }
+
+    /// The targets' base URLs without a trailing slash.
+    var bases: [String] {
+        (target.isEmpty ? ["http://127.0.0.1:8080"] : target).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+    }
+
+    /// Prints `line` at once, also when standard output is a file or a pipe (a log, a test).
+    private func say(_ line: String) {
+        print(line)
+        fflush(nil)
     }
 
     /// `250ms`, `1s`, `2m`, or plain seconds.
@@ -101,36 +125,57 @@ struct SimulateCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(key) is not an RSA private key in PEM form")
         }
+        // Failed connections fail fast: the simulator tries the next target itself.
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(2)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            try await simulate(client, key: privateKey)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private func simulate(_ client: HTTPClient, key privateKey: _RSA.Signing.PrivateKey) async throws {
         let tick = Self.parseInterval(interval) ?? .seconds(1)
-        let base = target.hasSuffix("/") ? String(target.dropLast()) : target
+        let bases = bases
+        let mirror = mirror.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         let fleet = Fleet(nodes: nodes, bucketsPerNode: bucketsPerNode, offlineShare: offlineShare, latencyMs: latencyMs,
                           spread: latencySpread, seed: seed ?? UInt64.random(in: 0...UInt64.max))
-        let client = HTTPClient.shared
         let udpSender = try await udp.flatMap(UDPTarget.init(parsing:)).asyncMap { try await UDPSender(target: $0) }
+        let progress = Progress()
 
-        // Registration, with real signatures.
+        // Registration, with real signatures. The mirror first: when it shares the targets'
+        // control plane, registering again at a target rotates the node's token, and the
+        // target's answer then serves both.
         var registered: [SimulatedNode] = []
         for index in 0..<nodes {
             let ip = "\(ipPrefix).\(index / 250).\(index % 250 + 1)"
-            let timestamp = String(Int64(Date().timeIntervalSince1970))
-            let body = RegisterBody(ip: ip, region: region, timestamp: Int64(timestamp) ?? 0, id_org: org,
-                                    signature: try sign("\(ip)|\(region)|\(timestamp)", with: privateKey),
-                                    version: "simulator-\(FlashbackCollector.version)")
-            let response = try await post(client, "\(base)/register", json: body, headers: [:])
-            guard response.status == 200, let answer = response.decoded(RegisterAnswer.self) else {
-                throw ValidationError("registering node \(ip) failed: HTTP \(response.status): \(response.text)")
+            let seconds = Int64(Date().timeIntervalSince1970)
+            var mirrored: RegisterAnswer?
+            if let mirror {
+                // One second earlier: a signature is accepted once by a shared control plane.
+                mirrored = try await register(client, bases: [mirror], ip: ip, seconds: seconds - 1, key: privateKey, progress: progress)
             }
-            registered.append(SimulatedNode(index: index, ip: ip, id: answer.nodeId, token: answer.nodeToken))
+            let answer = try await register(client, bases: bases, ip: ip, seconds: seconds, key: privateKey, progress: progress)
+            let mirrorToken = mirrored.map { $0.nodeId == answer.nodeId ? answer.nodeToken : $0.nodeToken }
+            registered.append(SimulatedNode(index: index, ip: ip, id: answer.nodeId, token: answer.nodeToken, mirrorToken: mirrorToken))
         }
-        print("registered \(registered.count) nodes of organization \(org) at \(base); reporting every \(interval)\(udp.map { " over UDP to \($0)" } ?? " over HTTP")")
+        let destination = udp.map { " over UDP to \($0)" } ?? " over HTTP"
+        say("registered \(registered.count) nodes of organization \(org) at \(bases.joined(separator: ", "))"
+            + "\(mirror.map { " (mirrored to \($0))" } ?? ""); reporting every \(interval)\(destination)")
 
-        let progress = Progress()
         let started = ContinuousClock.now
         let stopAt = duration > 0 ? started + .milliseconds(Int64(duration * 1000)) : nil
         var nextReport = started + .milliseconds(Int64(reportEvery * 1000))
         var nextTick = started
+        var round = 0
         while stopAt.map({ ContinuousClock.now < $0 }) ?? true {
             let now = Date()
+            round += 1
             let states = fleet.advance()
             await withTaskGroup(of: Void.self) { group in
                 var running = 0
@@ -138,6 +183,7 @@ struct SimulateCommand: AsyncParsableCommand {
                     if running >= 16 { await group.next(); running -= 1 }
                     running += 1
                     let buckets = states[node.index]
+                    let first = (node.index + round) % bases.count
                     group.addTask {
                         do {
                             if let udpSender {
@@ -145,7 +191,9 @@ struct SimulateCommand: AsyncParsableCommand {
                                 try await udpSender.send(bytes)
                                 progress.sent(samples: samples)
                             } else {
-                                try await reportOverHTTP(client, base: base, node: node, buckets: buckets, now: now, key: privateKey, progress: progress)
+                                let order = (0..<bases.count).map { bases[(first + $0) % bases.count] }
+                                try await reportOverHTTP(client, bases: order, mirror: mirror, node: node, buckets: buckets, now: now,
+                                                         key: privateKey, progress: progress)
                             }
                         } catch {
                             progress.failed("\(node.ip): \(error)")
@@ -155,7 +203,7 @@ struct SimulateCommand: AsyncParsableCommand {
                 await group.waitForAll()
             }
             if ContinuousClock.now >= nextReport {
-                print(progress.line(elapsed: ContinuousClock.now - started))
+                say(progress.line(elapsed: ContinuousClock.now - started))
                 nextReport += .milliseconds(Int64(reportEvery * 1000))
             }
             nextTick += tick
@@ -166,29 +214,82 @@ struct SimulateCommand: AsyncParsableCommand {
                 nextTick = ContinuousClock.now  // behind schedule: do not burst to catch up
             }
         }
-        print(progress.line(elapsed: ContinuousClock.now - started, final: true))
+        say(progress.line(elapsed: ContinuousClock.now - started, final: true))
         try await udpSender?.close()
     }
 
     // MARK: Reports
 
-    private func reportOverHTTP(_ client: HTTPClient, base: String, node: SimulatedNode, buckets: [BucketState], now: Date,
-                                key: _RSA.Signing.PrivateKey, progress: Progress) async throws {
-        // Milliseconds in the signed timestamp: every report is a new message (no replay).
-        let timestamp = now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let status = StatusBody(
-            ip: node.ip, region: region, timestamp: timestamp, id_org: org, signature: try sign("\(node.ip)|\(region)|\(timestamp)", with: key),
-            buckets: buckets.map { StatusBody.Bucket(unitId: $0.id, status: $0.online ? "ONLINE" : "OFFLINE", latencyMs: $0.online ? $0.latencyMs : nil) })
-        let statusResponse = try await post(client, "\(base)/node/status", json: status, headers: [:])
-        try progress.record(statusResponse)
+    /// Registers `ip` at the first of `bases` that answers, and returns the answer.
+    private func register(_ client: HTTPClient, bases: [String], ip: String, seconds: Int64, key: _RSA.Signing.PrivateKey,
+                          progress: Progress) async throws -> RegisterAnswer {
+        let body = RegisterBody(ip: ip, region: region, timestamp: seconds, id_org: org,
+                                signature: try sign("\(ip)|\(region)|\(seconds)", with: key),
+                                version: "simulator-\(FlashbackCollector.version)")
+        let response = try await send(client, bases: bases, path: "/register", progress: progress) { _ in
+            (try JSONEncoder().encode(body), [:])
+        }
+        guard response.status == 200, let answer = response.decoded(RegisterAnswer.self) else {
+            throw ValidationError("registering node \(ip) failed: HTTP \(response.status): \(response.text)")
+        }
+        return answer
+    }
+
+    private func reportOverHTTP(_ client: HTTPClient, bases: [String], mirror: String?, node: SimulatedNode, buckets: [BucketState],
+                                now: Date, key: _RSA.Signing.PrivateKey, progress: Progress) async throws {
+        // The samples carry the report's whole second (`createdAt`, `timestamp`), so every try
+        // and the mirror store the same samples. Each try signs a new message — the signed
+        // timestamp one millisecond later — as a node does: a signature is accepted once.
         let seconds = Int64(now.timeIntervalSince1970)
-        let traffic = buckets.map { bucket in
+        let createdAt = Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(Date.ISO8601FormatStyle())
+        let reported = buckets.map {
+            StatusBody.Bucket(unitId: $0.id, status: $0.online ? "ONLINE" : "OFFLINE", latencyMs: $0.online ? $0.latencyMs : nil, createdAt: createdAt)
+        }
+        func status(_ attempt: Int) throws -> (Data, [String: String]) {
+            let signedAt = now.addingTimeInterval(Double(attempt) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            let body = StatusBody(ip: node.ip, region: region, timestamp: signedAt, id_org: org,
+                                  signature: try sign("\(node.ip)|\(region)|\(signedAt)", with: key), buckets: reported)
+            return (try JSONEncoder().encode(body), [:])
+        }
+        let traffic = try JSONEncoder().encode(buckets.map { bucket in
             TrafficBody(timestamp: seconds, bucketId: bucket.id, repoId: "sim-repo-\(node.index % 4)", upl_bytes: bucket.uploaded,
                         dwl_bytes: bucket.downloaded, size_change: bucket.sizeChange, requests: bucket.requests,
                         latency_ms: bucket.online ? bucket.latencyMs : 0)
+        })
+        try progress.record(try await send(client, bases: bases, path: "/node/status", progress: progress, body: status))
+        try progress.record(try await send(client, bases: bases, path: "/stats/report", progress: progress) { _ in
+            (traffic, ["Authorization": "Bearer \(node.token)"])
+        })
+        if let mirror, let token = node.mirrorToken {
+            // Tries at the targets used the first `attempts` milliseconds.
+            try progress.record(try await send(client, bases: [mirror], path: "/node/status", progress: progress) { try status(attempts + $0) },
+                                mirrored: true)
+            try progress.record(try await send(client, bases: [mirror], path: "/stats/report", progress: progress) { _ in
+                (traffic, ["Authorization": "Bearer \(token)"])
+            }, mirrored: true)
         }
-        let trafficResponse = try await post(client, "\(base)/stats/report", json: traffic, headers: ["Authorization": "Bearer \(node.token)"])
-        try progress.record(trafficResponse)
+    }
+
+    /// POSTs the body `make(attempt)` gives to `path` of the bases in turn (attempt `n` to
+    /// `bases[n % count]`) until one answers other than 5xx or 429, waiting a little longer
+    /// before each new try; after `attempts` tries, the last answer or error.
+    private func send(_ client: HTTPClient, bases: [String], path: String, progress: Progress,
+                      body make: (Int) throws -> (Data, [String: String])) async throws -> Response {
+        var attempt = 0
+        while true {
+            let (body, headers) = try make(attempt)
+            let retry: Bool
+            do {
+                let response = try await post(client, bases[attempt % bases.count] + path, body: body, headers: headers)
+                retry = response.status >= 500 || response.status == 429
+                if !retry || attempt + 1 >= attempts { return response }
+            } catch {
+                if attempt + 1 >= attempts { throw error }
+            }
+            attempt += 1
+            progress.retried()
+            try await Task.sleep(for: .milliseconds(50 * attempt))
+        }
     }
 
     /// One datagram per node and tick: `#fb1` header, then a status and a traffic line per bucket.
@@ -232,12 +333,12 @@ struct SimulateCommand: AsyncParsableCommand {
         }
     }
 
-    private func post(_ client: HTTPClient, _ url: String, json: some Encodable, headers: [String: String]) async throws -> Response {
+    private func post(_ client: HTTPClient, _ url: String, body: Data, headers: [String: String]) async throws -> Response {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(json)))
+        request.body = .bytes(ByteBuffer(data: body))
         let response = try await client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Response(status: Int(response.status.code), text: String(buffer: body))
@@ -249,6 +350,8 @@ struct SimulatedNode: Sendable {
     var ip: String
     var id: String
     var token: String
+    /// The token at the `--mirror` collector.
+    var mirrorToken: String?
 }
 
 /// One bucket's state in one tick.
@@ -330,6 +433,7 @@ final class Progress: Sendable {
         var samples = 0
         var requests = 0
         var errors = 0
+        var retries = 0
         var lastError: String?
         var samplesAtLastLine = 0
         var lastLine = ContinuousClock.now
@@ -344,6 +448,11 @@ final class Progress: Sendable {
         }
     }
 
+    /// A try that failed and is made again.
+    func retried() {
+        counts.withLock { $0.retries += 1 }
+    }
+
     func failed(_ message: String) {
         counts.withLock {
             $0.errors += 1
@@ -351,13 +460,14 @@ final class Progress: Sendable {
         }
     }
 
-    /// Counts a collector answer: `stored` samples on success, an error otherwise.
-    func record(_ response: SimulateCommand.Response) throws {
+    /// Counts a collector answer: `stored` samples on success, an error otherwise. The mirror's
+    /// answers count only as errors.
+    func record(_ response: SimulateCommand.Response, mirrored: Bool = false) throws {
         guard (200..<300).contains(response.status) else {
-            failed("HTTP \(response.status): \(response.text.prefix(200))")
+            failed("\(mirrored ? "mirror: " : "")HTTP \(response.status): \(response.text.prefix(200))")
             return
         }
-        sent(samples: response.decoded(ReportAnswer.self)?.stored ?? 0)
+        if !mirrored { sent(samples: response.decoded(ReportAnswer.self)?.stored ?? 0) }
     }
 
     func line(elapsed: Duration, final: Bool = false) -> String {
@@ -368,7 +478,7 @@ final class Progress: Sendable {
             counts.samplesAtLastLine = counts.samples
             counts.lastLine = now
             let seconds = elapsed.components.seconds
-            var text = "\(final ? "done" : "[\(seconds)s]") samples \(counts.samples) (\(Int(rate))/s) reports \(counts.requests) errors \(counts.errors)"
+            var text = "\(final ? "done" : "[\(seconds)s]") samples \(counts.samples) (\(Int(rate))/s) reports \(counts.requests) retries \(counts.retries) errors \(counts.errors)"
             if let last = counts.lastError, counts.errors > 0 { text += " last error: \(last)" }
             return text
         }
@@ -436,6 +546,7 @@ struct StatusBody: Encodable {
         var unitId: String
         var status: String
         var latencyMs: Double?
+        var createdAt: String
     }
 
     var ip: String

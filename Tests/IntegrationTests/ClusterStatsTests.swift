@@ -12,8 +12,9 @@ struct ClusterStatsTests {
     let organization = "org-ts"
 
     /// A replica on `database` with the shared secrets of ``directory``.
-    func replica(_ name: String, _ database: PostgresServer, _ extra: [String]) throws -> CollectorProcess {
-        try CollectorProcess.replica(name, in: directory, databaseURL: database.url, arguments: ["--registry-timeout", "30"] + extra)
+    func replica(_ name: String, _ database: PostgresServer, _ extra: [String], httpPort: Int = freeLoopbackPort()) throws -> CollectorProcess {
+        try CollectorProcess.replica(name, in: directory, databaseURL: database.url, arguments: ["--registry-timeout", "30"] + extra,
+                                     httpPort: httpPort)
     }
 
     static func iso(_ date: Date) -> String {
@@ -49,15 +50,15 @@ struct ClusterStatsTests {
         #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
 
         // Everything A accepted has reached VictoriaMetrics.
-        let drained = try await eventually {
-            let backlog = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
-            let sent = try await RemoteWriteIntegrationTests.metric(a, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
-            return backlog == 0 && (sent ?? 0) > 0
-        }
-        #expect(drained)
+        try await expectDrained(a, to: vm, auth: auth)
         try await vm.flush()
 
-        let latest = try await a.get("/stats/nodes/minute", headers: auth)
+        try await expectSameStats(auth: auth, reference: a, answering: [b])
+    }
+
+    /// Every stats endpoint answered by each of `replicas` is the JSON `reference` gives.
+    func expectSameStats(auth: [(String, String)], reference: CollectorProcess, answering replicas: [CollectorProcess]) async throws {
+        let latest = try await reference.get("/stats/nodes/minute", headers: auth)
         let rows = try #require((try JSONSerialization.jsonObject(with: Data(latest.body.utf8)) as? [String: Any])?["data"] as? [[String: Any]])
         let buckets = Set(rows.compactMap { $0["bucketId"] as? String }).sorted()
         #expect(buckets.count == 12, "\(latest.body)")
@@ -88,18 +89,88 @@ struct ClusterStatsTests {
                 return response.body
             }
             // Answers that depend on the clock (uptime so far today) can change between two
-            // calls: compare B with an answer of A that stayed the same around it.
+            // calls: compare with an answer of the reference that stayed the same around them.
             var compared = false
             for _ in 0..<3 where !compared {
-                let before = try await ask(a)
-                let fromTSDB = try await ask(b)
-                let after = try await ask(a)
+                let before = try await ask(reference)
+                var answers: [String] = []
+                for replica in replicas { answers.append(try await ask(replica)) }
+                let after = try await ask(reference)
                 guard before == after else { continue }
-                #expect(fromTSDB == before, "\(request.method) \(request.path)\nembedded: \(before)\nTSDB:     \(fromTSDB)")
+                for (replica, answer) in zip(replicas, answers) {
+                    #expect(answer == before, "\(request.method) \(request.path) on \(replica.baseURL)\nreference: \(before)\nreplica:   \(answer)")
+                }
                 #expect(before.count > 40, "\(request.path) has rows: \(before)")
                 compared = true
             }
             #expect(compared, "\(request.path) kept changing")
         }
+    }
+
+    /// Waits until `replica` has forwarded every sample it accepted to `vm` (and, with
+    /// `sending`, forwarded some since it started).
+    func expectDrained(_ replica: CollectorProcess, to vm: VictoriaMetricsServer, auth: [(String, String)], sending: Bool = true) async throws {
+        let drained = try await eventually {
+            let backlog = try await RemoteWriteIntegrationTests.metric(replica, #"flashback_remote_write_backlog_samples{destination="\#(vm.writeURL)"}"#, auth: auth)
+            let sent = try await RemoteWriteIntegrationTests.metric(replica, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth)
+            return backlog == 0 && (!sending || (sent ?? 0) > 0)
+        }
+        #expect(drained, "\(replica.baseURL) still has a remote-write backlog")
+    }
+
+    /// The fleet spreads its reports over two replicas and retries each failed one on the other;
+    /// replica B dies by `kill -9` mid-run and comes back. Both then answer every stats endpoint
+    /// from VictoriaMetrics with exactly the JSON of a collector that received every report once
+    /// (the simulator's mirror, answering from its embedded store): nothing lost, nothing counted
+    /// twice.
+    @Test func replicasAnswerLikeOneStoreAfterAKillMidRun() async throws {
+        let database = try await PostgresServer()
+        let vm = try await VictoriaMetricsServer(directory: directory.path)
+        defer { vm.kill() }
+        let cluster = ["--remote-write-url", vm.writeURL, "--stats-source", vm.baseURL]
+        let a = try replica("a", database, cluster)
+        defer { a.send(SIGKILL) }
+        var b = try replica("b", database, cluster)
+        defer { b.send(SIGKILL) }
+        // The reference: the same control plane (same node ids), every sample in its own store.
+        let single = try replica("single", database, [])
+        defer { single.send(SIGKILL) }
+        for replica in [a, b, single] { #expect(await replica.waitFor(path: "/-/ready", status: 200)) }
+        let auth = try await a.authorization(organization: organization)
+        let key = try await a.get("/organization/\(organization)/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
+        #expect(key.status == 200)
+        let keyFile = directory.appending("org.pem")
+        try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
+
+        let fleet = try BackgroundCommand(CollectorProcess.executableURL.path, [
+            "simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
+            "--duration", "15", "--offline-share", "0.3", "--seed", "12", "--report-every", "0.5",
+            "--target", a.baseURL, "--target", b.baseURL, "--mirror", single.baseURL,
+        ])
+        // B has taken reports, then dies without a chance to flush anything.
+        #expect(try await eventually {
+            (try await RemoteWriteIntegrationTests.metric(b, #"flashback_remote_write_samples_total{destination="\#(vm.writeURL)",outcome="sent"}"#, auth: auth) ?? 0) > 0
+        })
+        b.send(SIGKILL)
+        #expect(await b.waitForExit() != nil)
+        // Reports meant for B went to A meanwhile; then B comes back on its address.
+        #expect(try await eventually { Self.retries(in: fleet.standardOutput) > 0 }, "\(fleet.standardOutput)")
+        b = try replica("b", database, cluster, httpPort: b.httpPort)
+        #expect(await b.waitFor(path: "/-/ready", status: 200))
+        let run = try #require(await fleet.finish())
+        #expect(run.status == 0 && run.standardOutput.contains("errors 0"), "\(run.standardOutput)\(run.standardError)")
+        #expect(Self.retries(in: run.standardOutput) > 0, "\(run.standardOutput)")
+
+        try await expectDrained(a, to: vm, auth: auth)
+        try await expectDrained(b, to: vm, auth: auth, sending: false)
+        try await vm.flush()
+        try await expectSameStats(auth: auth, reference: single, answering: [a, b])
+    }
+
+    /// The `retries N` count of the simulator's last progress line.
+    static func retries(in output: String) -> Int {
+        guard let line = output.split(separator: "\n").last(where: { $0.contains("retries ") }),
+              let range = line.range(of: "retries ") else { return 0 }
+        return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 }
