@@ -278,11 +278,10 @@ struct SimulateCommand: AsyncParsableCommand {
         var attempt = 0
         while true {
             let (body, headers) = try make(attempt)
-            let retry: Bool
             do {
                 let response = try await post(client, bases[attempt % bases.count] + path, body: body, headers: headers)
-                retry = response.status >= 500 || response.status == 429
-                if !retry || attempt + 1 >= attempts { return response }
+                let final = response.status < 500 && response.status != 429
+                if final || attempt + 1 >= attempts { return response }
             } catch {
                 if attempt + 1 >= attempts { throw error }
             }

@@ -17,6 +17,24 @@ struct ClusterStatsTests {
                                      httpPort: httpPort)
     }
 
+    /// The organization's private key, made through `replica`, in a file for `simulate --key`.
+    func organizationKeyFile(from replica: CollectorProcess, auth: [(String, String)]) async throws -> String {
+        let key = try await replica.get("/organization/\(organization)/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
+        #expect(key.status == 200, "\(key.body)")
+        let keyFile = directory.appending("org.pem")
+        try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        return keyFile
+    }
+
+    /// `simulate` of 4 nodes with 3 buckets each (30 % OFFLINE), reporting every 1.5 s: at least a
+    /// second apart, since a node's report carries whole seconds, and two different values of one
+    /// series at one time are one sample in either store (which one is kept may differ;
+    /// docs/cluster.md). The targets follow.
+    func simulateArguments(keyFile: String, seed: Int, duration: Int) -> [String] {
+        ["simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
+         "--duration", "\(duration)", "--offline-share", "0.3", "--seed", "\(seed)"]
+    }
+
     static func iso(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
@@ -36,16 +54,9 @@ struct ClusterStatsTests {
         #expect(await a.waitFor(path: "/-/ready", status: 200))
         #expect(await b.waitFor(path: "/-/ready", status: 200))
         let auth = try await a.authorization(organization: organization)
-        let key = try await a.get("/organization/\(organization)/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
-        #expect(key.status == 200)
-        let keyFile = directory.appending("org.pem")
-        try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        // Reports at least a second apart: a node's report carries whole seconds, and two different
-        // values of one series at one time are one sample in either store (which one is kept may
-        // differ; docs/cluster.md).
-        let simulated = try runCommand(CollectorProcess.executableURL.path, [
-            "simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
-            "--duration", "5", "--offline-share", "0.3", "--seed", "11", "--target", a.baseURL,
+        let keyFile = try await organizationKeyFile(from: a, auth: auth)
+        let simulated = try runCommand(CollectorProcess.executableURL.path, simulateArguments(keyFile: keyFile, seed: 11, duration: 5) + [
+            "--target", a.baseURL,
         ])
         #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
 
@@ -137,15 +148,10 @@ struct ClusterStatsTests {
         defer { single.send(SIGKILL) }
         for replica in [a, b, single] { #expect(await replica.waitFor(path: "/-/ready", status: 200)) }
         let auth = try await a.authorization(organization: organization)
-        let key = try await a.get("/organization/\(organization)/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
-        #expect(key.status == 200)
-        let keyFile = directory.appending("org.pem")
-        try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let keyFile = try await organizationKeyFile(from: a, auth: auth)
 
-        let fleet = try BackgroundCommand(CollectorProcess.executableURL.path, [
-            "simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
-            "--duration", "15", "--offline-share", "0.3", "--seed", "12", "--report-every", "0.5",
-            "--target", a.baseURL, "--target", b.baseURL, "--mirror", single.baseURL,
+        let fleet = try BackgroundCommand(CollectorProcess.executableURL.path, simulateArguments(keyFile: keyFile, seed: 12, duration: 15) + [
+            "--report-every", "0.5", "--target", a.baseURL, "--target", b.baseURL, "--mirror", single.baseURL,
         ])
         // B has taken reports, then dies without a chance to flush anything.
         #expect(try await eventually {
