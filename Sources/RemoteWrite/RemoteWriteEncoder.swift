@@ -9,19 +9,38 @@ import TimeSeries
 /// sent (Prometheus' data model holds one sample per millisecond; the local store keeps the
 /// later value of a repeated time the same way).
 ///
-/// The labels of a series are built once and kept (series keys never change).
+/// The labels of an outgoing series are serialized once by SwiftProtobuf (a `TimeSeries` holding
+/// only them) and kept; a request is then those bytes and its samples, framed as `WriteRequest`
+/// fields in one pass into a buffer of the exact size (the same bytes SwiftProtobuf writes for
+/// the message; tests compare them).
 /// Not thread-safe: each sender owns one.
 public struct RemoteWriteEncoder {
     private let index: SeriesIndex
-    /// Labels (without `__name__`) and measurement per series id.
-    private var seriesLabels: [UInt64: (measurement: String, labels: [Prometheus_Label])] = [:]
-    private var fieldNames: [UInt16: String] = [:]
-    /// Per sent series (series, field, kind): its labels, `__name__` included, encoded once as
-    /// the unknown fields of an otherwise empty series (see `WriteRequestWithEncodedLabels`).
-    private var templates: [Key: Prometheus_TimeSeriesWithEncodedLabels] = [:]
-    /// Beyond this many cached series the caches start over (memory stays bounded whatever the
-    /// cardinality; a series seen again is encoded again).
+    /// Beyond this many outgoing series the caches start over (memory stays bounded whatever the
+    /// cardinality; a series seen again is named again).
     private let cacheLimit: Int
+
+    /// An outgoing series.
+    private struct Slot {
+        /// Its `labels` field entries, `__name__` included, sorted by name.
+        var labels: [UInt8]
+        /// Its position among the series of the request being built, or -1.
+        var group: Int32 = -1
+    }
+
+    /// The outgoing series of one stored series, per field.
+    private struct KnownSeries {
+        var measurement: String
+        /// Without `__name__`.
+        var labels: [Prometheus_Label]
+        /// The field's slot; with derived series, the online minutes at `slot + 1` and the
+        /// timestamps at `slot + 2`.
+        var fields: [(field: UInt16, slot: Int32, derived: Bool)] = []
+    }
+
+    private var slots: [Slot] = []
+    private var series: [UInt64: KnownSeries] = [:]
+    private var fieldNames: [UInt16: String] = [:]
 
     /// An encoder naming series from `index`.
     public init(index: SeriesIndex, cacheLimit: Int = 500_000) {
@@ -41,145 +60,158 @@ public struct RemoteWriteEncoder {
         public var uncompressedBytes: Int
     }
 
-    struct Key: Hashable {
-        var series: UInt64
-        var field: UInt16
-        /// 0: the samples, 1: online minutes, 2: timestamps.
-        var kind: UInt8
+    /// The outgoing series of a request, each with its samples.
+    struct Collected {
+        /// Slot of each series, in order of first appearance.
+        var slots: [Int32] = []
+        /// Each series' samples in `samples`.
+        var ranges: [Range<Int>] = []
+        /// Time order within a series, one per millisecond.
+        var samples: [(timestamp: Int64, value: Double)] = []
     }
 
-    /// One outgoing series of a request.
-    struct Group {
-        var key: Key
-        var samples: [Prometheus_Sample]
-    }
-
-    /// The request for `entries`: each series' samples encoded, its labels copied from the
-    /// template encoded the first time it was sent.
+    /// The request for `entries`, serialized and compressed.
     public mutating func encode(_ entries: [RemoteOutbox.Entry]) throws -> Encoded {
-        let groups = collect(entries)
-        if templates.count + groups.count > cacheLimit { templates.removeAll(keepingCapacity: true) }
-        var request = Prometheus_WriteRequestWithEncodedLabels()
-        request.timeseries.reserveCapacity(groups.count)
-        for group in groups {
-            var series: Prometheus_TimeSeriesWithEncodedLabels
-            if let known = templates[group.key] {
-                series = known
-            } else {
-                var labeled = Prometheus_TimeSeries()
-                labeled.labels = labels(group)
-                series = try Prometheus_TimeSeriesWithEncodedLabels(serializedBytes: try labeled.serializedBytes() as [UInt8])
-                templates[group.key] = series
-            }
-            series.samples = group.samples
-            request.timeseries.append(series)
-        }
-        let bytes: [UInt8] = try request.serializedBytes()
-        return Encoded(body: Snappy.compress(bytes), samples: entries.reduce(0) { $0 + $1.samples }, series: groups.count, uncompressedBytes: bytes.count)
+        let collected = collect(entries)
+        let bytes = serialize(collected)
+        return Encoded(body: Snappy.compress(bytes), samples: entries.reduce(0) { $0 + $1.samples },
+                       series: collected.slots.count, uncompressedBytes: bytes.count)
     }
 
     /// The `WriteRequest` for `entries` as a receiver reads it (for tests).
-    package mutating func writeRequest(_ entries: [RemoteOutbox.Entry]) -> Prometheus_WriteRequest {
+    package mutating func writeRequest(_ entries: [RemoteOutbox.Entry]) throws -> Prometheus_WriteRequest {
+        let collected = collect(entries)
         var request = Prometheus_WriteRequest()
-        request.timeseries = collect(entries).map { group in
-            var series = Prometheus_TimeSeries()
-            series.labels = labels(group)
-            series.samples = group.samples
-            return series
+        for (slot, range) in zip(collected.slots, collected.ranges) {
+            var series = try Prometheus_TimeSeries(serializedBytes: slots[Int(slot)].labels)
+            series.samples = collected.samples[range].map { sample in
+                var out = Prometheus_Sample()
+                out.timestamp = sample.timestamp
+                out.value = sample.value
+                return out
+            }
+            request.timeseries.append(series)
         }
         return request
     }
 
-    /// A group's labels, `__name__` included, sorted by name.
-    private mutating func labels(_ group: Group) -> [Prometheus_Label] {
-        let (measurement, tags) = self.labels(of: group.key.series) ?? ("", [])
-        var metric = PrometheusNames.metricName(measurement: measurement, field: fieldName(group.key.field) ?? "")
-        switch group.key.kind {
-        case 1: metric += DerivedSeries.onlineMinuteSuffix
-        case 2: metric += DerivedSeries.timestampSuffix
-        default: break
+    // MARK: Grouping
+
+    /// The outgoing series of `entries` with their samples.
+    private mutating func collect(_ entries: [RemoteOutbox.Entry]) -> Collected {
+        if slots.count > cacheLimit {
+            slots.removeAll(keepingCapacity: true)
+            series.removeAll(keepingCapacity: true)
         }
-        var all = tags
-        var nameLabel = Prometheus_Label()
-        nameLabel.name = "__name__"
-        nameLabel.value = metric
-        all.append(nameLabel)
-        all.sort { $0.name < $1.name }
-        return all
-    }
+        // Samples in arrival order with the series they go to, then placed series by series.
+        var groups: [Int32] = []
+        var counts: [Int] = []
+        var arrived: [(group: Int32, timestamp: Int64, value: Double)] = []
+        arrived.reserveCapacity(entries.reduce(0) { $0 + $1.samples })
 
-    /// The outgoing series of `entries`, in order of first appearance, each with one sample per
-    /// millisecond (the later accepted) in time order, and the derived series.
-    private mutating func collect(_ entries: [RemoteOutbox.Entry]) -> [Group] {
-        if seriesLabels.count > cacheLimit { seriesLabels.removeAll(keepingCapacity: true) }
-        var positions: [Key: Int] = [:]
-        var groups: [Group] = []
-        var unsorted: Set<Int> = []
-
-        func append(_ key: Key, _ timestamp: Int64, _ value: Double) {
-            let position: Int
-            if let known = positions[key] {
-                position = known
-            } else {
-                position = groups.count
-                groups.append(Group(key: key, samples: []))
-                positions[key] = position
+        func add(_ slot: Int32, _ timestamp: Int64, _ value: Double) {
+            var group = slots[Int(slot)].group
+            if group < 0 {
+                group = Int32(groups.count)
+                slots[Int(slot)].group = group
+                groups.append(slot)
+                counts.append(0)
             }
-            var sample = Prometheus_Sample()
-            sample.timestamp = timestamp
-            sample.value = value
-            if let last = groups[position].samples.last {
-                // One sample per millisecond, the later accepted one, as the local store keeps the
-                // later value of a repeated time (and an online minute reported again is sent once).
-                if last.timestamp == timestamp {
-                    groups[position].samples[groups[position].samples.count - 1].value = value
-                    return
-                }
-                if last.timestamp > timestamp { unsorted.insert(position) }
-            }
-            groups[position].samples.append(sample)
+            counts[Int(group)] += 1
+            arrived.append((group, timestamp, value))
         }
 
         for entry in entries {
             // An entry that does not decode was damaged on disk (the local store's open refuses a
             // damaged log the same way); its samples are skipped here.
             _ = entry.logEntry.withUnsafeBytes { bytes in
-                IngestLogEntry.decode(bytes) { id, sample in
-                    // Line protocol and the JSON bodies refuse NaN and infinities; a value that is
-                    // not finite here would be a staleness marker to the receiver.
-                    guard sample.value.isFinite, let (measurement, _) = self.labels(of: id),
-                          let field = self.fieldName(sample.field) else { return }
-                    let millis = sample.timestamp >= 0 ? sample.timestamp / 1_000_000 : (sample.timestamp - 999_999) / 1_000_000
-                    append(Key(series: id, field: sample.field, kind: 0), millis, sample.value)
-                    guard DerivedSeries.applies(measurement: measurement, field: field) else { return }
-                    if sample.value > 0 {
-                        let minuteStart = millis - ((millis % 60_000) + 60_000) % 60_000
-                        append(Key(series: id, field: sample.field, kind: 1), minuteStart, 1)
+                IngestLogEntry.decodePoints(bytes) { id, nanoseconds, fields in
+                    let millis = nanoseconds >= 0 ? nanoseconds / 1_000_000 : (nanoseconds - 999_999) / 1_000_000
+                    for index in 0..<fields.count {
+                        let (field, value) = fields[index]
+                        // Line protocol and the JSON bodies refuse NaN and infinities; a value that
+                        // is not finite here would be a staleness marker to the receiver.
+                        guard value.isFinite, let (slot, derived) = self.slot(series: id, field: field) else { continue }
+                        add(slot, millis, value)
+                        guard derived else { continue }
+                        if value > 0 {
+                            let minuteStart = millis - ((millis % 60_000) + 60_000) % 60_000
+                            add(slot + 1, minuteStart, 1)
+                        }
+                        add(slot + 2, millis, Double(millis) / 1000)
                     }
-                    append(Key(series: id, field: sample.field, kind: 2), millis, Double(millis) / 1000)
                 }
             }
         }
-        for position in unsorted {
-            // Stable: of two samples with the same time, the later-accepted one is kept.
-            let ordered = groups[position].samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
-            var samples: [Prometheus_Sample] = []
-            samples.reserveCapacity(ordered.count)
-            for (_, sample) in ordered {
-                if let last = samples.last, last.timestamp == sample.timestamp {
-                    samples[samples.count - 1] = sample
-                    continue
-                }
-                samples.append(sample)
-            }
-            groups[position].samples = samples
+        for slot in groups { slots[Int(slot)].group = -1 }
+
+        // Each series' samples together, in arrival order (stable).
+        var next = [Int](repeating: 0, count: groups.count)
+        var total = 0
+        for (group, count) in counts.enumerated() {
+            next[group] = total
+            total += count
         }
-        return groups
+        var placed = [(timestamp: Int64, value: Double)](repeating: (0, 0), count: total)
+        for sample in arrived {
+            placed[next[Int(sample.group)]] = (sample.timestamp, sample.value)
+            next[Int(sample.group)] += 1
+        }
+
+        // Time order, one sample per millisecond: of equal times the later accepted.
+        var collected = Collected(slots: groups)
+        collected.ranges.reserveCapacity(groups.count)
+        collected.samples.reserveCapacity(total)
+        var start = 0
+        for count in counts {
+            let range = start..<(start + count)
+            start += count
+            var ordered = true
+            for position in range.dropFirst() where placed[position].timestamp < placed[position - 1].timestamp {
+                ordered = false
+                break
+            }
+            let first = collected.samples.count
+            func keep(_ sample: (timestamp: Int64, value: Double)) {
+                if collected.samples.count > first, collected.samples[collected.samples.count - 1].timestamp == sample.timestamp {
+                    collected.samples[collected.samples.count - 1] = sample
+                } else {
+                    collected.samples.append(sample)
+                }
+            }
+            if ordered {
+                for position in range { keep(placed[position]) }
+            } else {
+                let sorted = placed[range].enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
+                for (_, sample) in sorted { keep(sample) }
+            }
+            collected.ranges.append(first..<collected.samples.count)
+        }
+        return collected
     }
 
-    private mutating func labels(of id: UInt64) -> (String, [Prometheus_Label])? {
-        if let known = seriesLabels[id] { return (known.measurement, known.labels) }
-        guard let key = index.series(id: id) else { return nil }
+    /// The slot of (`id`, `field`) and whether it has derived series; `nil` for a series or
+    /// field the index does not know.
+    private mutating func slot(series id: UInt64, field: UInt16) -> (Int32, Bool)? {
+        if let known = series[id] {
+            for entry in known.fields where entry.field == field { return (entry.slot, entry.derived) }
+        } else {
+            guard let key = index.series(id: id) else { return nil }
+            series[id] = KnownSeries(measurement: key.measurement, labels: Self.labels(of: key))
+        }
+        guard let known = series[id], let name = fieldName(field) else { return nil }
+        let derived = DerivedSeries.applies(measurement: known.measurement, field: name)
+        let slot = Int32(slots.count)
+        let metric = PrometheusNames.metricName(measurement: known.measurement, field: name)
+        for suffix in derived ? ["", DerivedSeries.onlineMinuteSuffix, DerivedSeries.timestampSuffix] : [""] {
+            slots.append(Slot(labels: Self.encodedLabels(known.labels, name: metric + suffix)))
+        }
+        series[id]?.fields.append((field, slot, derived))
+        return (slot, derived)
+    }
+
+    /// A series' labels without `__name__`: `organization` and its tags, sanitized.
+    private static func labels(of key: SeriesKey) -> [Prometheus_Label] {
         var labels: [Prometheus_Label] = []
         var used: Set<String> = ["__name__"]
         func add(_ name: String, _ value: String) {
@@ -192,9 +224,18 @@ public struct RemoteWriteEncoder {
         }
         add(PrometheusNames.organizationLabel, key.organization)
         for tag in key.tags { add(PrometheusNames.labelName(tag.key), tag.value) }
-        let measurement = key.measurement
-        seriesLabels[id] = (measurement, labels)
-        return (measurement, labels)
+        return labels
+    }
+
+    /// `labels` and `__name__` sorted by name, as the `labels` field entries of a `TimeSeries`.
+    private static func encodedLabels(_ labels: [Prometheus_Label], name: String) -> [UInt8] {
+        var nameLabel = Prometheus_Label()
+        nameLabel.name = "__name__"
+        nameLabel.value = name
+        var series = Prometheus_TimeSeries()
+        series.labels = (labels + [nameLabel]).sorted { $0.name < $1.name }
+        // Strings and repeated messages always serialize.
+        return (try? series.serializedBytes()) ?? []
     }
 
     private mutating func fieldName(_ id: UInt16) -> String? {
@@ -202,5 +243,110 @@ public struct RemoteWriteEncoder {
         let name = index.fieldName(id)
         fieldNames[id] = name
         return name
+    }
+
+    // MARK: Framing
+
+    /// `WriteRequest { repeated TimeSeries timeseries = 1 }`, each `TimeSeries { labels = 1
+    /// (kept bytes); repeated Sample samples = 2 }`, each `Sample { double value = 1; int64
+    /// timestamp = 2 }` with proto3's defaults (0) left out, as SwiftProtobuf writes them.
+    private func serialize(_ collected: Collected) -> [UInt8] {
+        var sizes = [Int](repeating: 0, count: collected.slots.count)
+        var total = 0
+        for (group, slot) in collected.slots.enumerated() {
+            var size = slots[Int(slot)].labels.count
+            for sample in collected.samples[collected.ranges[group]] {
+                let length = Self.sampleLength(sample)
+                size += 1 + Protobuf.varintLength(UInt64(length)) + length
+            }
+            sizes[group] = size
+            total += 1 + Protobuf.varintLength(UInt64(size)) + size
+        }
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            var writer = Protobuf.Writer(buffer)
+            for (group, slot) in collected.slots.enumerated() {
+                writer.tag(1, .lengthDelimited)
+                writer.varint(UInt64(sizes[group]))
+                writer.bytes(slots[Int(slot)].labels)
+                for sample in collected.samples[collected.ranges[group]] {
+                    writer.tag(2, .lengthDelimited)
+                    writer.varint(UInt64(Self.sampleLength(sample)))
+                    if sample.value.bitPattern != 0 {
+                        writer.tag(1, .fixed64)
+                        writer.fixed64(sample.value.bitPattern)
+                    }
+                    if sample.timestamp != 0 {
+                        writer.tag(2, .varint)
+                        writer.varint(UInt64(bitPattern: sample.timestamp))
+                    }
+                }
+            }
+            count = writer.written
+            precondition(count == total, "a WriteRequest of \(count) bytes where \(total) were computed")
+        }
+    }
+
+    private static func sampleLength(_ sample: (timestamp: Int64, value: Double)) -> Int {
+        (sample.value.bitPattern != 0 ? 9 : 0)
+            + (sample.timestamp != 0 ? 1 + Protobuf.varintLength(UInt64(bitPattern: sample.timestamp)) : 0)
+    }
+}
+
+/// The few protobuf wire-format pieces the request framing needs.
+enum Protobuf {
+    enum WireType: UInt8 {
+        case varint = 0
+        case fixed64 = 1
+        case lengthDelimited = 2
+    }
+
+    static func varintLength(_ value: UInt64) -> Int {
+        // 7 bits per byte; 0 takes one byte.
+        max(1, (64 - value.leadingZeroBitCount + 6) / 7)
+    }
+
+    /// Writes into a buffer sized beforehand; never past its end.
+    struct Writer {
+        private let buffer: UnsafeMutableBufferPointer<UInt8>
+        private(set) var written = 0
+
+        init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+            self.buffer = buffer
+        }
+
+        mutating func tag(_ field: UInt8, _ type: WireType) {
+            byte(field << 3 | type.rawValue)
+        }
+
+        mutating func varint(_ value: UInt64) {
+            var rest = value
+            while rest >= 0x80 {
+                byte(UInt8(truncatingIfNeeded: rest) | 0x80)
+                rest >>= 7
+            }
+            byte(UInt8(rest))
+        }
+
+        mutating func fixed64(_ value: UInt64) {
+            precondition(written + 8 <= buffer.count, "protobuf writer past its buffer")
+            withUnsafeBytes(of: value.littleEndian) { source in
+                UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[written..<(written + 8)]).copyMemory(from: source)
+            }
+            written += 8
+        }
+
+        mutating func bytes(_ value: [UInt8]) {
+            precondition(written + value.count <= buffer.count, "protobuf writer past its buffer")
+            value.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[written..<(written + value.count)]).copyMemory(from: source)
+            }
+            written += value.count
+        }
+
+        private mutating func byte(_ value: UInt8) {
+            precondition(written < buffer.count, "protobuf writer past its buffer")
+            buffer[written] = value
+            written += 1
+        }
     }
 }

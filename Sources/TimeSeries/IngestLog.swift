@@ -53,6 +53,34 @@ public struct IngestLogEntry: Sendable {
         return true
     }
 
+    /// The fields of one point of an encoded entry, read in place.
+    public struct Fields {
+        fileprivate let bytes: UnsafeRawBufferPointer
+        fileprivate let start: Int
+        /// How many fields the point carries.
+        public let count: Int
+
+        /// The field id and value at `index` (`0..<count`).
+        public subscript(index: Int) -> (field: UInt16, value: Double) {
+            let offset = start + index * 10
+            return (readBigEndian(UInt16.self, bytes, at: offset), Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 2)))
+        }
+    }
+
+    /// Calls `body(series, time, fields)` for every point of an encoded entry; `false` when the
+    /// bytes are not a whole, well-formed entry (then nothing is reported).
+    public static func decodePoints(_ bytes: UnsafeRawBufferPointer, _ body: (UInt64, Int64, Fields) -> Void) -> Bool {
+        guard bytes.count >= 1, bytes[0] == formatVersion, isWellFormed(bytes) else { return false }
+        var offset = 1
+        while offset < bytes.count {
+            let count = Int(bytes[offset + 16])
+            body(readBigEndian(UInt64.self, bytes, at: offset), Int64(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 8)),
+                 Fields(bytes: bytes, start: offset + 17, count: count))
+            offset += 17 + count * 10
+        }
+        return true
+    }
+
     private static func isWellFormed(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 1
         while offset < bytes.count {

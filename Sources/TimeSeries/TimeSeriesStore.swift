@@ -116,6 +116,11 @@ public final class TimeSeriesStore: Sendable {
         log.writeBufferBytes = 16 << 20
         var outbox = ColumnFamilyDescriptor(name: RemoteOutbox.familyName)
         outbox.bloomBitsPerKey = nil
+        // Entries live until every destination took them, usually well under a second; an entry
+        // that outlives its memtable (a receiver lagging or down) is read back once and deleted,
+        // so compressing it costs more CPU than its disk is worth (the backlog is bounded).
+        outbox.compression = .none
+        outbox.bottommostCompression = .none
         outbox.writeBufferBytes = 16 << 20
         return [ColumnFamilyDescriptor(name: Family.series),
                 log,

@@ -22,8 +22,9 @@ struct RemoteWriteEncoderTests {
         #expect(PrometheusNames.labelName("2xx") == "_2xx")
     }
 
-    /// Writes `points` through a store with one destination and encodes what it queued.
-    static func encode(_ points: [SeriesPoint]) throws -> [(name: String, labels: [[String]], samples: [(Int64, Double)])] {
+    /// Writes each of `writes` through a store with one destination and gives `body` the store
+    /// and what it queued.
+    static func queued<T>(_ writes: [[SeriesPoint]], _ body: (TimeSeriesStore, [RemoteOutbox.Entry]) throws -> T) throws -> T {
         let directory = TemporaryDirectory(prefix: "rw-encode")
         var settings = TimeSeriesSettings()
         settings.remoteWriteDestinations = ["a"]
@@ -31,18 +32,29 @@ struct RemoteWriteEncoderTests {
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         defer { db.close() }
         let store = try TimeSeriesStore(database: db, settings: settings)
-        for point in points {
-            _ = try store.write([point], now: Date(timeIntervalSince1970: TimeInterval(minute + 3600)), sync: false)
+        for points in writes {
+            _ = try store.write(points, now: Date(timeIntervalSince1970: TimeInterval(minute + 3600)), sync: false)
         }
-        let outbox = try #require(store.outbox)
-        var encoder = RemoteWriteEncoder(index: store.index)
-        let entries = try outbox.entries(for: "a", maxSamples: 1_000)
-        let request = encoder.writeRequest(entries)
-        // The body is that request, serialized and snappy-compressed.
+        return try body(store, try #require(store.outbox).entries(for: "a", maxSamples: 1_000_000))
+    }
+
+    /// Writes `points` one by one through a store with one destination and encodes what it queued.
+    static func encode(_ points: [SeriesPoint]) throws -> [(name: String, labels: [[String]], samples: [(Int64, Double)])] {
+        try queued(points.map { [$0] }) { store, entries in
+            try encode(entries, index: store.index, samples: points.reduce(0) { $0 + $1.fields.count })
+        }
+    }
+
+    static func encode(_ entries: [RemoteOutbox.Entry], index: SeriesIndex, samples: Int) throws -> [(name: String, labels: [[String]], samples: [(Int64, Double)])] {
+        var encoder = RemoteWriteEncoder(index: index)
+        let request = try encoder.writeRequest(entries)
+        // The body is that request, snappy-compressed and serialized byte for byte as
+        // SwiftProtobuf serializes it.
         let encoded = try encoder.encode(entries)
-        #expect(encoded.samples == points.reduce(0) { $0 + $1.fields.count })
-        let decoded = try Prometheus_WriteRequest(serializedBytes: try #require(Snappy.decompress(encoded.body, maxLength: 1 << 20)))
-        #expect(decoded == request)
+        #expect(encoded.samples == samples)
+        let body = try #require(Snappy.decompress(encoded.body, maxLength: 1 << 20))
+        #expect(body == (try request.serializedBytes() as [UInt8]))
+        #expect(try Prometheus_WriteRequest(serializedBytes: body) == request)
         return request.timeseries.map { series in
             (series.labels.first { $0.name == "__name__" }?.value ?? "", series.labels.map { [$0.name, $0.value] },
              series.samples.map { ($0.timestamp, $0.value) })
@@ -88,5 +100,37 @@ struct RemoteWriteEncoderTests {
         #expect(byName["node_status_status"]?.samples.map(\.1) == [1, 1, 0, -1, 1])
         // Same labels as the status series apart from the name.
         #expect(online.labels.filter { $0[0] != "__name__" } == byName["node_status_status"]?.labels.filter { $0[0] != "__name__" })
+    }
+
+    @Test func manyWritesOfManySeriesFrameExactlyAndSurviveACacheReset() throws {
+        let base = Self.minute * 1_000_000_000
+        // 40 series × 3 fields, in 5 writes whose times go back and forth, with values that are
+        // zero (left out on the wire), negative and fractional.
+        let minutes: [Int64] = [3, 1, 4, 0, 2]
+        let writes: [[SeriesPoint]] = minutes.enumerated().map { round, minute in
+            (0..<40).map { (series: Int) -> SeriesPoint in
+                let fields: [(name: String, value: Double)] = [
+                    (name: "upl_bytes", value: Double(series * round)), (name: "requests", value: -Double(round)),
+                    (name: "latency_ms", value: 0.25 * Double(series)),
+                ]
+                return SeriesPoint(organization: "acme", measurement: "bucket_traffic", tags: [(key: "bucket", value: "b\(series)")],
+                                   fields: fields, timestamp: base + minute * 60_000_000_000 + Int64(series))
+            }
+        }
+        try Self.queued(writes) { store, entries in
+            #expect(entries.count == 5)
+            var fresh = RemoteWriteEncoder(index: store.index)
+            let request = try fresh.writeRequest(entries)
+            #expect(request.timeseries.count == 120)
+            #expect(request.timeseries.allSatisfy { $0.samples.map(\.timestamp) == $0.samples.map(\.timestamp).sorted() && $0.samples.count == 5 })
+            let expected: [UInt8] = try request.serializedBytes()
+            // An encoder whose caches start over at every request frames the same bytes.
+            var forgetful = RemoteWriteEncoder(index: store.index, cacheLimit: 1)
+            for _ in 0..<2 {
+                let encoded = try forgetful.encode(entries)
+                #expect(Snappy.decompress(encoded.body, maxLength: 1 << 24) == expected)
+                #expect(encoded.series == 120 && encoded.samples == 600 && encoded.uncompressedBytes == expected.count)
+            }
+        }
     }
 }

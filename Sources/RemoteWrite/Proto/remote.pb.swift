@@ -85,34 +85,6 @@ package nonisolated struct Prometheus_Label: Sendable {
   package init() {}
 }
 
-/// The same bytes on the wire as WriteRequest and TimeSeries, for sending: a series' labels are
-/// encoded once per series and kept as the message's unknown fields (SwiftProtobuf writes them
-/// back verbatim), so a request only encodes its samples. Receivers read them as WriteRequest.
-package nonisolated struct Prometheus_WriteRequestWithEncodedLabels: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var timeseries: [Prometheus_TimeSeriesWithEncodedLabels] = []
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-package nonisolated struct Prometheus_TimeSeriesWithEncodedLabels: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// Field 1 (labels) arrives as unknown fields, encoded by TimeSeries.
-  package var samples: [Prometheus_Sample] = []
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "prometheus"
@@ -247,66 +219,6 @@ nonisolated extension Prometheus_Label: SwiftProtobuf.Message, SwiftProtobuf._Me
   package static func ==(lhs: Prometheus_Label, rhs: Prometheus_Label) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.value != rhs.value {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Prometheus_WriteRequestWithEncodedLabels: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".WriteRequestWithEncodedLabels"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}timeseries\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.timeseries) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.timeseries.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.timeseries, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Prometheus_WriteRequestWithEncodedLabels, rhs: Prometheus_WriteRequestWithEncodedLabels) -> Bool {
-    if lhs.timeseries != rhs.timeseries {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Prometheus_TimeSeriesWithEncodedLabels: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".TimeSeriesWithEncodedLabels"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}samples\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.samples) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.samples.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.samples, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Prometheus_TimeSeriesWithEncodedLabels, rhs: Prometheus_TimeSeriesWithEncodedLabels) -> Bool {
-    if lhs.samples != rhs.samples {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
