@@ -65,6 +65,20 @@ struct ClusterStatsTests {
         try await vm.flush()
 
         try await expectSameStats(auth: auth, reference: a, answering: [b])
+
+        // The cluster dashboard reads the fleet from the TSDB: every panel's query evaluates
+        // there and returns a series.
+        let queries = try PrometheusExportTests.dashboardQueries(in: "grafana/dashboards-cluster")
+        #expect(queries.count >= 11)
+        for query in queries {
+            let answer = try await PrometheusExportTests.query(vm.port, query.expression)
+            #expect(answer.error == nil, "\(query.panel): \(query.expression): \(answer.error ?? "")")
+            #expect(!answer.series.isEmpty, "\(query.panel): \(query.expression) returned no series")
+        }
+        // The dashboard's status table holds every pair the fleet reported (4 nodes × 3 buckets).
+        let status = try #require(queries.first { $0.panel == "Node × bucket status" })
+        let pairs = try await PrometheusExportTests.query(vm.port, "count(\(status.expression))")
+        #expect(PrometheusExportTests.value(pairs.series) == 12, "\(pairs)")
     }
 
     /// Every stats endpoint answered by each of `replicas` is the JSON `reference` gives.

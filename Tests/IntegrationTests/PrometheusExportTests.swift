@@ -51,10 +51,10 @@ struct PrometheusExportTests {
         return Double(text)
     }
 
-    /// Every panel query of every dashboard, with the template variables substituted as Grafana
-    /// would for "All" and a 1-minute rate interval.
-    static func dashboardQueries() throws -> [(dashboard: String, panel: String, expression: String)] {
-        let folder = repository.appendingPathComponent("grafana/dashboards")
+    /// Every panel query of every dashboard in `folder`, with the template variables substituted
+    /// as Grafana would for "All", a 1-minute rate interval and a 1-hour time range.
+    static func dashboardQueries(in folder: String = "grafana/dashboards") throws -> [(dashboard: String, panel: String, expression: String)] {
+        let folder = repository.appendingPathComponent(folder)
         var out: [(String, String, String)] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where file.hasSuffix(".json") {
             let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent(file))) as? [String: Any])
@@ -63,6 +63,7 @@ struct PrometheusExportTests {
                     guard let expression = target["expr"] as? String else { continue }
                     let substituted = expression.replacingOccurrences(of: "$organization", with: ".*")
                         .replacingOccurrences(of: "$__rate_interval", with: "1m")
+                        .replacingOccurrences(of: "$__range", with: "1h")
                     out.append((file, panel["title"] as? String ?? "?", substituted))
                 }
             }
@@ -71,12 +72,18 @@ struct PrometheusExportTests {
     }
 
     @Test func dashboardsAreProvisionableAsTheyAre() throws {
-        let folder = Self.repository.appendingPathComponent("grafana/dashboards")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
-        #expect(files == ["collector.json", "fleet.json", "traffic.json"])
+        func files(_ folder: String) throws -> [URL] {
+            let url = Self.repository.appendingPathComponent(folder)
+            return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".json") }.sorted()
+                .map { url.appendingPathComponent($0) }
+        }
+        let single = try files("grafana/dashboards"), cluster = try files("grafana/dashboards-cluster")
+        #expect(single.map(\.lastPathComponent) == ["collector.json", "fleet.json", "traffic.json"])
+        #expect(cluster.map(\.lastPathComponent) == ["fleet-tsdb.json"])
         var uids: Set<String> = []
-        for file in files {
-            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+        for url in single + cluster {
+            let file = url.lastPathComponent
+            let text = try String(contentsOf: url, encoding: .utf8)
             #expect(!text.contains("__inputs") && !text.contains("${DS_"), "\(file)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             #expect(json["id"] is NSNull, "\(file): id must be null")
@@ -90,7 +97,9 @@ struct PrometheusExportTests {
             }
         }
         #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent("grafana/provisioning/datasources/prometheus.yaml").path))
-        #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent("grafana/provisioning/dashboards/flashback.yaml").path))
+        for provider in ["flashback.yaml", "flashback-cluster.yaml"] {
+            #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent("grafana/provisioning/dashboards/\(provider)").path))
+        }
         let rules = try Self.promtool(["check", "rules", Self.repository.appendingPathComponent("grafana/alerts.yaml").path])
         #expect(rules.status == 0, "\(rules.output)")
         #expect(rules.output.contains("SUCCESS: 8 rules found"), "\(rules.output)")
