@@ -102,9 +102,14 @@ public struct SampleBlock: Equatable, Sendable {
         return out
     }
 
-    /// The serialized form: the compact encoding (version 2, docs/format.md).
+    /// The serialized form: the compact encoding (version 3, docs/format.md).
     public func encoded() -> [UInt8] {
         SampleBlockCodec.encode(samples)
+    }
+
+    /// The compact encoding with XOR values only (version 2). Still read; no longer written.
+    public func encodedXOR() -> [UInt8] {
+        SampleBlockCodec.encode(samples, version: SampleBlockCodec.xorVersion)
     }
 
     /// The fixed-width encoding (version 1): 18 bytes per sample. Still read; no longer written.
@@ -125,9 +130,9 @@ public struct SampleBlock: Equatable, Sendable {
         }
     }
 
-    /// Decodes a serialized record (version 1 or 2); `nil` for a wrong version, length or order.
+    /// Decodes a serialized record (version 1, 2 or 3); `nil` for a wrong version, length or order.
     public init?(decoding bytes: UnsafeRawBufferPointer) {
-        if bytes.first == SampleBlockCodec.version {
+        if bytes.first == SampleBlockCodec.version || bytes.first == SampleBlockCodec.xorVersion {
             guard let samples = SampleBlockCodec.decode(bytes) else { return nil }
             self.init(sorted: samples)
             return

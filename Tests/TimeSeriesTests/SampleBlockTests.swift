@@ -21,6 +21,8 @@ struct SampleBlockTests {
             let record = SampleBlock(samples: samples)
             let bytes = record.encoded()
             #expect(SampleBlock(decoding: bytes) == record)
+            // The XOR-only version 2 is still read.
+            #expect(SampleBlock(decoding: record.encodedXOR()) == record)
             // The fixed-width version 1 is still read.
             let fixed = record.encodedFixedWidth()
             #expect(fixed.count == 5 + record.samples.count * 18)
@@ -74,6 +76,60 @@ struct SampleBlockTests {
         #expect(SampleBlock(decoding: bytes) == block)
         #expect(bytes.count < 60 * 2 * 4, "\(bytes.count) bytes for 120 samples")
         #expect(block.encodedFixedWidth().count == 5 + 120 * 18)
+    }
+
+    @Test func decimalsAndCountersKeepEveryBitInFewerBytes() throws {
+        // Values as line protocol carries them: decimals with few digits, counters, and values
+        // the decimal form cannot hold, which fall back to XOR for their field.
+        let fields: [[Double]] = [
+            (0..<60).map { Double(989 + $0 % 13) / 10 },              // latency with one decimal, as parsed
+            (0..<60).map { Double(9_968 + ($0 * 7_919) % 30_000) },    // byte counters
+            (0..<60).map { $0 % 9 == 0 ? 0 : 1 },                    // status
+            [0.1 + 0.2, -0.0, 1e-300, .infinity, -.infinity, .nan, 9_007_199_254_740_993, 123_456.789_012_345_6],
+            [-5, -4.75, 0, 1e13, -1e13, 3.5],                        // negative decimals, large jumps
+            [Double(bitPattern: 0x7FF8_0000_0000_0001)],                 // a NaN payload
+        ]
+        var samples: [FieldSample] = []
+        for (field, values) in fields.enumerated() {
+            for (minute, value) in values.enumerated() {
+                samples.append(FieldSample(field: UInt16(field), timestamp: Self.minute + Int64(minute) * 60_000_000_000, value: value))
+            }
+        }
+        let block = SampleBlock(samples: samples)
+        let bytes = block.encoded()
+        let decoded = try #require(SampleBlock(decoding: bytes))
+        #expect(decoded.samples.map(\.field) == block.samples.map(\.field))
+        #expect(decoded.samples.map(\.timestamp) == block.samples.map(\.timestamp))
+        #expect(decoded.samples.map(\.value.bitPattern) == block.samples.map(\.value.bitPattern))
+        // Version 3 against the XOR-only version 2 of the same block: the three 60-sample
+        // fields share their times and store mantissa differences.
+        let xor = block.encodedXOR()
+        #expect(SampleBlock(decoding: xor).map { $0.samples.map(\.value.bitPattern) } == block.samples.map(\.value.bitPattern))
+        #expect(bytes.count * 2 < xor.count, "version 3: \(bytes.count) bytes, version 2: \(xor.count)")
+    }
+
+    @Test func damagedDecimalAndSharedTimeFieldsAreRefusedOrDecodeWithoutTrapping() {
+        var samples: [FieldSample] = []
+        for minute in 0..<20 {
+            let time: Int64 = Self.minute + Int64(minute) * 60_000_000_000
+            for field in 0..<3 {
+                samples.append(FieldSample(field: UInt16(field), timestamp: time, value: Double(minute * 10 + field) / 4))
+            }
+        }
+        let block = SampleBlock(samples: samples)
+        let bytes = block.encoded()
+        #expect(SampleBlock(decoding: bytes) == block)
+        for position in 1..<bytes.count {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var damaged = bytes
+                damaged[position] ^= flip
+                if let decoded = SampleBlock(decoding: damaged) {
+                    #expect(zip(decoded.samples, decoded.samples.dropFirst()).allSatisfy { ($0.field, $0.timestamp) < ($1.field, $1.timestamp) })
+                }
+            }
+        }
+        // A field claiming the previous field's times with another sample count.
+        #expect(SampleBlock(decoding: [3, 2, 0, 0, 1, 1] + [UInt8](repeating: 0, count: 8) + [0] + [0, 1, 2, 0x81, 2, 2]) == nil)
     }
 
     @Test func laterValueWinsAndDuplicatesCountOnce() throws {
@@ -158,6 +214,37 @@ struct SampleBlockTests {
         retried.close()
         once.close()
         reopened.close()
+    }
+
+    /// A samples family written by the previous format (version 2 values and operands) reads
+    /// the same, takes new version 3 operands on top, and is rewritten in version 3 by a
+    /// compaction without changing a sample.
+    @Test func blocksOfTheXORVersionAreReadMergedAndRewritten() throws {
+        let directory = TemporaryDirectory(prefix: "samples-v2")
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: [ColumnFamilyDescriptor(name: "samples", mergeOperator: SampleBlockMergeOperator())])
+        defer { db.close() }
+        let family = try db.columnFamily("samples")
+        let key = RollupKey(series: 7, interval: 1).bytes
+        var written: [FieldSample] = []
+        for second in 0..<30 {
+            let latency: Double = 98.5 + Double(second) / 10
+            written.append(Self.sample(0, second: Int64(second), latency))
+            written.append(Self.sample(1, second: Int64(second), Double(second * 1_000)))
+        }
+        let old = SampleBlock(samples: written)
+        try db.put(key, old.encodedXOR(), in: family)
+        try db.flush(family)
+        try db.merge(key, SampleBlock(samples: [Self.sample(1, second: 40, 17)]).encodedXOR(), in: family)
+        try db.merge(key, SampleBlock(samples: [Self.sample(0, second: 45, 101.25), Self.sample(1, second: 0, 5)]).encoded(), in: family)
+        let expected = SampleBlock.merging([old, SampleBlock(samples: [Self.sample(1, second: 40, 17)]),
+                                            SampleBlock(samples: [Self.sample(0, second: 45, 101.25), Self.sample(1, second: 0, 5)])])
+        #expect(expected.samples.count == 62)
+        #expect(try db.get(key, in: family).flatMap { SampleBlock(decoding: $0) } == expected)
+        try db.flush(family)
+        try db.compact(family)
+        let rewritten = try #require(try db.get(key, in: family))
+        #expect(rewritten.first == 3)
+        #expect(SampleBlock(decoding: rewritten) == expected)
     }
 
     @Test func recordsAreBounded() throws {
