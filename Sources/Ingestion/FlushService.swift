@@ -9,17 +9,21 @@ import TimeSeries
 /// is due (``TimeSeriesStore/flushIfDue()``), seals closed days once a minute, and flushes once
 /// more on graceful shutdown, after the listeners stopped (services stop in reverse order).
 /// Nothing depends on the final flush for durability: the ingest log is replayed at open.
+/// When writes stop for `settleAfter`, it settles the store once (``TimeSeriesStore/settle()``):
+/// a quiet collector does not keep the last burst's log files and tombstones on disk.
 public struct FlushService: Service {
     private let store: TimeSeriesStore
     private let tick: Duration
+    private let settleAfter: Duration
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let metrics: IngestMetrics
 
     /// Flushes `store` every `tick` when due (and seals closed days once a minute).
-    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), logger: Logger, metrics: IngestMetrics = IngestMetrics(),
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), settleAfter: Duration = .seconds(2), logger: Logger,
+                metrics: IngestMetrics = IngestMetrics(), clock: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
+        self.settleAfter = settleAfter
         self.metrics = metrics
         self.tick = tick
         self.logger = logger
@@ -31,6 +35,8 @@ public struct FlushService: Service {
         var lastTrim = ContinuousClock.now
         var failing = false
         var flushesCounted = store.flushCount
+        var lastFlush = ContinuousClock.now
+        var settled = true
         while !Task.isShuttingDownGracefully {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: tick) }
@@ -59,8 +65,16 @@ public struct FlushService: Service {
                     if written > 0 { logger.info("sealed day rollups", metadata: ["records": "\(written)", "through_day": "\(store.sealedThroughDay ?? 0)"]) }
                 }
                 let flushes = store.flushCount
-                if flushes > flushesCounted { metrics.flushes.increment(by: flushes - flushesCounted) }
+                if flushes > flushesCounted {
+                    metrics.flushes.increment(by: flushes - flushesCounted)
+                    lastFlush = .now
+                    settled = false
+                }
                 flushesCounted = flushes
+                if !settled, store.pendingSamples == 0, ContinuousClock.now - lastFlush >= settleAfter {
+                    settled = true
+                    try store.settle()
+                }
                 if failing { logger.info("flushing recovered") }
                 failing = false
             } catch {

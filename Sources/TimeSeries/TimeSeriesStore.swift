@@ -166,6 +166,7 @@ public final class TimeSeriesStore: Sendable {
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
     private let flushCounter = Atomic<Int>(0)
+    private let settleCounter = Atomic<Int>(0)
     /// Tasks waiting in ``flushed(atLeast:)``: the flush count each needs, by waiter id.
     private let flushWaiters = Mutex<FlushWaiters>(FlushWaiters())
     /// Newest flushed sample per series and field, for the series some query asked about
@@ -408,6 +409,21 @@ public final class TimeSeriesStore: Sendable {
         if point.newSeries >= 0 { return batch.newSeries[Int(point.newSeries)].key.measurement }
         return index.series(id: point.seriesID)?.measurement ?? "series \(point.seriesID)"
     }
+
+    /// After a burst of writes, once everything pending is flushed: writes the memtables out, so
+    /// that RocksDB can delete the write-ahead-log files holding them, and compacts the ingest log
+    /// and the outbox, whose entries are deleted by then, so their tombstones and the entries that
+    /// reached SST files before their delete go too. Cheap: those two families hold almost nothing
+    /// live. Without it the bytes stay on disk until the next burst fills the memtables again.
+    public func settle() throws {
+        try database.flush()
+        try database.compact(log)
+        if outbox != nil { try database.compact(database.columnFamily(RemoteOutbox.familyName)) }
+        settleCounter.add(1, ordering: .relaxed)
+    }
+
+    /// How many times ``settle()`` ran.
+    public var settleCount: Int { settleCounter.load(ordering: .relaxed) }
 
     /// Flushes when the buffer is due: `flushSamples` pending, or the oldest pending sample
     /// waited `flushInterval`. Returns whether it flushed.

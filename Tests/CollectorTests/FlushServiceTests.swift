@@ -24,13 +24,17 @@ struct FlushServiceTests {
         _ = try store.write([point], now: now, sync: false)
         #expect(store.pendingLogEntries == 1)
 
-        let service = FlushService(store: store, tick: .milliseconds(5), logger: Logger(label: "test"), metrics: IngestMetrics(factory: metrics))
+        let service = FlushService(store: store, tick: .milliseconds(5), settleAfter: .milliseconds(20), logger: Logger(label: "test"),
+                                   metrics: IngestMetrics(factory: metrics))
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             // Wait on the service's first flush itself; the test's time limit bounds the wait.
             #expect(await store.flushed(atLeast: 1))
             #expect(store.pendingLogEntries == 0)
+            // Quiet after that flush: the service settles the store once.
+            #expect(try await eventually { store.settleCount == 1 })
+            #expect(db.integerProperty("rocksdb.cur-size-all-mem-tables", of: try db.columnFamily("ingest_log")) ?? 1 < 4096)
             // Written after the last tick's flush: the shutdown flush must take it.
             _ = try store.write([SeriesPoint(organization: "o", measurement: "m", tags: [], fields: [(name: "v", value: 2)],
                                              timestamp: point.timestamp + 1)], now: now, sync: false)

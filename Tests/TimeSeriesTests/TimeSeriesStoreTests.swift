@@ -84,6 +84,44 @@ struct TimeSeriesStoreTests {
         db.close()
     }
 
+    /// Log entries that reached an SST file before the flush that deleted them, their
+    /// tombstones and the write-ahead-log files are gone after `settle`; the samples are not.
+    @Test func settlingLeavesNoLogBytesBehindAndKeepsEverySample() throws {
+        let directory = TemporaryDirectory(prefix: "ts-settle")
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 7200))
+        var (db, store) = try Self.open(directory)
+        let log = try db.columnFamily("ingest_log")
+        for write in 0..<20 {
+            let points = (0..<50).map { Self.point(node: $0, second: Int64(write) * 60, latency: Double(write), bytes: Double($0)) }
+            _ = try store.write(points, now: now, sync: false)
+            // Half the entries reach SST files before the flush deletes them.
+            if write == 10 { try db.flush(log) }
+        }
+        try store.flush()
+        try db.flush(log)
+        let before = try Self.snapshot(store)
+        #expect(before.count == 50 * 2 * 21)
+        func logBytes() -> UInt64 { db.integerProperty("rocksdb.total-sst-files-size", of: log) ?? 0 }
+        func walBytes() throws -> Int {
+            let path = directory.appending("db")
+            return try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".log") }.reduce(0) { total, name in
+                total + ((try FileManager.default.attributesOfItem(atPath: path + "/" + name)[.size] as? Int) ?? 0)
+            }
+        }
+        #expect(logBytes() > 10_000)
+        #expect(try walBytes() > 10_000)
+        try store.settle()
+        #expect(logBytes() == 0)
+        #expect(try walBytes() < 1_000)
+        #expect(store.settleCount == 1)
+        #expect(try Self.snapshot(store) == before)
+        db.close()
+        (db, store) = try Self.open(directory)
+        #expect(store.pendingLogEntries == 0)
+        #expect(try Self.snapshot(store) == before)
+        db.close()
+    }
+
     @Test func retriesAcrossFlushesCountOnceAndLateDataMatchesInOrder() throws {
         let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400))
         let points = (0..<400).map { Self.point(node: $0 % 7, second: Int64($0) * 17, latency: Double($0 % 13), bytes: Double($0 * 3)) }
