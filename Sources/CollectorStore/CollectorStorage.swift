@@ -80,6 +80,18 @@ public final class CollectorStorage: Sendable {
         }
     }
 
+    /// Writes a consistent copy of the database into `directory` (which must not exist; on the
+    /// same filesystem its SST files are hard links), while reads and writes go on.
+    public func checkpoint(at directory: String) throws {
+        try database.createCheckpoint(at: directory)
+    }
+
+    /// RocksDB's identity of the database (its `IDENTITY` file), stable for its lifetime.
+    public var identity: String {
+        let path = (database.path as NSString).appendingPathComponent("IDENTITY")
+        return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     private init(database: Database, dataDirectory: String, logger: Logger) throws {
         var families: [Family: ColumnFamily] = [:]
         for family in Family.allCases { families[family] = try database.columnFamily(family.rawValue) }

@@ -16,7 +16,7 @@ struct FlashbackCollector: AsyncParsableCommand {
         Precedence: flag > environment > config file > default.
         """,
         version: version,
-        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self, MigrateRegistryCommand.self],
+        subcommands: [ServeCommand.self, TokenCommand.self, SimulateCommand.self, MigrateRegistryCommand.self, BackupCommand.self, RestoreCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
