@@ -103,6 +103,11 @@ public enum Backup {
                 state.reusedFiles += 1
                 state.reusedBytes += bytes
             } else {
+                if source.shared, let earlier = known[source.stored] {
+                    throw Failure("\(folder)/\(source.stored) of backup folder's earlier backups has \(earlier.size) bytes where the database's file has \(bytes): back up into a new folder")
+                }
+                // Not listed by any complete backup: a leftover of an interrupted one, replaced.
+                try? fileManager.removeItem(atPath: folder + "/" + source.stored)
                 let digest = try copy(source.source, to: folder + "/" + source.stored, private: !source.path.hasPrefix("rocksdb/"))
                 files.append(File(path: source.path, stored: source.stored, size: bytes, sha256: digest))
             }

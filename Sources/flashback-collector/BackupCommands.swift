@@ -32,8 +32,12 @@ struct BackupCommand: ParsableCommand {
         let started = ContinuousClock.now
         let storage = try CollectorStorage.open(dataDirectory: dataDir, extraFamilies: TimeSeriesStore.columnFamilies(), logger: logger)
         defer { storage.close() }
-        let checkpoint = (dataDir as NSString).appendingPathComponent("backup-checkpoint-\(ProcessInfo.processInfo.processIdentifier)")
-        try? FileManager.default.removeItem(atPath: checkpoint)
+        // Holding the database's lock, this is the only backup of the directory running: a
+        // checkpoint left by one that was killed is removed (its hard links hold disk space).
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: dataDir)) ?? [] where leftover.hasPrefix("backup-checkpoint") {
+            try? FileManager.default.removeItem(atPath: (dataDir as NSString).appendingPathComponent(leftover))
+        }
+        let checkpoint = (dataDir as NSString).appendingPathComponent("backup-checkpoint")
         try storage.checkpoint(at: checkpoint)
         defer { try? FileManager.default.removeItem(atPath: checkpoint) }
         let secrets = withoutSecrets ? [] : [

@@ -104,6 +104,26 @@ struct BackupTests {
         #expect(!FileManager.default.fileExists(atPath: directory.appending("restored-\(second.id)/master.key")))
     }
 
+    /// A backup killed after copying SST files but before its manifest: the next backup
+    /// copies them again over the leftovers and restores.
+    @Test func aBackupAfterAnInterruptedOneReplacesItsLeftovers() throws {
+        let source = try Collector(directory.appending("data"))
+        try source.write(minutes: 0..<10)
+        let folder = directory.appending("backups")
+        let interrupted = try source.backup(into: folder, now: Date(timeIntervalSince1970: 1_800_000_000))
+        try FileManager.default.removeItem(atPath: folder + "/backups/\(interrupted.id)/manifest.json")
+        let leftover = try #require(interrupted.files.first { $0.stored.hasPrefix("sst/") })
+        try Data("partly copied".utf8).write(to: URL(fileURLWithPath: folder + "/" + leftover.stored))
+        let next = try source.backup(into: folder, now: Date(timeIntervalSince1970: 1_800_000_060))
+        let expected = try source.rollups()
+        source.close()
+        #expect(next.files.contains { $0.stored == leftover.stored })
+        _ = try Backup.restore(from: folder, id: next.id, to: directory.appending("restored"))
+        let restored = try Collector(directory.appending("restored"))
+        #expect(try restored.rollups() == expected)
+        restored.close()
+    }
+
     @Test func aDamagedOrInterruptedBackupIsRefusedWithAClearMessage() throws {
         let source = try Collector(directory.appending("data"))
         try source.write(minutes: 0..<10)

@@ -58,7 +58,11 @@ struct BackupCommandTests {
         let expected = try await rollups(collector, base: base)
         #expect(expected.contains("\"start\""))
         await stop(collector)
+        // A checkpoint left by a backup that was killed goes; the new backup is unaffected.
+        try FileManager.default.createDirectory(atPath: data + "/backup-checkpoint-4242", withIntermediateDirectories: true)
         let second = try run(["backup", "--data-dir", data, "--to", folder])
+        #expect(!FileManager.default.fileExists(atPath: data + "/backup-checkpoint-4242"))
+        #expect(!FileManager.default.fileExists(atPath: data + "/backup-checkpoint"))
         #expect(second.status == 0, "\(second.standardError)")
         #expect(second.standardOutput.contains("already in the folder") && !second.standardOutput.contains("; 0 SST files ("), "\(second.standardOutput)")
 
