@@ -134,7 +134,9 @@ enum SampleBlockCodec {
     @inline(__always)
     private static func isDecimal(_ value: Double, exponent: Int) -> Bool {
         let mantissa = mantissa(value, exponent: exponent)
-        return abs(mantissa) < mantissaLimit && (mantissa / powersOfTen[exponent]).bitPattern == value.bitPattern
+        // −0 divides back to itself but its integer mantissa is +0: it keeps XOR.
+        return abs(mantissa) < mantissaLimit && value.bitPattern != (-0.0).bitPattern
+            && (mantissa / powersOfTen[exponent]).bitPattern == value.bitPattern
     }
 
     private static func appendDecimal(_ run: ArraySlice<FieldSample>, exponent: Int, to out: inout [UInt8]) {

@@ -88,6 +88,7 @@ struct SampleBlockTests {
             [0.1 + 0.2, -0.0, 1e-300, .infinity, -.infinity, .nan, 9_007_199_254_740_993, 123_456.789_012_345_6],
             [-5, -4.75, 0, 1e13, -1e13, 3.5],                        // negative decimals, large jumps
             [Double(bitPattern: 0x7FF8_0000_0000_0001)],                 // a NaN payload
+            [-0.0, 1, -0.0, 2],                                      // −0 among decimals (found by the fuzzer)
         ]
         var samples: [FieldSample] = []
         for (field, values) in fields.enumerated() {
