@@ -19,7 +19,10 @@ import Foundation
 /// The manifest is written to a temporary name, fsynced and renamed, after every file it lists:
 /// a backup without one (interrupted, e.g. by kill -9) is never restored. Restore checks every
 /// file's size and SHA-256 and builds the data directory under a temporary name, renamed into
-/// place only when all of it checked out.
+/// place only when all of it checked out. A restored database gets a new RocksDB identity (its
+/// `IDENTITY` file is not restored; RocksDB writes a new one at the first open): it numbers its
+/// SST files on from the source's, so under the source's identity its files could take names
+/// the source's backups already hold with other contents.
 public enum Backup {
     public static let formatLine = "flashback-collector backup 1"
 
@@ -198,9 +201,10 @@ public enum Backup {
         let staging = dataDirectory + ".restoring"
         try? fileManager.removeItem(atPath: staging)
         try fileManager.createDirectory(atPath: staging + "/rocksdb", withIntermediateDirectories: true)
-        var state = Progress(totalFiles: manifest.files.count, totalBytes: manifest.bytes)
+        let files = manifest.files.filter { $0.path != "rocksdb/IDENTITY" }
+        var state = Progress(totalFiles: files.count, totalBytes: files.reduce(0) { $0 + $1.size })
         do {
-            for file in manifest.files {
+            for file in files {
                 let components = file.path.split(separator: "/")
                 guard !components.isEmpty, !components.contains(".."), !file.path.hasPrefix("/") else {
                     throw damaged(manifest, file, "its path leaves the data directory")

@@ -9,21 +9,26 @@ import TimeSeries
 /// is due (``TimeSeriesStore/flushIfDue()``), seals closed days once a minute, and flushes once
 /// more on graceful shutdown, after the listeners stopped (services stop in reverse order).
 /// Nothing depends on the final flush for durability: the ingest log is replayed at open.
-/// When writes stop for `settleAfter`, it settles the store once (``TimeSeriesStore/settle()``):
-/// a quiet collector does not keep the last burst's log files and tombstones on disk.
+/// When writes stop for `settleAfter` after a burst (at least `settleAbove` bytes in memtables
+/// and ingest-log files), it settles the store once (``TimeSeriesStore/settle()``): a quiet
+/// collector does not keep the last burst's log files and tombstones on disk, and a fleet's
+/// sparse reports do not turn into a memtable flush each.
 public struct FlushService: Service {
     private let store: TimeSeriesStore
     private let tick: Duration
     private let settleAfter: Duration
+    private let settleAbove: UInt64
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let metrics: IngestMetrics
 
     /// Flushes `store` every `tick` when due (and seals closed days once a minute).
-    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), settleAfter: Duration = .seconds(2), logger: Logger,
+    public init(store: TimeSeriesStore, tick: Duration = .milliseconds(100), settleAfter: Duration = .seconds(2),
+                settleAbove: UInt64 = 16 << 20, logger: Logger,
                 metrics: IngestMetrics = IngestMetrics(), clock: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
         self.settleAfter = settleAfter
+        self.settleAbove = settleAbove
         self.metrics = metrics
         self.tick = tick
         self.logger = logger
@@ -73,7 +78,7 @@ public struct FlushService: Service {
                 flushesCounted = flushes
                 if !settled, store.pendingSamples == 0, ContinuousClock.now - lastFlush >= settleAfter {
                     settled = true
-                    try store.settle()
+                    if store.settleableBytes >= settleAbove { try store.settle() }
                 }
                 if failing { logger.info("flushing recovered") }
                 failing = false

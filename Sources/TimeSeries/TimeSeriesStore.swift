@@ -422,6 +422,14 @@ public final class TimeSeriesStore: Sendable {
         settleCounter.add(1, ordering: .relaxed)
     }
 
+    /// Bytes ``settle()`` would free or write out: the memtables of every family and the ingest
+    /// log's SST files. Small between the sparse reports of a quiet fleet (no settle needed);
+    /// large after a burst.
+    public var settleableBytes: UInt64 {
+        let memtables = database.integerProperty("rocksdb.cur-size-all-mem-tables") ?? 0
+        return memtables + (database.integerProperty("rocksdb.total-sst-files-size", of: log) ?? 0)
+    }
+
     /// How many times ``settle()`` ran.
     public var settleCount: Int { settleCounter.load(ordering: .relaxed) }
 

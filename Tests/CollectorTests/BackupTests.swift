@@ -81,6 +81,7 @@ struct BackupTests {
         }
         try FileManager.default.removeItem(atPath: checkpoint)
         let secondRollups = try source.rollups()
+        let sourceIdentity = source.storage.identity
         source.close()
 
         // The second backup shares the first one's SST files and copies less.
@@ -95,6 +96,8 @@ struct BackupTests {
             _ = try Backup.restore(from: folder, id: manifest.id, to: target)
             let restored = try Collector(target)
             #expect(try restored.rollups() == expected)
+            // A new database lineage: its SST names never collide with the source's in a folder.
+            #expect(!restored.storage.identity.isEmpty && restored.storage.identity != sourceIdentity)
             restored.close()
         }
         // The secret came along, private.

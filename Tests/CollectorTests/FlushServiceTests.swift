@@ -24,7 +24,7 @@ struct FlushServiceTests {
         _ = try store.write([point], now: now, sync: false)
         #expect(store.pendingLogEntries == 1)
 
-        let service = FlushService(store: store, tick: .milliseconds(5), settleAfter: .milliseconds(20), logger: Logger(label: "test"),
+        let service = FlushService(store: store, tick: .milliseconds(5), settleAfter: .milliseconds(20), settleAbove: 0, logger: Logger(label: "test"),
                                    metrics: IngestMetrics(factory: metrics))
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
