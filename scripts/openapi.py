@@ -157,6 +157,9 @@ schemas = {
     "DayRequest": obj({"day": opt(text(32, description="ISO date or ddmmyyyy; default today"))}),
     "BucketNodeStats": obj({"success": BOOL, "nodeStats": arr(obj({"nodeId": STR, "ip": STR, "host": STR, "perc_uptime": NUM,
                             "avg_latency_ms": NUM, "version": STR, "node_status": STR, "last_updated": STR}))}, ["success", "nodeStats"]),
+    "Checkpoint": obj({"success": BOOL, "id": STR, "path": STR, "identity": STR, "secrets": arr(STR), "created": STR},
+                      ["success", "id", "path", "identity", "secrets", "created"],
+                      description="A checkpoint of the running database for an online backup, on the collector's host."),
     "Rollups": obj({"success": BOOL, "count": opt(INT), "series": opt(arr(obj({"measurement": STR, "field": STR,
                     "tags": {"type": "object", "additionalProperties": STR}, "rows": arr({"type": "object"})})))}, ["success"]),
 }
@@ -240,6 +243,15 @@ op("get", "/metrics", "Prometheus text 0.0.4 or OpenMetrics (Accept)", "operatio
    {"200": {"description": "Metrics", "content": {"text/plain": {"schema": STR}, "application/openmetrics-text": {"schema": STR}}},
     "401": error("--metrics-token is set and the scrape did not send it.")})
 op("get", "/openapi.json", "This document", "operations", OPEN, {"200": {"description": "OpenAPI 3.1", "content": {JSON: {"schema": {"type": "object"}}}}})
+# Operators (--admin-token-file; absent without it)
+ADMIN_OFF = error("The collector runs without --admin-token-file: there are no admin endpoints.")
+ADMIN_AUTH = {"401": error("The request did not send the admin token (--admin-token-file) as a Bearer token.")}
+op("post", "/admin/checkpoint", "Checkpoint the database for an online backup (admin token)", "operations", BEARER,
+   dict(ok("Checkpoint", "Checkpoint written under DATA_DIR/checkpoints; delete it once copied", "201"), **ADMIN_AUTH, **{"404": ADMIN_OFF}),
+   description="flashback-collector backup --server calls it, copies the checkpoint (RocksDB files hard-linked, copies of "
+               "master.key and jwt.secret) into its backup folder and deletes it. Ingest goes on meanwhile.")
+op("delete", "/admin/checkpoint/{id}", "Delete a checkpoint (admin token)", "operations", BEARER,
+   dict(ok("Action"), **ADMIN_AUTH, **{"404": error("No such checkpoint, or no --admin-token-file.")}), [path("id")])
 op("get", "/whoami", "The caller's identity", "identity", BEARER, responses(ok("WhoAmI"), AUTH))
 
 # Ingest

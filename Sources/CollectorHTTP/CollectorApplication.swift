@@ -47,6 +47,9 @@ public enum CollectorApplication {
         public var controlPlane: ControlPlaneHealth?
         /// Where the stats read (`--stats-source`, a cluster TSDB); `nil`: the local store.
         public var statsSource: (any RollupSource)?
+        /// `/admin/*` (`--admin-token-file`): the token and the checkpoints of online backups;
+        /// `nil` answers 404.
+        public var admin: (token: String, checkpoints: Checkpoints)?
 
         /// A `Dependencies` from its parts.
         public init(
@@ -57,7 +60,7 @@ public enum CollectorApplication {
             metrics: IngestMetrics = IngestMetrics(), lineLimits: LineLimits = LineLimits(),
             statsSettings: StatsSettings = StatsSettings(), metricsRegistry: MetricsRegistry = MetricsRegistry(), metricsToken: String? = nil,
             nodeEnvironment: NodeEnvironmentSource? = nil, nodeEnvironmentPlaintext: Bool = false, controlPlane: ControlPlaneHealth? = nil,
-            statsSource: (any RollupSource)? = nil
+            statsSource: (any RollupSource)? = nil, admin: (token: String, checkpoints: Checkpoints)? = nil
         ) {
             self.storage = storage
             self.tokens = tokens
@@ -78,6 +81,7 @@ public enum CollectorApplication {
             self.nodeEnvironmentPlaintext = nodeEnvironmentPlaintext
             self.controlPlane = controlPlane
             self.statsSource = statsSource
+            self.admin = admin
         }
     }
 
@@ -113,6 +117,12 @@ public enum CollectorApplication {
         MetricsRoutes(registry: dependencies.metricsRegistry, stats: stats, storage: dependencies.storage, store: dependencies.timeSeries,
                       version: dependencies.version, token: dependencies.metricsToken, controlPlane: dependencies.controlPlane,
                       fleetFamilies: dependencies.statsSource == nil, now: dependencies.clock).register(on: router)
+
+        if let admin = dependencies.admin {
+            let registry = dependencies.registry
+            AdminRoutes(checkpoints: admin.checkpoints, token: admin.token, beforeCheckpoint: { registry.persistLastHeard() },
+                        now: dependencies.clock).register(on: router)
+        }
 
         let nodes = router.group().add(middleware: NodeAuthMiddleware(authentication: authentication))
         AuthorizeRoutes(authorizer: RepoKeyAuthorizer(catalog: dependencies.catalog), now: dependencies.clock).register(on: nodes)

@@ -1631,6 +1631,41 @@ enum OpenAPIDocument {
           "nodeStats"
         ]
       },
+      "Checkpoint": {
+        "type": "object",
+        "properties": {
+          "success": {
+            "type": "boolean"
+          },
+          "id": {
+            "type": "string"
+          },
+          "path": {
+            "type": "string"
+          },
+          "identity": {
+            "type": "string"
+          },
+          "secrets": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "created": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "success",
+          "id",
+          "path",
+          "identity",
+          "secrets",
+          "created"
+        ],
+        "description": "A checkpoint of the running database for an online backup, on the collector's host."
+      },
       "Rollups": {
         "type": "object",
         "properties": {
@@ -1739,6 +1774,111 @@ enum OpenAPIDocument {
           }
         },
         "operationId": "get__ready"
+      }
+    },
+    "/admin/checkpoint": {
+      "post": {
+        "summary": "Checkpoint the database for an online backup (admin token)",
+        "tags": [
+          "operations"
+        ],
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "Checkpoint written under DATA_DIR/checkpoints; delete it once copied",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Checkpoint"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The request did not send the admin token (--admin-token-file) as a Bearer token.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "The collector runs without --admin-token-file: there are no admin endpoints.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "post_admin_checkpoint",
+        "description": "flashback-collector backup --server calls it, copies the checkpoint (RocksDB files hard-linked, copies of master.key and jwt.secret) into its backup folder and deletes it. Ingest goes on meanwhile."
+      }
+    },
+    "/admin/checkpoint/{id}": {
+      "delete": {
+        "summary": "Delete a checkpoint (admin token)",
+        "tags": [
+          "operations"
+        ],
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Action"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "The request did not send the admin token (--admin-token-file) as a Bearer token.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such checkpoint, or no --admin-token-file.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "operationId": "delete_admin_checkpoint_id",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 256,
+              "minLength": 1
+            }
+          }
+        ]
       }
     },
     "/api/v1/rollups": {

@@ -561,6 +561,19 @@ public final class NodeRegistry: Sendable {
         }
     }
 
+    /// Writes every last-heard time newer than the store's (``markSeen(nodeID:latencyMs:)``
+    /// writes at most every 30 s per node): before a checkpoint of an online backup and at a
+    /// clean shutdown, so that neither loses the nodes' last reports.
+    public func persistLastHeard() {
+        state.withLock { state in
+            for (id, node) in state.nodes where !node.isDeleted {
+                if let persisted = state.persistedSeen[id], persisted >= node.lastSeen { continue }
+                store.saveLastHeard(node)
+                state.persistedSeen[id] = node.lastSeen
+            }
+        }
+    }
+
     /// The liveness of `node` now.
     public func liveness(of node: BridgeNode) -> NodeLiveness {
         settings.liveness.liveness(lastSeen: node.lastSeen, now: now())

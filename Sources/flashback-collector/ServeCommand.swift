@@ -117,6 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.metricsToken.help)
     var metricsToken: String?
 
+    @Option(name: .long, help: Settings.adminTokenFile.help)
+    var adminTokenFile: String?
+
     @Option(name: .long, help: Settings.nodeEnvDir.help)
     var nodeEnvDir: String?
 
@@ -214,6 +217,7 @@ struct ServeCommand: AsyncParsableCommand {
         var maxInflightBytes: Int
         var stats: StatsSettings
         var metricsToken: String?
+        var adminTokenFile: String?
         var nodeEnvironment: NodeEnvironmentSource?
         var nodeEnvironmentPlaintext: Bool
         var outboundPolicy: OutboundPolicy
@@ -334,6 +338,7 @@ struct ServeCommand: AsyncParsableCommand {
             maxInflightBytes: inflight,
             stats: stats,
             metricsToken: source.value(Settings.metricsToken, flag: metricsToken),
+            adminTokenFile: source.value(Settings.adminTokenFile, flag: adminTokenFile),
             nodeEnvironment: try nodeEnvironment(source, httpAddress: httpListen),
             nodeEnvironmentPlaintext: try source.value(Settings.nodeEnvPlaintext, flag: nodeEnvPlaintext),
             outboundPolicy: OutboundPolicy(
@@ -520,6 +525,15 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("remote write on", metadata: ["destination": "\(destination.name)", "backlog_bytes": "\(outbox.backlog(destination.name).bytes)"])
             }
         }
+        let admin = try adminToken(settings).map { token in
+            let checkpoints = Checkpoints(storage: storage, secrets: [
+                (name: "master.key", path: settings.masterKeyFile),
+                (name: "jwt.secret", path: JWTSecretFile.path(dataDirectory: settings.dataDirectory)),
+            ])
+            let removed = checkpoints.removeAll()
+            if removed > 0 { logger.info("removed checkpoints of backups that did not finish", metadata: ["checkpoints": "\(removed)"]) }
+            return (token: token, checkpoints: checkpoints)
+        }
         let dependencies = CollectorApplication.Dependencies(
             storage: storage, tokens: tokens, registry: registry, catalog: catalog, timeSeries: timeSeries,
             syncWrites: settings.registry.syncWrites, admission: IngestAdmission(limit: settings.maxInflightBytes),
@@ -527,7 +541,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
             nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health,
-            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient) })
+            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient) }, admin: admin)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)
@@ -559,7 +573,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         try? await remoteClient.shutdown()
+        registry.persistLastHeard()
         logger.info("services stopped; closing storage")
+    }
+
+    /// The token of `/admin/*` from `--admin-token-file` (trimmed), or `nil` when unset.
+    private func adminToken(_ settings: Resolved) throws -> String? {
+        guard let file = settings.adminTokenFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw SecretFileError(description: "cannot read the admin token file \(file)")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 16, !token.contains(where: { $0.isWhitespace }) else {
+            throw SecretFileError(description: "the admin token file \(file) must hold one token of 16 characters or more")
+        }
+        return token
     }
 
     private func tokenKeys(_ settings: Resolved) throws -> TokenKeys {

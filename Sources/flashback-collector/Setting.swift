@@ -106,6 +106,9 @@ enum Settings {
     static let platformPublicKey = Setting<String?>("platform-public-key",
                                                     "PEM RSA public key file verifying public nodes that register without id_org")
     static let metricsToken = Setting<String?>("metrics-token", "Bearer token Prometheus must send to scrape /metrics", shown: "none, open")
+    static let adminTokenFile = Setting<String?>(
+        "admin-token-file", "File holding the bearer token (16 characters or more) of /admin/*, used by online backups",
+        shown: "none, /admin/* answers 404")
 
     // MARK: Node bootstrap (POST /secrets)
     static let nodeEnvDir = Setting<String?>(

@@ -166,4 +166,48 @@ struct BackupTests {
         #expect(throws: Backup.Failure.self) { try Backup.list(directory.appending("data")) }
         #expect(throws: Backup.Failure.self) { try Backup.restore(from: folder, id: manifest.id, to: directory.appending("r2")) }
     }
+
+    /// The checkpoints of online backups: a consistent database and the secrets in one folder,
+    /// backed up and restored like any checkpoint; removed one by one, all at start, and once a
+    /// day old; ids that are not a checkpoint's never reach the filesystem.
+    @Test func checkpointsOfOnlineBackups() throws {
+        let collector = try Collector(directory.appending("data"))
+        defer { collector.storage.close() }
+        try collector.write(minutes: 0..<30)
+        let expected = try collector.rollups()
+        let keyFile = directory.appending("master.key")
+        try Data(repeating: 7, count: 32).write(to: URL(fileURLWithPath: keyFile))
+        let checkpoints = Checkpoints(storage: collector.storage, secrets: [(name: "master.key", path: keyFile), (name: "jwt.secret", path: directory.appending("absent"))])
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.hour + 7200))
+        let first = try checkpoints.create(now: now)
+        #expect(first.path.hasPrefix("/") && first.path.hasSuffix("/checkpoints/" + first.id))
+        #expect(first.identity == collector.storage.identity && first.secrets == ["master.key"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: first.path + "/secrets/master.key")) == Data(repeating: 7, count: 32))
+        let mode = try FileManager.default.attributesOfItem(atPath: first.path + "/secrets/master.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let second = try checkpoints.create(now: now)
+        #expect(second.id != first.id && checkpoints.ids == [first.id, second.id].sorted())
+
+        // Written after the checkpoint: not in it.
+        try collector.write(minutes: 30..<40)
+        let folder = directory.appending("backups")
+        let manifest = try Backup.create(checkpoint: first.path + "/rocksdb", identity: first.identity,
+                                         secrets: first.secrets.map { (name: $0, path: first.path + "/secrets/" + $0) }, into: folder, now: now)
+        _ = try Backup.restore(from: folder, id: manifest.id, to: directory.appending("restored"))
+        let restored = try Collector(directory.appending("restored"))
+        #expect(try restored.rollups() == expected)
+        restored.storage.close()
+
+        for hostile in ["", "..", "../data", "/etc", "x", "-1", String(repeating: "1", count: 41), first.id + "/../.."] {
+            #expect(!checkpoints.remove(hostile), "\(hostile)")
+        }
+        #expect(checkpoints.remove(first.id) && !checkpoints.remove(first.id))
+        #expect(checkpoints.ids == [second.id])
+        // A day later, a new checkpoint removes the one a dead backup left.
+        try FileManager.default.setAttributes([.modificationDate: now.addingTimeInterval(-Checkpoints.maximumAge - 60)],
+                                              ofItemAtPath: second.path)
+        let third = try checkpoints.create(now: now)
+        #expect(checkpoints.ids == [third.id])
+        #expect(checkpoints.removeAll() == 1 && checkpoints.ids.isEmpty)
+    }
 }

@@ -30,7 +30,8 @@ struct OpenAPIDocumentTests {
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: Array(repeating: 7, count: 32)))
         let readiness = ServiceReadiness()
         try await body(CollectorApplication.makeRouter(.init(storage: storage, tokens: tokens, registry: registry, catalog: catalog,
-                                                             timeSeries: try TimeSeriesStore(database: storage.database), readiness: readiness, version: "test")))
+                                                             timeSeries: try TimeSeriesStore(database: storage.database), readiness: readiness, version: "test",
+                                                             admin: (token: "admin-token-of-the-test", checkpoints: Checkpoints(storage: storage, secrets: [])))))
     }
 
     static func document() throws -> [String: Any] {

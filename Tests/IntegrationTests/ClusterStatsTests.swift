@@ -31,6 +31,10 @@ struct ClusterStatsTests {
     /// series at one time are one sample in either store (which one is kept may differ;
     /// docs/cluster.md). The targets follow.
     func simulateArguments(keyFile: String, seed: Int, duration: Int) -> [String] {
+        Self.simulateArguments(organization: organization, keyFile: keyFile, seed: seed, duration: duration)
+    }
+
+    static func simulateArguments(organization: String, keyFile: String, seed: Int, duration: Int) -> [String] {
         ["simulate", "--org", organization, "--key", keyFile, "--nodes", "4", "--buckets-per-node", "3", "--interval", "1500ms",
          "--duration", "\(duration)", "--offline-share", "0.3", "--seed", "\(seed)"]
     }
@@ -64,7 +68,7 @@ struct ClusterStatsTests {
         try await expectDrained(a, to: vm, auth: auth)
         try await vm.flush()
 
-        try await expectSameStats(auth: auth, reference: a, answering: [b])
+        try await Self.expectSameStats(auth: auth, reference: a, answering: [b])
 
         // The cluster dashboard reads the fleet from the TSDB: every panel's query evaluates
         // there and returns a series.
@@ -82,7 +86,7 @@ struct ClusterStatsTests {
     }
 
     /// Every stats endpoint answered by each of `replicas` is the JSON `reference` gives.
-    func expectSameStats(auth: [(String, String)], reference: CollectorProcess, answering replicas: [CollectorProcess]) async throws {
+    static func expectSameStats(auth: [(String, String)], reference: CollectorProcess, answering replicas: [CollectorProcess]) async throws {
         let latest = try await reference.get("/stats/nodes/minute", headers: auth)
         let rows = try #require((try JSONSerialization.jsonObject(with: Data(latest.body.utf8)) as? [String: Any])?["data"] as? [[String: Any]])
         let buckets = Set(rows.compactMap { $0["bucketId"] as? String }).sorted()
@@ -184,7 +188,7 @@ struct ClusterStatsTests {
         try await expectDrained(a, to: vm, auth: auth)
         try await expectDrained(b, to: vm, auth: auth, sending: false)
         try await vm.flush()
-        try await expectSameStats(auth: auth, reference: single, answering: [a, b])
+        try await Self.expectSameStats(auth: auth, reference: single, answering: [a, b])
     }
 
     /// The `retries N` count of the simulator's last progress line.

@@ -42,7 +42,11 @@ struct OpenAPIConformanceTests {
         let validation = try await run(["python3", "-m", "openapi_spec_validator", Self.document])
         #expect(validation.status == 0, "\(validation.output)")
 
-        let collector = try CollectorProcess(dataDirectory: directory.path + "/data", logDirectory: directory.path)
+        // With admin endpoints on, so that schemathesis reaches them (it sends a user token: 401).
+        let tokenFile = directory.path + "/admin.token"
+        try "schemathesis-admin-token-0123456789".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let collector = try CollectorProcess(dataDirectory: directory.path + "/data", logDirectory: directory.path,
+                                             arguments: ["--admin-token-file", tokenFile])
         defer { collector.send(SIGKILL) }
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         let token = try await collector.userToken(organization: "org-schemathesis")
