@@ -26,7 +26,7 @@ struct MetricsRoutes {
     let fleetFamilies: Bool
     let now: @Sendable () -> Date
 
-    static let columnFamilies = ["samples", "day", "ingest_log", "remote_outbox", "series", "registry", "meta"]
+    static let columnFamilies = ["blocks", "samples", "day", "ingest_log", "remote_outbox", "series", "registry", "meta"]
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/metrics") { request, _ -> Response in
@@ -71,7 +71,10 @@ struct MetricsRoutes {
         let handles = Self.columnFamilies.compactMap { name in (try? database.columnFamily(name)).map { (name, $0) } }
         for property in properties {
             families.append(.gauge(property.family, property.help, handles.compactMap { name, handle in
-                database.integerProperty(property.property, of: handle).map { ([Label("column_family", name)], Double($0)) }
+                // Some are string properties (the level file counts): read as text when not an integer.
+                let value = database.integerProperty(property.property, of: handle)
+                    ?? database.property(property.property, of: handle).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                return value.map { ([Label("column_family", name)], Double($0)) }
             }))
         }
         let tickers = database.statisticsTickers()

@@ -13,7 +13,9 @@ import RocksDB
 /// Thread-safety: `Sendable`; share one instance across all services.
 public final class CollectorStorage: Sendable {
     /// The highest on-disk format this binary reads and writes (docs/format.md).
-    public static let formatVersion: UInt32 = 2
+    /// Format 3 keeps sample blocks day-major in `blocks`; a format 2 database is upgraded at
+    /// open (the time-series store moves its blocks).
+    public static let formatVersion: UInt32 = 3
     /// The oldest format this binary opens; format 1 was a pre-release layout with per-minute
     /// sample records and is not migrated.
     public static let oldestReadableFormatVersion: UInt32 = 2
@@ -108,6 +110,10 @@ public final class CollectorStorage: Sendable {
             }
             guard version >= CollectorStorage.oldestReadableFormatVersion else {
                 throw StorageError(description: "the database in \(database.path) has format version \(version), a pre-release layout this binary does not migrate: move it away and start with an empty data directory")
+            }
+            if version < CollectorStorage.formatVersion {
+                try database.put(MetaKey.formatVersion, CollectorStorage.formatVersion.bigEndianBytes, in: meta, sync: true)
+                logger.info("upgraded the data directory's format", metadata: ["from": "\(version)", "to": "\(CollectorStorage.formatVersion)"])
             }
             createdNow = false
         } else {

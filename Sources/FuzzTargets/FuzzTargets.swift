@@ -230,6 +230,8 @@ public enum FuzzTargets {
         let block = SampleBlock(samples: samples)
         let decoded = SampleBlock(decoding: block.encoded())
         check(decoded.map { same($0.samples, block.samples) } ?? false, "decode(encode(x)) == x for \(block.samples.count) samples")
+        let varints = SampleBlock(decoding: block.encodedVarint())
+        check(varints.map { same($0.samples, block.samples) } ?? false, "version 3 round trip")
         let fixed = SampleBlock(decoding: block.encodedFixedWidth())
         check(fixed.map { same($0.samples, block.samples) } ?? false, "fixed-width round trip")
     }

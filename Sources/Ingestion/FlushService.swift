@@ -78,7 +78,7 @@ public struct FlushService: Service {
                 flushesCounted = flushes
                 if !settled, store.pendingSamples == 0, ContinuousClock.now - lastFlush >= settleAfter {
                     settled = true
-                    if store.settleableBytes >= settleAbove { try store.settle() }
+                    try store.settle(ifAbove: settleAbove)
                 }
                 if failing { logger.info("flushing recovered") }
                 failing = false

@@ -1,18 +1,29 @@
 import Foundation
 import RocksDB
 
-/// Drops rollup records whose interval ended more than `retention` ago, during compactions of
-/// the `minute` (or `day`) column family. Keys are ``RollupKey``s.
+/// Drops records whose interval ended more than `retention` ago, during compactions of the
+/// `blocks` (``BlockKey``), `day` and format 2's `samples` (``RollupKey``) column families.
 public struct RetentionFilter: CompactionFilter {
+    /// Where a key holds its interval.
+    public enum Layout: Sendable {
+        /// ``RollupKey``: `series u64 ‖ interval u32`.
+        case seriesInterval
+        /// ``BlockKey``: `day u32 ‖ series u64 ‖ hour of the day u8`; the interval is the hour.
+        case dayMajorHours
+    }
+
     public let name: String
+    public let layout: Layout
     /// Minutes per interval of the column family (1 for `minute`, 1440 for `day`).
     public let minutesPerInterval: UInt32
     public let retention: TimeInterval
     private let clock: @Sendable () -> Date
 
     /// A `RetentionFilter` from its parts.
-    public init(name: String = "flashback.retention.v1", minutesPerInterval: UInt32 = 1, retention: TimeInterval, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(name: String = "flashback.retention.v1", layout: Layout = .seriesInterval, minutesPerInterval: UInt32 = 1, retention: TimeInterval,
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.name = name
+        self.layout = layout
         self.minutesPerInterval = minutesPerInterval
         self.retention = retention
         self.clock = clock
@@ -20,9 +31,16 @@ public struct RetentionFilter: CompactionFilter {
 
     /// Whether the entry at `key` is past retention (RocksDB calls this during compactions).
     public func shouldRemove(level: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
-        guard key.count == 12 else { return false }
-        let interval = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-        let endMinute = (Double(interval) + 1) * Double(minutesPerInterval)
+        let interval: Double
+        switch layout {
+        case .seriesInterval:
+            guard key.count == 12 else { return false }
+            interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        case .dayMajorHours:
+            guard key.count == BlockKey.size else { return false }
+            interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 0, as: UInt32.self))) * 24 + Double(key[12])
+        }
+        let endMinute = (interval + 1) * Double(minutesPerInterval)
         let cutoffMinute = (clock().timeIntervalSince1970 - retention) / 60
         return endMinute <= cutoffMinute
     }

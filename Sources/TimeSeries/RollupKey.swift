@@ -47,3 +47,73 @@ public struct RollupKey: Equatable, Hashable, Sendable {
         interval = array[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
     }
 }
+
+/// Keys of the `blocks` column family: `day u32 BE ‖ series id u64 BE ‖ hour of the day u8`
+/// (days and hours since the Unix epoch), one sample block per series-hour.
+///
+/// Day first, so that RocksDB's order is day, then series, then hour: a day's blocks are one
+/// key range, which new samples (nearly all of today) never interleave with older days. A
+/// compaction of today's merge operands rewrites today, not the retained history, and the files
+/// of older days move down the levels untouched; sealing a day reads one range. A series' hours
+/// of one day are adjacent, so its rollups over a range cost one seek per day.
+public struct BlockKey: Equatable, Hashable, Sendable {
+    public static let size = 13
+    public var series: UInt64
+    /// Hours since the Unix epoch.
+    public var hour: UInt32
+
+    /// A `BlockKey` from its parts.
+    public init(series: UInt64, hour: UInt32) {
+        self.series = series
+        self.hour = hour
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: Self.size)
+        write(into: &out)
+        return out
+    }
+
+    /// Writes the 13 key bytes into `buffer` (which must hold 13 bytes), without allocating.
+    public func write(into buffer: inout [UInt8]) {
+        Self.write(day: hour / 24, series: series, hourOfDay: UInt8(hour % 24), into: &buffer)
+    }
+
+    /// The first key of `day` (a scan's bound; `day` may be one past the last day).
+    public static func start(ofDay day: UInt32) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        write(day: day, series: 0, hourOfDay: 0, into: &out)
+        return out
+    }
+
+    /// The key of `series` in `day` at `hourOfDay`, which may be 24: past the series' last hour
+    /// of the day (a scan's upper bound).
+    public static func bound(day: UInt32, series: UInt64, hourOfDay: UInt8) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        write(day: day, series: series, hourOfDay: hourOfDay, into: &out)
+        return out
+    }
+
+    private static func write(day: UInt32, series: UInt64, hourOfDay: UInt8, into buffer: inout [UInt8]) {
+        withUnsafeBytes(of: day.bigEndian) { buffer.replaceSubrange(0..<4, with: $0) }
+        withUnsafeBytes(of: series.bigEndian) { buffer.replaceSubrange(4..<12, with: $0) }
+        buffer[12] = hourOfDay
+    }
+
+    /// A `BlockKey` from its bytes; `nil` unless 13 bytes with an hour of the day below 24.
+    public init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.size, bytes[12] < 24 else { return nil }
+        let day = readBigEndian(UInt32.self, bytes, at: 0)
+        let (base, overflow) = day.multipliedReportingOverflow(by: 24)
+        let (hour, carry) = base.addingReportingOverflow(UInt32(bytes[12]))
+        guard !overflow, !carry else { return nil }
+        series = readBigEndian(UInt64.self, bytes, at: 4)
+        self.hour = hour
+    }
+
+    /// The key's bytes as a `BlockKey`; see ``init(bytes:)-(UnsafeRawBufferPointer)``.
+    public init?(bytes: [UInt8]) {
+        guard let key = bytes.withUnsafeBytes({ BlockKey(bytes: $0) }) else { return nil }
+        self = key
+    }
+}

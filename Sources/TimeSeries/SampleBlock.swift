@@ -102,9 +102,15 @@ public struct SampleBlock: Equatable, Sendable {
         return out
     }
 
-    /// The serialized form: the compact encoding (version 3, docs/format.md).
+    /// The serialized form: the compact encoding (version 4, docs/format.md).
     public func encoded() -> [UInt8] {
         SampleBlockCodec.encode(samples)
+    }
+
+    /// The compact encoding with varint timestamps and decimal differences (version 3). Still
+    /// read; no longer written.
+    public func encodedVarint() -> [UInt8] {
+        SampleBlockCodec.encode(samples, version: SampleBlockCodec.varintVersion)
     }
 
     /// The compact encoding with XOR values only (version 2). Still read; no longer written.
@@ -130,9 +136,9 @@ public struct SampleBlock: Equatable, Sendable {
         }
     }
 
-    /// Decodes a serialized record (version 1, 2 or 3); `nil` for a wrong version, length or order.
+    /// Decodes a serialized record (version 1, 2, 3 or 4); `nil` for a wrong version, length or order.
     public init?(decoding bytes: UnsafeRawBufferPointer) {
-        if bytes.first == SampleBlockCodec.version || bytes.first == SampleBlockCodec.xorVersion {
+        if bytes.first == SampleBlockCodec.version || bytes.first == SampleBlockCodec.varintVersion || bytes.first == SampleBlockCodec.xorVersion {
             guard let samples = SampleBlockCodec.decode(bytes) else { return nil }
             self.init(sorted: samples)
             return

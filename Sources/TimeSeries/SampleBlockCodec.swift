@@ -2,7 +2,22 @@
 /// delta-of-delta zigzag varints and values either as decimal mantissas or as byte-aligned XOR
 /// with the previous value.
 ///
-/// Version 3 (written):
+/// Version 4 (written) is version 3 with bit-packed timestamps and decimal values:
+/// ```
+///   unless shared: t0 i64 BE, then when n ≥ 2 the n-1 deltas (each > 0) packed:
+///            base varint (smallest delta), step varint (their common divisor over the base,
+///            0 when all are equal), width u8, n-1 × width bits of (delta − base) / step
+///   decimal: kind u8, then 0 = frame of reference: base zigzag varint (smallest mantissa),
+///            width u8, n × width bits of (mantissa − base);
+///            1 = differences: first mantissa zigzag varint, base zigzag varint (smallest
+///            difference), width u8, n-1 × width bits of (difference − base)
+///   bits are packed least significant first, ⌈count × width / 8⌉ bytes; width ≤ 64
+/// ```
+/// The encoder takes the smaller of the two decimal kinds. A series reporting at a regular
+/// interval costs a few bytes of timestamps for a whole block (width 0), one jittering by whole
+/// seconds 1–2 bits a sample, and a value its range's bits, not whole bytes.
+///
+/// Version 3 (still read; ``encode(_:version:)`` writes it for tests):
 /// ```
 /// 0x03                        version
 /// fields   varint             number of fields
@@ -25,9 +40,14 @@
 /// difference (1–3 bytes), and other values their XOR. Decoding checks every length and that
 /// timestamps strictly increase, and never traps on damaged bytes.
 enum SampleBlockCodec {
-    static let version: UInt8 = 3
+    static let version: UInt8 = 4
+    static let varintVersion: UInt8 = 3
     static let xorVersion: UInt8 = 2
     static let signBit: UInt64 = 1 << 63
+    /// Most samples a block decodes to: far above what a block holds (the merge operator keeps
+    /// 32,768, and flushes write no more), low enough that damaged bytes cannot ask for an
+    /// unbounded allocation.
+    static let maxSamples = 1 << 20
     static let sharedTimes: UInt8 = 0x80
     /// Exact powers of ten, 10^0…10^15 (every one is a double exactly).
     static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
@@ -63,9 +83,15 @@ enum SampleBlockCodec {
                 let shared = previousField.count == run.count && zip(previousField, run).allSatisfy { $0.timestamp == $1.timestamp }
                 let exponent = decimalExponent(run)
                 out.append((shared ? sharedTimes : 0) | (exponent.map { UInt8($0 + 1) } ?? 0))
-                if !shared { appendTimes(run, to: &out) }
+                if !shared {
+                    if version == varintVersion { appendTimes(run, to: &out) } else { appendPackedTimes(run, to: &out) }
+                }
                 if let exponent {
-                    appendDecimal(run, exponent: exponent, to: &out)
+                    if version == varintVersion {
+                        appendDecimal(run, exponent: exponent, to: &out)
+                    } else {
+                        appendPackedDecimal(run, exponent: exponent, to: &out)
+                    }
                 } else {
                     appendXOR(run, to: &out)
                 }
@@ -148,19 +174,111 @@ enum SampleBlockCodec {
         }
     }
 
+    private static func appendPackedTimes(_ run: ArraySlice<FieldSample>, to out: inout [UInt8]) {
+        appendBigEndian(UInt64(bitPattern: run[run.startIndex].timestamp), to: &out)
+        guard run.count >= 2 else { return }
+        // Timestamps strictly increase (a block holds one sample per field and time), so every
+        // delta is positive; as unsigned it is exact even across the whole Int64 range.
+        var deltas: [UInt64] = []
+        deltas.reserveCapacity(run.count - 1)
+        var previous = run[run.startIndex].timestamp
+        for sample in run.dropFirst() {
+            deltas.append(UInt64(bitPattern: sample.timestamp &- previous))
+            previous = sample.timestamp
+        }
+        let base = deltas.min() ?? 0
+        var step: UInt64 = 0
+        for delta in deltas { step = gcd(step, delta &- base) }
+        appendVarint(base, to: &out)
+        appendVarint(step, to: &out)
+        let offsets = deltas.map { step == 0 ? 0 : ($0 &- base) / step }
+        appendPacked(offsets, to: &out)
+    }
+
+    private static func appendPackedDecimal(_ run: ArraySlice<FieldSample>, exponent: Int, to out: inout [UInt8]) {
+        let mantissas = run.map { Int64(mantissa($0.value, exponent: exponent)) }
+        // Mantissas are below 2^53 in magnitude, so differences and offsets fit without wrapping.
+        let low = mantissas.min() ?? 0
+        let rawOffsets = mantissas.map { UInt64(bitPattern: $0 &- low) }
+        var differences: [Int64] = []
+        differences.reserveCapacity(mantissas.count)
+        for index in mantissas.indices.dropFirst() { differences.append(mantissas[index] &- mantissas[index - 1]) }
+        let lowDifference = differences.min() ?? 0
+        let differenceOffsets = differences.map { UInt64(bitPattern: $0 &- lowDifference) }
+        let rawBytes = varintSize(zigzag(low)) + packedSize(rawOffsets)
+        let differenceBytes = varintSize(zigzag(mantissas[0])) + varintSize(zigzag(lowDifference)) + packedSize(differenceOffsets)
+        if rawBytes <= differenceBytes {
+            out.append(0)
+            appendVarint(zigzag(low), to: &out)
+            appendPacked(rawOffsets, to: &out)
+        } else {
+            out.append(1)
+            appendVarint(zigzag(mantissas[0]), to: &out)
+            appendVarint(zigzag(lowDifference), to: &out)
+            appendPacked(differenceOffsets, to: &out)
+        }
+    }
+
+    /// Width byte and the values in that many bits each, least significant first.
+    private static func appendPacked(_ values: [UInt64], to out: inout [UInt8]) {
+        let width = bitWidth(values)
+        out.append(UInt8(width))
+        guard width > 0 else { return }
+        var accumulator: UInt64 = 0
+        var filled = 0
+        for value in values {
+            var rest = value
+            var remaining = width
+            while remaining > 0 {
+                let take = min(remaining, 64 - filled)
+                let part = take == 64 ? rest : rest & ((1 << UInt64(take)) - 1)
+                accumulator |= part << UInt64(filled)
+                filled += take
+                remaining -= take
+                rest = take == 64 ? 0 : rest >> UInt64(take)
+                while filled >= 8 {
+                    out.append(UInt8(truncatingIfNeeded: accumulator))
+                    accumulator >>= 8
+                    filled -= 8
+                }
+            }
+        }
+        if filled > 0 { out.append(UInt8(truncatingIfNeeded: accumulator)) }
+    }
+
+    private static func bitWidth(_ values: [UInt64]) -> Int {
+        64 - values.reduce(UInt64(0), |).leadingZeroBitCount
+    }
+
+    private static func packedSize(_ values: [UInt64]) -> Int {
+        1 + (values.count * bitWidth(values) + 7) / 8
+    }
+
+    private static func varintSize(_ value: UInt64) -> Int {
+        max(1, (64 - value.leadingZeroBitCount + 6) / 7)
+    }
+
+    private static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return x
+    }
+
     static func decode(_ bytes: UnsafeRawBufferPointer) -> [FieldSample]? {
-        guard let version = bytes.first, version == Self.version || version == xorVersion else { return nil }
+        guard let version = bytes.first, version == Self.version || version == varintVersion || version == xorVersion else { return nil }
         var reader = Reader(bytes: bytes, offset: 1)
         guard let fieldCount = reader.varint(), fieldCount <= 65_536 else { return nil }
         var samples: [FieldSample] = []
         var lastField: Int = -1
         var previousRun = 0..<0
         for _ in 0..<fieldCount {
+            // Version 4 may pack a field into fewer bytes than samples (width 0), so the count is
+            // bounded by the most samples a block holds, not by the bytes left.
             guard let field = reader.u16(), Int(field) > lastField, let count = reader.varint(), count >= 1,
-                  count <= UInt64(bytes.count) else { return nil }
+                  count <= UInt64(version == Self.version ? maxSamples - samples.count : bytes.count) else { return nil }
             lastField = Int(field)
             var mode: UInt8 = 0
-            if version == Self.version {
+            if version != xorVersion {
                 guard let byte = reader.byte(), byte & 0x7F <= UInt8(powersOfTen.count) else { return nil }
                 mode = byte
             }
@@ -178,9 +296,21 @@ enum SampleBlockCodec {
                 // order-preserving unsigned form (sign bit flipped), so it must strictly increase.
                 var delta: UInt64 = 0
                 var ordered = UInt64(bitPattern: time) ^ Self.signBit
-                for _ in 1..<Int(count) {
-                    guard let encoded = reader.varint() else { return nil }
-                    delta = delta &+ UInt64(bitPattern: unzigzag(encoded))
+                var packed: (base: UInt64, step: UInt64, offsets: [UInt64])?
+                if version == Self.version, count >= 2 {
+                    guard let base = reader.varint(), let step = reader.varint(), let offsets = reader.packed(count: Int(count) - 1) else { return nil }
+                    packed = (base, step, offsets)
+                }
+                for index in 1..<Int(count) {
+                    if let packed {
+                        let (scaled, overflow) = packed.offsets[index - 1].multipliedReportingOverflow(by: packed.step)
+                        let (sum, carry) = packed.base.addingReportingOverflow(scaled)
+                        guard !overflow, !carry else { return nil }
+                        delta = sum
+                    } else {
+                        guard let encoded = reader.varint() else { return nil }
+                        delta = delta &+ UInt64(bitPattern: unzigzag(encoded))
+                    }
                     guard delta > 0 else { return nil }
                     let (next, overflow) = ordered.addingReportingOverflow(delta)
                     guard !overflow else { return nil }
@@ -213,11 +343,29 @@ enum SampleBlockCodec {
             } else {
                 let scale = powersOfTen[Int(mode & 0x7F) - 1]
                 var mantissa: Int64 = 0
-                for position in run {
-                    guard let encoded = reader.varint() else { return nil }
-                    // Wrapping: damaged bytes give some value, never a trap.
-                    mantissa = mantissa &+ unzigzag(encoded)
-                    samples[position].value = Double(mantissa) / scale
+                // Wrapping arithmetic: damaged bytes give some value, never a trap.
+                if version == Self.version {
+                    guard let kind = reader.byte(), kind <= 1, let first = reader.varint() else { return nil }
+                    if kind == 0 {
+                        guard let offsets = reader.packed(count: run.count) else { return nil }
+                        for (position, offset) in zip(run, offsets) {
+                            samples[position].value = Double(unzigzag(first) &+ Int64(bitPattern: offset)) / scale
+                        }
+                    } else {
+                        guard let low = reader.varint(), let offsets = reader.packed(count: run.count - 1) else { return nil }
+                        mantissa = unzigzag(first)
+                        samples[start].value = Double(mantissa) / scale
+                        for (position, offset) in zip(run.dropFirst(), offsets) {
+                            mantissa = mantissa &+ (unzigzag(low) &+ Int64(bitPattern: offset))
+                            samples[position].value = Double(mantissa) / scale
+                        }
+                    }
+                } else {
+                    for position in run {
+                        guard let encoded = reader.varint() else { return nil }
+                        mantissa = mantissa &+ unzigzag(encoded)
+                        samples[position].value = Double(mantissa) / scale
+                    }
                 }
             }
             previousRun = run
@@ -246,6 +394,33 @@ enum SampleBlockCodec {
             guard offset + 8 <= bytes.count else { return nil }
             defer { offset += 8 }
             return readBigEndian(UInt64.self, bytes, at: offset)
+        }
+
+        /// A width byte and `count` values of that many bits (``appendPacked(_:to:)``).
+        mutating func packed(count: Int) -> [UInt64]? {
+            guard let widthByte = byte(), widthByte <= 64, count >= 0 else { return nil }
+            let width = Int(widthByte)
+            guard width > 0 else { return [UInt64](repeating: 0, count: count) }
+            let needed = (count * width + 7) / 8
+            guard needed <= bytes.count - offset else { return nil }
+            var values = [UInt64](repeating: 0, count: count)
+            var bit = offset * 8
+            for index in 0..<count {
+                var value: UInt64 = 0
+                var got = 0
+                while got < width {
+                    let byteIndex = bit >> 3
+                    let shift = bit & 7
+                    let take = min(8 - shift, width - got)
+                    let part = (UInt64(bytes[byteIndex]) >> UInt64(shift)) & ((1 << UInt64(take)) - 1)
+                    value |= part << UInt64(got)
+                    got += take
+                    bit += take
+                }
+                values[index] = value
+            }
+            offset += needed
+            return values
         }
 
         mutating func varint() -> UInt64? {

@@ -125,8 +125,13 @@ public final class TimeSeriesStore: Sendable {
         return [ColumnFamilyDescriptor(name: Family.series),
                 log,
                 outbox,
+                // Format 2's series-major blocks: opened (RocksDB opens every family a database
+                // has), emptied into `blocks` at the first open of this version.
                 ColumnFamilyDescriptor(name: Family.samples, mergeOperator: SampleBlockMergeOperator(),
                                        compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention)),
+                ColumnFamilyDescriptor(name: Family.blocks, mergeOperator: SampleBlockMergeOperator(),
+                                       compactionFilter: RetentionFilter(name: "flashback.retention.blocks.v1", layout: .dayMajorHours,
+                                                                         minutesPerInterval: 60, retention: minuteRetention)),
                 ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440, retention: dayRetention))]
     }
 
@@ -138,9 +143,14 @@ public final class TimeSeriesStore: Sendable {
     enum Family {
         static let series = "series"
         static let log = "ingest_log"
+        /// Series-major blocks of format 2 (`series ‖ hour`), migrated into `blocks` at open.
         static let samples = "samples"
+        static let blocks = "blocks"
         static let day = "day"
     }
+
+    /// Bounds the blocks a flush writes as merges bound them.
+    static let mergeOperator = SampleBlockMergeOperator()
 
     /// `series` column family key of the last sealed day (u32 BE days since the epoch).
     static let sealedThroughKey = Array("s/days_sealed_through".utf8)
@@ -151,6 +161,11 @@ public final class TimeSeriesStore: Sendable {
         var flushing: PendingSamples?
         /// Days up to and including this one are sealed (`nil`: none yet).
         var sealedThroughDay: UInt32?
+        /// Days flushes wrote blocks into since the last ``settle()``.
+        var touchedDays: ClosedRange<UInt32>?
+        /// The days of the `blocks` family (from its first and last key at open or after a
+        /// retention compaction, widened by every flush): reads skip the days outside.
+        var storedDays: ClosedRange<UInt32>?
     }
 
     public let index: SeriesIndex
@@ -167,6 +182,7 @@ public final class TimeSeriesStore: Sendable {
     private let nextSequence: Atomic<UInt64>
     private let flushCounter = Atomic<Int>(0)
     private let settleCounter = Atomic<Int>(0)
+    private let settleCheckCounter = Atomic<Int>(0)
     /// Tasks waiting in ``flushed(atLeast:)``: the flush count each needs, by waiter id.
     private let flushWaiters = Mutex<FlushWaiters>(FlushWaiters())
     /// Newest flushed sample per series and field, for the series some query asked about
@@ -224,7 +240,7 @@ public final class TimeSeriesStore: Sendable {
         self.database = database
         self.settings = settings
         log = try database.columnFamily(Family.log)
-        blocks = try database.columnFamily(Family.samples)
+        blocks = try database.columnFamily(Family.blocks)
         days = try database.columnFamily(Family.day)
         seriesFamily = try database.columnFamily(Family.series)
         index = try SeriesIndex(database: database, family: seriesFamily, maxSeriesPerOrganization: settings.maxSeriesPerOrganization,
@@ -245,10 +261,37 @@ public final class TimeSeriesStore: Sendable {
             last = max(last, sequence)
             return true
         }
+        try Self.migrateSeriesMajorBlocks(database, from: try database.columnFamily(Family.samples), into: blocks)
+        initial.storedDays = try Self.storedDays(database, blocks)
         outbox = try RemoteOutbox.open(database: database, destinations: settings.remoteWriteDestinations,
                                        maxBacklogBytes: settings.remoteWriteMaxBacklogBytes, discarded: discardedOutboxEntries)
         state = Mutex(initial)
         nextSequence = Atomic(max(last, outbox?.newestSequenceAtOpen ?? 0) + 1)
+    }
+
+    /// Moves the blocks of format 2's `samples` family (`series ‖ hour` keys) into `blocks`, as
+    /// merges, deleting each old key in the same batch: a crash midway leaves every sample in
+    /// one family or both, and merging a block twice changes nothing (blocks are unions), so
+    /// the next open simply carries on. Returns the blocks moved.
+    @discardableResult
+    static func migrateSeriesMajorBlocks(_ database: Database, from old: ColumnFamily, into blocks: ColumnFamily) throws -> Int {
+        var moved = 0
+        var writer = ChunkedWriter(database: database)
+        var key = [UInt8](repeating: 0, count: BlockKey.size)
+        try database.scan(old) { oldKey, value in
+            guard oldKey.count == 12 else { return true }
+            BlockKey(series: readBigEndian(UInt64.self, oldKey, at: 0), hour: readBigEndian(UInt32.self, oldKey, at: 8)).write(into: &key)
+            writer.batch.merge(key, Array(value), in: blocks)
+            writer.batch.delete(Array(oldKey), in: old)
+            moved += 1
+            try writer.added()
+            return true
+        }
+        guard moved > 0 else { return 0 }
+        try writer.finish()
+        // Drop the tombstones and the old files now rather than at some later compaction.
+        try database.compact(old)
+        return moved
     }
 
     /// Log entries replayed at open and not yet flushed, plus those written since.
@@ -261,6 +304,11 @@ public final class TimeSeriesStore: Sendable {
     public func enforceRetention() throws {
         try database.compact(blocks)
         try database.compact(days)
+        // Under the flush lock: no flush widens the range between the read and the store.
+        try flushing.withLock { _ in
+            let stored = try Self.storedDays(database, blocks)
+            state.withLock { $0.storedDays = stored }
+        }
     }
 
     /// Validates, logs and buffers `points`.
@@ -413,11 +461,23 @@ public final class TimeSeriesStore: Sendable {
     /// After a burst of writes, once everything pending is flushed: writes the memtables out, so
     /// that RocksDB can delete the write-ahead-log files holding them, and compacts the ingest log
     /// and the outbox, whose entries are deleted by then, so their tombstones and the entries that
-    /// reached SST files before their delete go too. Cheap: those two families hold almost nothing
-    /// live. Without it the bytes stay on disk until the next burst fills the memtables again.
+    /// reached SST files before their delete go too (cheap: those two families hold almost nothing
+    /// live), and the days of `blocks` the burst wrote, so that each block is one value again
+    /// instead of a value and the merge operands of every flush (only those days' files are
+    /// rewritten: keys are day-major). Without it the bytes stay on disk until the next burst
+    /// fills the memtables again.
     public func settle() throws {
         try database.flush()
         try database.compact(log)
+        // Fold the merge operands of the days the burst wrote into their blocks (one value a
+        // block, compressed at the bottommost level); older days' files are not touched.
+        if let touched = state.withLock({ state -> ClosedRange<UInt32>? in
+            defer { state.touchedDays = nil }
+            return state.touchedDays
+        }) {
+            try database.compact(blocks, from: BlockKey.start(ofDay: touched.lowerBound),
+                                 to: BlockKey.start(ofDay: touched.upperBound == .max ? .max : touched.upperBound + 1))
+        }
         if outbox != nil { try database.compact(database.columnFamily(RemoteOutbox.familyName)) }
         settleCounter.add(1, ordering: .relaxed)
     }
@@ -432,6 +492,19 @@ public final class TimeSeriesStore: Sendable {
 
     /// How many times ``settle()`` ran.
     public var settleCount: Int { settleCounter.load(ordering: .relaxed) }
+
+    /// Settles when ``settleableBytes`` reach `threshold` (after a burst, not between a quiet
+    /// fleet's reports); returns whether it did. Counted in ``settleChecks`` either way.
+    @discardableResult
+    public func settle(ifAbove threshold: UInt64) throws -> Bool {
+        settleCheckCounter.add(1, ordering: .relaxed)
+        guard settleableBytes >= threshold else { return false }
+        try settle()
+        return true
+    }
+
+    /// How many times ``settle(ifAbove:)`` was asked, settling or not.
+    public var settleChecks: Int { settleCheckCounter.load(ordering: .relaxed) }
 
     /// Flushes when the buffer is due: `flushSamples` pending, or the oldest pending sample
     /// waited `flushInterval`. Returns whether it flushed.
@@ -462,16 +535,19 @@ public final class TimeSeriesStore: Sendable {
             }
             do {
                 let batch = WriteBatch()
-                var key = [UInt8](repeating: 0, count: 12)
+                var key = [UInt8](repeating: 0, count: BlockKey.size)
+                var touched = state.withLock { $0.touchedDays }
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
                 for series in pending.bySeries.keys.sorted() {
                     let countsSeries = !counted.isEmpty && isCounted(series)
                     for hour in (pending.bySeries[series] ?? []).sorted(by: { $0.hour < $1.hour }) {
-                        RollupKey(series: series, interval: hour.hour).write(into: &key)
+                        BlockKey(series: series, hour: hour.hour).write(into: &key)
+                        let day = hour.hour / 24
+                        touched = touched.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
                         // The block unions repeated (field, time) pairs, so a retry within one
                         // flush interval counts once in the totals too.
-                        let block = SampleBlock(samples: hour.samples)
+                        let block = Self.mergeOperator.capped(SampleBlock(samples: hour.samples))
                         if countsSeries, block.samples.contains(where: { counted.contains($0.field) }) {
                             // A retry of a sample an earlier flush stored counts once: read what
                             // the block holds (before this batch) and skip those.
@@ -502,7 +578,13 @@ public final class TimeSeriesStore: Sendable {
                         for (id, fields) in sums { totals[id, default: [:]].merge(fields, uniquingKeysWith: +) }
                     }
                 }
-                state.withLock { $0.flushing = nil }
+                state.withLock { state in
+                    state.flushing = nil
+                    if let touched {
+                        state.touchedDays = state.touchedDays.map { min($0.lowerBound, touched.lowerBound)...max($0.upperBound, touched.upperBound) } ?? touched
+                        state.storedDays = state.storedDays.map { min($0.lowerBound, touched.lowerBound)...max($0.upperBound, touched.upperBound) } ?? touched
+                    }
+                }
                 flushCounter.add(1, ordering: .releasing)
                 wakeFlushWaiters()
             } catch {
@@ -541,41 +623,35 @@ public final class TimeSeriesStore: Sendable {
         state.withLock { $0.sealedThroughDay = closed }
         try flush()
         let firstDay = previous.map { $0 + 1 } ?? 0
-        let firstHour = firstDay.multipliedReportingOverflow(by: 24).partialValue
-        let endHour = (closed + 1) * 24
         var written = 0
-        var batch = WriteBatch()
-        var batched = 0
-        for series in index.allSeriesIDs() {
-            var perDay: [UInt32: [UInt16: FieldRollup]] = [:]
-            try database.scan(blocks, lowerBound: RollupKey(series: series, interval: firstHour).bytes,
-                              upperBound: RollupKey(series: series, interval: endHour).bytes) { key, value in
-                guard key.count == 12, let block = SampleBlock(decoding: value) else { return true }
-                let day = readBigEndian(UInt32.self, key, at: 8) / 24
-                for field in block.fields {
-                    guard let rollup = block.rollup(field: field) else { continue }
-                    if perDay[day]?[field] == nil {
-                        perDay[day, default: [:]][field] = rollup
-                    } else {
-                        perDay[day]?[field]?.merge(rollup)
-                    }
-                }
-                return true
-            }
-            for (day, fields) in perDay {
-                let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) })
-                batch.put(RollupKey(series: series, interval: day).bytes, record.encoded(), in: days)
-                written += 1
-                batched += 1
-            }
-            if batched >= 4096 {
-                try database.write(batch)
-                batch = WriteBatch()
-                batched = 0
-            }
+        var writer = ChunkedWriter(database: database)
+        // One scan: keys come day by day, series by series within a day.
+        var current: (day: UInt32, series: UInt64)?
+        var fields: [UInt16: FieldRollup] = [:]
+        func emit() throws {
+            guard let current, !fields.isEmpty else { return }
+            let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) })
+            writer.batch.put(RollupKey(series: current.series, interval: current.day).bytes, record.encoded(), in: days)
+            written += 1
+            try writer.added()
         }
-        batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
-        try database.write(batch)
+        try database.scan(blocks, lowerBound: BlockKey.start(ofDay: firstDay), upperBound: BlockKey.start(ofDay: closed + 1)) { key, value in
+            guard let blockKey = BlockKey(bytes: key), let block = SampleBlock(decoding: value) else { return true }
+            let here = (day: blockKey.hour / 24, series: blockKey.series)
+            if let current, current != here {
+                try emit()
+                fields = [:]
+            }
+            current = here
+            for field in block.fields {
+                guard let rollup = block.rollup(field: field) else { continue }
+                if fields[field] == nil { fields[field] = rollup } else { fields[field]?.merge(rollup) }
+            }
+            return true
+        }
+        try emit()
+        writer.batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
+        try writer.finish()
         return written
     }
 
@@ -638,12 +714,7 @@ public final class TimeSeriesStore: Sendable {
             return hours
         }
         var stored: [UInt32: SampleBlock] = [:]
-        try database.scan(blocks, lowerBound: RollupKey(series: series, interval: fromHour).bytes,
-                          upperBound: RollupKey(series: series, interval: toHour).bytes) { key, value in
-            guard key.count == 12, let block = SampleBlock(decoding: value) else { return true }
-            stored[readBigEndian(UInt32.self, key, at: 8)] = block
-            return true
-        }
+        try scanBlocks(series: series, fromHour: fromHour, toHour: toHour) { hour, block in stored[hour] = block }
         let fromNanos = fromSeconds * 1_000_000_000
         let toNanos = toSeconds * 1_000_000_000
         for hour in Set(stored.keys).union(pending.keys).sorted() {
@@ -661,6 +732,36 @@ public final class TimeSeriesStore: Sendable {
             }
         }
         return rows
+    }
+
+    /// The stored blocks of `series` from `fromHour` up to `toHour` (exclusive), oldest first:
+    /// one bounded scan per day, over the days that hold blocks at all.
+    func scanBlocks(series: UInt64, fromHour: UInt32, toHour: UInt32, _ body: (_ hour: UInt32, _ block: SampleBlock) throws -> Void) throws {
+        guard toHour > fromHour, let stored = state.withLock({ $0.storedDays }) else { return }
+        let firstDay = max(fromHour / 24, stored.lowerBound)
+        let lastDay = min((toHour - 1) / 24, stored.upperBound)
+        guard firstDay <= lastDay else { return }
+        for day in firstDay...lastDay {
+            let low = UInt8(day == fromHour / 24 ? fromHour % 24 : 0)
+            let high = UInt8(day == (toHour - 1) / 24 ? (toHour - 1) % 24 + 1 : 24)
+            try database.scan(blocks, lowerBound: BlockKey.bound(day: day, series: series, hourOfDay: low),
+                              upperBound: BlockKey.bound(day: day, series: series, hourOfDay: high)) { key, value in
+                guard let blockKey = BlockKey(bytes: key), let block = SampleBlock(decoding: value) else { return true }
+                try body(blockKey.hour, block)
+                return true
+            }
+        }
+    }
+
+    /// The first and last day of the `blocks` family (two seeks), or `nil` when it is empty.
+    private static func storedDays(_ database: Database, _ blocks: ColumnFamily) throws -> ClosedRange<UInt32>? {
+        let iterator = try database.makeIterator(blocks)
+        iterator.seekToFirst()
+        guard iterator.isValid, let first = iterator.withKey({ BlockKey(bytes: $0) }) else { return nil }
+        iterator.seekToLast()
+        let last = iterator.isValid ? iterator.withKey { BlockKey(bytes: $0) } : nil
+        try iterator.checkError()
+        return (first.hour / 24)...max(first.hour / 24, (last?.hour ?? first.hour) / 24)
     }
 
     // MARK: Latest samples
@@ -743,7 +844,7 @@ public final class TimeSeriesStore: Sendable {
                 var found: [UInt16: LatestSample] = [:]
                 var hour = newestHour
                 while found.count < fields.count {
-                    if let bytes = try database.get(RollupKey(series: id, interval: hour).bytes, in: blocks),
+                    if let bytes = try database.get(BlockKey(series: id, hour: hour).bytes, in: blocks),
                        let block = SampleBlock(decoding: bytes) {
                         // Sorted by (field, time): a field's last sample in the block is its newest.
                         var inBlock: [UInt16: LatestSample] = [:]
@@ -817,6 +918,32 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
         }
+    }
+}
+
+/// A write batch written out every 4,096 entries: large rewrites (sealing days, the format 2
+/// upgrade) without one huge batch in memory.
+struct ChunkedWriter {
+    let database: Database
+    var batch = WriteBatch()
+    private var entries = 0
+
+    init(database: Database) {
+        self.database = database
+    }
+
+    /// Counts an entry added to `batch`; writes the batch out when it is full.
+    mutating func added() throws {
+        entries += 1
+        guard entries >= 4096 else { return }
+        try database.write(batch)
+        batch = WriteBatch()
+        entries = 0
+    }
+
+    /// Writes what is left.
+    func finish() throws {
+        try database.write(batch)
     }
 }
 

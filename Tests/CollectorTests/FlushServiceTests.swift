@@ -55,4 +55,41 @@ struct FlushServiceTests {
         #expect(try again.rollups(series: id, field: field, start: seconds - 60, end: seconds + 60, perDay: false).reduce(0) { $0 + $1.rollup.count } == 2)
         reopened.close()
     }
+
+    /// A quiet fleet's sparse reports leave little in the memtables: after each quiet period the
+    /// service asks, and the store does not settle below the threshold (a settle flushes every
+    /// memtable and compacts, too much work for a few reports a minute).
+    @Test(.timeLimit(.minutes(1))) func sparseReportsDoNotSettle() async throws {
+        let directory = TemporaryDirectory(prefix: "flush-sparse")
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        defer { db.close() }
+        var settings = TimeSeriesSettings()
+        settings.flushInterval = .milliseconds(10)
+        let store = try TimeSeriesStore(database: db, settings: settings)
+        let service = FlushService(store: store, tick: .milliseconds(5), settleAfter: .milliseconds(20), logger: Logger(label: "test"))
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        let now = Date()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for report in 0..<3 {
+                let points = (0..<20).map { node in
+                    SeriesPoint(organization: "o", measurement: "node_bucket", tags: [(key: "node", value: "n\(node)")],
+                                fields: [(name: "latency_ms", value: Double(node) + 0.5)],
+                                timestamp: (Int64(now.timeIntervalSince1970) + Int64(report)) * 1_000_000_000)
+                }
+                let checks = store.settleChecks
+                _ = try store.write(points, now: now, sync: false)
+                // The report is flushed, the fleet falls quiet, the service asks whether to settle.
+                #expect(try await eventually { store.settleChecks > checks })
+                #expect(store.pendingSamples == 0)
+            }
+            #expect(store.settleableBytes < 16 << 20)
+            #expect(store.settleCount == 0)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        // The same store, asked with a threshold its memtables reach, settles.
+        #expect(try store.settle(ifAbove: 1))
+        #expect(store.settleCount == 1)
+    }
 }

@@ -21,7 +21,8 @@ struct SampleBlockTests {
             let record = SampleBlock(samples: samples)
             let bytes = record.encoded()
             #expect(SampleBlock(decoding: bytes) == record)
-            // The XOR-only version 2 is still read.
+            // Version 3 (varints) and the XOR-only version 2 are still read.
+            #expect(SampleBlock(decoding: record.encodedVarint()) == record)
             #expect(SampleBlock(decoding: record.encodedXOR()) == record)
             // The fixed-width version 1 is still read.
             let fixed = record.encodedFixedWidth()
@@ -107,6 +108,34 @@ struct SampleBlockTests {
         let xor = block.encodedXOR()
         #expect(SampleBlock(decoding: xor).map { $0.samples.map(\.value.bitPattern) } == block.samples.map(\.value.bitPattern))
         #expect(bytes.count * 2 < xor.count, "version 3: \(bytes.count) bytes, version 2: \(xor.count)")
+    }
+
+    /// Version 4 packs a field's timestamps and decimal values into the bits their range needs:
+    /// an hour of reports jittering by whole seconds, a gauge with one decimal, a counter and a
+    /// constant take about a third less than version 3's varints, and come back bit for bit.
+    @Test func version4PacksTimesAndDecimalsIntoTheirBits() throws {
+        var samples: [FieldSample] = []
+        for minute in 0..<60 {
+            let time = Self.minute + Int64(minute) * 60_000_000_000 + Int64(minute * 7 % 3) * 1_000_000_000
+            samples.append(FieldSample(field: 0, timestamp: time, value: Double(400 + minute * 37 % 300) / 10))
+            samples.append(FieldSample(field: 1, timestamp: time, value: 1))
+            samples.append(FieldSample(field: 2, timestamp: time, value: Double(1_000 + minute * 7_919 % 100_000)))
+            // A counter that only grows: its differences are packed, not its values.
+            samples.append(FieldSample(field: 3, timestamp: time, value: Double(5_000_000_000 + minute * 1_000 + minute % 2)))
+        }
+        let block = SampleBlock(samples: samples)
+        let packed = block.encoded()
+        let varints = block.encodedVarint()
+        let decoded = try #require(SampleBlock(decoding: packed))
+        #expect(decoded.samples.map(\.timestamp) == block.samples.map(\.timestamp))
+        #expect(decoded.samples.map(\.value.bitPattern) == block.samples.map(\.value.bitPattern))
+        #expect(packed.first == 4 && varints.first == 3)
+        // Times: 8 + 3 + 5 + 1 + ⌈59 × 2 / 8⌉ bytes; values: 9, 0, 17 and 10 bits a sample.
+        #expect(packed.count <= 300 && packed.count * 3 < varints.count * 2, "version 4: \(packed.count) bytes, version 3: \(varints.count)")
+        // Regular times and a constant: a few bytes for the whole field.
+        let regular = SampleBlock(samples: (0..<60).map { FieldSample(field: 1, timestamp: Self.minute + Int64($0) * 60_000_000_000, value: 1) })
+        #expect(regular.encoded().count <= 25, "\(regular.encoded().count) bytes")
+        #expect(SampleBlock(decoding: regular.encoded()) == regular)
     }
 
     @Test func damagedDecimalAndSharedTimeFieldsAreRefusedOrDecodeWithoutTrapping() {
@@ -244,7 +273,7 @@ struct SampleBlockTests {
         try db.flush(family)
         try db.compact(family)
         let rewritten = try #require(try db.get(key, in: family))
-        #expect(rewritten.first == 3)
+        #expect(rewritten.first == 4)
         #expect(SampleBlock(decoding: rewritten) == expected)
     }
 

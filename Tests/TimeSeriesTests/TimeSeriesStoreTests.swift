@@ -9,8 +9,10 @@ struct TimeSeriesStoreTests {
     /// 2026-03-10T00:00:00Z, a Tuesday; samples are written relative to it.
     static let dayStart: Int64 = 1_773_100_800
 
-    static func open(_ directory: TemporaryDirectory, settings: TimeSeriesSettings = TimeSeriesSettings()) throws -> (Database, TimeSeriesStore) {
-        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+    static func open(_ directory: TemporaryDirectory, settings: TimeSeriesSettings = TimeSeriesSettings(),
+                     minuteRetention: TimeInterval = TimeSeriesStore.defaultMinuteRetention) throws -> (Database, TimeSeriesStore) {
+        let db = try Database.open(path: directory.appending("db"),
+                                   columnFamilies: TimeSeriesStore.columnFamilies(minuteRetention: minuteRetention, dayRetention: max(minuteRetention, TimeSeriesStore.defaultDayRetention)))
         return (db, try TimeSeriesStore(database: db, settings: settings))
     }
 
@@ -120,6 +122,117 @@ struct TimeSeriesStoreTests {
         #expect(store.pendingLogEntries == 0)
         #expect(try Self.snapshot(store) == before)
         db.close()
+    }
+
+    /// After a burst over two days, `settle` folds every merge operand of those days into one
+    /// value a block: no file is left in level 0 of `blocks`, the answers are the same, and the
+    /// next burst's settle does it again for the day it wrote.
+    @Test func settleFoldsTheMergeOperandsOfTheBurstsDays() throws {
+        let directory = TemporaryDirectory(prefix: "ts-settle-days")
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400 + 7200))
+        // Compactions apply retention against the real clock: keep the test's days.
+        let (db, store) = try Self.open(directory, minuteRetention: 100 * 365 * 86_400)
+        defer { db.close() }
+        let blocks = try db.columnFamily("blocks")
+        // Day 0 and day 1, five flushes each: five merge operands per block.
+        for round in 0..<5 {
+            for day in 0..<2 {
+                let second = Int64(day) * 86_400 + Int64(round) * 60
+                let points = (0..<30).map { (node: Int) -> SeriesPoint in Self.point(node: node, second: second, latency: Double(round) + 0.5, bytes: Double(node)) }
+                _ = try store.write(points, now: now, sync: false)
+            }
+            try store.flush()
+            try db.flush(blocks)
+        }
+        let before = try Self.snapshot(store)
+        #expect(Self.levelZeroFiles(db, blocks) >= 1)
+        try store.settle()
+        #expect(Self.levelZeroFiles(db, blocks) == 0)
+        #expect(try Self.snapshot(store) == before)
+
+        for round in 5..<8 {
+            let second = 86_400 + Int64(round) * 60
+            let points = (0..<30).map { (node: Int) -> SeriesPoint in Self.point(node: node, second: second, latency: Double(round), bytes: Double(node)) }
+            _ = try store.write(points, now: now, sync: false)
+            try store.flush()
+            try db.flush(blocks)
+        }
+        #expect(Self.levelZeroFiles(db, blocks) >= 2)
+        try store.settle()
+        #expect(Self.levelZeroFiles(db, blocks) == 0)
+        #expect(try Self.snapshot(store).count == before.count + 30 * 2 * 3)
+        #expect(store.settleCount == 2)
+    }
+
+    /// SST files in level 0 of `family` (a string property in RocksDB).
+    static func levelZeroFiles(_ db: Database, _ family: ColumnFamily) -> Int {
+        db.property("rocksdb.num-files-at-level0", of: family).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? -1
+    }
+
+    /// Blocks in format 2's series-major `samples` family (versions 1–3, as written by earlier
+    /// releases) move into `blocks` at open; a crash midway (a block already in both families)
+    /// changes nothing, since merging a block twice is a no-op.
+    @Test func seriesMajorBlocksOfFormat2MoveToBlocksAtOpen() throws {
+        let directory = TemporaryDirectory(prefix: "ts-migrate")
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400))
+        // The reference: the same samples written by this version.
+        let referenceDirectory = TemporaryDirectory(prefix: "ts-migrate-reference")
+        var (db, store) = try Self.open(referenceDirectory)
+        let points = (0..<300).map { (index: Int) -> SeriesPoint in
+            Self.point(node: index % 6, second: Int64(index) * 97, latency: Double(index % 40) / 10, bytes: Double(index * 1_001))
+        }
+        _ = try store.write(points, now: now, sync: false)
+        try store.flush()
+        let expected = try Self.snapshot(store)
+        // Its blocks, rewritten as format 2 keys and older encodings into `samples`.
+        var old: [(key: [UInt8], value: [UInt8])] = []
+        try db.scan(try db.columnFamily("blocks")) { key, value in
+            let blockKey = try #require(BlockKey(bytes: key))
+            let block = try #require(SampleBlock(decoding: value))
+            let encodings = [block.encodedVarint(), block.encodedXOR(), block.encodedFixedWidth()]
+            old.append((RollupKey(series: blockKey.series, interval: blockKey.hour).bytes, encodings[old.count % 3]))
+            return true
+        }
+        #expect(old.count > 20)
+        db.close()
+        try FileManager.default.copyItem(atPath: referenceDirectory.appending("db"), toPath: directory.appending("db"))
+        db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        let blocks = try db.columnFamily("blocks")
+        let samples = try db.columnFamily("samples")
+        try db.deleteRange(from: BlockKey.start(ofDay: 0), to: BlockKey.start(ofDay: .max), in: blocks)
+        for (index, entry) in old.enumerated() {
+            try db.put(entry.key, entry.value, in: samples)
+            // The first third had already moved when the process died.
+            if index < old.count / 3 {
+                let key = try #require(RollupKey(bytes: entry.key))
+                try db.merge(BlockKey(series: key.series, hour: key.interval).bytes, entry.value, in: blocks)
+            }
+        }
+        db.close()
+        (db, store) = try Self.open(directory)
+        #expect(try Self.snapshot(store) == expected)
+        var left = 0
+        try db.scan(try db.columnFamily("samples")) { _, _ in
+            left += 1
+            return true
+        }
+        #expect(left == 0)
+        db.close()
+        (db, store) = try Self.open(directory)
+        #expect(try Self.snapshot(store) == expected)
+        db.close()
+    }
+
+    @Test func blockKeysSortByDaySeriesHourAndRefuseOtherBytes() throws {
+        let keys = [BlockKey(series: 9, hour: 23), BlockKey(series: 1, hour: 24), BlockKey(series: 1, hour: 30), BlockKey(series: 2, hour: 24),
+                    BlockKey(series: 0, hour: UInt32.max)]
+        for key in keys { #expect(BlockKey(bytes: key.bytes) == key) }
+        let sorted = keys.map(\.bytes).sorted { $0.lexicographicallyPrecedes($1) }.compactMap { BlockKey(bytes: $0) }
+        #expect(sorted == keys)
+        #expect(BlockKey(bytes: [UInt8](repeating: 0, count: 12)) == nil)
+        #expect(BlockKey(bytes: BlockKey.bound(day: 3, series: 1, hourOfDay: 24)) == nil)
+        #expect(BlockKey(bytes: [0xFF, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 0, count: 8) + [0]) == nil)
+        #expect(BlockKey.bound(day: 1, series: 1, hourOfDay: 24).lexicographicallyPrecedes(BlockKey(series: 2, hour: 24).bytes))
     }
 
     @Test func retriesAcrossFlushesCountOnceAndLateDataMatchesInOrder() throws {
