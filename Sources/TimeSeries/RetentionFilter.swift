@@ -8,7 +8,7 @@ public struct RetentionFilter: CompactionFilter {
     public enum Layout: Sendable {
         /// ``RollupKey``: `series u64 ‖ interval u32`.
         case seriesInterval
-        /// ``BlockKey``: `day u32 ‖ series u64 ‖ hour of the day u8`; the interval is the hour.
+        /// ``BlockKey``: `day u32 ‖ series u64 ‖ span u8`; the interval is the span's last hour.
         case dayMajorHours
     }
 
@@ -38,7 +38,8 @@ public struct RetentionFilter: CompactionFilter {
             interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
         case .dayMajorHours:
             guard key.count == BlockKey.size else { return false }
-            interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 0, as: UInt32.self))) * 24 + Double(key[12])
+            let span = Double(key[12]) * Double(BlockKey.hoursPerBlock)
+            interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 0, as: UInt32.self))) * 24 + span + Double(BlockKey.hoursPerBlock - 1)
         }
         let endMinute = (interval + 1) * Double(minutesPerInterval)
         let cutoffMinute = (clock().timeIntervalSince1970 - retention) / 60

@@ -48,25 +48,36 @@ public struct RollupKey: Equatable, Hashable, Sendable {
     }
 }
 
-/// Keys of the `blocks` column family: `day u32 BE ‖ series id u64 BE ‖ hour of the day u8`
-/// (days and hours since the Unix epoch), one sample block per series-hour.
+/// Keys of the `blocks` column family: `day u32 BE ‖ series id u64 BE ‖ span u8` (days since the
+/// Unix epoch; span 0–5: the day's hours 0–3, 4–7, … 20–23), one sample block per series and
+/// four hours.
 ///
-/// Day first, so that RocksDB's order is day, then series, then hour: a day's blocks are one
+/// Day first, so that RocksDB's order is day, then series, then span: a day's blocks are one
 /// key range, which new samples (nearly all of today) never interleave with older days. A
 /// compaction of today's merge operands rewrites today, not the retained history, and the files
-/// of older days move down the levels untouched; sealing a day reads one range. A series' hours
-/// of one day are adjacent, so its rollups over a range cost one seek per day.
+/// of older days move down the levels untouched; sealing a day reads one range. A series' spans
+/// of one day are adjacent, so its rollups over a range cost one seek per day. Four hours a
+/// block: a fleet reporting once a minute fills it with 240 samples a field, so the block's
+/// header and the key cost a quarter of what hourly blocks did.
 public struct BlockKey: Equatable, Hashable, Sendable {
     public static let size = 13
+    /// Hours one block covers (a divisor of 24).
+    public static let hoursPerBlock: UInt32 = 4
+    /// Blocks in a day.
+    public static let spansPerDay = UInt8(24 / hoursPerBlock)
     public var series: UInt64
-    /// Hours since the Unix epoch.
+    /// The first hour of the block's span (hours since the Unix epoch, a multiple of
+    /// ``hoursPerBlock``).
     public var hour: UInt32
 
-    /// A `BlockKey` from its parts.
+    /// The key of the block of `series` holding `hour`.
     public init(series: UInt64, hour: UInt32) {
         self.series = series
-        self.hour = hour
+        self.hour = Self.spanStart(hour)
     }
+
+    /// The first hour of the span holding `hour`.
+    public static func spanStart(_ hour: UInt32) -> UInt32 { hour - hour % hoursPerBlock }
 
     public var bytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
@@ -76,36 +87,36 @@ public struct BlockKey: Equatable, Hashable, Sendable {
 
     /// Writes the 13 key bytes into `buffer` (which must hold 13 bytes), without allocating.
     public func write(into buffer: inout [UInt8]) {
-        Self.write(day: hour / 24, series: series, hourOfDay: UInt8(hour % 24), into: &buffer)
+        Self.write(day: hour / 24, series: series, span: UInt8(hour % 24 / Self.hoursPerBlock), into: &buffer)
     }
 
     /// The first key of `day` (a scan's bound; `day` may be one past the last day).
     public static func start(ofDay day: UInt32) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
-        write(day: day, series: 0, hourOfDay: 0, into: &out)
+        write(day: day, series: 0, span: 0, into: &out)
         return out
     }
 
-    /// The key of `series` in `day` at `hourOfDay`, which may be 24: past the series' last hour
-    /// of the day (a scan's upper bound).
-    public static func bound(day: UInt32, series: UInt64, hourOfDay: UInt8) -> [UInt8] {
+    /// The key of `series` in `day` at `span`, which may be ``spansPerDay``: past the series'
+    /// last block of the day (a scan's upper bound).
+    public static func bound(day: UInt32, series: UInt64, span: UInt8) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
-        write(day: day, series: series, hourOfDay: hourOfDay, into: &out)
+        write(day: day, series: series, span: span, into: &out)
         return out
     }
 
-    private static func write(day: UInt32, series: UInt64, hourOfDay: UInt8, into buffer: inout [UInt8]) {
+    private static func write(day: UInt32, series: UInt64, span: UInt8, into buffer: inout [UInt8]) {
         withUnsafeBytes(of: day.bigEndian) { buffer.replaceSubrange(0..<4, with: $0) }
         withUnsafeBytes(of: series.bigEndian) { buffer.replaceSubrange(4..<12, with: $0) }
-        buffer[12] = hourOfDay
+        buffer[12] = span
     }
 
-    /// A `BlockKey` from its bytes; `nil` unless 13 bytes with an hour of the day below 24.
+    /// A `BlockKey` from its bytes; `nil` unless 13 bytes with a span below ``spansPerDay``.
     public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count == Self.size, bytes[12] < 24 else { return nil }
+        guard bytes.count == Self.size, bytes[12] < Self.spansPerDay else { return nil }
         let day = readBigEndian(UInt32.self, bytes, at: 0)
         let (base, overflow) = day.multipliedReportingOverflow(by: 24)
-        let (hour, carry) = base.addingReportingOverflow(UInt32(bytes[12]))
+        let (hour, carry) = base.addingReportingOverflow(UInt32(bytes[12]) * Self.hoursPerBlock)
         guard !overflow, !carry else { return nil }
         series = readBigEndian(UInt64.self, bytes, at: 4)
         self.hour = hour

@@ -45,16 +45,21 @@ enum SampleBlockCodec {
     static let xorVersion: UInt8 = 2
     static let signBit: UInt64 = 1 << 63
     /// Most samples a block decodes to: far above what a block holds (the merge operator keeps
-    /// 32,768, and flushes write no more), low enough that damaged bytes cannot ask for an
+    /// 131,072, and flushes write no more), low enough that damaged bytes cannot ask for an
     /// unbounded allocation.
     static let maxSamples = 1 << 20
     static let sharedTimes: UInt8 = 0x80
+    /// Version 4's mode bit: decimal values packed as differences (else over their minimum).
+    static let decimalDifferences: UInt8 = 0x40
+    /// Version 4's time units: 10^0 … 10^18 ns.
+    static let timeScales: [Int64] = (0...18).map { (0..<$0).reduce(Int64(1)) { value, _ in value * 10 } }
     /// Exact powers of ten, 10^0…10^15 (every one is a double exactly).
     static let powersOfTen: [Double] = (0...15).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
     /// Mantissas stay below 2^53, where every integer is a double exactly.
     static let mantissaLimit: Double = 9_007_199_254_740_992
 
     static func encode(_ samples: [FieldSample], version: UInt8 = version) -> [UInt8] {
+        if version == Self.version { return encodePacked(samples) }
         var out: [UInt8] = []
         out.reserveCapacity(8 + samples.count * 4)
         out.append(version)
@@ -83,15 +88,9 @@ enum SampleBlockCodec {
                 let shared = previousField.count == run.count && zip(previousField, run).allSatisfy { $0.timestamp == $1.timestamp }
                 let exponent = decimalExponent(run)
                 out.append((shared ? sharedTimes : 0) | (exponent.map { UInt8($0 + 1) } ?? 0))
-                if !shared {
-                    if version == varintVersion { appendTimes(run, to: &out) } else { appendPackedTimes(run, to: &out) }
-                }
+                if !shared { appendTimes(run, to: &out) }
                 if let exponent {
-                    if version == varintVersion {
-                        appendDecimal(run, exponent: exponent, to: &out)
-                    } else {
-                        appendPackedDecimal(run, exponent: exponent, to: &out)
-                    }
+                    appendDecimal(run, exponent: exponent, to: &out)
                 } else {
                     appendXOR(run, to: &out)
                 }
@@ -174,28 +173,76 @@ enum SampleBlockCodec {
         }
     }
 
+    /// Version 4: see the type's documentation.
+    static func encodePacked(_ samples: [FieldSample]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + samples.count * 2)
+        out.append(version)
+        var runs: [Range<Int>] = []
+        var index = 0
+        while index < samples.count {
+            var end = index + 1
+            while end < samples.count, samples[end].field == samples[index].field { end += 1 }
+            runs.append(index..<end)
+            index = end
+        }
+        appendVarint(UInt64(runs.count), to: &out)
+        var previous: ArraySlice<FieldSample> = []
+        for range in runs {
+            let run = samples[range]
+            let field = run[run.startIndex].field
+            appendVarint(previous.isEmpty ? UInt64(field) : UInt64(field - previous[previous.startIndex].field - 1), to: &out)
+            let shared = previous.count == run.count && zip(previous, run).allSatisfy { $0.timestamp == $1.timestamp }
+            let exponent = decimalExponent(run)
+            var values: [UInt8] = []
+            var differences = false
+            if let exponent {
+                differences = appendPackedDecimal(run, exponent: exponent, to: &values)
+            } else {
+                appendXOR(run, to: &values)
+            }
+            out.append((shared ? sharedTimes : 0) | (differences ? decimalDifferences : 0) | (exponent.map { UInt8($0 + 1) } ?? 0))
+            if !shared {
+                appendVarint(UInt64(run.count), to: &out)
+                appendPackedTimes(run, to: &out)
+            }
+            out += values
+            previous = run
+        }
+        return out
+    }
+
+    /// Timestamps as a power-of-ten unit (the largest dividing every one), the first in that
+    /// unit, then the deltas packed over their smallest value and common step.
     private static func appendPackedTimes(_ run: ArraySlice<FieldSample>, to out: inout [UInt8]) {
-        appendBigEndian(UInt64(bitPattern: run[run.startIndex].timestamp), to: &out)
+        var scale = 0
+        while scale < timeScales.count - 1, run.allSatisfy({ $0.timestamp % timeScales[scale + 1] == 0 }) { scale += 1 }
+        let unit = timeScales[scale]
+        out.append(UInt8(scale))
+        let first = run[run.startIndex].timestamp / unit
+        appendVarint(zigzag(first), to: &out)
         guard run.count >= 2 else { return }
         // Timestamps strictly increase (a block holds one sample per field and time), so every
         // delta is positive; as unsigned it is exact even across the whole Int64 range.
         var deltas: [UInt64] = []
         deltas.reserveCapacity(run.count - 1)
-        var previous = run[run.startIndex].timestamp
+        var previous = first
         for sample in run.dropFirst() {
-            deltas.append(UInt64(bitPattern: sample.timestamp &- previous))
-            previous = sample.timestamp
+            let time = sample.timestamp / unit
+            deltas.append(UInt64(bitPattern: time &- previous))
+            previous = time
         }
         let base = deltas.min() ?? 0
         var step: UInt64 = 0
         for delta in deltas { step = gcd(step, delta &- base) }
         appendVarint(base, to: &out)
         appendVarint(step, to: &out)
-        let offsets = deltas.map { step == 0 ? 0 : ($0 &- base) / step }
-        appendPacked(offsets, to: &out)
+        appendPacked(deltas.map { step == 0 ? 0 : ($0 &- base) / step }, to: &out)
     }
 
-    private static func appendPackedDecimal(_ run: ArraySlice<FieldSample>, exponent: Int, to out: inout [UInt8]) {
+    /// Decimal values packed over their smallest mantissa, or their differences over the
+    /// smallest difference, whichever is shorter; returns whether it wrote differences.
+    private static func appendPackedDecimal(_ run: ArraySlice<FieldSample>, exponent: Int, to out: inout [UInt8]) -> Bool {
         let mantissas = run.map { Int64(mantissa($0.value, exponent: exponent)) }
         // Mantissas are below 2^53 in magnitude, so differences and offsets fit without wrapping.
         let low = mantissas.min() ?? 0
@@ -208,15 +255,14 @@ enum SampleBlockCodec {
         let rawBytes = varintSize(zigzag(low)) + packedSize(rawOffsets)
         let differenceBytes = varintSize(zigzag(mantissas[0])) + varintSize(zigzag(lowDifference)) + packedSize(differenceOffsets)
         if rawBytes <= differenceBytes {
-            out.append(0)
             appendVarint(zigzag(low), to: &out)
             appendPacked(rawOffsets, to: &out)
-        } else {
-            out.append(1)
-            appendVarint(zigzag(mantissas[0]), to: &out)
-            appendVarint(zigzag(lowDifference), to: &out)
-            appendPacked(differenceOffsets, to: &out)
+            return false
         }
+        appendVarint(zigzag(mantissas[0]), to: &out)
+        appendVarint(zigzag(lowDifference), to: &out)
+        appendPacked(differenceOffsets, to: &out)
+        return true
     }
 
     /// Width byte and the values in that many bits each, least significant first.
@@ -265,20 +311,20 @@ enum SampleBlockCodec {
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer) -> [FieldSample]? {
-        guard let version = bytes.first, version == Self.version || version == varintVersion || version == xorVersion else { return nil }
+        guard let version = bytes.first else { return nil }
+        if version == Self.version { return decodePacked(bytes) }
+        guard version == varintVersion || version == xorVersion else { return nil }
         var reader = Reader(bytes: bytes, offset: 1)
         guard let fieldCount = reader.varint(), fieldCount <= 65_536 else { return nil }
         var samples: [FieldSample] = []
         var lastField: Int = -1
         var previousRun = 0..<0
         for _ in 0..<fieldCount {
-            // Version 4 may pack a field into fewer bytes than samples (width 0), so the count is
-            // bounded by the most samples a block holds, not by the bytes left.
             guard let field = reader.u16(), Int(field) > lastField, let count = reader.varint(), count >= 1,
-                  count <= UInt64(version == Self.version ? maxSamples - samples.count : bytes.count) else { return nil }
+                  count <= UInt64(bytes.count) else { return nil }
             lastField = Int(field)
             var mode: UInt8 = 0
-            if version != xorVersion {
+            if version == varintVersion {
                 guard let byte = reader.byte(), byte & 0x7F <= UInt8(powersOfTen.count) else { return nil }
                 mode = byte
             }
@@ -296,21 +342,9 @@ enum SampleBlockCodec {
                 // order-preserving unsigned form (sign bit flipped), so it must strictly increase.
                 var delta: UInt64 = 0
                 var ordered = UInt64(bitPattern: time) ^ Self.signBit
-                var packed: (base: UInt64, step: UInt64, offsets: [UInt64])?
-                if version == Self.version, count >= 2 {
-                    guard let base = reader.varint(), let step = reader.varint(), let offsets = reader.packed(count: Int(count) - 1) else { return nil }
-                    packed = (base, step, offsets)
-                }
-                for index in 1..<Int(count) {
-                    if let packed {
-                        let (scaled, overflow) = packed.offsets[index - 1].multipliedReportingOverflow(by: packed.step)
-                        let (sum, carry) = packed.base.addingReportingOverflow(scaled)
-                        guard !overflow, !carry else { return nil }
-                        delta = sum
-                    } else {
-                        guard let encoded = reader.varint() else { return nil }
-                        delta = delta &+ UInt64(bitPattern: unzigzag(encoded))
-                    }
+                for _ in 1..<Int(count) {
+                    guard let encoded = reader.varint() else { return nil }
+                    delta = delta &+ UInt64(bitPattern: unzigzag(encoded))
                     guard delta > 0 else { return nil }
                     let (next, overflow) = ordered.addingReportingOverflow(delta)
                     guard !overflow else { return nil }
@@ -321,49 +355,90 @@ enum SampleBlockCodec {
             }
             let run = start..<(start + Int(count))
             if mode & 0x7F == 0 {
-                guard let firstBits = reader.u64() else { return nil }
-                var bits = firstBits
-                samples[start].value = Double(bitPattern: bits)
-                for position in run.dropFirst() {
-                    guard let header = reader.byte() else { return nil }
-                    if header != 0 {
-                        let leading = Int(header >> 4)
-                        let meaningful = Int(header & 0x0F)
-                        guard meaningful >= 1, leading + meaningful <= 8 else { return nil }
-                        var xor: UInt64 = 0
-                        for _ in 0..<meaningful {
-                            guard let byte = reader.byte() else { return nil }
-                            xor = xor << 8 | UInt64(byte)
-                        }
-                        xor <<= UInt64((8 - leading - meaningful) * 8)
-                        bits ^= xor
-                    }
-                    samples[position].value = Double(bitPattern: bits)
-                }
+                guard reader.xor(into: &samples, run) else { return nil }
             } else {
                 let scale = powersOfTen[Int(mode & 0x7F) - 1]
                 var mantissa: Int64 = 0
+                for position in run {
+                    guard let encoded = reader.varint() else { return nil }
+                    // Wrapping: damaged bytes give some value, never a trap.
+                    mantissa = mantissa &+ unzigzag(encoded)
+                    samples[position].value = Double(mantissa) / scale
+                }
+            }
+            previousRun = run
+        }
+        guard reader.offset == bytes.count else { return nil }
+        return samples
+    }
+
+    /// Version 4. Counts are bounded by ``maxSamples`` (a field of equal values at regular
+    /// times takes a few bytes whatever its length); arithmetic on damaged bytes wraps or is
+    /// refused, never traps.
+    static func decodePacked(_ bytes: UnsafeRawBufferPointer) -> [FieldSample]? {
+        var reader = Reader(bytes: bytes, offset: 1)
+        guard let fieldCount = reader.varint(), fieldCount <= 65_536 else { return nil }
+        var samples: [FieldSample] = []
+        var field: UInt64 = 0
+        var previousRun = 0..<0
+        for index in 0..<fieldCount {
+            guard let gap = reader.varint(), let mode = reader.byte() else { return nil }
+            let (next, carry) = (index == 0 ? 0 : field + 1).addingReportingOverflow(gap)
+            guard !carry, next <= UInt64(UInt16.max) else { return nil }
+            field = next
+            let exponent = Int(mode & 0x1F)
+            guard exponent <= powersOfTen.count, mode & 0x20 == 0, exponent > 0 || mode & decimalDifferences == 0 else { return nil }
+            let start = samples.count
+            let id = UInt16(field)
+            if mode & sharedTimes != 0 {
+                guard !previousRun.isEmpty else { return nil }
+                for position in previousRun { samples.append(FieldSample(field: id, timestamp: samples[position].timestamp, value: 0)) }
+            } else {
+                guard let count = reader.varint(), count >= 1, count <= UInt64(maxSamples - samples.count),
+                      let scale = reader.byte(), Int(scale) < timeScales.count, let firstScaled = reader.varint() else { return nil }
+                let unit = timeScales[Int(scale)]
+                // Times are rebuilt in the unit, in the order-preserving unsigned form (sign bit
+                // flipped): each must be above the previous one and, times the unit, an Int64.
+                var ordered = UInt64(bitPattern: unzigzag(firstScaled)) ^ signBit
+                func append(_ ordered: UInt64) -> Bool {
+                    let (time, overflow) = Int64(bitPattern: ordered ^ signBit).multipliedReportingOverflow(by: unit)
+                    guard !overflow else { return false }
+                    samples.append(FieldSample(field: id, timestamp: time, value: 0))
+                    return true
+                }
+                guard append(ordered) else { return nil }
+                if count >= 2 {
+                    guard let base = reader.varint(), let step = reader.varint(), let offsets = reader.packed(count: Int(count) - 1) else { return nil }
+                    samples.reserveCapacity(samples.count + offsets.count)
+                    for offset in offsets {
+                        let (scaled, overflow) = offset.multipliedReportingOverflow(by: step)
+                        let (delta, carry) = base.addingReportingOverflow(scaled)
+                        guard !overflow, !carry, delta > 0 else { return nil }
+                        let (next, beyond) = ordered.addingReportingOverflow(delta)
+                        guard !beyond else { return nil }
+                        ordered = next
+                        guard append(ordered) else { return nil }
+                    }
+                }
+            }
+            let run = start..<samples.count
+            if exponent == 0 {
+                guard reader.xor(into: &samples, run) else { return nil }
+            } else {
+                let scale = powersOfTen[exponent - 1]
                 // Wrapping arithmetic: damaged bytes give some value, never a trap.
-                if version == Self.version {
-                    guard let kind = reader.byte(), kind <= 1, let first = reader.varint() else { return nil }
-                    if kind == 0 {
-                        guard let offsets = reader.packed(count: run.count) else { return nil }
-                        for (position, offset) in zip(run, offsets) {
-                            samples[position].value = Double(unzigzag(first) &+ Int64(bitPattern: offset)) / scale
-                        }
-                    } else {
-                        guard let low = reader.varint(), let offsets = reader.packed(count: run.count - 1) else { return nil }
-                        mantissa = unzigzag(first)
-                        samples[start].value = Double(mantissa) / scale
-                        for (position, offset) in zip(run.dropFirst(), offsets) {
-                            mantissa = mantissa &+ (unzigzag(low) &+ Int64(bitPattern: offset))
-                            samples[position].value = Double(mantissa) / scale
-                        }
+                guard let first = reader.varint() else { return nil }
+                if mode & decimalDifferences == 0 {
+                    guard let offsets = reader.packed(count: run.count) else { return nil }
+                    for (position, offset) in zip(run, offsets) {
+                        samples[position].value = Double(unzigzag(first) &+ Int64(bitPattern: offset)) / scale
                     }
                 } else {
-                    for position in run {
-                        guard let encoded = reader.varint() else { return nil }
-                        mantissa = mantissa &+ unzigzag(encoded)
+                    guard let low = reader.varint(), let offsets = reader.packed(count: run.count - 1) else { return nil }
+                    var mantissa = unzigzag(first)
+                    samples[start].value = Double(mantissa) / scale
+                    for (position, offset) in zip(run.dropFirst(), offsets) {
+                        mantissa = mantissa &+ (unzigzag(low) &+ Int64(bitPattern: offset))
                         samples[position].value = Double(mantissa) / scale
                     }
                 }
@@ -394,6 +469,30 @@ enum SampleBlockCodec {
             guard offset + 8 <= bytes.count else { return nil }
             defer { offset += 8 }
             return readBigEndian(UInt64.self, bytes, at: offset)
+        }
+
+        /// XOR values (``appendXOR(_:to:)``) into the samples at `run`; `false` when damaged.
+        mutating func xor(into samples: inout [FieldSample], _ run: Range<Int>) -> Bool {
+            guard let firstBits = u64() else { return false }
+            var bits = firstBits
+            samples[run.lowerBound].value = Double(bitPattern: bits)
+            for position in run.dropFirst() {
+                guard let header = byte() else { return false }
+                if header != 0 {
+                    let leading = Int(header >> 4)
+                    let meaningful = Int(header & 0x0F)
+                    guard meaningful >= 1, leading + meaningful <= 8 else { return false }
+                    var xor: UInt64 = 0
+                    for _ in 0..<meaningful {
+                        guard let byte = byte() else { return false }
+                        xor = xor << 8 | UInt64(byte)
+                    }
+                    xor <<= UInt64((8 - leading - meaningful) * 8)
+                    bits ^= xor
+                }
+                samples[position].value = Double(bitPattern: bits)
+            }
+            return true
         }
 
         /// A width byte and `count` values of that many bits (``appendPacked(_:to:)``).

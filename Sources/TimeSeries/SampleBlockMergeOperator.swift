@@ -9,11 +9,12 @@ import RocksDB
 /// that the ones with the latest timestamps are kept.
 public struct SampleBlockMergeOperator: MergeOperator {
     public let name = "flashback.samples.v1"
-    /// Bound on one block's size (default 32,768 samples ≈ 576 KiB: 9 fields at 1/s for an hour).
+    /// Bound on one block's size (default 131,072 samples ≈ 2.3 MiB: 9 fields at 1/s for the
+    /// four hours of a block).
     public let maxSamples: Int
 
     /// A `SampleBlockMergeOperator` from its parts.
-    public init(maxSamples: Int = 32_768) {
+    public init(maxSamples: Int = 131_072) {
         self.maxSamples = maxSamples
     }
 

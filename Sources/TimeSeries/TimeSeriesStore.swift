@@ -183,6 +183,8 @@ public final class TimeSeriesStore: Sendable {
     private let flushCounter = Atomic<Int>(0)
     private let settleCounter = Atomic<Int>(0)
     private let settleCheckCounter = Atomic<Int>(0)
+    /// Bytes of merge operands flushes wrote into `blocks` since the last settle.
+    private let flushedSinceSettle = Atomic<Int>(0)
     /// Tasks waiting in ``flushed(atLeast:)``: the flush count each needs, by waiter id.
     private let flushWaiters = Mutex<FlushWaiters>(FlushWaiters())
     /// Newest flushed sample per series and field, for the series some query asked about
@@ -467,6 +469,7 @@ public final class TimeSeriesStore: Sendable {
     /// rewritten: keys are day-major). Without it the bytes stay on disk until the next burst
     /// fills the memtables again.
     public func settle() throws {
+        flushedSinceSettle.store(0, ordering: .relaxed)
         try database.flush()
         try database.compact(log)
         // Fold the merge operands of the days the burst wrote into their blocks (one value a
@@ -482,12 +485,15 @@ public final class TimeSeriesStore: Sendable {
         settleCounter.add(1, ordering: .relaxed)
     }
 
-    /// Bytes ``settle()`` would free or write out: the memtables of every family and the ingest
-    /// log's SST files. Small between the sparse reports of a quiet fleet (no settle needed);
-    /// large after a burst.
+    /// Bytes ``settle()`` would free, write out or fold: the memtables of every family, the
+    /// ingest log's SST files and the merge operands flushed into blocks since the last settle
+    /// (a burst that ended just after RocksDB flushed its memtables leaves them in level 0).
+    /// Small between the sparse reports of a quiet fleet (no settle needed); large after a
+    /// burst.
     public var settleableBytes: UInt64 {
         let memtables = database.integerProperty("rocksdb.cur-size-all-mem-tables") ?? 0
         return memtables + (database.integerProperty("rocksdb.total-sst-files-size", of: log) ?? 0)
+            + UInt64(flushedSinceSettle.load(ordering: .relaxed))
     }
 
     /// How many times ``settle()`` ran.
@@ -537,6 +543,7 @@ public final class TimeSeriesStore: Sendable {
                 let batch = WriteBatch()
                 var key = [UInt8](repeating: 0, count: BlockKey.size)
                 var touched = state.withLock { $0.touchedDays }
+                var blockBytes = 0
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
                 for series in pending.bySeries.keys.sorted() {
@@ -562,7 +569,9 @@ public final class TimeSeriesStore: Sendable {
                                 sums[series, default: [:]][field, default: 0] += local[slot]
                             }
                         }
-                        batch.merge(key, block.encoded(), in: blocks)
+                        let encoded = block.encoded()
+                        blockBytes += encoded.count
+                        batch.merge(key, encoded, in: blocks)
                     }
                 }
                 for sequence in pending.logSequences {
@@ -571,6 +580,7 @@ public final class TimeSeriesStore: Sendable {
                 // No fsync needed: the WAL keeps batches in order, so if this batch is lost the log
                 // entries it deletes are still there and are replayed.
                 try database.write(batch)
+                flushedSinceSettle.add(blockBytes, ordering: .relaxed)
                 // Before the samples leave `flushing`, so a reader always finds them somewhere.
                 updateLatest(with: pending)
                 if !sums.isEmpty {
@@ -706,20 +716,23 @@ public final class TimeSeriesStore: Sendable {
         let toHour = UInt32(clamping: (toSeconds + 3599) / 3600)
         // Pending samples first: a sample leaving the buffer is in the blocks by the time the
         // scan below reads them (merging both is harmless: blocks are unions).
+        // Grouped by block span, as the stored blocks are.
         let pending = state.withLock { state in
-            var hours = state.flushing?.samples(series: series, fromHour: fromHour, toHour: toHour) ?? [:]
-            for (hour, samples) in state.active.samples(series: series, fromHour: fromHour, toHour: toHour) {
-                hours[hour, default: []] += samples
+            var spans: [UInt32: [FieldSample]] = [:]
+            for buffer in [state.flushing, state.active] {
+                for (hour, samples) in buffer?.samples(series: series, fromHour: fromHour, toHour: toHour) ?? [:] {
+                    spans[BlockKey.spanStart(hour), default: []] += samples
+                }
             }
-            return hours
+            return spans
         }
         var stored: [UInt32: SampleBlock] = [:]
-        try scanBlocks(series: series, fromHour: fromHour, toHour: toHour) { hour, block in stored[hour] = block }
+        try scanBlocks(series: series, fromHour: fromHour, toHour: toHour) { spanStart, block in stored[spanStart] = block }
         let fromNanos = fromSeconds * 1_000_000_000
         let toNanos = toSeconds * 1_000_000_000
-        for hour in Set(stored.keys).union(pending.keys).sorted() {
-            var block = stored[hour] ?? SampleBlock(samples: [])
-            if let buffered = pending[hour] { block = SampleBlock(samples: block.samples + buffered) }
+        for span in Set(stored.keys).union(pending.keys).sorted() {
+            var block = stored[span] ?? SampleBlock(samples: [])
+            if let buffered = pending[span] { block = SampleBlock(samples: block.samples + buffered) }
             for (index, field) in fields.enumerated() {
                 for (minute, rollup) in block.minuteRollups(field: field, fromNanos: fromNanos, toNanos: toNanos) {
                     let intervalStart = perDay ? Int64(minute / 1440) * 86_400 : Int64(minute) * 60
@@ -734,18 +747,19 @@ public final class TimeSeriesStore: Sendable {
         return rows
     }
 
-    /// The stored blocks of `series` from `fromHour` up to `toHour` (exclusive), oldest first:
-    /// one bounded scan per day, over the days that hold blocks at all.
-    func scanBlocks(series: UInt64, fromHour: UInt32, toHour: UInt32, _ body: (_ hour: UInt32, _ block: SampleBlock) throws -> Void) throws {
+    /// The stored blocks of `series` that hold hours from `fromHour` up to `toHour` (exclusive),
+    /// oldest first, each with the first hour of its span: one bounded scan per day, over the
+    /// days that hold blocks at all.
+    func scanBlocks(series: UInt64, fromHour: UInt32, toHour: UInt32, _ body: (_ spanStart: UInt32, _ block: SampleBlock) throws -> Void) throws {
         guard toHour > fromHour, let stored = state.withLock({ $0.storedDays }) else { return }
         let firstDay = max(fromHour / 24, stored.lowerBound)
         let lastDay = min((toHour - 1) / 24, stored.upperBound)
         guard firstDay <= lastDay else { return }
         for day in firstDay...lastDay {
-            let low = UInt8(day == fromHour / 24 ? fromHour % 24 : 0)
-            let high = UInt8(day == (toHour - 1) / 24 ? (toHour - 1) % 24 + 1 : 24)
-            try database.scan(blocks, lowerBound: BlockKey.bound(day: day, series: series, hourOfDay: low),
-                              upperBound: BlockKey.bound(day: day, series: series, hourOfDay: high)) { key, value in
+            let low = UInt8(day == fromHour / 24 ? fromHour % 24 / BlockKey.hoursPerBlock : 0)
+            let high = day == (toHour - 1) / 24 ? UInt8((toHour - 1) % 24 / BlockKey.hoursPerBlock) + 1 : BlockKey.spansPerDay
+            try database.scan(blocks, lowerBound: BlockKey.bound(day: day, series: series, span: low),
+                              upperBound: BlockKey.bound(day: day, series: series, span: high)) { key, value in
                 guard let blockKey = BlockKey(bytes: key), let block = SampleBlock(decoding: value) else { return true }
                 try body(blockKey.hour, block)
                 return true
@@ -842,7 +856,7 @@ public final class TimeSeriesStore: Sendable {
             var loaded: [LatestKey: LatestSample] = [:]
             for id in ids {
                 var found: [UInt16: LatestSample] = [:]
-                var hour = newestHour
+                var hour = BlockKey.spanStart(newestHour)
                 while found.count < fields.count {
                     if let bytes = try database.get(BlockKey(series: id, hour: hour).bytes, in: blocks),
                        let block = SampleBlock(decoding: bytes) {
@@ -853,8 +867,8 @@ public final class TimeSeriesStore: Sendable {
                         }
                         found.merge(inBlock) { current, _ in current }
                     }
-                    guard hour > oldestHour else { break }
-                    hour -= 1
+                    guard hour > oldestHour, hour >= BlockKey.hoursPerBlock else { break }
+                    hour -= BlockKey.hoursPerBlock
                 }
                 for field in fields {
                     loaded[LatestKey(series: id, field: field)] = found[field] ?? LatestSample(time: Int64.min, value: 0)

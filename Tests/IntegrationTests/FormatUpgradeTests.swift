@@ -53,8 +53,10 @@ struct FormatUpgradeTests {
             return true
         }
         #expect(old == 0)
-        // 4 series × the 4 hours the samples span (minutes 0–199 from the hour `base`).
-        #expect(keys.count == 16 && Set(keys.map(\.series)).count == 4, "\(keys)")
-        #expect(keys.allSatisfy { Int($0.hour) * 3600 >= base && Int($0.hour) * 3600 < base + 4 * 3600 })
+        // 4 series × the four-hour spans of the hours the samples fall in (minutes 0–199 from the
+        // hour `base`).
+        let spans = Set((0..<200).map { BlockKey.spanStart(UInt32((base + $0 * 60) / 3600)) })
+        #expect(keys.count == 4 * spans.count && Set(keys.map(\.series)).count == 4, "\(keys)")
+        #expect(Set(keys.map(\.hour)) == spans)
     }
 }

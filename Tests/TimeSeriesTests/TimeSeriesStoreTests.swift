@@ -187,10 +187,14 @@ struct TimeSeriesStoreTests {
         // Its blocks, rewritten as format 2 keys and older encodings into `samples`.
         var old: [(key: [UInt8], value: [UInt8])] = []
         try db.scan(try db.columnFamily("blocks")) { key, value in
+            // Format 2 had a block per hour.
             let blockKey = try #require(BlockKey(bytes: key))
             let block = try #require(SampleBlock(decoding: value))
-            let encodings = [block.encodedVarint(), block.encodedXOR(), block.encodedFixedWidth()]
-            old.append((RollupKey(series: blockKey.series, interval: blockKey.hour).bytes, encodings[old.count % 3]))
+            for hour in Set(block.samples.map { RollupKey.hour(ofNanoseconds: $0.timestamp) }).sorted() {
+                let part = SampleBlock(samples: block.samples.filter { RollupKey.hour(ofNanoseconds: $0.timestamp) == hour })
+                let encodings = [part.encodedVarint(), part.encodedXOR(), part.encodedFixedWidth()]
+                old.append((RollupKey(series: blockKey.series, interval: hour).bytes, encodings[old.count % 3]))
+            }
             return true
         }
         #expect(old.count > 20)
@@ -223,16 +227,18 @@ struct TimeSeriesStoreTests {
         db.close()
     }
 
-    @Test func blockKeysSortByDaySeriesHourAndRefuseOtherBytes() throws {
-        let keys = [BlockKey(series: 9, hour: 23), BlockKey(series: 1, hour: 24), BlockKey(series: 1, hour: 30), BlockKey(series: 2, hour: 24),
+    @Test func blockKeysSortByDaySeriesSpanAndRefuseOtherBytes() throws {
+        // A key names the four-hour span holding its hour.
+        #expect(BlockKey(series: 1, hour: 30).hour == 28 && BlockKey(series: 1, hour: 30) == BlockKey(series: 1, hour: 31))
+        let keys = [BlockKey(series: 9, hour: 20), BlockKey(series: 1, hour: 24), BlockKey(series: 1, hour: 28), BlockKey(series: 2, hour: 24),
                     BlockKey(series: 0, hour: UInt32.max)]
         for key in keys { #expect(BlockKey(bytes: key.bytes) == key) }
         let sorted = keys.map(\.bytes).sorted { $0.lexicographicallyPrecedes($1) }.compactMap { BlockKey(bytes: $0) }
         #expect(sorted == keys)
         #expect(BlockKey(bytes: [UInt8](repeating: 0, count: 12)) == nil)
-        #expect(BlockKey(bytes: BlockKey.bound(day: 3, series: 1, hourOfDay: 24)) == nil)
+        #expect(BlockKey(bytes: BlockKey.bound(day: 3, series: 1, span: BlockKey.spansPerDay)) == nil)
         #expect(BlockKey(bytes: [0xFF, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 0, count: 8) + [0]) == nil)
-        #expect(BlockKey.bound(day: 1, series: 1, hourOfDay: 24).lexicographicallyPrecedes(BlockKey(series: 2, hour: 24).bytes))
+        #expect(BlockKey.bound(day: 1, series: 1, span: BlockKey.spansPerDay).lexicographicallyPrecedes(BlockKey(series: 2, hour: 24).bytes))
     }
 
     @Test func retriesAcrossFlushesCountOnceAndLateDataMatchesInOrder() throws {
