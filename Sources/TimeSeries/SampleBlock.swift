@@ -45,6 +45,7 @@ public struct SampleBlock: Equatable, Sendable {
     }
 
     static func normalise(_ samples: [FieldSample]) -> [FieldSample] {
+        if let grouped = groupedByField(samples) { return grouped }
         // A stable sort keeps arrival order among equal keys; the last of each run wins.
         let ordered = samples.enumerated().sorted {
             ($0.element.field, $0.element.timestamp, $0.offset) < ($1.element.field, $1.element.timestamp, $1.offset)
@@ -52,6 +53,55 @@ public struct SampleBlock: Equatable, Sendable {
         var out: [FieldSample] = []
         out.reserveCapacity(ordered.count)
         for (_, sample) in ordered {
+            if let last = out.last, last.field == sample.field, last.timestamp == sample.timestamp {
+                out[out.count - 1] = sample
+            } else {
+                out.append(sample)
+            }
+        }
+        return out
+    }
+
+    /// ``normalise(_:)`` for what a flush holds: few fields, mostly in time order (samples
+    /// arrive line by line, each line's fields at one time; concurrent requests may interleave
+    /// their times). A stable scatter by field, a stable sort of only the runs out of time
+    /// order, then repeated times folded (the last wins); `nil` beyond 16 fields.
+    static func groupedByField(_ samples: [FieldSample]) -> [FieldSample]? {
+        var fields: [UInt16] = []
+        var counts: [Int] = []
+        for sample in samples {
+            if let index = fields.firstIndex(of: sample.field) {
+                counts[index] += 1
+            } else {
+                guard fields.count < 16 else { return nil }
+                fields.append(sample.field)
+                counts.append(1)
+            }
+        }
+        let order = fields.indices.sorted { fields[$0] < fields[$1] }
+        var starts = [Int](repeating: 0, count: fields.count)
+        var next = 0
+        for index in order {
+            starts[index] = next
+            next += counts[index]
+        }
+        var scattered = [FieldSample](repeating: FieldSample(field: 0, timestamp: 0, value: 0), count: samples.count)
+        var positions = starts
+        for sample in samples {
+            let index = fields.firstIndex(of: sample.field) ?? 0
+            scattered[positions[index]] = sample
+            positions[index] += 1
+        }
+        for index in fields.indices {
+            let run = starts[index]..<(starts[index] + counts[index])
+            guard zip(scattered[run], scattered[run].dropFirst()).contains(where: { $0.timestamp > $1.timestamp }) else { continue }
+            // Stable: among equal times, arrival order stays, so the last one still wins.
+            let sorted = scattered[run].enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }
+            scattered.replaceSubrange(run, with: sorted.map(\.element))
+        }
+        var out: [FieldSample] = []
+        out.reserveCapacity(samples.count)
+        for sample in scattered {
             if let last = out.last, last.field == sample.field, last.timestamp == sample.timestamp {
                 out[out.count - 1] = sample
             } else {

@@ -110,6 +110,33 @@ struct SampleBlockTests {
         #expect(bytes.count * 2 < xor.count, "version 3: \(bytes.count) bytes, version 2: \(xor.count)")
     }
 
+    /// A block built from a flush's samples (few fields, times mostly in order, some repeated)
+    /// holds what a plain stable sort by (field, time) keeping the last of each pair gives,
+    /// also with interleaved times and beyond 16 fields (the general path).
+    @Test func blocksFromArrivalOrderEqualAStableSortKeepingTheLast() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let fieldCount = round % 10 == 0 ? 20 : Int.random(in: 1...5, using: &generator)
+            var samples: [FieldSample] = []
+            for line in 0..<Int.random(in: 0...60, using: &generator) {
+                let second = round % 3 == 0 ? Int64.random(in: 0..<30, using: &generator) : Int64(line / 2)
+                for field in 0..<fieldCount {
+                    samples.append(Self.sample(UInt16(field * 3 % 7 + field), second: second, Double(Int.random(in: 0...9, using: &generator))))
+                }
+            }
+            let reference = samples.enumerated().sorted {
+                ($0.element.field, $0.element.timestamp, $0.offset) < ($1.element.field, $1.element.timestamp, $1.offset)
+            }.reduce(into: [FieldSample]()) { out, pair in
+                if let last = out.last, last.field == pair.element.field, last.timestamp == pair.element.timestamp {
+                    out[out.count - 1] = pair.element
+                } else {
+                    out.append(pair.element)
+                }
+            }
+            #expect(SampleBlock(samples: samples).samples == reference, "round \(round)")
+        }
+    }
+
     /// Version 4 packs a field's timestamps and decimal values into the bits their range needs:
     /// an hour of reports jittering by whole seconds, a gauge with one decimal, a counter and a
     /// constant take about a third less than version 3's varints, and come back bit for bit.
