@@ -28,11 +28,6 @@ struct AdminRoutes {
         let created: String
     }
 
-    struct Removed: ResponseEncodable {
-        let success = true
-        let message: String
-    }
-
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         let group = router.group("/admin")
         group.post("/checkpoint") { request, _ -> EditedResponse<CheckpointBody> in
@@ -46,11 +41,11 @@ struct AdminRoutes {
                 id: checkpoint.id, path: checkpoint.path, identity: checkpoint.identity, secrets: checkpoint.secrets,
                 created: ISO8601DateFormatter().string(from: checkpoint.created)))
         }
-        group.delete("/checkpoint/{id}") { request, context -> Removed in
+        group.delete("/checkpoint/{id}") { request, context -> JSONResponse<ActionResponse> in
             try authorize(request)
             let id = context.parameters.get("id") ?? ""
             guard checkpoints.remove(id) else { throw APIError(.notFound, "no checkpoint \(Checkpoints.isValidID(id) ? id : "with that id")") }
-            return Removed(message: "checkpoint \(id) deleted")
+            return JSONResponse(body: ActionResponse(message: "checkpoint \(id) deleted"))
         }
     }
 

@@ -256,12 +256,17 @@ public enum Backup {
         return known
     }
 
-    private static func backupID(_ date: Date, existing: [String]) -> String {
+    /// `date` as `20261204T072257Z` (UTC): backup and checkpoint ids, which sort by time.
+    static func compactTimestamp(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let base = formatter.string(from: date)
+        return formatter.string(from: date)
+    }
+
+    private static func backupID(_ date: Date, existing: [String]) -> String {
+        let base = compactTimestamp(date)
         var id = base
         var suffix = 1
         while existing.contains(id) {

@@ -68,7 +68,7 @@ public final class Checkpoints: Sendable {
             var id: String
             repeat {
                 sequence += 1
-                id = Self.id(now) + "-\(sequence)"
+                id = Backup.compactTimestamp(now) + "-\(sequence)"
             } while fileManager.fileExists(atPath: directory + "/" + id)
             let folder = directory + "/" + id
             try fileManager.createDirectory(atPath: folder + "/secrets", withIntermediateDirectories: true)
@@ -111,13 +111,5 @@ public final class Checkpoints: Sendable {
     public static func isValidID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 40 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x54 || $0 == 0x5A || $0 == 0x2D }
             && id.utf8.first != 0x2D
-    }
-
-    private static func id(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
     }
 }

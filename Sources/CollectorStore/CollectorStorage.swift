@@ -70,7 +70,8 @@ public final class CollectorStorage: Sendable {
                 path: path, options: options,
                 columnFamilies: Family.allCases.map { ColumnFamilyDescriptor(name: $0.rawValue) } + extraFamilies)
         } catch let error as RocksDBError where error.kind == .locked {
-            throw StorageError(description: "data directory \(dataDirectory) is in use by another flashback-collector process (RocksDB lock \(path)/LOCK is held)")
+            throw StorageError(description: "data directory \(dataDirectory) is in use by another flashback-collector process (RocksDB lock \(path)/LOCK is held)",
+                               isLocked: true)
         } catch {
             throw StorageError(description: "cannot open the database in \(path): \(error)")
         }
@@ -160,6 +161,8 @@ public final class CollectorStorage: Sendable {
 /// A failure to open the store, phrased for an operator.
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// Another process holds the data directory (its RocksDB lock).
+    public var isLocked = false
 }
 
 extension FixedWidthInteger {

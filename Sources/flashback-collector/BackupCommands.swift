@@ -74,7 +74,7 @@ struct BackupCommand: AsyncParsableCommand {
         let storage: CollectorStorage
         do {
             storage = try CollectorStorage.open(dataDirectory: dataDir, extraFamilies: TimeSeriesStore.columnFamilies(), logger: logger)
-        } catch let error as StorageError where error.description.contains("in use by another") {
+        } catch let error as StorageError where error.isLocked {
             throw Backup.Failure(error.description + "; back up a running collector with --server URL --admin-token-file FILE")
         }
         defer { storage.close() }

@@ -78,6 +78,9 @@ struct OnlineBackupTests {
         #expect(try await loadReached(20))
         let first = try run(backup)
         #expect(first.status == 0 && first.standardOutput.contains(" complete: "), "\(first.standardOutput)\(first.standardError)")
+        // The offline form refuses a running collector's directory and names the online one.
+        let offline = try run(["backup", "--data-dir", source.dataDirectory, "--to", directory.appending("offline")])
+        #expect(offline.status != 0 && offline.standardError.contains("--server URL --admin-token-file"), "\(offline.standardError)")
         #expect(try await loadReached(state.acknowledged.load(ordering: .relaxed) + 20))
         // Every request acknowledged before the second backup began is in it.
         let backedUp = state.acknowledged.load(ordering: .relaxed)
