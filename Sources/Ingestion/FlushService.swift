@@ -37,7 +37,6 @@ public struct FlushService: Service {
 
     public func run() async throws {
         var lastSealCheck = ContinuousClock.now - .seconds(3600)
-        var lastTrim = ContinuousClock.now
         var failing = false
         var flushesCounted = store.flushCount
         var lastFlush = ContinuousClock.now
@@ -57,12 +56,6 @@ public struct FlushService: Service {
                 }
                 metrics.pendingSamples.record(store.pendingSamples)
                 metrics.series.record(store.index.seriesCount)
-                if flushed, ContinuousClock.now - lastTrim >= .seconds(2) {
-                    // Give the freed buffers back to the kernel: glibc keeps them otherwise,
-                    // and peak RSS is what an operator sees.
-                    lastTrim = .now
-                    _ = fb_release_free_memory()
-                }
                 if ContinuousClock.now - lastSealCheck >= .seconds(60) {
                     lastSealCheck = .now
                     let written = try store.sealDays(now: clock())
@@ -79,6 +72,10 @@ public struct FlushService: Service {
                 if !settled, store.pendingSamples == 0, ContinuousClock.now - lastFlush >= settleAfter {
                     settled = true
                     try store.settle(ifAbove: settleAbove)
+                    // The burst is over: give the buffers it freed back to the kernel (glibc
+                    // keeps them for reuse, which under load saves the page faults of taking
+                    // them again; between bursts they are only resident memory).
+                    _ = fb_release_free_memory()
                 }
                 if failing { logger.info("flushing recovered") }
                 failing = false

@@ -256,7 +256,9 @@ public final class TimeSeriesStore: Sendable {
         try database.scan(log) { key, value in
             guard key.count == 8 else { return true }
             let sequence = readBigEndian(UInt64.self, key, at: 0)
-            guard IngestLogEntry.decode(value, { series, sample in initial.active.add(series: series, sample) }) else {
+            guard IngestLogEntry.decodePoints(value, { series, time, fields in
+                initial.active.add(series: series, timestamp: time, fields: (0..<fields.count).lazy.map { fields[$0] })
+            }) else {
                 throw TimeSeriesError.corruptLogEntry(sequence: sequence)
             }
             initial.active.recordLog(sequence)
@@ -363,12 +365,8 @@ public final class TimeSeriesStore: Sendable {
         let writers = max(1, batch.organizations.count)
         var fieldIDs = [UInt16?](repeating: nil, count: batch.fieldNames.count * writers)
         var entry = IngestLogEntry(reservingPoints: batch.points.count)
-        var accepted: [(id: UInt64, point: Int32)] = []
-        accepted.reserveCapacity(batch.points.count)
+        var accepted = PendingSamples()
         var values: [(UInt16, Double)] = []
-        values.reserveCapacity(batch.fields.count)
-        var valueEnds: [Int32] = []
-        valueEnds.reserveCapacity(batch.points.count)
         for (offset, point) in batch.points.enumerated() where inTime[offset] {
             let id: UInt64
             if point.newSeries < 0 {
@@ -382,7 +380,7 @@ public final class TimeSeriesStore: Sendable {
                 case nil: continue
                 }
             }
-            let first = values.count
+            values.removeAll(keepingCapacity: true)
             let writer = min(Int(point.organization), writers - 1)
             var refusal: SeriesLimitError?
             for field in batch.fields[Int(point.fieldStart)..<Int(point.fieldEnd)] {
@@ -402,16 +400,14 @@ public final class TimeSeriesStore: Sendable {
                 values.append((fieldID, field.value))
             }
             if let refusal {
-                values.removeSubrange(first...)
                 outcome.reject(.fieldLimit, point.fieldCount, "\(refusal)")
                 continue
             }
-            entry.append(series: id, timestamp: point.timestamp, fields: values[first..<values.count])
-            accepted.append((id, Int32(offset)))
-            valueEnds.append(Int32(values.count))
+            entry.append(series: id, timestamp: point.timestamp, fields: values[...])
+            accepted.add(series: id, timestamp: point.timestamp, fields: values)
             outcome.stored += point.fieldCount
         }
-        guard !accepted.isEmpty else { return outcome }
+        guard accepted.pointCount > 0 else { return outcome }
         // Memory bound: beyond `maxPendingSamples` the writer flushes before logging anything;
         // if that fails (the flusher is failing too), the write is refused, not queued.
         if pendingSamples >= settings.maxPendingSamples {
@@ -442,15 +438,8 @@ public final class TimeSeriesStore: Sendable {
             sequence = nextSequence.add(1, ordering: .relaxed).oldValue
             try database.put(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, entry.bytes, in: log, sync: sync)
         }
-        state.withLock { state in
-            var start = 0
-            for (offset, point) in accepted.enumerated() {
-                let end = Int(valueEnds[offset])
-                state.active.add(series: point.id, timestamp: batch.points[Int(point.point)].timestamp, fields: values[start..<end])
-                start = end
-            }
-            state.active.recordLog(sequence)
-        }
+        accepted.recordLog(sequence)
+        state.withLock { state in state.active.append(accepted) }
         return outcome
     }
 
@@ -546,33 +535,44 @@ public final class TimeSeriesStore: Sendable {
                 var blockBytes = 0
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
-                for series in pending.bySeries.keys.sorted() {
-                    let countsSeries = !counted.isEmpty && isCounted(series)
-                    for hour in (pending.bySeries[series] ?? []).sorted(by: { $0.hour < $1.hour }) {
-                        BlockKey(series: series, hour: hour.hour).write(into: &key)
-                        let day = hour.hour / 24
-                        touched = touched.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
-                        // The block unions repeated (field, time) pairs, so a retry within one
-                        // flush interval counts once in the totals too.
-                        let block = Self.mergeOperator.capped(SampleBlock(samples: hour.samples))
-                        if countsSeries, block.samples.contains(where: { counted.contains($0.field) }) {
-                            // A retry of a sample an earlier flush stored counts once: read what
-                            // the block holds (before this batch) and skip those.
-                            let stored = try database.get(key, in: blocks).flatMap { SampleBlock(decoding: $0) }
-                            var local = [Double](repeating: 0, count: counted.count)
-                            for sample in block.samples where sample.value.isFinite {
-                                guard let slot = counted.firstIndex(of: sample.field) else { continue }
-                                if let stored, stored.contains(field: sample.field, timestamp: sample.timestamp) { continue }
-                                local[slot] += sample.value
-                            }
-                            for (slot, field) in counted.enumerated() where local[slot] != 0 {
-                                sums[series, default: [:]][field, default: 0] += local[slot]
-                            }
-                        }
-                        let encoded = block.encoded()
-                        blockBytes += encoded.count
-                        batch.merge(key, encoded, in: blocks)
+                let order = pending.groupedBySeriesAndHour()
+                var samples: [FieldSample] = []
+                var countsSeries = (series: UInt64.max, counts: false)
+                var position = 0
+                while position < order.count {
+                    // One run of points of the same series and hour: one block.
+                    let series = pending.series[order[position]]
+                    let hour = RollupKey.hour(ofNanoseconds: pending.times[order[position]])
+                    samples.removeAll(keepingCapacity: true)
+                    while position < order.count, pending.series[order[position]] == series,
+                          RollupKey.hour(ofNanoseconds: pending.times[order[position]]) == hour {
+                        pending.appendSamples(of: order[position], to: &samples)
+                        position += 1
                     }
+                    if countsSeries.series != series { countsSeries = (series, !counted.isEmpty && isCounted(series)) }
+                    BlockKey(series: series, hour: hour).write(into: &key)
+                    let day = hour / 24
+                    touched = touched.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
+                    // The block unions repeated (field, time) pairs, so a retry within one
+                    // flush interval counts once in the totals too.
+                    let block = Self.mergeOperator.capped(SampleBlock(samples: samples))
+                    if countsSeries.counts, block.samples.contains(where: { counted.contains($0.field) }) {
+                        // A retry of a sample an earlier flush stored counts once: read what
+                        // the block holds (before this batch) and skip those.
+                        let stored = try database.get(key, in: blocks).flatMap { SampleBlock(decoding: $0) }
+                        var local = [Double](repeating: 0, count: counted.count)
+                        for sample in block.samples where sample.value.isFinite {
+                            guard let slot = counted.firstIndex(of: sample.field) else { continue }
+                            if let stored, stored.contains(field: sample.field, timestamp: sample.timestamp) { continue }
+                            local[slot] += sample.value
+                        }
+                        for (slot, field) in counted.enumerated() where local[slot] != 0 {
+                            sums[series, default: [:]][field, default: 0] += local[slot]
+                        }
+                    }
+                    let encoded = block.encoded()
+                    blockBytes += encoded.count
+                    batch.merge(key, encoded, in: blocks)
                 }
                 for sequence in pending.logSequences {
                     batch.delete(withUnsafeBytes(of: sequence.bigEndian) { Array($0) }, in: log)
@@ -582,7 +582,7 @@ public final class TimeSeriesStore: Sendable {
                 try database.write(batch)
                 flushedSinceSettle.add(blockBytes, ordering: .relaxed)
                 // Before the samples leave `flushing`, so a reader always finds them somewhere.
-                updateLatest(with: pending)
+                updateLatest(with: pending, order: order)
                 if !sums.isEmpty {
                     totals.withLock { totals in
                         for (id, fields) in sums { totals[id, default: [:]].merge(fields, uniquingKeysWith: +) }
@@ -719,10 +719,11 @@ public final class TimeSeriesStore: Sendable {
         // Grouped by block span, as the stored blocks are.
         let pending = state.withLock { state in
             var spans: [UInt32: [FieldSample]] = [:]
-            for buffer in [state.flushing, state.active] {
-                for (hour, samples) in buffer?.samples(series: series, fromHour: fromHour, toHour: toHour) ?? [:] {
-                    spans[BlockKey.spanStart(hour), default: []] += samples
-                }
+            for (hour, samples) in state.flushing?.samples(series: series, fromHour: fromHour, toHour: toHour) ?? [:] {
+                spans[BlockKey.spanStart(hour), default: []] += samples
+            }
+            for (hour, samples) in state.active.samples(series: series, fromHour: fromHour, toHour: toHour) {
+                spans[BlockKey.spanStart(hour), default: []] += samples
             }
             return spans
         }
@@ -797,21 +798,20 @@ public final class TimeSeriesStore: Sendable {
         // The buffer before the cache: a flush updates the cache before the samples leave the
         // buffer, so reading in this order finds every sample in at least one of them.
         state.withLock { state in
-            for buffer in [state.flushing, state.active] {
-                guard let buffer, buffer.sampleCount > 0 else { continue }
+            func fold(_ buffer: inout PendingSamples) {
+                guard buffer.sampleCount > 0 else { return }
                 for (offset, id) in ids.enumerated() {
-                    guard let hours = buffer.bySeries[id] else { continue }
-                    for hour in hours {
-                        for sample in hour.samples {
-                            guard let index = fields.firstIndex(of: sample.field) else { continue }
-                            let slot = offset * width + index
-                            if newest[slot].map({ sample.timestamp >= $0.time }) ?? true {
-                                newest[slot] = LatestSample(time: sample.timestamp, value: sample.value)
-                            }
+                    buffer.forEachSample(series: id) { sample in
+                        guard let index = fields.firstIndex(of: sample.field) else { return }
+                        let slot = offset * width + index
+                        if newest[slot].map({ sample.timestamp >= $0.time }) ?? true {
+                            newest[slot] = LatestSample(time: sample.timestamp, value: sample.value)
                         }
                     }
                 }
             }
+            if state.flushing != nil { fold(&state.flushing!) }
+            fold(&state.active)
         }
         let missing = foldCached(ids, ids.indices, fields: fields, into: &newest)
         if !missing.isEmpty {
@@ -908,24 +908,29 @@ public final class TimeSeriesStore: Sendable {
     }
 
     /// Folds flushed samples into the cache, for the series and fields it holds.
-    private func updateLatest(with pending: PendingSamples) {
+    /// `order`: the points of `pending` grouped by series (``PendingSamples/groupedBySeriesAndHour()``).
+    private func updateLatest(with pending: PendingSamples, order: [Int]) {
         latestCache.withLock { cache in
             guard !cache.isEmpty else { return }
             var newest: [(field: UInt16, sample: LatestSample)] = []
-            for (id, hours) in pending.bySeries {
-                // The newest sample per field of this series (a handful of fields), then one
+            var position = 0
+            while position < order.count {
+                // The newest sample per field of one series (a handful of fields), then one
                 // cache lookup for each.
+                let id = pending.series[order[position]]
                 newest.removeAll(keepingCapacity: true)
-                for hour in hours {
-                    for sample in hour.samples {
-                        if let slot = newest.firstIndex(where: { $0.field == sample.field }) {
-                            if sample.timestamp >= newest[slot].sample.time {
-                                newest[slot].sample = LatestSample(time: sample.timestamp, value: sample.value)
-                            }
+                while position < order.count, pending.series[order[position]] == id {
+                    let point = order[position]
+                    let time = pending.times[point]
+                    for offset in pending.fieldRange(of: point) {
+                        let sample = LatestSample(time: time, value: pending.values[offset])
+                        if let slot = newest.firstIndex(where: { $0.field == pending.fields[offset] }) {
+                            if time >= newest[slot].sample.time { newest[slot].sample = sample }
                         } else {
-                            newest.append((sample.field, LatestSample(time: sample.timestamp, value: sample.value)))
+                            newest.append((pending.fields[offset], sample))
                         }
                     }
+                    position += 1
                 }
                 for (field, sample) in newest {
                     cache[LatestKey(series: id, field: field)]?.replace(ifOlderThan: sample)

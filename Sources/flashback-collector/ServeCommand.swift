@@ -456,8 +456,8 @@ struct ServeCommand: AsyncParsableCommand {
     static let crashBacktraceSetting = "enable=yes,interactive=no,symbolicate=off,timeout=0s,threads=crashed,registers=none"
 
     func run() async throws {
-        // Peak RSS under ingest load is about a third lower with glibc's mmap threshold fixed
-        // from the start, and a crash must free the ports at once (see
+        // glibc's malloc tunables are read before the first allocation (buffers reused rather
+        // than faulted in again, two arenas), and a crash must free the ports at once (see
         // fb_exec_with_runtime_settings and README, Operations); this returns when already done.
         _ = fb_exec_with_runtime_settings(CommandLine.unsafeArgv, Self.crashBacktraceSetting)
         _ = fb_exit_after_crash_report()

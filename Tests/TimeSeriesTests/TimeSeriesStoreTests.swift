@@ -276,6 +276,40 @@ struct TimeSeriesStoreTests {
         lateDB.close()
     }
 
+    /// The pending buffer is kept in arrival order and grouped by series and hour only when
+    /// read or flushed: points written in descending series order, hours out of order, each
+    /// (series, field, time) rewritten by later writes with new values, read exactly as the
+    /// last values written once, before the flush (from the buffer) and after it.
+    @Test func pendingSamplesGroupBySeriesAndHourKeepingArrivalOrder() throws {
+        let now = Date(timeIntervalSince1970: TimeInterval(Self.dayStart + 86_400))
+        func round(_ round: Int) -> [SeriesPoint] {
+            (0..<9).reversed().flatMap { node in
+                [2, 0, 1].map { hour in
+                    Self.point(node: node, second: Int64(hour * 3600 + node * 60), latency: Double(round * 100 + node), bytes: Double(round * 1000 + hour))
+                }
+            }
+        }
+        let expectedDirectory = TemporaryDirectory(prefix: "ts-pending-expected")
+        let (expectedDB, expectedStore) = try Self.open(expectedDirectory)
+        _ = try expectedStore.write(round(2), now: now, sync: false)
+        try expectedStore.flush()
+        let expected = try Self.snapshot(expectedStore)
+        expectedDB.close()
+
+        let directory = TemporaryDirectory(prefix: "ts-pending")
+        let (db, store) = try Self.open(directory)
+        defer { db.close() }
+        for number in 0..<3 {
+            // One write per node and round, so that the buffer holds many small writes.
+            for point in round(number) { _ = try store.write([point], now: now, sync: false) }
+        }
+        #expect(store.pendingSamples == 3 * 9 * 3 * 2)
+        #expect(try Self.snapshot(store) == expected)
+        try store.flush()
+        #expect(store.pendingSamples == 0)
+        #expect(try Self.snapshot(store) == expected)
+    }
+
     /// The `/metrics` traffic counters: a retried traffic sample counts once whether its copies
     /// meet in one flush or a later flush finds the first in its block; other measurements'
     /// fields of the same names are not summed.

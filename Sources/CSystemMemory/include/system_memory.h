@@ -6,9 +6,10 @@
 int fb_release_free_memory(void);
 
 /// Restarts this executable (same PID, same arguments) with what the process reads only at start
-/// when it is not set yet: glibc's malloc tunable MALLOC_MMAP_THRESHOLD_=262144 (request-sized
-/// buffers get their own mappings and go back to the kernel when freed; skipped when
-/// FLASHBACK_NO_ALLOCATOR_TUNING is set) and, when `backtrace_setting` is not NULL,
+/// when it is not set yet: glibc's malloc tunables MALLOC_MMAP_THRESHOLD_=33554432,
+/// MALLOC_TRIM_THRESHOLD_=536870912 and MALLOC_ARENA_MAX=2 (request-sized buffers are reused
+/// instead of being returned to the kernel and faulted in again; each one set unless present,
+/// all skipped when FLASHBACK_NO_ALLOCATOR_TUNING is set) and, when `backtrace_setting` is not NULL,
 /// SWIFT_BACKTRACE. Returns only when nothing was missing, on other systems, or when exec failed.
 int fb_exec_with_runtime_settings(char *const argv[], const char *backtrace_setting);
 
