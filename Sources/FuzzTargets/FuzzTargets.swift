@@ -40,6 +40,8 @@ public enum FuzzTargets {
     /// mapping to series points (timestamp scaling, tag and field checks) as on `/write`.
     /// Maps parsed lines as the ingest writer does (node tag rule, numeric fields only).
     static let memo = SeriesMemo(capacity: 1)
+    /// Shared by every input, so sections and orders of earlier inputs meet later ones.
+    static let sections = SeriesSectionCache(capacity: 64)
 
     static func lineProtocol(_ bytes: UnsafeRawBufferPointer) {
         guard let first = bytes.first else { return }
@@ -59,6 +61,13 @@ public enum FuzzTargets {
         }
         for field in parsed.fields { check(Int(field.key) < parsed.fieldKeys.count, "field key in the dictionary") }
         for error in parsed.errors { check(error.line >= 1, "error line numbers start at 1") }
+        // The section cache and the sender's order change no result (compared as text: a NaN
+        // field is not equal to itself). Twice: the second parse follows the first one's order.
+        for _ in 0..<2 {
+            let followed = LineProtocolParser(precision: precision, maxLineLength: 4096, maxTags: 16, seriesCache: sections,
+                                              followsSenderOrder: true).parse(body)
+            check("\(followed.points)" == "\(parsed.points)" && followed.errors == parsed.errors, "the cache and the sender's order change nothing")
+        }
         let mapped = memo.batch(parsed, organization: "fuzz", node: "n1", nowNanos: 1_700_000_000_000_000_000)
         let (batch, errors) = (mapped.batch, mapped.errors)
         check(batch.points.count + errors.count == parsed.rows.count, "every row is a point or an error")

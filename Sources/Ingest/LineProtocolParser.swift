@@ -24,14 +24,20 @@ public struct LineProtocolParser: Sendable {
     /// Remembers parsed series sections (measurement and tags) across calls, so a series seen
     /// before costs a hash lookup instead of a parse; `nil` parses every line in full.
     public var seriesCache: SeriesSectionCache?
+    /// With a `seriesCache`: expect each body to list its series in the order the last body
+    /// with the same first series did (a sender's next report), checking the bytes of the
+    /// expected section before hashing; the body's order is remembered for the next one.
+    /// For whole bodies (HTTP); the results are exactly those without it.
+    public var followsSenderOrder: Bool
 
     /// A parser with the given timestamp precision and limits; `seriesCache` shares parsed series sections across calls.
     public init(precision: TimestampPrecision = .nanoseconds, maxLineLength: Int = defaultMaxLineLength, maxTags: Int = defaultMaxTags,
-                seriesCache: SeriesSectionCache? = nil) {
+                seriesCache: SeriesSectionCache? = nil, followsSenderOrder: Bool = false) {
         self.precision = precision
         self.maxLineLength = maxLineLength
         self.maxTags = maxTags
         self.seriesCache = seriesCache
+        self.followsSenderOrder = followsSenderOrder
     }
 
     /// The outcome of parsing one body or datagram, in columns: per accepted line a row and its
@@ -93,6 +99,10 @@ public struct LineProtocolParser: Sendable {
         var scanner = Scanner(bytes: bytes, line: firstLine)
         var scratch: [UInt8] = []
         var fieldKeys = FieldKeyTable()
+        // The sender's order (see `followsSenderOrder`): fetched after the first accepted line.
+        var order: [SeriesSection]?
+        var expected = 1
+        var followed = 0
         while !scanner.atEnd {
             scanner.skipBlank()
             if scanner.atEnd { break }
@@ -110,12 +120,19 @@ public struct LineProtocolParser: Sendable {
             let line = scanner.line
             let fieldStart = result.fields.count
             do {
-                let (section, timestamp) = try parseLine(&scanner, scratch: &scratch, fieldKeys: &fieldKeys, fields: &result.fields)
+                let predicted = order.flatMap { expected < $0.count ? $0[expected] : nil }
+                expected += order == nil ? 0 : 1
+                let (section, timestamp) = try parseLine(&scanner, predicted: predicted, scratch: &scratch, fieldKeys: &fieldKeys,
+                                                         fields: &result.fields)
+                if let predicted, section === predicted { followed += 1 }
                 guard scanner.position - start <= maxLineLength else {
                     throw LineError(line: line, reason: .lineTooLong, detail: "line is longer than \(maxLineLength) bytes")
                 }
                 result.rows.append(Result.Row(line: line, timestamp: timestamp, fieldStart: Int32(fieldStart), fieldEnd: Int32(result.fields.count)))
                 result.sections.append(section)
+                if order == nil, followsSenderOrder, let cache = seriesCache {
+                    order = cache.order(startingWith: section) ?? []
+                }
             } catch let error as LineError {
                 result.fields.removeSubrange(fieldStart...)
                 result.errors.append(LineError(line: line, reason: error.reason, detail: error.detail))
@@ -129,6 +146,9 @@ public struct LineProtocolParser: Sendable {
             scanner.advanceLine()
         }
         result.fieldKeys = fieldKeys.names
+        if let order, let cache = seriesCache, followed + 1 != result.sections.count || order.count != result.sections.count {
+            cache.rememberOrder(result.sections)
+        }
         return result
     }
 
@@ -137,7 +157,9 @@ public struct LineProtocolParser: Sendable {
     }
 
     /// Parses one line, appending its fields to `fields`; returns its series section and time.
-    private func parseLine(_ scanner: inout Scanner, scratch: inout [UInt8], fieldKeys: inout FieldKeyTable,
+    /// `predicted`: the section the sender's order expects here, taken when its bytes are the
+    /// line's series section (what the cache would find by hashing them).
+    private func parseLine(_ scanner: inout Scanner, predicted: SeriesSection?, scratch: inout [UInt8], fieldKeys: inout FieldKeyTable,
                            fields: inout [Result.Field]) throws -> (SeriesSection, Int64?) {
         let lineStart = scanner.position
         func checkLength() throws {
@@ -146,16 +168,23 @@ public struct LineProtocolParser: Sendable {
             }
         }
         let section: SeriesSection
-        let raw = scanner.seriesSection()
-        if let raw, let cache = seriesCache, let known = cache.lookup(raw, scratch: &scratch) {
-            section = known
-            scanner.position = lineStart + raw.count
+        if let predicted, scanner.startsWithSeriesSection(predicted.raw) {
+            section = predicted
+            scanner.position = lineStart + predicted.raw.count
+        } else if let raw = scanner.seriesSection(), let cache = seriesCache {
+            if let known = cache.lookup(raw, scratch: &scratch) {
+                section = known
+                scanner.position = lineStart + raw.count
+            } else {
+                let (measurement, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
+                // Cached (and matched by its bytes later) only when the section parsed whole.
+                let whole = scanner.position == lineStart + raw.count
+                section = cache.sectionType.init(measurement: measurement, tags: tags, raw: whole ? Array(raw) : [])
+                if whole { cache.insert(raw, section) }
+            }
         } else {
             let (measurement, tags) = try parseSeriesSection(&scanner, lineStart: lineStart)
             section = (seriesCache?.sectionType ?? SeriesSection.self).init(measurement: measurement, tags: tags)
-            if let raw, let cache = seriesCache, scanner.position == lineStart + raw.count {
-                cache.insert(raw, section)
-            }
         }
         try checkLength()
         // Fields.
@@ -245,7 +274,8 @@ public struct LineProtocolParser: Sendable {
     }
 
     private func parseFieldValue(_ scanner: inout Scanner, key index: Int32, keys: FieldKeyTable) throws -> FieldValue {
-        let key = keys.names[Int(index)]
+        // The key's name only for messages: no string copy per value.
+        var key: String { keys.names[Int(index)] }
         if scanner.peek == UInt8(ascii: "\"") {
             let (position, line) = (scanner.position, scanner.line)
             scanner.position += 1
@@ -284,6 +314,8 @@ public struct LineProtocolParser: Sendable {
             if last == UInt8(ascii: "t") || last == UInt8(ascii: "T") { return .boolean(true) }
             if last == UInt8(ascii: "f") || last == UInt8(ascii: "F") { return .boolean(false) }
         case 4, 5:
+            // Only a word starting with t or f can be a boolean: numbers make no string here.
+            guard let first = token.first, first | 0x20 == UInt8(ascii: "t") || first | 0x20 == UInt8(ascii: "f") else { break }
             let text = String(decoding: token, as: UTF8.self)
             switch text {
             case "true", "True", "TRUE": return .boolean(true)
@@ -463,6 +495,16 @@ struct Scanner {
         }
     }
 
+    /// Whether ``seriesSection()`` is `section` (non-empty): the bytes from here are `section`
+    /// followed by a space. The same scan over the same bytes stops at the same space, so no
+    /// escape needs a look. Does not move.
+    @inline(__always)
+    func startsWithSeriesSection(_ section: [UInt8]) -> Bool {
+        let count = section.count
+        guard count > 0, bytes.count - position > count, bytes[position + count] == UInt8(ascii: " ") else { return false }
+        return section.withUnsafeBytes { sameBytes(UnsafeRawBufferPointer(rebasing: bytes[position..<(position + count)]), $0) }
+    }
+
     /// The bytes from here to the first unescaped space of the line (measurement and tags as
     /// sent), or `nil` when the line ends first. Does not move.
     func seriesSection() -> UnsafeRawBufferPointer? {
@@ -484,6 +526,12 @@ struct Scanner {
     /// but an unescaped key seen before in this body is found by its bytes instead of becoming
     /// a new string. `nil` for an empty key.
     mutating func readFieldKey(_ table: inout FieldKeyTable) throws -> Int32? {
+        // A key of this body seen before, followed by `=`: the scan below would stop at that
+        // `=` (such keys hold no stop byte) and find the same key.
+        if let (index, length) = table.match(bytes, at: position) {
+            position += length
+            return index
+        }
         let start = position
         while let byte = peek {
             if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
@@ -606,9 +654,30 @@ struct FieldKeyTable {
     /// The raw bytes of the first unescaped keys, searched before any string is made.
     private var recent: [(bytes: [UInt8], index: Int32)] = []
 
+    /// Where the next key is looked for first: after the last one matched (lines repeat their
+    /// fields in the same order).
+    private var next = 0
+
     func index(_ raw: UnsafeRawBufferPointer) -> Int32? {
         for key in recent where key.bytes.count == raw.count {
-            if key.bytes.withUnsafeBytes({ $0.elementsEqual(raw) }) { return key.index }
+            if key.bytes.withUnsafeBytes({ sameBytes($0, raw) }) { return key.index }
+        }
+        return nil
+    }
+
+    /// The index and length of the unescaped key seen before that `bytes` holds at `position`,
+    /// followed by `=`.
+    mutating func match(_ bytes: UnsafeRawBufferPointer, at position: Int) -> (Int32, Int)? {
+        let available = bytes.count - position
+        for step in 0..<recent.count {
+            let slot = (next + step) % recent.count
+            let length = recent[slot].bytes.count
+            guard length < available, bytes[position + length] == UInt8(ascii: "=") else { continue }
+            let matched = recent[slot].bytes.withUnsafeBytes { sameBytes(UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)]), $0) }
+            if matched {
+                next = slot + 1 == recent.count ? 0 : slot + 1
+                return (recent[slot].index, length)
+            }
         }
         return nil
     }
@@ -625,4 +694,21 @@ struct FieldKeyTable {
         if let raw, recent.count < 32 { recent.append((Array(raw), index)) }
         return index
     }
+}
+
+/// Whether `a` and `b` (of the same length) hold the same bytes, compared eight at a time.
+@inline(__always)
+func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    let count = a.count
+    guard b.count == count else { return false }
+    var offset = 0
+    while offset + 8 <= count {
+        guard a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) else { return false }
+        offset += 8
+    }
+    while offset < count {
+        guard a[offset] == b[offset] else { return false }
+        offset += 1
+    }
+    return true
 }

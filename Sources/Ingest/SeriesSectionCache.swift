@@ -13,12 +13,16 @@ open class SeriesSection: @unchecked Sendable {
     public final let tags: [LinePoint.Tag]
     /// The value of the `node` tag, if any.
     public final let nodeTag: String?
+    /// The section's bytes as sent, when they parse to exactly this section by themselves (what
+    /// the cache and a sender's order are matched by); empty otherwise.
+    public final let raw: [UInt8]
 
     /// A `SeriesSection` from its parts.
-    public required init(measurement: String, tags: [LinePoint.Tag]) {
+    public required init(measurement: String, tags: [LinePoint.Tag], raw: [UInt8] = []) {
         self.measurement = measurement
         self.tags = tags
         self.nodeTag = tags.first { $0.key == FleetSchema.Tag.node }?.value
+        self.raw = raw
     }
 }
 
@@ -73,7 +77,16 @@ public final class SeriesSectionCache: Sendable {
         let entries = Mutex<[Key: SeriesSection]>([:])
     }
 
+    /// The sections of recent bodies in the order they came, by the body's first section:
+    /// a sender repeats its series in the same order body after body, so the parser checks the
+    /// bytes of the section expected next before it hashes and looks up (``order(startingWith:)``).
+    struct SenderOrders {
+        var byFirst: [ObjectIdentifier: [SeriesSection]] = [:]
+        var sections = 0
+    }
+
     private let stripes: [Stripe]
+    private let orders = Mutex(SenderOrders())
     private let perStripe: Int
     public let capacity: Int
     /// The kind of section this cache's parsers create (``SeriesSection`` or a subclass).
@@ -104,8 +117,30 @@ public final class SeriesSectionCache: Sendable {
         return stripe(key.hash).entries.withLock { $0[key] }
     }
 
+    /// The sections of the last body that started with `first`, in its order (the body's own
+    /// first section included), or `nil`.
+    public func order(startingWith first: SeriesSection) -> [SeriesSection]? {
+        orders.withLock { $0.byFirst[ObjectIdentifier(first)] }
+    }
+
+    /// Remembers `sections` (a body's, in order) as the order of bodies starting with its first.
+    /// Bounded like the cache: past `capacity` sections in all orders, only this one is kept.
+    func rememberOrder(_ sections: [SeriesSection]) {
+        guard let first = sections.first, sections.count <= capacity else { return }
+        orders.withLock { orders in
+            // The entry holds its first section, so the identifier cannot be reused meanwhile.
+            let previous = orders.byFirst.updateValue(sections, forKey: ObjectIdentifier(first))
+            orders.sections += sections.count - (previous?.count ?? 0)
+            if orders.sections > capacity {
+                orders.byFirst = [ObjectIdentifier(first): sections]
+                orders.sections = sections.count
+            }
+        }
+    }
+
     func insert(_ bytes: UnsafeRawBufferPointer, _ section: SeriesSection) {
-        let key = Key(bytes: Array(bytes))
+        // The section's own copy of the bytes when it has one: one array for both.
+        let key = section.raw.elementsEqual(bytes) ? Key(bytes: section.raw) : Key(bytes: Array(bytes))
         stripe(key.hash).entries.withLock { entries in
             if entries.count >= perStripe { entries.removeAll(keepingCapacity: true) }
             entries[key] = section

@@ -132,8 +132,8 @@ final class MemoizedSection: SeriesSection, @unchecked Sendable {
     /// `context << 40 | series id`; 0 when empty.
     private let memo = Atomic<UInt64>(0)
 
-    required init(measurement: String, tags: [LinePoint.Tag]) {
-        super.init(measurement: measurement, tags: tags)
+    required init(measurement: String, tags: [LinePoint.Tag], raw: [UInt8] = []) {
+        super.init(measurement: measurement, tags: tags, raw: raw)
     }
 
     /// The series id remembered for `context`, or `nil`. A section written from another

@@ -98,9 +98,10 @@ public struct IngestWriter: Sendable {
     }
 
     /// The parser for line protocol with the configured limits and the shared section cache.
-    public func parser(precision: TimestampPrecision = .nanoseconds) -> LineProtocolParser {
+    /// `followsSenderOrder`: for whole bodies (see ``LineProtocolParser/followsSenderOrder``).
+    public func parser(precision: TimestampPrecision = .nanoseconds, followsSenderOrder: Bool = false) -> LineProtocolParser {
         LineProtocolParser(precision: precision, maxLineLength: lineLimits.maxLineLength, maxTags: lineLimits.maxTagsPerSeries,
-                           seriesCache: memo.sections)
+                           seriesCache: memo.sections, followsSenderOrder: followsSenderOrder)
     }
 
     /// What a line-protocol write did: the store's outcome and the refused lines, by line number.
@@ -112,7 +113,7 @@ public struct IngestWriter: Sendable {
     /// Parses `body` as line protocol and stores its good lines for `writer`.
     public func writeLines(_ body: UnsafeRawBufferPointer, precision: TimestampPrecision, writer: SampleWriter,
                            protocol proto: IngestProtocol = .http) throws -> LinesOutcome {
-        let parsed = parser(precision: precision).parse(body)
+        let parsed = parser(precision: precision, followsSenderOrder: true).parse(body)
         let receivedAt = now()
         var mapped = memo.batch(parsed, organization: writer.organization, node: writer.nodeID, nowNanos: Int64(saturatingNanosecondsOf: receivedAt))
         mapped.errors = parsed.errors + mapped.errors

@@ -24,12 +24,19 @@ public struct IngestLogEntry: Sendable {
         while !rest.isEmpty {
             let chunk = rest.prefix(255)
             rest = rest.dropFirst(chunk.count)
-            appendBigEndian(series, to: &bytes)
-            appendBigEndian(UInt64(bitPattern: timestamp), to: &bytes)
-            bytes.append(UInt8(chunk.count))
-            for (field, value) in chunk {
-                appendBigEndian(field, to: &bytes)
-                appendBigEndian(value.bitPattern, to: &bytes)
+            // Sized once, then stored in place: one append a point instead of one a value.
+            var offset = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: 17 + 10 * chunk.count))
+            bytes.withUnsafeMutableBytes { out in
+                out.storeBytes(of: series.bigEndian, toByteOffset: offset, as: UInt64.self)
+                out.storeBytes(of: UInt64(bitPattern: timestamp).bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+                out[offset + 16] = UInt8(chunk.count)
+                offset += 17
+                for (field, value) in chunk {
+                    out.storeBytes(of: field.bigEndian, toByteOffset: offset, as: UInt16.self)
+                    out.storeBytes(of: value.bitPattern.bigEndian, toByteOffset: offset + 2, as: UInt64.self)
+                    offset += 10
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 ///
 /// The write path only appends (one bulk append per write: no hash, no per-series array, no
 /// cache miss per line); grouping by series and hour is done once, by the flush
-/// (``groupedBySeriesAndHour()``), and for readers by an index over the points added since
+/// (``groupedBySeriesInTimeOrder()``), and for readers by an index over the points added since
 /// the last read (``forEachSample(series:_:)``), so a write-only burst never builds it.
 /// Arrival order is kept within a series, so that for a repeated (field, time) the later value
 /// wins when the block is built.
@@ -29,6 +29,29 @@ struct PendingSamples {
     /// The fields of point `point`: a range of `fields` and `values`.
     func fieldRange(of point: Int) -> Range<Int> {
         (point == 0 ? 0 : ends[point - 1])..<ends[point]
+    }
+
+    /// Empty, with room for `samples` samples (and half as many points) before any growth.
+    init(reservingSamples samples: Int = 0) {
+        guard samples > 0 else { return }
+        fields.reserveCapacity(samples)
+        values.reserveCapacity(samples)
+        series.reserveCapacity(samples / 2)
+        times.reserveCapacity(samples / 2)
+        ends.reserveCapacity(samples / 2)
+    }
+
+    /// Appends one point (no-op without fields).
+    mutating func add(series id: UInt64, timestamp: Int64, fields pointFields: [(UInt16, Double)]) {
+        guard !pointFields.isEmpty else { return }
+        for (field, value) in pointFields {
+            fields.append(field)
+            values.append(value)
+        }
+        series.append(id)
+        times.append(timestamp)
+        ends.append(fields.count)
+        if since == nil { since = .now }
     }
 
     /// Appends one point (no-op without fields).
@@ -63,19 +86,18 @@ struct PendingSamples {
         if since == nil { since = later.since }
     }
 
-    /// Each point's offset, ordered by series, then hour, then arrival: the flush walks runs of
-    /// one series and hour. Writes usually arrive as ascending runs of series (a node sends its
-    /// series in the same order each time), which the sort merges cheaply.
-    func groupedBySeriesAndHour() -> [Int] {
-        var keys: [(series: UInt64, hourAndPoint: UInt64)] = []
+    /// Each point's offset, ordered by series, then time, then arrival: the flush walks runs of
+    /// one series and hour, whose fields then need no sorting (concurrent writers interleave
+    /// their times), and of a repeated time the last arrival still comes last. Writes usually
+    /// arrive as ascending runs of series (a node sends its series in the same order each
+    /// time), which the sort merges cheaply.
+    func groupedBySeriesInTimeOrder() -> [Int] {
+        var keys: [(series: UInt64, time: Int64, point: Int)] = []
         keys.reserveCapacity(series.count)
-        for point in series.indices {
-            keys.append((series[point], UInt64(RollupKey.hour(ofNanoseconds: times[point])) << 32 | UInt64(truncatingIfNeeded: point)))
-        }
-        // The point offset in the low half makes the order total (points stay far below 2^32:
-        // `maxPendingSamples` bounds them), so the sort's stability does not matter.
-        keys.sort { $0.series != $1.series ? $0.series < $1.series : $0.hourAndPoint < $1.hourAndPoint }
-        return keys.map { Int($0.hourAndPoint & 0xFFFF_FFFF) }
+        for point in series.indices { keys.append((series[point], times[point], point)) }
+        // The point offset makes the order total, so the sort's stability does not matter.
+        keys.sort { ($0.series, $0.time, $0.point) < ($1.series, $1.time, $1.point) }
+        return keys.map(\.point)
     }
 
     /// Appends the samples of point `point` to `samples`.

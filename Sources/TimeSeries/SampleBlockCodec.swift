@@ -173,48 +173,131 @@ enum SampleBlockCodec {
         }
     }
 
-    /// Version 4: see the type's documentation.
+    /// Version 4: see the type's documentation. Each field's run goes through one scratch
+    /// buffer (on the stack for the runs a flush writes), so encoding allocates only its output.
     static func encodePacked(_ samples: [FieldSample]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16 + samples.count * 2)
         out.append(version)
-        var runs: [Range<Int>] = []
+        var runs = 0
+        var longest = 0
         var index = 0
         while index < samples.count {
             var end = index + 1
             while end < samples.count, samples[end].field == samples[index].field { end += 1 }
-            runs.append(index..<end)
+            runs += 1
+            longest = max(longest, end - index)
             index = end
         }
-        appendVarint(UInt64(runs.count), to: &out)
-        var previous: ArraySlice<FieldSample> = []
-        for range in runs {
-            let run = samples[range]
-            let field = run[run.startIndex].field
-            appendVarint(previous.isEmpty ? UInt64(field) : UInt64(field - previous[previous.startIndex].field - 1), to: &out)
-            let shared = previous.count == run.count && zip(previous, run).allSatisfy { $0.timestamp == $1.timestamp }
-            let exponent = decimalExponent(run)
-            var values: [UInt8] = []
-            var differences = false
-            if let exponent {
-                differences = appendPackedDecimal(run, exponent: exponent, to: &values)
-            } else {
-                appendXOR(run, to: &values)
+        appendVarint(UInt64(runs), to: &out)
+        // Thirds: a run's mantissas, their differences, its time deltas.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(3, 3 * longest)) { scratch in
+            var previous: ArraySlice<FieldSample> = []
+            var start = 0
+            while start < samples.count {
+                var end = start + 1
+                while end < samples.count, samples[end].field == samples[start].field { end += 1 }
+                let run = samples[start..<end]
+                let field = run[run.startIndex].field
+                appendVarint(previous.isEmpty ? UInt64(field) : UInt64(field - previous[previous.startIndex].field - 1), to: &out)
+                let shared = previous.count == run.count && zip(previous, run).allSatisfy { $0.timestamp == $1.timestamp }
+                let count = run.count
+                let mantissas = UnsafeMutableBufferPointer(rebasing: scratch[0..<count])
+                let differences = UnsafeMutableBufferPointer(rebasing: scratch[count..<(2 * count)])
+                let deltas = UnsafeMutableBufferPointer(rebasing: scratch[(2 * count)..<(3 * count)])
+                let exponent = decimalMantissas(run, into: mantissas)
+                var plan: DecimalPlan?
+                if exponent != nil { plan = DecimalPlan(mantissas: mantissas, differences: differences) }
+                out.append((shared ? sharedTimes : 0) | (plan?.differences == true ? decimalDifferences : 0) | (exponent.map { UInt8($0 + 1) } ?? 0))
+                if !shared {
+                    appendVarint(UInt64(count), to: &out)
+                    appendPackedTimes(run, scratch: deltas, to: &out)
+                }
+                if let plan {
+                    plan.write(mantissas: mantissas, to: &out)
+                } else {
+                    appendXOR(run, to: &out)
+                }
+                previous = run
+                start = end
             }
-            out.append((shared ? sharedTimes : 0) | (differences ? decimalDifferences : 0) | (exponent.map { UInt8($0 + 1) } ?? 0))
-            if !shared {
-                appendVarint(UInt64(run.count), to: &out)
-                appendPackedTimes(run, to: &out)
-            }
-            out += values
-            previous = run
         }
         return out
     }
 
+    /// The exponent of ``decimalExponent(_:)`` with each value's mantissa in `mantissas` (as
+    /// `Int64` bit patterns), or `nil` (then `mantissas` holds nothing useful).
+    private static func decimalMantissas(_ run: ArraySlice<FieldSample>, into mantissas: UnsafeMutableBufferPointer<UInt64>) -> Int? {
+        var exponent = 0
+        for sample in run {
+            while !isDecimal(sample.value, exponent: exponent) {
+                exponent += 1
+                if exponent >= powersOfTen.count { return nil }
+            }
+        }
+        // A larger exponent than a value needed keeps it exact too; checked with the mantissa
+        // that is written, since the encoding must be lossless.
+        for (offset, sample) in run.enumerated() {
+            guard isDecimal(sample.value, exponent: exponent) else { return nil }
+            mantissas[offset] = UInt64(bitPattern: Int64(mantissa(sample.value, exponent: exponent)))
+        }
+        return exponent
+    }
+
+    /// Decimal values packed over their smallest mantissa, or their differences over the
+    /// smallest difference, whichever is shorter.
+    private struct DecimalPlan {
+        var differences: Bool
+        var low: Int64
+        var lowDifference: Int64
+        var rawWidth: Int
+        var differenceWidth: Int
+        /// The differences of consecutive mantissas, kept for `write`.
+        var differenceValues: UnsafeMutableBufferPointer<UInt64>
+
+        /// `mantissas` as `Int64` bit patterns; `differences` has room for as many.
+        init(mantissas: UnsafeMutableBufferPointer<UInt64>, differences buffer: UnsafeMutableBufferPointer<UInt64>) {
+            // Mantissas are below 2^53 in magnitude, so differences and offsets fit without wrapping.
+            var low = Int64.max
+            for mantissa in mantissas { low = min(low, Int64(bitPattern: mantissa)) }
+            var lowDifference = Int64.max
+            for index in mantissas.indices.dropFirst() {
+                let difference = Int64(bitPattern: mantissas[index]) &- Int64(bitPattern: mantissas[index - 1])
+                buffer[index - 1] = UInt64(bitPattern: difference)
+                lowDifference = min(lowDifference, difference)
+            }
+            if mantissas.count < 2 { lowDifference = 0 }
+            var rawBits: UInt64 = 0
+            for mantissa in mantissas { rawBits |= UInt64(bitPattern: Int64(bitPattern: mantissa) &- low) }
+            var differenceBits: UInt64 = 0
+            for index in 0..<(mantissas.count - 1) { differenceBits |= UInt64(bitPattern: Int64(bitPattern: buffer[index]) &- lowDifference) }
+            self.low = low
+            self.lowDifference = lowDifference
+            self.rawWidth = 64 - rawBits.leadingZeroBitCount
+            self.differenceWidth = 64 - differenceBits.leadingZeroBitCount
+            self.differenceValues = UnsafeMutableBufferPointer(rebasing: buffer[0..<(mantissas.count - 1)])
+            let rawBytes = SampleBlockCodec.varintSize(SampleBlockCodec.zigzag(low)) + 1 + (mantissas.count * rawWidth + 7) / 8
+            let differenceBytes = SampleBlockCodec.varintSize(SampleBlockCodec.zigzag(Int64(bitPattern: mantissas[0])))
+                + SampleBlockCodec.varintSize(SampleBlockCodec.zigzag(lowDifference)) + 1 + ((mantissas.count - 1) * differenceWidth + 7) / 8
+            self.differences = rawBytes > differenceBytes
+        }
+
+        func write(mantissas: UnsafeMutableBufferPointer<UInt64>, to out: inout [UInt8]) {
+            if differences {
+                SampleBlockCodec.appendVarint(SampleBlockCodec.zigzag(Int64(bitPattern: mantissas[0])), to: &out)
+                SampleBlockCodec.appendVarint(SampleBlockCodec.zigzag(lowDifference), to: &out)
+                SampleBlockCodec.appendPacked(UnsafeBufferPointer(differenceValues), minus: UInt64(bitPattern: lowDifference), width: differenceWidth, to: &out)
+            } else {
+                SampleBlockCodec.appendVarint(SampleBlockCodec.zigzag(low), to: &out)
+                SampleBlockCodec.appendPacked(UnsafeBufferPointer(mantissas), minus: UInt64(bitPattern: low), width: rawWidth, to: &out)
+            }
+        }
+    }
+
     /// Timestamps as a power-of-ten unit (the largest dividing every one), the first in that
-    /// unit, then the deltas packed over their smallest value and common step.
-    private static func appendPackedTimes(_ run: ArraySlice<FieldSample>, to out: inout [UInt8]) {
+    /// unit, then the deltas packed over their smallest value and common step. `scratch` holds
+    /// at least `run.count - 1` values.
+    private static func appendPackedTimes(_ run: ArraySlice<FieldSample>, scratch: UnsafeMutableBufferPointer<UInt64>, to out: inout [UInt8]) {
         var scale = 0
         while scale < timeScales.count - 1, run.allSatisfy({ $0.timestamp % timeScales[scale + 1] == 0 }) { scale += 1 }
         let unit = timeScales[scale]
@@ -224,56 +307,37 @@ enum SampleBlockCodec {
         guard run.count >= 2 else { return }
         // Timestamps strictly increase (a block holds one sample per field and time), so every
         // delta is positive; as unsigned it is exact even across the whole Int64 range.
-        var deltas: [UInt64] = []
-        deltas.reserveCapacity(run.count - 1)
         var previous = first
-        for sample in run.dropFirst() {
+        var base = UInt64.max
+        for (offset, sample) in run.dropFirst().enumerated() {
             let time = sample.timestamp / unit
-            deltas.append(UInt64(bitPattern: time &- previous))
+            let delta = UInt64(bitPattern: time &- previous)
+            scratch[offset] = delta
+            base = min(base, delta)
             previous = time
         }
-        let base = deltas.min() ?? 0
+        let deltas = UnsafeMutableBufferPointer(rebasing: scratch[0..<(run.count - 1)])
         var step: UInt64 = 0
         for delta in deltas { step = gcd(step, delta &- base) }
         appendVarint(base, to: &out)
         appendVarint(step, to: &out)
-        appendPacked(deltas.map { step == 0 ? 0 : ($0 &- base) / step }, to: &out)
-    }
-
-    /// Decimal values packed over their smallest mantissa, or their differences over the
-    /// smallest difference, whichever is shorter; returns whether it wrote differences.
-    private static func appendPackedDecimal(_ run: ArraySlice<FieldSample>, exponent: Int, to out: inout [UInt8]) -> Bool {
-        let mantissas = run.map { Int64(mantissa($0.value, exponent: exponent)) }
-        // Mantissas are below 2^53 in magnitude, so differences and offsets fit without wrapping.
-        let low = mantissas.min() ?? 0
-        let rawOffsets = mantissas.map { UInt64(bitPattern: $0 &- low) }
-        var differences: [Int64] = []
-        differences.reserveCapacity(mantissas.count)
-        for index in mantissas.indices.dropFirst() { differences.append(mantissas[index] &- mantissas[index - 1]) }
-        let lowDifference = differences.min() ?? 0
-        let differenceOffsets = differences.map { UInt64(bitPattern: $0 &- lowDifference) }
-        let rawBytes = varintSize(zigzag(low)) + packedSize(rawOffsets)
-        let differenceBytes = varintSize(zigzag(mantissas[0])) + varintSize(zigzag(lowDifference)) + packedSize(differenceOffsets)
-        if rawBytes <= differenceBytes {
-            appendVarint(zigzag(low), to: &out)
-            appendPacked(rawOffsets, to: &out)
-            return false
+        var bits: UInt64 = 0
+        for index in deltas.indices {
+            deltas[index] = step == 0 ? 0 : (deltas[index] &- base) / step
+            bits |= deltas[index]
         }
-        appendVarint(zigzag(mantissas[0]), to: &out)
-        appendVarint(zigzag(lowDifference), to: &out)
-        appendPacked(differenceOffsets, to: &out)
-        return true
+        appendPacked(UnsafeBufferPointer(deltas), minus: 0, width: 64 - bits.leadingZeroBitCount, to: &out)
     }
 
-    /// Width byte and the values in that many bits each, least significant first.
-    private static func appendPacked(_ values: [UInt64], to out: inout [UInt8]) {
-        let width = bitWidth(values)
+    /// Width byte and `value − base` of each value in `width` bits, least significant first
+    /// (`width` covers every one).
+    private static func appendPacked(_ values: UnsafeBufferPointer<UInt64>, minus base: UInt64, width: Int, to out: inout [UInt8]) {
         out.append(UInt8(width))
         guard width > 0 else { return }
         var accumulator: UInt64 = 0
         var filled = 0
         for value in values {
-            var rest = value
+            var rest = value &- base
             var remaining = width
             while remaining > 0 {
                 let take = min(remaining, 64 - filled)
@@ -290,14 +354,6 @@ enum SampleBlockCodec {
             }
         }
         if filled > 0 { out.append(UInt8(truncatingIfNeeded: accumulator)) }
-    }
-
-    private static func bitWidth(_ values: [UInt64]) -> Int {
-        64 - values.reduce(UInt64(0), |).leadingZeroBitCount
-    }
-
-    private static func packedSize(_ values: [UInt64]) -> Int {
-        1 + (values.count * bitWidth(values) + 7) / 8
     }
 
     private static func varintSize(_ value: UInt64) -> Int {

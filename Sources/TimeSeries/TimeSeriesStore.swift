@@ -92,9 +92,10 @@ public struct TimeSeriesSettings: Sendable {
 ///
 /// Write path: a write validates its points, resolves series ids, and commits **one** log entry
 /// holding all its samples to the `ingest_log` column family (WAL on; fsync when `sync`). When
-/// `write` returns the samples are durable against a process crash; they are also added to an
-/// in-memory buffer grouped by (series, hour). ``flush()`` turns the buffer into one merge per
-/// series-hour in the `samples` column family and deletes the log entries it covered, in one
+/// `write` returns the samples are durable against a process crash; they are also appended to an
+/// in-memory buffer (``PendingSamples``, in arrival order). ``flush()`` groups the buffer by
+/// series and hour and writes one merge per block into the `blocks` column family, and deletes
+/// the log entries it covered, in one
 /// atomic batch; opening the store replays the log entries left by a crash. Reads see the buffer
 /// and the blocks together, so a sample is visible as soon as its write returns.
 ///
@@ -365,7 +366,7 @@ public final class TimeSeriesStore: Sendable {
         let writers = max(1, batch.organizations.count)
         var fieldIDs = [UInt16?](repeating: nil, count: batch.fieldNames.count * writers)
         var entry = IngestLogEntry(reservingPoints: batch.points.count)
-        var accepted = PendingSamples()
+        var accepted = PendingSamples(reservingSamples: batch.fields.count)
         var values: [(UInt16, Double)] = []
         for (offset, point) in batch.points.enumerated() where inTime[offset] {
             let id: UInt64
@@ -520,7 +521,7 @@ public final class TimeSeriesStore: Sendable {
         try flushing.withLock { _ in
             let pending = state.withLock { state -> PendingSamples in
                 let taken = state.active
-                state.active = PendingSamples()
+                state.active = PendingSamples(reservingSamples: settings.flushSamples)
                 state.flushing = taken
                 return taken
             }
@@ -535,7 +536,7 @@ public final class TimeSeriesStore: Sendable {
                 var blockBytes = 0
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
-                let order = pending.groupedBySeriesAndHour()
+                let order = pending.groupedBySeriesInTimeOrder()
                 var samples: [FieldSample] = []
                 var countsSeries = (series: UInt64.max, counts: false)
                 var position = 0
@@ -908,7 +909,7 @@ public final class TimeSeriesStore: Sendable {
     }
 
     /// Folds flushed samples into the cache, for the series and fields it holds.
-    /// `order`: the points of `pending` grouped by series (``PendingSamples/groupedBySeriesAndHour()``).
+    /// `order`: the points of `pending` grouped by series (``PendingSamples/groupedBySeriesInTimeOrder()``).
     private func updateLatest(with pending: PendingSamples, order: [Int]) {
         latestCache.withLock { cache in
             guard !cache.isEmpty else { return }

@@ -179,6 +179,54 @@ struct LineProtocolParserTests {
         #expect(small.count <= 8)
     }
 
+    /// Following a sender's order changes no result: a body repeated, then with a line changed,
+    /// one inserted and one removed, sections that are prefixes of each other or end in escapes,
+    /// refused lines; each parses exactly as without a cache, and the order of the last body
+    /// is remembered for the next one starting with the same section. Random bodies of mutated
+    /// lines, each parsed twice through a small shared cache, agree with the plain parse too.
+    @Test func followingTheSendersOrderChangesNothing() throws {
+        let cache = SeriesSectionCache()
+        let base = (0..<50).map { "m,node=n\($0 % 5),bucket=b\($0) v=\($0)i 1760000000000000000" }
+        var changed = base
+        changed[10] = "m,node=n0,bucket=b10x v=1i 1"
+        var inserted = base
+        inserted.insert("m,node=n1,bucket=new v=2 3", at: 20)
+        var removed = base
+        removed.remove(at: 30)
+        let tricky = ["m,a=b v=1", "m,a=bc v=2", "m,a=b\\ c v=3", "m,a=b\\\\ v=4", "m,a=b v=5 6 7", "bad line", "m,a=b\\", "m,a=b v=1"]
+        let reordered = ["m,a=b v=1", "m,a=b\\\\ v=4", "m,a=bc v=2", "m,a=b\\ c v=3", "m,a=b\\ c  v=3", "m,a=b"]
+        for body in [base, base, changed, base, inserted, removed, base, tricky, tricky, reordered, tricky] {
+            let bytes = Array(body.joined(separator: "\n").utf8)
+            let plain = bytes.withUnsafeBytes { LineProtocolParser().parse($0) }
+            let followed = bytes.withUnsafeBytes { LineProtocolParser(seriesCache: cache, followsSenderOrder: true).parse($0) }
+            #expect(followed.points == plain.points, "\(body)")
+            #expect(followed.errors == plain.errors, "\(body)")
+            #expect(followed.lines == plain.lines)
+            let order = try #require(cache.order(startingWith: followed.sections[0]))
+            #expect(order.count == followed.sections.count && zip(order, followed.sections).allSatisfy { $0 === $1 })
+        }
+
+        var generator = SystemRandomNumberGenerator()
+        let seeds = ["node_status,node=n1,bucket=b1 status=1i,latency_ms=12.5 1760000000000000000",
+                     "m\\ x,z=1,a\\=1=v\\,2,a\\=1=w s=\"q\\\"\\\\\",b=t,u=1u -1", "a b=1", "cpu,b=2,a=1,b=3 v=1", "a,b=c\\\\ v=1"]
+        let alphabet = Array(" ,=\\\"\n\r#0123456789.eE-+iutfTFabc".utf8)
+        let small = SeriesSectionCache(capacity: 8)
+        for _ in 0..<500 {
+            var lines = (0..<Int.random(in: 1...6, using: &generator)).map { _ in Array(seeds.randomElement(using: &generator)!.utf8) }
+            for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                let line = Int.random(in: 0..<lines.count, using: &generator)
+                lines[line][Int.random(in: 0..<lines[line].count, using: &generator)] = alphabet.randomElement(using: &generator)!
+            }
+            let bytes = Array(lines.joined(separator: [UInt8(ascii: "\n")]))
+            let plain = bytes.withUnsafeBytes { LineProtocolParser(maxTags: 2).parse($0) }
+            for _ in 0..<2 {
+                let followed = bytes.withUnsafeBytes { LineProtocolParser(maxTags: 2, seriesCache: small, followsSenderOrder: true).parse($0) }
+                #expect(followed.points == plain.points, "\(String(decoding: bytes, as: UTF8.self))")
+                #expect(followed.errors == plain.errors, "\(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+    }
+
     /// The allocation-free decimal path gives exactly the value of the general parser.
     @Test func fastDecimalsAreCorrectlyRounded() {
         var generator = SystemRandomNumberGenerator()
