@@ -19,6 +19,17 @@ int fb_release_free_memory(void) {
 #endif
 }
 
+int fb_release_free_memory_above(unsigned long long bytes) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    if (info.fordblks <= bytes) return 0;
+    return malloc_trim(0);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
 int fb_exec_with_runtime_settings(char *const argv[], const char *backtrace_setting) {
 #if defined(__linux__) && defined(__GLIBC__)
     /* glibc reads its malloc tunables once, before the first allocation; mallopt() later in
@@ -30,7 +41,8 @@ int fb_exec_with_runtime_settings(char *const argv[], const char *backtrace_sett
      * columns, pending samples). Each freed buffer that glibc hands back to the kernel (its own
      * mapping, or the top of a heap trimmed) is paid again in page faults when the next request
      * takes it: 18 % of the CPU under load in perf. So buffers below 32 MiB come from the heaps
-     * and stay there (trimmed only past 512 MiB free, and by malloc_trim after a burst), and two
+     * and stay there (trimmed only past 512 MiB free at the top of a heap; the flush service
+     * calls malloc_trim past 64 MiB free in all, and after a burst), and two
      * arenas hold them, so that the buffers kept are not multiplied by one arena per thread. */
     static const char *const tunables[][2] = {
         {"MALLOC_MMAP_THRESHOLD_", "33554432"},

@@ -41,6 +41,20 @@ struct PendingSamples {
         ends.reserveCapacity(samples / 2)
     }
 
+    /// Empties the buffer, keeping its capacity (a flushed buffer becomes the next one to fill,
+    /// so steady ingest allocates no new columns).
+    mutating func removeAll() {
+        series.removeAll(keepingCapacity: true)
+        times.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+        logSequences.removeAll(keepingCapacity: true)
+        since = nil
+        index = [:]
+        indexed = 0
+    }
+
     /// Appends one point (no-op without fields).
     mutating func add(series id: UInt64, timestamp: Int64, fields pointFields: [(UInt16, Double)]) {
         guard !pointFields.isEmpty else { return }

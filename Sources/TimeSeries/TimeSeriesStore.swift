@@ -160,6 +160,8 @@ public final class TimeSeriesStore: Sendable {
         var active = PendingSamples()
         /// Samples being written by a flush: still visible to reads until the batch committed.
         var flushing: PendingSamples?
+        /// The last flushed buffer, emptied: the next flush makes it `active` again.
+        var spare: PendingSamples?
         /// Days up to and including this one are sealed (`nil`: none yet).
         var sealedThroughDay: UInt32?
         /// Days flushes wrote blocks into since the last ``settle()``.
@@ -519,9 +521,9 @@ public final class TimeSeriesStore: Sendable {
     /// order) and deletes the log entries that held them, in one atomic batch.
     public func flush() throws {
         try flushing.withLock { _ in
-            let pending = state.withLock { state -> PendingSamples in
+            var pending = state.withLock { state -> PendingSamples in
                 let taken = state.active
-                state.active = PendingSamples(reservingSamples: settings.flushSamples)
+                state.active = state.spare.take() ?? PendingSamples(reservingSamples: settings.flushSamples)
                 state.flushing = taken
                 return taken
             }
@@ -591,6 +593,9 @@ public final class TimeSeriesStore: Sendable {
                 }
                 state.withLock { state in
                     state.flushing = nil
+                    // No reader holds the buffer now: emptied, it is the next flush's `active`.
+                    pending.removeAll()
+                    state.spare = pending
                     if let touched {
                         state.touchedDays = state.touchedDays.map { min($0.lowerBound, touched.lowerBound)...max($0.upperBound, touched.upperBound) } ?? touched
                         state.storedDays = state.storedDays.map { min($0.lowerBound, touched.lowerBound)...max($0.upperBound, touched.upperBound) } ?? touched

@@ -5,6 +5,11 @@
 /// (glibc's malloc_trim); a no-op elsewhere. Returns 1 when memory was released.
 int fb_release_free_memory(void);
 
+/// ``fb_release_free_memory`` when the C allocator holds more than `bytes` free (glibc's
+/// mallinfo2, which reads a few counters per arena); otherwise nothing. Returns 1 when memory
+/// was released.
+int fb_release_free_memory_above(unsigned long long bytes);
+
 /// Restarts this executable (same PID, same arguments) with what the process reads only at start
 /// when it is not set yet: glibc's malloc tunables MALLOC_MMAP_THRESHOLD_=33554432,
 /// MALLOC_TRIM_THRESHOLD_=536870912 and MALLOC_ARENA_MAX=2 (request-sized buffers are reused
