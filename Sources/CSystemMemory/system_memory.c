@@ -23,7 +23,7 @@ int fb_release_free_memory_above(unsigned long long bytes) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 info = mallinfo2();
     if (info.fordblks <= bytes) return 0;
-    return malloc_trim(0);
+    return fb_release_free_memory();
 #else
     (void)bytes;
     return 0;

@@ -15,8 +15,9 @@ import TimeSeries
 /// sparse reports do not turn into a memtable flush each.
 public struct FlushService: Service {
     /// Freed memory the C allocator may keep for reuse between flushes (more is returned to the
-    /// kernel after a flush): measured under the load driver, peak RSS 205-233 MiB against
-    /// 208-265 MiB with no bound, for a few percent more CPU a line from faulting pages in again.
+    /// kernel after a flush): measured with `wrk` against the unbounded build, peak RSS 205-233 MiB
+    /// against 208-265 MiB, for CPU a line within noise in one series of runs and about 15 %
+    /// higher in another (pages faulted in again).
     static let retainedFreeBytes: UInt64 = 64 << 20
 
     private let store: TimeSeriesStore

@@ -68,20 +68,6 @@ struct PendingSamples {
         if since == nil { since = .now }
     }
 
-    /// Appends one point (no-op without fields).
-    mutating func add(series id: UInt64, timestamp: Int64, fields pointFields: some Sequence<(UInt16, Double)>) {
-        let before = fields.count
-        for (field, value) in pointFields {
-            fields.append(field)
-            values.append(value)
-        }
-        guard fields.count > before else { return }
-        series.append(id)
-        times.append(timestamp)
-        ends.append(fields.count)
-        if since == nil { since = .now }
-    }
-
     mutating func recordLog(_ sequence: UInt64) {
         logSequences.append(sequence)
     }

@@ -139,16 +139,7 @@ enum SampleBlockCodec {
     /// divided by 10^e, bit for bit; `nil` when there is none (NaN, infinities, -0, values with
     /// many digits), and then the values are XORed.
     static func decimalExponent(_ run: ArraySlice<FieldSample>) -> Int? {
-        var exponent = 0
-        for sample in run {
-            while !isDecimal(sample.value, exponent: exponent) {
-                exponent += 1
-                if exponent >= powersOfTen.count { return nil }
-            }
-        }
-        // A larger exponent than a value needed keeps it exact too (the quotient is the same
-        // number); checked anyway, since the encoding must be lossless.
-        return run.allSatisfy { isDecimal($0.value, exponent: exponent) } ? exponent : nil
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, run.count)) { decimalMantissas(run, into: $0) }
     }
 
     @inline(__always)
@@ -225,8 +216,8 @@ enum SampleBlockCodec {
         return out
     }
 
-    /// The exponent of ``decimalExponent(_:)`` with each value's mantissa in `mantissas` (as
-    /// `Int64` bit patterns), or `nil` (then `mantissas` holds nothing useful).
+    /// ``decimalExponent(_:)``, with each value's mantissa in `mantissas` (as `Int64` bit
+    /// patterns; nothing useful when `nil`).
     private static func decimalMantissas(_ run: ArraySlice<FieldSample>, into mantissas: UnsafeMutableBufferPointer<UInt64>) -> Int? {
         var exponent = 0
         for sample in run {

@@ -260,7 +260,7 @@ public final class TimeSeriesStore: Sendable {
             guard key.count == 8 else { return true }
             let sequence = readBigEndian(UInt64.self, key, at: 0)
             guard IngestLogEntry.decodePoints(value, { series, time, fields in
-                initial.active.add(series: series, timestamp: time, fields: (0..<fields.count).lazy.map { fields[$0] })
+                initial.active.add(series: series, timestamp: time, fields: (0..<fields.count).map { fields[$0] })
             }) else {
                 throw TimeSeriesError.corruptLogEntry(sequence: sequence)
             }

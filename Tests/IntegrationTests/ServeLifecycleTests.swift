@@ -32,6 +32,34 @@ struct ServeLifecycleTests {
         #expect(await again.waitForExit() == 0)
     }
 
+    /// `serve` restarts itself once with glibc's malloc tunables (request-sized buffers reused
+    /// instead of faulted in again), keeps a value the operator set, and sets none with
+    /// `FLASHBACK_NO_ALLOCATOR_TUNING`: read from the running process's environment.
+    @Test func allocatorTunablesAreSetAtStartUnlessGiven() async throws {
+        let tunables = ["MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "536870912", "MALLOC_ARENA_MAX": "2"]
+        var withArenas = tunables
+        withArenas["MALLOC_ARENA_MAX"] = "4"
+        let cases: [(given: [String: String], expected: [String: String])] = [
+            ([:], tunables),
+            (["MALLOC_ARENA_MAX": "4"], withArenas),
+            (["FLASHBACK_NO_ALLOCATOR_TUNING": "1"], [:]),
+        ]
+        for (given, expected) in cases {
+            let collector = try start(environment: given)
+            #expect(await collector.waitFor(path: "/-/ready", status: 200))
+            let environ = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(collector.process.processIdentifier)/environ"))
+            var running: [String: String] = [:]
+            for entry in environ.split(separator: 0) {
+                let text = String(decoding: entry, as: UTF8.self)
+                guard let equals = text.firstIndex(of: "="), text.hasPrefix("MALLOC_") else { continue }
+                running[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            #expect(running == expected, "given \(given)")
+            collector.send(SIGTERM)
+            #expect(await collector.waitForExit() == 0)
+        }
+    }
+
     /// A crash (here SIGSEGV) must free the ports at once: the runtime's crash helper neither
     /// symbolicates for minutes nor inherits the listening sockets (issue 12, item 7), so a
     /// supervisor's restart on the same ports is ready within 5 s.
