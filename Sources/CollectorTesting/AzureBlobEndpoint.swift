@@ -71,10 +71,10 @@ public final class AzureBlobEndpoint: @unchecked Sendable {
     }
 
     /// The `Authorization` header the SDK's `SharedKeyCredentialPolicy` puts on each request.
-    public static func sdkAuthorizations(_ requests: [SigningRequest], directory: String) throws -> [String] {
+    public static func sdkAuthorizations(_ requests: [SigningRequest], directory: String) async throws -> [String] {
         let path = (directory as NSString).appendingPathComponent("azure-sign-\(UUID().uuidString).json")
         try JSONEncoder().encode(requests).write(to: URL(fileURLWithPath: path))
-        let result = try runCommand("/usr/bin/env", ["python3", script, "sign", path])
+        let result = try await runCommand("/usr/bin/env", ["python3", script, "sign", path])
         guard result.status == 0 else { throw OpenSSLError(description: "azure_shared_key.py sign failed: \(result.standardError)") }
         let answers = try JSONDecoder().decode([[String: String]].self, from: Data(result.standardOutput.utf8))
         return answers.map { $0["authorization"] ?? "" }

@@ -104,13 +104,15 @@ public final class CollectorProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
-    /// A GET (or other method) to the collector; returns status, headers and body text.
+    /// A GET (or other method) to the collector; returns status, headers and body text. The
+    /// deadline only guards against a hung server: at the start of the full suite, dozens of
+    /// processes share two cores, and an answer that needs a key generated took over 10 s once.
     public func get(_ path: String, headers: [(String, String)] = [], method: String = "GET", body: String? = nil) async throws -> CollectorResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return CollectorResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,16 +27,40 @@ func bindLoopbackSocket(type: Int32) -> (fd: Int32, port: Int)? {
     return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
-/// Asks the kernel for a free loopback port (bind to port 0, read it back, close).
+/// Ports ``freeLoopbackPort(udp:)`` hands out: below Linux's ephemeral range (32768-60999 by
+/// default), where the kernel never picks the source port of an outgoing connection, and each
+/// port at most once a process.
+let testPorts = Mutex<Range<Int>>(20_000 + Int(getpid() % 200) * 50..<32_000)
+
+/// A loopback port no one listens on, for a server the test starts next (or for a test that
+/// needs a port that refuses connections).
 ///
-/// Another process could take the port before the test binds it; on a test machine this window
-/// is small enough, and a collision shows up as a clear "address already in use" failure.
+/// A port the kernel picked for `bind(0)` and released again lies in the ephemeral range: a
+/// client's connection may take it as its source port a moment later, and a server then cannot
+/// bind it, or a "closed" port answers as another test's server (both seen in the full suite).
+/// These ports come from below that range, each handed out once, and are checked free (TCP and
+/// UDP) when handed out.
 public func freeLoopbackPort(udp: Bool = false) -> Int {
-    guard let (fd, port) = bindLoopbackSocket(type: Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)) else {
-        preconditionFailure("binding a free loopback port failed")
+    while let port = testPorts.withLock({ ports in ports.popFirst() }) {
+        if portIsFree(port) { return port }
     }
-    close(fd)
-    return port
+    preconditionFailure("no free loopback port left below the ephemeral range")
+}
+
+/// Whether `port` on 127.0.0.1 can be bound, as TCP and as UDP.
+private func portIsFree(_ port: Int) -> Bool {
+    [Int32(SOCK_STREAM.rawValue), Int32(SOCK_DGRAM.rawValue)].allSatisfy { type in
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
 }
 
 /// Sends one UDP datagram to a loopback port.

@@ -29,40 +29,53 @@ public final class GCSEmulator: @unchecked Sendable {
         tokenLog = (directory as NSString).appendingPathComponent("gcs-token-\(tokenPort).log")
         let keyPath = (directory as NSString).appendingPathComponent("service-account-\(tokenPort).pem")
         let publicPath = keyPath + ".pub"
-        _ = try OpenSSLSigner.shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out \"$KEY\" 2>/dev/null && openssl pkey -in \"$KEY\" -pubout -out \"$PUB\"",
+        _ = try await OpenSSLSigner.shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out \"$KEY\" 2>/dev/null && openssl pkey -in \"$KEY\" -pubout -out \"$PUB\"",
                                     environment: ["KEY": keyPath, "PUB": publicPath])
         privateKeyPEM = try String(contentsOfFile: keyPath, encoding: .utf8)
         guard FileManager.default.createFile(atPath: tokenLog, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        // One output file each (two writers of one file would overwrite each other's lines).
         let log = (directory as NSString).appendingPathComponent("gcs-\(apiPort).log")
-        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
-        for (process, arguments) in [
-            (emulator, ["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", String(apiPort), "--in-memory"]),
-            (tokenServer, ["python3", (MotoServer.pythonDirectory as NSString).appendingPathComponent("gcs_token_server.py"),
-                           String(tokenPort), publicPath, clientEmail, tokenLog]),
+        let tokenServerLog = (directory as NSString).appendingPathComponent("gcs-token-server-\(tokenPort).log")
+        for (process, output, arguments) in [
+            (emulator, log, ["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", String(apiPort), "--in-memory"]),
+            (tokenServer, tokenServerLog, ["python3", (MotoServer.pythonDirectory as NSString).appendingPathComponent("gcs_token_server.py"),
+                                           String(tokenPort), publicPath, clientEmail, tokenLog]),
         ] {
+            guard FileManager.default.createFile(atPath: output, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = arguments
-            process.standardOutput = FileHandle(forWritingAtPath: log)
-            process.standardError = FileHandle(forWritingAtPath: log)
+            process.standardOutput = FileHandle(forWritingAtPath: output)
+            process.standardError = FileHandle(forWritingAtPath: output)
             try process.run()
         }
-        // Ready when the bucket can be created (the emulator needs no credentials).
+        // Ready when the bucket is created (the emulator needs no credentials) and the token
+        // server answers; the two may come up in either order (a bucket created while the token
+        // server was still starting answers 409 to the next attempt).
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        var bucketCreated = false
         var created = false
         while ContinuousClock.now < deadline, emulator.isRunning, tokenServer.isRunning {
-            var request = HTTPClientRequest(url: "\(apiURL)/storage/v1/b?project=flashback-test")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: #"{"name":"\#(bucket)"}"#))
-            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status.code == 200,
-               (try? await HTTPClient.shared.execute(HTTPClientRequest(url: tokenURL), timeout: .seconds(2))) != nil {
+            if !bucketCreated {
+                var request = HTTPClientRequest(url: "\(apiURL)/storage/v1/b?project=flashback-test")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"name":"\#(bucket)"}"#))
+                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status.code == 200 {
+                    bucketCreated = true
+                }
+            }
+            if bucketCreated, (try? await HTTPClient.shared.execute(HTTPClientRequest(url: tokenURL), timeout: .seconds(2))) != nil {
                 created = true
                 break
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
         guard created else {
-            throw OpenSSLError(description: "the GCS emulator or token server did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            throw OpenSSLError(description: """
+                the GCS emulator or token server did not start (bucket created: \(bucketCreated), emulator running: \(emulator.isRunning), \
+                token server running: \(tokenServer.isRunning)); emulator: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? ""); \
+                token server: \((try? String(contentsOfFile: tokenServerLog, encoding: .utf8))?.suffix(2000) ?? "")
+                """)
         }
     }
 

@@ -47,7 +47,7 @@ public final class MotoServer: @unchecked Sendable {
         guard up else {
             throw OpenSSLError(description: "moto did not start (is `moto[server]` installed? scripts/test.sh installs it): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
-        let output = try OpenSSLSigner.shell(
+        let output = try await OpenSSLSigner.shell(
             "python3 \"$DIR/moto_s3_setup.py\" \"$ENDPOINT\" \"$BUCKET\"",
             environment: ["DIR": Self.pythonDirectory, "ENDPOINT": endpoint, "BUCKET": bucket])
         let credentials = try JSONDecoder().decode([String: String].self, from: Data(output.utf8))
@@ -69,8 +69,8 @@ public final class MotoServer: @unchecked Sendable {
 /// Signs S3 requests with botocore, as an app's SDK does (`Tests/python/sign_s3_request.py`).
 public enum BotocoreSigner {
     /// The JSON body for `POST /apikey/authorize` describing the signed request.
-    public static func signedRequest(method: String, url: String, accessKeyID: String, secret: String, region: String = "us-east-1", payload: String = "") throws -> String {
-        try OpenSSLSigner.shell(
+    public static func signedRequest(method: String, url: String, accessKeyID: String, secret: String, region: String = "us-east-1", payload: String = "") async throws -> String {
+        try await OpenSSLSigner.shell(
             "python3 \"$DIR/sign_s3_request.py\" \"$METHOD\" \"$URL\" \"$KEY\" \"$SECRET\" \"$REGION\" \"$PAYLOAD\"",
             environment: ["DIR": MotoServer.pythonDirectory, "METHOD": method, "URL": url, "KEY": accessKeyID,
                           "SECRET": secret, "REGION": region, "PAYLOAD": payload])
@@ -79,8 +79,8 @@ public enum BotocoreSigner {
     /// The JSON body for `POST /apikey/authorize` describing a request to a URL presigned by
     /// boto3's `generate_presigned_url` (path-style `url`), signed at `signedAt` (default: now).
     public static func presignedRequest(method: String, url: String, accessKeyID: String, secret: String, expires: Int,
-                                        signedAt: Date? = nil) throws -> String {
-        try OpenSSLSigner.shell(
+                                        signedAt: Date? = nil) async throws -> String {
+        try await OpenSSLSigner.shell(
             "python3 \"$DIR/presign_s3_url.py\" \"$METHOD\" \"$URL\" \"$KEY\" \"$SECRET\" \"$EXPIRES\" \"$SIGNED_AT\"",
             environment: ["DIR": MotoServer.pythonDirectory, "METHOD": method, "URL": url, "KEY": accessKeyID, "SECRET": secret,
                           "EXPIRES": String(expires), "SIGNED_AT": signedAt.map { String(Int64($0.timeIntervalSince1970)) } ?? ""])

@@ -18,31 +18,31 @@ public struct OpenSSLSigner: Sendable {
     }
 
     /// Generates a fresh RSA-2048 key with `openssl genrsa` (PKCS#1, as the collector hands out).
-    public static func generate(directory: String) throws -> OpenSSLSigner {
+    public static func generate(directory: String) async throws -> OpenSSLSigner {
         let path = (directory as NSString).appendingPathComponent("generated-\(UUID().uuidString.prefix(8)).pem")
-        _ = try shell("openssl genrsa -traditional -out \"$KEY\" 2048 2>/dev/null", environment: ["KEY": path])
+        _ = try await shell("openssl genrsa -traditional -out \"$KEY\" 2048 2>/dev/null", environment: ["KEY": path])
         let pem = try String(contentsOfFile: path, encoding: .utf8)
         return try OpenSSLSigner(privateKeyPEM: pem, directory: directory)
     }
 
     /// The Base64 signature of `message` (no trailing newline is signed).
-    public func sign(_ message: String) throws -> String {
-        try Self.shell("printf '%s' \"$MSG\" | openssl dgst -sha256 -sign \"$KEY\" | base64 -w 0", environment: ["MSG": message, "KEY": keyPath])
+    public func sign(_ message: String) async throws -> String {
+        try await Self.shell("printf '%s' \"$MSG\" | openssl dgst -sha256 -sign \"$KEY\" | base64 -w 0", environment: ["MSG": message, "KEY": keyPath])
     }
 
     /// The public key (SPKI PEM) of the private key.
-    public func publicKeyPEM() throws -> String {
-        try Self.shell("openssl rsa -in \"$KEY\" -pubout 2>/dev/null", environment: ["KEY": keyPath])
+    public func publicKeyPEM() async throws -> String {
+        try await Self.shell("openssl rsa -in \"$KEY\" -pubout 2>/dev/null", environment: ["KEY": keyPath])
     }
 
     /// Signs `ip|region|timestamp` as a node does for `/register`, `/unregister` and `/status`.
-    public func signNodeMessage(ip: String, region: String, timestamp: String) throws -> String {
-        try sign("\(ip)|\(region)|\(timestamp)")
+    public func signNodeMessage(ip: String, region: String, timestamp: String) async throws -> String {
+        try await sign("\(ip)|\(region)|\(timestamp)")
     }
 
     @discardableResult
-    static func shell(_ script: String, environment: [String: String]) throws -> String {
-        let result = try runCommand("/bin/sh", ["-c", script], environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
+    static func shell(_ script: String, environment: [String: String]) async throws -> String {
+        let result = try await runCommand("/bin/sh", ["-c", script], environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
         guard result.status == 0 else {
             throw OpenSSLError(description: "`\(script)` exited with \(result.status): \(result.standardError)")
         }

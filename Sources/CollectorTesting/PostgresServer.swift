@@ -25,9 +25,9 @@ public final class PostgresServer: @unchecked Sendable {
         directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("flashback-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         if getuid() == 0 {
-            _ = try Self.run("/bin/chown", ["postgres:postgres", directory])
+            _ = try await Self.run("/bin/chown", ["postgres:postgres", directory])
         }
-        _ = try asOwner("\(Self.binaries)/initdb", ["-D", "\(directory)/data", "-U", "flashback", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        _ = try await asOwner("\(Self.binaries)/initdb", ["-D", "\(directory)/data", "-U", "flashback", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
         try await start()
     }
 
@@ -40,7 +40,7 @@ public final class PostgresServer: @unchecked Sendable {
         let log = "\(directory)/server.log"
         if !FileManager.default.fileExists(atPath: log) {
             guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
-            if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", log]) }
+            if getuid() == 0 { try await Self.run("/bin/chown", ["postgres:postgres", log]) }
         }
         let readyBefore = readyCount
         let arguments = ["\(Self.binaries)/postgres", "-D", "\(directory)/data", "-p", String(port), "-c", "listen_addresses=127.0.0.1",
@@ -67,9 +67,17 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// Stops the server at once (`immediate`: as a crash would), leaving the data for ``start()``.
-    public func stop() throws {
+    public func stop() async throws {
+        try await onOwnThread { self.stopBlocking() }
+    }
+
+    /// ``stop()`` on the calling thread (for `deinit`).
+    private func stopBlocking() {
         guard let process = lock.withLock({ server.take() }) else { return }
-        _ = try? asOwner("\(Self.binaries)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
+        let owner = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
+        let pgCtl = ["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"]
+        let command = owner + pgCtl
+        if let stopping = try? BackgroundCommand(command[0], Array(command.dropFirst())) { stopping.process.waitUntilExit() }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
@@ -84,20 +92,20 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Runs SQL with `psql` as the superuser; returns its output (unaligned, tuples only).
     @discardableResult
-    public func psql(_ sql: String) throws -> String {
-        try Self.run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "flashback", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+    public func psql(_ sql: String) async throws -> String {
+        try await Self.run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "flashback", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
     }
 
-    private func asOwner(_ executable: String, _ arguments: [String]) throws -> String {
+    private func asOwner(_ executable: String, _ arguments: [String]) async throws -> String {
         if getuid() == 0 {
-            return try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
+            return try await Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
         }
-        return try Self.run(executable, arguments)
+        return try await Self.run(executable, arguments)
     }
 
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let result = try runCommand(executable, arguments)
+    static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+        let result = try await runCommand(executable, arguments)
         guard result.status == 0 else {
             throw OpenSSLError(description: "\(executable) \(arguments.joined(separator: " ")) exited with \(result.status): \(result.standardError)\(result.standardOutput)")
         }
@@ -105,7 +113,7 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     deinit {
-        try? stop()
+        stopBlocking()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

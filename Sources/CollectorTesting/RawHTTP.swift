@@ -32,8 +32,13 @@ public enum RawHTTP {
     }
 
     /// Sends `bytes` to 127.0.0.1:`port`, half-closes, and reads until the server closes or
-    /// `timeout` seconds pass. Throws only when no connection could be made.
-    public static func send(_ bytes: [UInt8], port: Int, timeout: Int = 20) throws -> Answer {
+    /// `timeout` seconds pass. Throws only when no connection could be made. The socket blocks,
+    /// on a thread of its own (``onOwnThread(_:)``).
+    public static func send(_ bytes: [UInt8], port: Int, timeout: Int = 20) async throws -> Answer {
+        try await onOwnThread { try sendBlocking(bytes, port: port, timeout: timeout) }
+    }
+
+    static func sendBlocking(_ bytes: [UInt8], port: Int, timeout: Int) throws -> Answer {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }

@@ -7,11 +7,14 @@ public struct CommandResult: Sendable {
     public let standardError: String
 }
 
-/// Runs a command to completion, capturing its output in temporary files.
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    let command = try BackgroundCommand(executable, arguments, environment: environment)
-    command.process.waitUntilExit()
-    return command.result()
+/// Runs a command to completion, capturing its output in temporary files. The wait happens on a
+/// thread of its own (``onOwnThread(_:)``), not on one of the cooperative pool's.
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
+    try await onOwnThread {
+        let command = try BackgroundCommand(executable, arguments, environment: environment)
+        command.process.waitUntilExit()
+        return command.result()
+    }
 }
 
 /// A command started in the background, its output captured in temporary files that can be read

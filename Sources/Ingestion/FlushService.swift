@@ -2,6 +2,7 @@ import CSystemMemory
 import CoreMetrics
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import TimeSeries
 
@@ -13,6 +14,11 @@ import TimeSeries
 /// and ingest-log files), it settles the store once (``TimeSeriesStore/settle()``): a quiet
 /// collector does not keep the last burst's log files and tombstones on disk, and a fleet's
 /// sparse reports do not turn into a memtable flush each.
+///
+/// Flushes, seals and settles block (a settle waits for RocksDB's compactions for seconds after a
+/// burst): they run on a thread of the service's own, never on Swift's cooperative threads (one
+/// a core), which serve the requests, nor on the shared blocking pool, where other work (key
+/// generation, checkpoints) would hold up the next flush.
 public struct FlushService: Service {
     /// Freed memory the C allocator may keep for reuse between flushes (more is returned to the
     /// kernel after a flush): measured with `wrk` against the unbounded build, peak RSS 205-233 MiB
@@ -42,6 +48,20 @@ public struct FlushService: Service {
     }
 
     public func run() async throws {
+        let worker = NIOThreadPool(numberOfThreads: 1)
+        worker.start()
+        await flushUntilShutdown(on: worker)
+        try? await worker.shutdownGracefully()
+        do {
+            // On this thread: the service may be cancelled by now, and this flush must run.
+            try store.flush()
+        } catch {
+            logger.error("final flush failed; the ingest log will be replayed at the next start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Flushes when due, seals, settles, until a graceful shutdown (or cancellation).
+    private func flushUntilShutdown(on worker: NIOThreadPool) async {
         var lastSealCheck = ContinuousClock.now - .seconds(3600)
         var failing = false
         var flushesCounted = store.flushCount
@@ -54,20 +74,26 @@ public struct FlushService: Service {
                 break
             }
             do {
-                let started = ContinuousClock.now
-                let flushed = try store.flushIfDue()
-                if flushed {
-                    let (seconds, attoseconds) = (ContinuousClock.now - started).components
-                    metrics.flushDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                let store = store
+                let flushTook = try await worker.runIfActive { () throws -> Duration? in
+                    let started = ContinuousClock.now
+                    guard try store.flushIfDue() else { return nil }
+                    let took = ContinuousClock.now - started
                     // glibc keeps freed buffers for reuse (see fb_exec_with_runtime_settings);
                     // past a bound, give them back, so peak RSS stays what the load needs.
                     _ = fb_release_free_memory_above(Self.retainedFreeBytes)
+                    return took
+                }
+                if let flushTook {
+                    let (seconds, attoseconds) = flushTook.components
+                    metrics.flushDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 }
                 metrics.pendingSamples.record(store.pendingSamples)
                 metrics.series.record(store.index.seriesCount)
                 if ContinuousClock.now - lastSealCheck >= .seconds(60) {
                     lastSealCheck = .now
-                    let written = try store.sealDays(now: clock())
+                    let now = clock()
+                    let written = try await worker.runIfActive { try store.sealDays(now: now) }
                     if written > 0 { metrics.sealedDayRecords.increment(by: written) }
                     if written > 0 { logger.info("sealed day rollups", metadata: ["records": "\(written)", "through_day": "\(store.sealedThroughDay ?? 0)"]) }
                 }
@@ -80,25 +106,25 @@ public struct FlushService: Service {
                 flushesCounted = flushes
                 if !settled, store.pendingSamples == 0, ContinuousClock.now - lastFlush >= settleAfter {
                     settled = true
-                    try store.settle(ifAbove: settleAbove)
-                    // The burst is over: give the buffers it freed back to the kernel (glibc
-                    // keeps them for reuse, which under load saves the page faults of taking
-                    // them again; between bursts they are only resident memory).
-                    _ = fb_release_free_memory()
+                    let settleAbove = settleAbove
+                    try await worker.runIfActive {
+                        try store.settle(ifAbove: settleAbove)
+                        // The burst is over: give the buffers it freed back to the kernel (glibc
+                        // keeps them for reuse, which under load saves the page faults of taking
+                        // them again; between bursts they are only resident memory).
+                        _ = fb_release_free_memory()
+                    }
                 }
                 if failing { logger.info("flushing recovered") }
                 failing = false
+            } catch is CancellationError {
+                break
             } catch {
                 // The samples stay in memory and in the ingest log; the next tick retries.
                 metrics.flushFailures.increment()
                 if !failing { logger.error("flush failed; retrying", metadata: ["error": "\(error)"]) }
                 failing = true
             }
-        }
-        do {
-            try store.flush()
-        } catch {
-            logger.error("final flush failed; the ingest log will be replayed at the next start", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -4,6 +4,7 @@ import Crypto
 import FlashbackWire
 import Foundation
 import Logging
+import NIOPosix
 import Synchronization
 
 /// Settings of the node registry, all with the defaults of DESIGN.md §4.
@@ -181,8 +182,10 @@ public final class NodeRegistry: Sendable {
         let maximum = settings.maxKeysPerOrganization
         let full = state.withLock { state in state.keys.values.filter { $0.organization == organization }.count >= maximum }
         if full { throw RegistryError.invalid(Self.tooManyKeysMessage(maximum)) }
-        // Key generation takes 0.1–0.4 s; it runs outside the lock and the count is checked again.
-        let (privatePEM, publicPEM) = try OrganizationKeyGenerator.generate()
+        // Key generation takes 0.1–0.4 s of CPU (seconds in a debug build): on the blocking pool,
+        // so that Swift's cooperative threads (one a core) keep serving requests; outside the
+        // lock, and the count is checked again.
+        let (privatePEM, publicPEM) = try await NIOThreadPool.singleton.runIfActive { try OrganizationKeyGenerator.generate() }
         let key = OrganizationKey(id: UUID().uuidString.lowercased(), organization: organization, publicKeyPEM: publicPEM, createdAt: now())
         let verifier = try NodeSignatureVerifier(keyID: key.id, pem: publicPEM)
         try await gate.run {

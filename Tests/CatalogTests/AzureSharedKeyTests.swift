@@ -57,7 +57,7 @@ import Testing
     }
 
     /// The same Authorization header as Microsoft's SDK for a spread of requests.
-    @Test func signaturesMatchMicrosoftsSDK() throws {
+    @Test func signaturesMatchMicrosoftsSDK() async throws {
         let key = Data((0..<64).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }).base64EncodedString()
         let date = "Tue, 01 Dec 2026 06:30:00 GMT"
         struct Case { var method: String; var path: String; var query: [(String, String)]; var headers: [(String, String)] }
@@ -79,7 +79,7 @@ import Testing
                 method: item.method, url: "https://flashbacktest.blob.core.windows.net\(item.path)\(query.isEmpty ? "" : "?" + query)",
                 headers: item.headers, account: "flashbacktest", key: key)
         }
-        let sdk = try AzureBlobEndpoint.sdkAuthorizations(requests, directory: directory.path)
+        let sdk = try await AzureBlobEndpoint.sdkAuthorizations(requests, directory: directory.path)
         try #require(sdk.count == cases.count)
         for (item, expected) in zip(cases, sdk) {
             let ours = AzureSharedKey.authorization(method: item.method, account: "flashbacktest", accountKey: key, path: item.path, query: item.query, headers: item.headers)

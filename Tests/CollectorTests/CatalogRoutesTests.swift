@@ -330,12 +330,12 @@ struct CatalogRoutesTests {
 
             // A registered node of the same organization asks.
             let signer = try await RegistryRoutesTests.createKey(client, RegistryRoutesTests.Harness(tokens: harness.tokens, registry: harness.registry, directory: harness.directory), org: "org-a")
-            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try RegistryRoutesTests.registerBody(signer)))
+            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await RegistryRoutesTests.registerBody(signer)))
             let nodeToken = try #require(try Self.json(registered)["nodeToken"] as? String)
             let nodeHeaders: HTTPFields = [.authorization: "Bearer \(nodeToken)", .contentType: "application/json"]
 
             func authorize(_ method: String, _ url: String, _ key: (id: String, key: String, secret: String), tamper: Bool = false) async throws -> TestResponse {
-                var body = try BotocoreSigner.signedRequest(method: method, url: url, accessKeyID: key.key, secret: key.secret)
+                var body = try await BotocoreSigner.signedRequest(method: method, url: url, accessKeyID: key.key, secret: key.secret)
                 if tamper { body = body.replacingOccurrences(of: "/gallery/", with: "/gallery/x") }
                 return try await Self.post(client, "/apikey/authorize", nodeHeaders, body)
             }
@@ -356,7 +356,7 @@ struct CatalogRoutesTests {
             // Presigned URLs (boto3's generate_presigned_url): the query carries the signature.
             func presigned(_ method: String, _ key: (id: String, key: String, secret: String), expires: Int = 300, signedAt: Date? = nil,
                            edit: (String) -> String = { $0 }) async throws -> TestResponse {
-                let body = edit(try BotocoreSigner.presignedRequest(method: method, url: object, accessKeyID: key.key, secret: key.secret,
+                let body = edit(try await BotocoreSigner.presignedRequest(method: method, url: object, accessKeyID: key.key, secret: key.secret,
                                                                     expires: expires, signedAt: signedAt))
                 return try await Self.post(client, "/apikey/authorize", nodeHeaders, body)
             }
@@ -382,14 +382,14 @@ struct CatalogRoutesTests {
             #expect((try Self.json(revoked)["message"] as? String)?.contains("revoked") == true)
 
             // Without a node credential there is no answer at all.
-            let anonymous = try await Self.post(client, "/apikey/authorize", [.contentType: "application/json"], try BotocoreSigner.signedRequest(method: "GET", url: object, accessKeyID: reader.key, secret: reader.secret))
+            let anonymous = try await Self.post(client, "/apikey/authorize", [.contentType: "application/json"], try await BotocoreSigner.signedRequest(method: "GET", url: object, accessKeyID: reader.key, secret: reader.secret))
             #expect(anonymous.status == .unauthorized)
 
             // A node of another organization may not ask about this organization's keys.
             let foreignSigner = try await RegistryRoutesTests.createKey(client, RegistryRoutesTests.Harness(tokens: harness.tokens, registry: harness.registry, directory: harness.directory), org: "org-b")
-            let foreignNode = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try RegistryRoutesTests.registerBody(foreignSigner, ip: "198.51.100.20", org: "org-b")))
+            let foreignNode = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await RegistryRoutesTests.registerBody(foreignSigner, ip: "198.51.100.20", org: "org-b")))
             let foreignToken = try #require(try Self.json(foreignNode)["nodeToken"] as? String)
-            let foreign = try await Self.post(client, "/apikey/authorize", [.authorization: "Bearer \(foreignToken)"], try BotocoreSigner.signedRequest(method: "GET", url: object, accessKeyID: reader.key, secret: reader.secret))
+            let foreign = try await Self.post(client, "/apikey/authorize", [.authorization: "Bearer \(foreignToken)"], try await BotocoreSigner.signedRequest(method: "GET", url: object, accessKeyID: reader.key, secret: reader.secret))
             #expect(foreign.status == .forbidden)
         }
     }

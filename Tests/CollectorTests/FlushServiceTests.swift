@@ -4,8 +4,11 @@ import Foundation
 import Ingestion
 import Logging
 import MetricsTestKit
+import NIOCore
+import NIOPosix
 import RocksDB
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TimeSeries
 
@@ -91,5 +94,54 @@ struct FlushServiceTests {
         // The same store, asked with a threshold its memtables reach, settles.
         #expect(try store.settle(ifAbove: 1))
         #expect(store.settleCount == 1)
+    }
+
+    /// The service flushes on a thread of its own: with every thread of NIO's shared blocking pool
+    /// held (organization keys are generated there, checkpoints taken), the next flush still
+    /// happens. (With the flushes on that pool, this test waits until its time limit.)
+    @Test(.timeLimit(.minutes(1))) func flushesGoOnWhileTheSharedBlockingPoolIsHeld() async throws {
+        let directory = TemporaryDirectory(prefix: "flush-own-thread")
+        let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
+        defer { db.close() }
+        var settings = TimeSeriesSettings()
+        settings.flushInterval = .milliseconds(10)
+        let store = try TimeSeriesStore(database: db, settings: settings)
+        let service = FlushService(store: store, tick: .milliseconds(5), logger: Logger(label: "test"))
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+
+        // Every thread of the shared pool waits on `release` until the test ends.
+        let threads = NIOSingletons.blockingPoolThreadCountSuggestion
+        let holding = HeldThreads()
+        let release = DispatchSemaphore(value: 0)
+        for _ in 0..<threads {
+            NIOThreadPool.singleton.submit { _ in
+                holding.count.add(1, ordering: .relaxed)
+                release.wait()
+            }
+        }
+        let released = Atomic<Bool>(false)
+        func releaseThreads() {
+            if !released.exchange(true, ordering: .relaxed) { for _ in 0..<threads { release.signal() } }
+        }
+        defer { releaseThreads() }
+        #expect(try await eventually { holding.count.load(ordering: .relaxed) == threads })
+
+        let now = Date()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            _ = try store.write([SeriesPoint(organization: "o", measurement: "m", tags: [], fields: [(name: "v", value: 1)],
+                                             timestamp: Int64(now.timeIntervalSince1970) * 1_000_000_000)], now: now, sync: false)
+            // The test's time limit bounds the wait.
+            #expect(await store.flushed(atLeast: 1))
+            #expect(holding.count.load(ordering: .relaxed) == threads, "the pool was held throughout")
+            releaseThreads()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(store.pendingSamples == 0)
+    }
+
+    final class HeldThreads: Sendable {
+        let count = Atomic<Int>(0)
     }
 }

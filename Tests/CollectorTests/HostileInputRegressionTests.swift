@@ -86,14 +86,14 @@ struct HostileInputRegressionTests {
             timeSeries: store, readiness: ServiceReadiness(), version: "test"))
         try await Application(router: router).test(.router) { client in
             let signer = try await RegistryRoutesTests.createKey(client, RegistryRoutesTests.Harness(tokens: tokens, registry: registry, directory: directory.path), org: "org-a")
-            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try RegistryRoutesTests.registerBody(signer)))
+            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await RegistryRoutesTests.registerBody(signer)))
             #expect(registered.status == .ok, "\(String(buffer: registered.body))")
             let nodeToken = try #require((try JSONSerialization.jsonObject(with: Data(String(buffer: registered.body).utf8)) as? [String: Any])?["nodeToken"] as? String)
 
             var stamp = Int64(Date().timeIntervalSince1970) + 1
             for createdAt in ["3000-01-01T00:00:00.000Z", "2262-04-11T23:47:17Z", "9999-12-31T23:59:59Z", "1677-09-21T00:12:43Z", "0001-01-01T00:00:00Z"] {
                 stamp += 1
-                let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
+                let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
                 let report = #"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(stamp),"signature":"\#(signature)","id_org":"org-a","buckets":[{"unitId":"b-1","status":"ONLINE","latencyMs":1e300,"createdAt":"\#(createdAt)"}]}"#
                 let response = try await client.execute(uri: "/status", method: .post, body: ByteBuffer(string: report))
                 try Self.expectJSONError(response, .badRequest, mentioning: "buckets[0].createdAt")

@@ -102,19 +102,12 @@ struct MetricsExportTests {
     }
 
     /// Runs `promtool check metrics` on `text`; its output, empty when it had nothing to say.
-    static func promtool(_ text: String) throws -> (status: Int32, output: String) {
+    static func promtool(_ text: String) async throws -> (status: Int32, output: String) {
         let directory = TemporaryDirectory(prefix: "promtool")
         let file = directory.appending("scrape.txt")
         try text.write(toFile: file, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "promtool check metrics < '\(file)' 2>&1"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let result = try await runCommand("/bin/sh", ["-c", "promtool check metrics < \"$SCRAPE\" 2>&1"], environment: ["SCRAPE": file, "PATH": "/usr/bin:/bin"])
+        return (result.status, result.standardOutput)
     }
 }
 
@@ -143,7 +136,7 @@ extension StatsRoutesTests {
             // Every family has HELP and TYPE, no series twice, and promtool agrees.
             let samples = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").dropLast().joined(separator: " ") }
             #expect(Set(samples).count == samples.count)
-            let verdict = try MetricsExportTests.promtool(text)
+            let verdict = try await MetricsExportTests.promtool(text)
             #expect(verdict.status == 0, "\(verdict.output)")
             #expect(verdict.output.isEmpty, "\(verdict.output)")
 

@@ -34,13 +34,13 @@ struct NodeReportRoutesTests {
         let directory = self.directory.path
         try await Application(router: router).test(.router) { client in
             let signer = try await RegistryRoutesTests.createKey(client, RegistryRoutesTests.Harness(tokens: tokens, registry: registry, directory: directory), org: "org-a")
-            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try RegistryRoutesTests.registerBody(signer)))
+            let registered = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await RegistryRoutesTests.registerBody(signer)))
             let json = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: registered.body).utf8)) as? [String: Any])
             let nodeID = try #require(json["nodeId"] as? String)
             let nodeToken = try #require(json["nodeToken"] as? String)
 
             let stamp = Int64(Date().timeIntervalSince1970) + 1
-            let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
+            let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
             let created = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
             let report = #"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(stamp),"signature":"\#(signature)","id_org":"org-a","buckets":[{"unitId":"b-1","status":"ONLINE","latencyMs":38,"createdAt":"\#(created)"},{"unitId":"b-2","status":"OFFLINE","latency_ms":90,"createdAt":"\#(created)"}]}"#
             let accepted = try await client.execute(uri: "/status", method: .post, body: ByteBuffer(string: report))

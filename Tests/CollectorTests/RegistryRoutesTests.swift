@@ -64,9 +64,9 @@ struct RegistryRoutesTests {
         return try OpenSSLSigner(privateKeyPEM: pem, directory: harness.directory)
     }
 
-    static func registerBody(_ signer: OpenSSLSigner, ip: String = "203.0.113.10", region: String = "eu-central-1", org: String = "org-a") throws -> String {
+    static func registerBody(_ signer: OpenSSLSigner, ip: String = "203.0.113.10", region: String = "eu-central-1", org: String = "org-a") async throws -> String {
         let timestamp = Int64(Date().timeIntervalSince1970)
-        let signature = try signer.signNodeMessage(ip: ip, region: region, timestamp: String(timestamp))
+        let signature = try await signer.signNodeMessage(ip: ip, region: region, timestamp: String(timestamp))
         return #"{"provider":"AWS","region":"\#(region)","ip":"\#(ip)","status":"running","version":"0.0.28","timestamp":\#(timestamp),"signature":"\#(signature)","id_org":"\#(org)"}"#
     }
 
@@ -84,7 +84,7 @@ struct RegistryRoutesTests {
             #expect(String(buffer: raw.body).hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
 
             let register = try await client.execute(uri: "/register", method: .post, headers: [.contentType: "application/json"],
-                                                    body: ByteBuffer(string: try Self.registerBody(signer)))
+                                                    body: ByteBuffer(string: try await Self.registerBody(signer)))
             #expect(register.status == .ok)
             let registered = try Self.json(register)
             #expect(registered["success"] as? Bool == true)
@@ -129,7 +129,7 @@ struct RegistryRoutesTests {
     @Test func roleAndOrganizationMatrix() async throws {
         try await withHarness { harness, client in
             let signer = try await Self.createKey(client, harness)
-            let register = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try Self.registerBody(signer)))
+            let register = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await Self.registerBody(signer)))
             let nodeID = try #require(try Self.json(register)["nodeId"] as? String)
             let keyID = try #require(harness.registry.keys(organization: "org-a").first?.key.id)
 
@@ -174,7 +174,7 @@ struct RegistryRoutesTests {
     @Test func malformedRegistrationsAre400AndChangeNothing() async throws {
         try await withHarness { harness, client in
             let signer = try await Self.createKey(client, harness)
-            let good = try Self.registerBody(signer)
+            let good = try await Self.registerBody(signer)
             let bodies: [(String, String)] = [
                 ("{not json", "not valid JSON"),
                 ("", "empty"),
@@ -202,9 +202,9 @@ struct RegistryRoutesTests {
     @Test func unregisterOverHTTP() async throws {
         try await withHarness { harness, client in
             let signer = try await Self.createKey(client, harness)
-            #expect(try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try Self.registerBody(signer))).status == .ok)
+            #expect(try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: try await Self.registerBody(signer))).status == .ok)
             let timestamp = Int64(Date().timeIntervalSince1970) + 1
-            let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(timestamp))
+            let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(timestamp))
             let body = #"{"ip":"203.0.113.10","timestamp":\#(timestamp),"signature":"\#(signature)","id_org":"org-a"}"#
             let response = try await client.execute(uri: "/unregister", method: .post, body: ByteBuffer(string: body))
             #expect(response.status == .ok, "\(String(buffer: response.body))")

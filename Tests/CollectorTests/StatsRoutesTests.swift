@@ -72,9 +72,9 @@ struct StatsRoutesTests {
         defer { storage.close() }
         let secrets = SecretBox(masterKey: MasterKey(key: SymmetricKey(size: .bits256)))
         let tokens = try await TokenAuthority.make(keys: TokenKeys(hmacSecret: TokenAuthorityTests.secret))
-        let platform = try OpenSSLSigner.generate(directory: directory.path)
+        let platform = try await OpenSSLSigner.generate(directory: directory.path)
         var registrySettings = RegistrySettings()
-        registrySettings.platformPublicKeyPEM = try platform.publicKeyPEM()
+        registrySettings.platformPublicKeyPEM = try await platform.publicKeyPEM()
         let registry = try NodeRegistry(storage: storage, secrets: secrets, settings: registrySettings, clock: clock.source, logger: Logger(label: "test"))
         let catalog = try StorageCatalog(storage: storage, secrets: secrets, clock: clock.source, logger: Logger(label: "test"))
         let store = try TimeSeriesStore(database: storage.database, settings: .fleet)
@@ -100,7 +100,7 @@ struct StatsRoutesTests {
             for (offset, node) in nodes.enumerated() {
                 let stamp = Int64(clock.now.timeIntervalSince1970) - 100 + Int64(offset)
                 let signer = try #require(signers[node.org])
-                let signature = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: String(stamp))
+                let signature = try await signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: String(stamp))
                 let organization = node.org.isEmpty ? "" : #","id_org":"\#(node.org)""#
                 let body = #"{"provider":"\#(node.provider)","region":"\#(node.region)","ip":"\#(node.ip)","status":"running","version":"\#(node.version)","url":"\#(node.url)","timestamp":\#(stamp),"signature":"\#(signature)"\#(organization)}"#
                 let response = try await client.execute(uri: "/register", method: .post, body: ByteBuffer(string: body))
@@ -132,7 +132,7 @@ struct StatsRoutesTests {
                 let name = try #require(report["node"] as? String)
                 let node = try #require(nodes.first { $0.name == name })
                 let stamp = Int64(Self.now.timeIntervalSince1970) - 250 + Int64(offset)
-                let signature = try #require(signers[node.org]).signNodeMessage(ip: node.ip, region: node.region, timestamp: String(stamp))
+                let signature = try await #require(signers[node.org]).signNodeMessage(ip: node.ip, region: node.region, timestamp: String(stamp))
                 var body: [String: Any] = ["ip": node.ip, "region": node.region, "timestamp": stamp, "signature": signature,
                                            "buckets": try #require(report["buckets"] as? [[String: Any]]).map { bucket in
                                                var entry = bucket

@@ -33,7 +33,7 @@ struct UDPIngestTests {
         let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
         let stamp = String(Int64(Self.now.timeIntervalSince1970))
         let message = SignedNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: try #require(NodeTimestamp(string: stamp)),
-                                        signature: try signer.signNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: stamp), organization: "org-u")
+                                        signature: try await signer.signNodeMessage(ip: "192.0.2.1", region: "eu", timestamp: stamp), organization: "org-u")
         let (node, token) = try await registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
         let metrics = TestMetrics()

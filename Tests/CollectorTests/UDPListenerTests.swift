@@ -103,7 +103,7 @@ struct UDPListenerTests {
             let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
             let stamp = String(Int64(Date().timeIntervalSince1970))
             let message = SignedNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: try #require(NodeTimestamp(string: stamp)),
-                                            signature: try signer.signNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: stamp), organization: "org-d")
+                                            signature: try await signer.signNodeMessage(ip: "192.0.2.7", region: "eu", timestamp: stamp), organization: "org-d")
             let (node, token) = try await registry.register(NodeRegistration(message: message, provider: nil, version: "1", status: "running", nodeServices: nil, url: nil))
 
             let seconds = Int64(Date().timeIntervalSince1970)

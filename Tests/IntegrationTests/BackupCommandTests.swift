@@ -35,8 +35,8 @@ struct BackupCommandTests {
         #expect(await collector.waitForExit() == 0)
     }
 
-    func run(_ arguments: [String]) throws -> CommandResult {
-        try runCommand(CollectorProcess.executableURL.path, arguments)
+    func run(_ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(CollectorProcess.executableURL.path, arguments)
     }
 
     @Test func backupTwiceRestoreAndServeTheSameAnswers() async throws {
@@ -48,7 +48,7 @@ struct BackupCommandTests {
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         try await write(collector, minutes: 0..<40, base: base)
         await stop(collector)
-        let first = try run(["backup", "--data-dir", data, "--to", folder])
+        let first = try await run(["backup", "--data-dir", data, "--to", folder])
         #expect(first.status == 0, "\(first.standardError)")
         #expect(first.standardOutput.contains("backup: 1/") && first.standardOutput.contains(" complete: "), "\(first.standardOutput)")
 
@@ -60,7 +60,7 @@ struct BackupCommandTests {
         await stop(collector)
         // A checkpoint left by a backup that was killed goes; the new backup is unaffected.
         try FileManager.default.createDirectory(atPath: data + "/backup-checkpoint-4242", withIntermediateDirectories: true)
-        let second = try run(["backup", "--data-dir", data, "--to", folder])
+        let second = try await run(["backup", "--data-dir", data, "--to", folder])
         #expect(!FileManager.default.fileExists(atPath: data + "/backup-checkpoint-4242"))
         #expect(!FileManager.default.fileExists(atPath: data + "/backup-checkpoint"))
         #expect(second.status == 0, "\(second.standardError)")
@@ -72,13 +72,13 @@ struct BackupCommandTests {
         let shared = Set(backups[0].files.map(\.stored)).intersection(backups[1].files.map(\.stored))
         #expect(!shared.isEmpty, "\(second.standardOutput)")
 
-        let verified = try run(["restore", "--from", folder, "--verify"])
+        let verified = try await run(["restore", "--from", folder, "--verify"])
         #expect(verified.status == 0 && verified.standardOutput.contains("is intact"), "\(verified.standardOutput)\(verified.standardError)")
         let restoredData = directory.appending("restored")
-        let restored = try run(["restore", "--from", folder, "--data-dir", restoredData])
+        let restored = try await run(["restore", "--from", folder, "--data-dir", restoredData])
         #expect(restored.status == 0 && restored.standardOutput.contains("restored backup \(backups[1].id)"), "\(restored.standardOutput)\(restored.standardError)")
         #expect(restored.standardOutput.contains("master.key") && restored.standardOutput.contains("jwt.secret"))
-        let again = try run(["restore", "--from", folder, "--data-dir", restoredData])
+        let again = try await run(["restore", "--from", folder, "--data-dir", restoredData])
         #expect(again.status != 0 && again.standardError.contains("already exists"), "\(again.standardError)")
 
         // Served from the restored directory (its own jwt.secret and master.key came along).

@@ -25,7 +25,7 @@ struct ClusterModeTests {
         -> (body: String, token: String) {
         let stamp = String(seconds)
         let body = """
-            {"provider":"AWS","region":"\(region)","ip":"\(ip)","status":"running","version":"0.0.28","timestamp":\(stamp),"signature":"\(try signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","id_org":"\(organization)"}
+            {"provider":"AWS","region":"\(region)","ip":"\(ip)","status":"running","version":"0.0.28","timestamp":\(stamp),"signature":"\(try await signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","id_org":"\(organization)"}
             """
         let response = try await collector.get("/register", headers: [("Content-Type", "application/json")], method: "POST", body: body)
         #expect(response.status == 200, "\(response.body)")
@@ -91,7 +91,7 @@ struct ClusterModeTests {
         let (keyID, accessKey, secret) = (try #require(keyJSON["id"] as? String), try #require(keyJSON["key"] as? String), try #require(keyJSON["secret"] as? String))
         let nodeHeaders = [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]
         // Signed once (the python signer takes longer to start than the notification needs).
-        let signed = try BotocoreSigner.signedRequest(method: "GET", url: "http://node.example:9000/gallery/cat.jpg", accessKeyID: accessKey, secret: secret)
+        let signed = try await BotocoreSigner.signedRequest(method: "GET", url: "http://node.example:9000/gallery/cat.jpg", accessKeyID: accessKey, secret: secret)
         func authorizeOnB() async throws -> Int {
             try await b.get("/apikey/authorize", headers: nodeHeaders, method: "POST", body: signed).status
         }
@@ -127,7 +127,7 @@ struct ClusterModeTests {
         let signer = try OpenSSLSigner(privateKeyPEM: created.body, directory: directory.path)
         let (_, token) = try await register(a, signer)
 
-        try database.stop()
+        try await database.stop()
         // Ingest from a known node goes on from the cache.
         let now = Int64(Date().timeIntervalSince1970)
         let write = try await a.get("/write", headers: [("Authorization", "Bearer \(token)")], method: "POST",
@@ -157,7 +157,7 @@ struct ClusterModeTests {
         let keys = try Self.json(try await a.get("/organization/\(organization)/key", headers: auth).body)
         #expect((keys["data"] as? [[String: Any]])?.count == 2, "the key from before the outage and the one after")
         #expect(try await a.get("/health").body.contains(#""registry":"ok""#))
-        let count = try database.psql("SELECT count(*) FROM registry_nodes WHERE ip = '\(ip)'")
+        let count = try await database.psql("SELECT count(*) FROM registry_nodes WHERE ip = '\(ip)'")
         #expect(count.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         a.send(SIGTERM)
         #expect(await a.waitForExit() == 0)
@@ -170,8 +170,8 @@ struct ClusterModeTests {
         #expect(await first.waitFor(path: "/-/ready", status: 200))
         first.send(SIGTERM)
         #expect(await first.waitForExit() == 0)
-        #expect(try database.psql("SELECT max(version) FROM flashback_schema_migrations").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
-        try database.psql("INSERT INTO flashback_schema_migrations (version, summary) VALUES (99, 'from the future')")
+        #expect(try await database.psql("SELECT max(version) FROM flashback_schema_migrations").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        try await database.psql("INSERT INTO flashback_schema_migrations (version, summary) VALUES (99, 'from the future')")
         let second = try replica("a", database)
         defer { second.send(SIGKILL) }
         #expect(await second.waitForExit() == 1)

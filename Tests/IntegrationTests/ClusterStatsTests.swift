@@ -59,7 +59,7 @@ struct ClusterStatsTests {
         #expect(await b.waitFor(path: "/-/ready", status: 200))
         let auth = try await a.authorization(organization: organization)
         let keyFile = try await organizationKeyFile(from: a, auth: auth)
-        let simulated = try runCommand(CollectorProcess.executableURL.path, simulateArguments(keyFile: keyFile, seed: 11, duration: 5) + [
+        let simulated = try await runCommand(CollectorProcess.executableURL.path, simulateArguments(keyFile: keyFile, seed: 11, duration: 5) + [
             "--target", a.baseURL,
         ])
         #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")

@@ -19,7 +19,7 @@ struct FormatUpgradeTests {
         .appendingPathComponent("Fixtures/format2-data.tar.gz").path
 
     @Test func format2DirectoryAnswersAsItsReleaseDid() async throws {
-        let unpacked = try runCommand("/usr/bin/env", ["tar", "xzf", Self.fixture, "-C", directory.path])
+        let unpacked = try await runCommand("/usr/bin/env", ["tar", "xzf", Self.fixture, "-C", directory.path])
         #expect(unpacked.status == 0, "\(unpacked.standardError)")
         let base = try #require(Int(try String(contentsOfFile: directory.appending("base"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         let data = directory.appending("data")

@@ -24,11 +24,11 @@ struct HostileInputTests {
         var findings: Findings
 
         /// Sends one request and records what is wrong with its answer.
-        func check(_ label: String, _ bytes: [UInt8], expectJSON: Bool = true, status expected: Int? = nil) {
+        func check(_ label: String, _ bytes: [UInt8], expectJSON: Bool = true, status expected: Int? = nil) async {
             findings.requests += 1
             let answer: RawHTTP.Answer
             do {
-                answer = try RawHTTP.send(bytes, port: port)
+                answer = try await RawHTTP.send(bytes, port: port)
             } catch {
                 findings.problems.append("\(label): no connection (\(error)) — the process may be down")
                 return
@@ -49,12 +49,12 @@ struct HostileInputTests {
             }
         }
 
-        func get(_ target: String, _ headers: [(String, String)], label: String? = nil) {
-            check(label ?? "GET \(target.prefix(120))", RawHTTP.request(method: "GET", target: target, headers: headers))
+        func get(_ target: String, _ headers: [(String, String)], label: String? = nil) async {
+            await check(label ?? "GET \(target.prefix(120))", RawHTTP.request(method: "GET", target: target, headers: headers))
         }
 
-        func send(_ method: String, _ target: String, _ headers: [(String, String)], body: [UInt8], label: String? = nil) {
-            check(label ?? "\(method) \(target.prefix(80)) body \(String(decoding: body.prefix(60), as: UTF8.self))",
+        func send(_ method: String, _ target: String, _ headers: [(String, String)], body: [UInt8], label: String? = nil) async {
+            await check(label ?? "\(method) \(target.prefix(80)) body \(String(decoding: body.prefix(60), as: UTF8.self))",
                   RawHTTP.request(method: method, target: target, headers: headers + [("Content-Type", "application/json")], body: body))
         }
     }
@@ -80,7 +80,7 @@ struct HostileInputTests {
         let created = try await collector.get("/organization/org-1/key", headers: owner + [("Accept", "application/x-pem-file")], method: "POST")
         let signer = try OpenSSLSigner(privateKeyPEM: created.body, directory: directory.path)
         let timestamp = String(Int64(Date().timeIntervalSince1970))
-        let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
+        let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
         let registered = try await collector.get("/register", headers: [("Content-Type", "application/json")], method: "POST",
                                                  body: #"{"provider":"AWS","region":"eu-central-1","ip":"203.0.113.10","status":"running","version":"1","timestamp":\#(timestamp),"signature":"\#(signature)","id_org":"org-1"}"#)
         let registration = try #require(try JSONSerialization.jsonObject(with: Data(registered.body.utf8)) as? [String: Any])
@@ -117,7 +117,7 @@ struct HostileInputTests {
                 for value in Self.integers + Self.dates {
                     let separator = path.contains("?") ? "&" : "?"
                     for (who, headers) in callers where who != "node" || path.hasPrefix("/api") {
-                        target.get("\(path)\(separator)\(name)=\(value)", headers, label: "GET \(path) \(name)=\(value.prefix(40)) as \(who)")
+                        await target.get("\(path)\(separator)\(name)=\(value)", headers, label: "GET \(path) \(name)=\(value.prefix(40)) as \(who)")
                     }
                 }
             }
@@ -126,7 +126,7 @@ struct HostileInputTests {
                 for end in ["9223372036854775807", "9999-12-31", "2262-04-12T00:00:00Z", "99999999"] {
                     let (a, b) = path.contains("rollups") ? ("start", "end") : ("startDate", "endDate")
                     let separator = path.contains("?") ? "&" : "?"
-                    target.get("\(path)\(separator)\(a)=\(start)&\(b)=\(end)", owner)
+                    await target.get("\(path)\(separator)\(a)=\(start)&\(b)=\(end)", owner)
                 }
             }
         }
@@ -134,34 +134,34 @@ struct HostileInputTests {
         let many = (0..<5_000).map { "b\($0)" }.joined(separator: ",")
         for path in ["/stats/daily?bucketId=", "/stats/nodes/minute?bucketId=", "/stats/nodes/daily?unitId=", "/bucket/stats?bucketId=",
                      "/repo/stats?repoId=", "/stats/minute?hosts=", "/api/v1/rollups?measurement=m&field=f&tag.x="] {
-            target.get(path + many, owner, label: "GET \(path) with 5000 items")
-            target.get(path + String(repeating: "x", count: 10_000), owner, label: "GET \(path) with a 10 kB id")
-            target.get(path + "%00%ff%fe", owner, label: "GET \(path) with %00 and invalid UTF-8")
+            await target.get(path + many, owner, label: "GET \(path) with 5000 items")
+            await target.get(path + String(repeating: "x", count: 10_000), owner, label: "GET \(path) with a 10 kB id")
+            await target.get(path + "%00%ff%fe", owner, label: "GET \(path) with %00 and invalid UTF-8")
         }
 
         // 2. Path parameters: 10 kB ids, %00, invalid UTF-8, traversal.
         let ids = [String(repeating: "a", count: 10_000), "%00", "a%00b", "%ff%fe%fd", "..%2f..%2fetc", "%", "%zz", "%F0%9F%98%80", "%E2%80%AEx"]
         for id in ids {
             let label = "id \(id.prefix(20))"
-            target.get("/bucket/\(id)/status", user, label: "GET /bucket/{id}/status \(label)")
-            target.send("POST", "/bucket/\(id)/stats", user, body: Array(#"{"day":"2024-01-01"}"#.utf8), label: "POST /bucket/{id}/stats \(label)")
-            target.send("POST", "/bucket/\(id)/validate", owner, body: [], label: "POST /bucket/{id}/validate \(label)")
-            target.send("PUT", "/bucket/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT /bucket/{id} \(label)")
-            target.check("DELETE /bucket/{id} \(label)", RawHTTP.request(method: "DELETE", target: "/bucket/\(id)", headers: user))
-            target.send("PUT", "/repo/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT /repo/{id} \(label)")
-            target.get("/repo/\(id)/apikey", owner, label: "GET /repo/{id}/apikey \(label)")
-            target.send("PUT", "/repo/\(repoID)/apikey/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT apikey \(label)")
-            target.get("/organization/\(id)/key", owner, label: "GET /organization/{id}/key \(label)")
-            target.get("/organization/org-1/nodes", owner)
-            target.check("DELETE node \(label)", RawHTTP.request(method: "DELETE", target: "/organization/org-1/node/\(id)", headers: owner))
-            target.check("DELETE key \(label)", RawHTTP.request(method: "DELETE", target: "/organization/org-1/key/\(id)", headers: owner))
+            await target.get("/bucket/\(id)/status", user, label: "GET /bucket/{id}/status \(label)")
+            await target.send("POST", "/bucket/\(id)/stats", user, body: Array(#"{"day":"2024-01-01"}"#.utf8), label: "POST /bucket/{id}/stats \(label)")
+            await target.send("POST", "/bucket/\(id)/validate", owner, body: [], label: "POST /bucket/{id}/validate \(label)")
+            await target.send("PUT", "/bucket/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT /bucket/{id} \(label)")
+            await target.check("DELETE /bucket/{id} \(label)", RawHTTP.request(method: "DELETE", target: "/bucket/\(id)", headers: user))
+            await target.send("PUT", "/repo/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT /repo/{id} \(label)")
+            await target.get("/repo/\(id)/apikey", owner, label: "GET /repo/{id}/apikey \(label)")
+            await target.send("PUT", "/repo/\(repoID)/apikey/\(id)", owner, body: Array(#"{"name":"x"}"#.utf8), label: "PUT apikey \(label)")
+            await target.get("/organization/\(id)/key", owner, label: "GET /organization/{id}/key \(label)")
+            await target.get("/organization/org-1/nodes", owner)
+            await target.check("DELETE node \(label)", RawHTTP.request(method: "DELETE", target: "/organization/org-1/node/\(id)", headers: owner))
+            await target.check("DELETE key \(label)", RawHTTP.request(method: "DELETE", target: "/organization/org-1/key/\(id)", headers: owner))
         }
 
         // Raw (not percent-encoded) UTF-8 and control bytes in the request line or a header are
         // not HTTP: the HTTP parser refuses them before any route (a 400 without a body is fine).
-        target.check("raw UTF-8 in the path", Array("GET /bucket/\u{202E}x/status HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
-        target.check("NUL in a header", Array("GET /whoami HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer \u{0}\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
-        target.check("CR in a header", Array("GET /whoami HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\rb\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
+        await target.check("raw UTF-8 in the path", Array("GET /bucket/\u{202E}x/status HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
+        await target.check("NUL in a header", Array("GET /whoami HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer \u{0}\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
+        await target.check("CR in a header", Array("GET /whoami HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\rb\r\nConnection: close\r\n\r\n".utf8), expectJSON: false)
 
         // 3. JSON bodies: every POST/PUT with hostile documents.
         let deep = Array(String(repeating: "[", count: 100_000).utf8) + Array(String(repeating: "]", count: 100_000).utf8)
@@ -192,13 +192,13 @@ struct HostileInputTests {
         ]
         for (method, path, headers) in posts {
             for (name, body) in bodies {
-                target.send(method, path, headers, body: body, label: "\(method) \(path) \(name)")
+                await target.send(method, path, headers, body: body, label: "\(method) \(path) \(name)")
             }
             // Traffic records with every extreme number in every field, one at a time.
             if path == "/stats/report" {
                 for number in Self.jsonNumbers {
                     for field in ["timestamp", "upl_bytes", "dwl_bytes", "size_change", "requests", "latency_ms"] {
-                        target.send(method, path, headers, body: Array(#"[{"unitId":"b","upl_bytes":1,"\#(field)":\#(number)}]"#.utf8))
+                        await target.send(method, path, headers, body: Array(#"[{"unitId":"b","upl_bytes":1,"\#(field)":\#(number)}]"#.utf8))
                     }
                 }
             }
@@ -206,12 +206,12 @@ struct HostileInputTests {
         // Signed messages with every extreme timestamp, and status reports with every extreme date.
         for value in Self.jsonNumbers + Self.dates.map({ "\"\($0)\"" }) {
             for path in ["/register", "/unregister", "/status"] {
-                target.send("POST", path, [], body: Array(#"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(value),"signature":"AAAA","id_org":"org-1","buckets":[]}"#.utf8))
+                await target.send("POST", path, [], body: Array(#"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(value),"signature":"AAAA","id_org":"org-1","buckets":[]}"#.utf8))
             }
             let stamp = Int64(Date().timeIntervalSince1970)
-            let signed = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
-            target.send("POST", "/status", [], body: Array(#"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(stamp),"signature":"\#(signed)","id_org":"org-1","buckets":[{"unitId":"b","status":"ONLINE","createdAt":\#(value)}]}"#.utf8))
-            target.send("POST", "/bucket/\(bucketID)/stats", user, body: Array(#"{"day":\#(value)}"#.utf8))
+            let signed = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: String(stamp))
+            await target.send("POST", "/status", [], body: Array(#"{"ip":"203.0.113.10","region":"eu-central-1","timestamp":\#(stamp),"signature":"\#(signed)","id_org":"org-1","buckets":[{"unitId":"b","status":"ONLINE","createdAt":\#(value)}]}"#.utf8))
+            await target.send("POST", "/bucket/\(bucketID)/stats", user, body: Array(#"{"day":\#(value)}"#.utf8))
         }
         // Authorize: SigV4 headers with hostile parts.
         for authorization in ["AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=", "AWS4-HMAC-SHA256 Credential=////,SignedHeaders=,Signature=",
@@ -220,7 +220,7 @@ struct HostileInputTests {
             for date in ["20240101T000000Z", "99999999T999999Z", "00000000T000000Z", "2024010", "-0000001T000000Z", ""] {
                 let body: [String: Any] = ["method": "GET", "path": "/b/k", "query": "", "headers": ["authorization": authorization, "x-amz-date": date, "host": "h"],
                                            "repoId": repoID, "bucket": "b", "key": "k"]
-                target.send("POST", "/apikey/authorize", node, body: Array(try JSONSerialization.data(withJSONObject: body)))
+                await target.send("POST", "/apikey/authorize", node, body: Array(try JSONSerialization.data(withJSONObject: body)))
             }
         }
 
@@ -229,41 +229,41 @@ struct HostileInputTests {
                       "Bearer eyJhbGciOiJub25lIn0.eyJvcmciOiJvcmctMSIsInJvbGUiOjI1NX0.", "Token fbn1.garbage", "Bearer fbn1.", "bearer \u{00e9}",
                       "Bearer \(nodeToken)x", "Token", "Bearer %00"] {
             for path in ["/whoami", "/bucket", "/stats/daily", "/api/v1/rollups?measurement=m&field=f", "/node", "/metrics"] {
-                target.get(path, [("Authorization", value)], label: "GET \(path) Authorization \(value.prefix(30))")
+                await target.get(path, [("Authorization", value)], label: "GET \(path) Authorization \(value.prefix(30))")
             }
-            target.check("POST /write Authorization \(value.prefix(30))",
+            await target.check("POST /write Authorization \(value.prefix(30))",
                          RawHTTP.request(method: "POST", target: "/write", headers: [("Authorization", value)], body: Array("m f=1".utf8)))
-            target.send("POST", "/apikey/authorize", [("Authorization", value)], body: Array("{}".utf8), label: "authorize Authorization \(value.prefix(30))")
+            await target.send("POST", "/apikey/authorize", [("Authorization", value)], body: Array("{}".utf8), label: "authorize Authorization \(value.prefix(30))")
         }
 
         // 5. Line protocol: extreme timestamps and values, a gzip bomb, lying lengths.
         for precision in ["ns", "us", "ms", "s", "h", "", "%00", String(repeating: "s", count: 10_000)] {
             for stamp in Self.integers.prefix(12) {
-                target.check("write precision=\(precision.prefix(10)) ts=\(stamp.prefix(20))",
+                await target.check("write precision=\(precision.prefix(10)) ts=\(stamp.prefix(20))",
                              RawHTTP.request(method: "POST", target: "/write?precision=\(precision)", headers: node,
                                              body: Array("m,bucket=b f=1,g=9223372036854775807i,h=-9223372036854775808i,u=18446744073709551615u,s=\"x\" \(stamp)".utf8)))
             }
         }
-        let bomb = try Self.gzip(count: 64 << 20)
-        target.check("gzip bomb", RawHTTP.request(method: "POST", target: "/write", headers: node + [("Content-Encoding", "gzip")], body: bomb), status: 413)
-        target.check("not gzip", RawHTTP.request(method: "POST", target: "/write", headers: node + [("Content-Encoding", "gzip")], body: Array("plain".utf8)))
-        target.check("gzip on JSON", RawHTTP.request(method: "POST", target: "/stats/report", headers: node + [("Content-Encoding", "gzip")], body: bomb))
+        let bomb = try await Self.gzip(count: 64 << 20)
+        await target.check("gzip bomb", RawHTTP.request(method: "POST", target: "/write", headers: node + [("Content-Encoding", "gzip")], body: bomb), status: 413)
+        await target.check("not gzip", RawHTTP.request(method: "POST", target: "/write", headers: node + [("Content-Encoding", "gzip")], body: Array("plain".utf8)))
+        await target.check("gzip on JSON", RawHTTP.request(method: "POST", target: "/stats/report", headers: node + [("Content-Encoding", "gzip")], body: bomb))
         for (path, headers) in [("/write", node), ("/stats/report", node), ("/bucket", owner), ("/register", [])] {
             // Says 1,000 bytes, sends 10, closes: the server must give up on the body, not hang or fail.
-            target.check("\(path) lying short", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "1000")], body: Array("m f=1 1234".utf8)),
+            await target.check("\(path) lying short", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "1000")], body: Array("m f=1 1234".utf8)),
                          status: 400)
             // Says 4, sends more: the rest is a second (garbage) request.
-            target.check("\(path) lying long", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "4")], body: Array("m f=1 1234\r\n\r\nGARBAGE".utf8)),
+            await target.check("\(path) lying long", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "4")], body: Array("m f=1 1234\r\n\r\nGARBAGE".utf8)),
                          expectJSON: false)
-            target.check("\(path) huge Content-Length", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "99999999999999999999")], body: Array("x".utf8)),
+            await target.check("\(path) huge Content-Length", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "99999999999999999999")], body: Array("x".utf8)),
                          expectJSON: false)
-            target.check("\(path) negative Content-Length", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "-1")], body: Array("x".utf8)),
+            await target.check("\(path) negative Content-Length", RawHTTP.request(method: "POST", target: path, headers: headers + [("Content-Length", "-1")], body: Array("x".utf8)),
                          expectJSON: false)
-            target.check("\(path) over the body limit", RawHTTP.request(method: "POST", target: path, headers: headers, body: [UInt8](repeating: 0x61, count: 5 << 20)),
+            await target.check("\(path) over the body limit", RawHTTP.request(method: "POST", target: path, headers: headers, body: [UInt8](repeating: 0x61, count: 5 << 20)),
                          status: 413)
         }
-        target.check("raw garbage", Array("\u{0}\u{1}GARBAGE\r\n\r\n".utf8), expectJSON: false)
-        target.check("unknown method", RawHTTP.request(method: "BREW", target: "/bucket", headers: owner), expectJSON: false)
+        await target.check("raw garbage", Array("\u{0}\u{1}GARBAGE\r\n\r\n".utf8), expectJSON: false)
+        await target.check("unknown method", RawHTTP.request(method: "BREW", target: "/bucket", headers: owner), expectJSON: false)
 
         // 6. Garbage datagrams (the listener is in hmac mode): none may stop the process.
         let datagrams: [[UInt8]] = [
@@ -291,10 +291,10 @@ struct HostileInputTests {
     }
 
     /// `count` zero bytes, gzipped by the system's `gzip` (a bomb: ~1,000 : 1).
-    static func gzip(count: Int) throws -> [UInt8] {
+    static func gzip(count: Int) async throws -> [UInt8] {
         let directory = TemporaryDirectory(prefix: "bomb")
         let path = directory.appending("bomb.gz")
-        let result = try runCommand("/bin/sh", ["-c", "head -c \(count) /dev/zero | gzip -c > \(path)"])
+        let result = try await runCommand("/bin/sh", ["-c", "head -c \(count) /dev/zero | gzip -c > \(path)"])
         guard result.status == 0, let data = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileWriteUnknown) }
         return Array(data)
     }

@@ -97,10 +97,10 @@ struct IngestBodyLimitTests {
         defer { collector.send(SIGTERM) }
         let token = try await collector.userToken(organization: "org-z")
         let now = Int64(Date().timeIntervalSince1970)
-        func gzip(_ text: String) throws -> String {
+        func gzip(_ text: String) async throws -> String {
             let input = directory.appending("body-\(UUID().uuidString.prefix(6))")
             try Data(text.utf8).write(to: URL(fileURLWithPath: input))
-            _ = try runCommand("/usr/bin/env", ["gzip", "-n", input])
+            _ = try await runCommand("/usr/bin/env", ["gzip", "-n", input])
             return input + ".gz"
         }
         func post(file: String, gzip: Bool) async throws -> Int {
@@ -112,10 +112,10 @@ struct IngestBodyLimitTests {
             return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
         }
         let small = (0..<20).map { "gz,s=\($0) v=\($0) \(now)" }.joined(separator: "\n")
-        #expect(try await post(file: try gzip(small), gzip: true) == 204)
+        #expect(try await post(file: try await gzip(small), gzip: true) == 204)
         // 100 KiB of text compresses below 4 KiB but inflates past the limit.
         let bomb = String(repeating: "gz,s=x v=1 \(now)\n", count: 5000)
-        let bombFile = try gzip(bomb)
+        let bombFile = try await gzip(bomb)
         #expect(try Data(contentsOf: URL(fileURLWithPath: bombFile)).count < 4096)
         #expect(try await post(file: bombFile, gzip: true) == 413)
         let plain = directory.appending("plain")

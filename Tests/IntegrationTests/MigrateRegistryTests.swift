@@ -11,8 +11,8 @@ struct MigrateRegistryTests {
     let ip = "203.0.113.60"
     let region = "us-east-2"
 
-    func migrate(_ arguments: [String]) throws -> CommandResult {
-        try runCommand(CollectorProcess.executableURL.path, ["migrate-registry"] + arguments)
+    func migrate(_ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(CollectorProcess.executableURL.path, ["migrate-registry"] + arguments)
     }
 
     @Test func anEmbeddedControlPlaneMovesOverAndKeepsWorking() async throws {
@@ -25,7 +25,7 @@ struct MigrateRegistryTests {
         let signer = try OpenSSLSigner(privateKeyPEM: created.body, directory: directory.path)
         let stamp = String(Int64(Date().timeIntervalSince1970))
         let registerBody = """
-            {"provider":"AWS","region":"\(region)","ip":"\(ip)","status":"running","version":"0.0.28","timestamp":\(stamp),"signature":"\(try signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","id_org":"\(organization)"}
+            {"provider":"AWS","region":"\(region)","ip":"\(ip)","status":"running","version":"0.0.28","timestamp":\(stamp),"signature":"\(try await signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","id_org":"\(organization)"}
             """
         let registered = try await embedded.get("/register", headers: [("Content-Type", "application/json")], method: "POST", body: registerBody)
         let token = try #require(try ClusterModeTests.json(registered.body)["nodeToken"] as? String)
@@ -42,21 +42,21 @@ struct MigrateRegistryTests {
 
         // A running collector holds its data directory.
         let database = try await PostgresServer()
-        let locked = try migrate(["--from", data, "--to", database.url])
+        let locked = try await migrate(["--from", data, "--to", database.url])
         #expect(locked.status != 0 && locked.standardError.contains("lock"), "\(locked.standardError)")
         embedded.send(SIGTERM)
         #expect(await embedded.waitForExit() == 0)
 
-        let first = try migrate(["--from", data, "--to", database.url])
+        let first = try await migrate(["--from", data, "--to", database.url])
         #expect(first.status == 0, "\(first.standardError)")
         #expect(first.standardOutput.contains("nodes: 1/1") && first.standardOutput.contains("repo API keys: 1/1"), "\(first.standardOutput)")
         #expect(first.standardOutput.contains("done: "), "\(first.standardOutput)")
         // A second run into the now non-empty database needs --merge, and then changes nothing.
-        let refused = try migrate(["--from", data, "--to", database.url])
+        let refused = try await migrate(["--from", data, "--to", database.url])
         #expect(refused.status != 0 && refused.standardError.contains("--merge"), "\(refused.standardError)")
-        let merged = try migrate(["--from", data, "--to", database.url, "--merge"])
+        let merged = try await migrate(["--from", data, "--to", database.url, "--merge"])
         #expect(merged.status == 0, "\(merged.standardError)")
-        let counts = try database.psql("SELECT (SELECT count(*) FROM registry_keys) || ' ' || (SELECT count(*) FROM registry_nodes) || ' ' || (SELECT count(*) FROM catalog_buckets) || ' ' || (SELECT count(*) FROM catalog_repositories) || ' ' || (SELECT count(*) FROM catalog_repo_keys)")
+        let counts = try await database.psql("SELECT (SELECT count(*) FROM registry_keys) || ' ' || (SELECT count(*) FROM registry_nodes) || ' ' || (SELECT count(*) FROM catalog_buckets) || ' ' || (SELECT count(*) FROM catalog_repositories) || ' ' || (SELECT count(*) FROM catalog_repo_keys)")
         #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "1 1 1 1 1")
 
         // A replica on PostgreSQL with the data directory's master key serves it all.
@@ -74,7 +74,7 @@ struct MigrateRegistryTests {
         #expect(write.status == 204, "the node token issued by the embedded collector still works: \(write.body)")
         let replay = try await replica.get("/register", headers: [("Content-Type", "application/json")], method: "POST", body: registerBody)
         #expect(replay.status == 400 && replay.body.contains("replay"), "replay records came over: \(replay.body)")
-        let request = try BotocoreSigner.signedRequest(method: "PUT", url: "http://node.example:9000/site/index.html", accessKeyID: accessKey, secret: secret)
+        let request = try await BotocoreSigner.signedRequest(method: "PUT", url: "http://node.example:9000/site/index.html", accessKeyID: accessKey, secret: secret)
         let authorized = try await replica.get("/apikey/authorize", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
                                                method: "POST", body: request)
         #expect(authorized.status == 200, "the repo key's sealed secret opens with the same master key: \(authorized.body)")

@@ -27,7 +27,7 @@ struct NodeInstallerTests {
     /// Decrypts one `env_<svc>_enc` value exactly as the installer does: RSA-OAEP (SHA-256) with
     /// `openssl pkeyutl`, the HMAC over iv ‖ ct with `openssl dgst`, AES-256-CTR with `openssl enc`.
     /// Exit status 3 when the HMAC does not match.
-    func decryptAsInstaller(_ envelope: String, privateKey: String) throws -> CommandResult {
+    func decryptAsInstaller(_ envelope: String, privateKey: String) async throws -> CommandResult {
         let parts = try #require(JSONSerialization.jsonObject(with: Data(envelope.utf8)) as? [String: String])
         let script = """
             set -euo pipefail
@@ -43,7 +43,7 @@ struct NodeInstallerTests {
             [ "$mac" = "$MAC_B64" ] || { echo "HMAC verification failed" >&2; exit 3; }
             openssl enc -d -aes-256-ctr -K "$key_hex" -iv "$iv_hex" -in "$work/ct" -nosalt
             """
-        return try runCommand("/bin/bash", ["-c", script], environment: [
+        return try await runCommand("/bin/bash", ["-c", script], environment: [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
             "KEY_B64": try #require(parts["key"]), "IV_B64": try #require(parts["iv"]), "CT_B64": try #require(parts["ct"]),
             "MAC_B64": try #require(parts["mac"]), "PRIVATE_KEY": privateKey,
@@ -68,14 +68,14 @@ struct NodeInstallerTests {
 
         // [5/7] of the installer: /secrets, signed ip|region|timestamp, timestamp a JSON number.
         let stamp = String(Int64(Date().timeIntervalSince1970))
-        let signature = try signer.signNodeMessage(ip: ip, region: region, timestamp: stamp)
+        let signature = try await signer.signNodeMessage(ip: ip, region: region, timestamp: stamp)
         let secretsBody = #"{"ip":"\#(ip)","region":"\#(region)","timestamp":\#(stamp),"signature":"\#(signature)","id_org":"\#(organization)"}"#
         let secrets = try await collector.get("/secrets", headers: [("Content-Type", "application/json")], method: "POST", body: secretsBody)
         #expect(secrets.status == 200, "\(secrets.body)")
         let answer = try json(secrets.body)
         #expect(answer["env_blob"] == nil && answer["env_blob_enc"] == nil, "no blob file, no blob entry")
         #expect(answer["env_s3"] == nil, "sealed unless the operator turns it off")
-        let s3 = try decryptAsInstaller(try #require(answer["env_s3_enc"] as? String), privateKey: signer.keyPath)
+        let s3 = try await decryptAsInstaller(try #require(answer["env_s3_enc"] as? String), privateKey: signer.keyPath)
         #expect(s3.status == 0, "\(s3.standardError)")
         #expect(s3.standardOutput == """
             SERVICE=s3
@@ -86,14 +86,14 @@ struct NodeInstallerTests {
             KEEP=${HOME}
 
             """)
-        let gcs = try decryptAsInstaller(try #require(answer["env_gcs_enc"] as? String), privateKey: signer.keyPath)
+        let gcs = try await decryptAsInstaller(try #require(answer["env_gcs_enc"] as? String), privateKey: signer.keyPath)
         #expect(gcs.standardOutput == "SERVICE=gcs-\(organization)\nWRITE=https://collector.example.test/write\n", "the organization's own file wins")
         // The installer's HMAC check can fail: a changed ciphertext is refused before decryption.
         var tampered = try #require(try JSONSerialization.jsonObject(with: Data((answer["env_s3_enc"] as? String ?? "").utf8)) as? [String: String])
         var ciphertext = try #require(Data(base64Encoded: tampered["ct"] ?? ""))
         ciphertext[0] ^= 0x01
         tampered["ct"] = ciphertext.base64EncodedString()
-        let refused = try decryptAsInstaller(String(decoding: try JSONSerialization.data(withJSONObject: tampered), as: UTF8.self), privateKey: signer.keyPath)
+        let refused = try await decryptAsInstaller(String(decoding: try JSONSerialization.data(withJSONObject: tampered), as: UTF8.self), privateKey: signer.keyPath)
         #expect(refused.status == 3)
         // The same signed request again is a replay.
         let again = try await collector.get("/secrets", headers: [("Content-Type", "application/json")], method: "POST", body: secretsBody)
@@ -110,7 +110,7 @@ struct NodeInstallerTests {
         // The node reports its bucket; the fleet view shows it ONLINE.
         let later = String(Int64(stamp)! + 1)
         let status = try await collector.get("/status", headers: [("Content-Type", "application/json")], method: "POST", body: """
-            {"ip":"\(ip)","region":"\(region)","timestamp":\(later),"signature":"\(try signer.signNodeMessage(ip: ip, region: region, timestamp: later))","id_org":"\(organization)","buckets":[{"unitId":"bkt-1","status":"ONLINE","latencyMs":21}]}
+            {"ip":"\(ip)","region":"\(region)","timestamp":\(later),"signature":"\(try await signer.signNodeMessage(ip: ip, region: region, timestamp: later))","id_org":"\(organization)","buckets":[{"unitId":"bkt-1","status":"ONLINE","latencyMs":21}]}
             """)
         #expect(status.status == 200, "\(status.body)")
         let minute = try await collector.get("/stats/nodes/minute?bucketId=bkt-1", headers: auth)
@@ -136,7 +136,7 @@ struct NodeInstallerTests {
             let signer = try OpenSSLSigner(privateKeyPEM: key.body, directory: directory.path)
             let stamp = String(Int64(Date().timeIntervalSince1970))
             let response = try await collector.get("/secrets", headers: [("Content-Type", "application/json")], method: "POST", body: """
-                {"ip":"\(ip)","region":"\(region)","timestamp":\(stamp),"signature":"\(try signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","org_id":"\(organization)"}
+                {"ip":"\(ip)","region":"\(region)","timestamp":\(stamp),"signature":"\(try await signer.signNodeMessage(ip: ip, region: region, timestamp: stamp))","org_id":"\(organization)"}
                 """)
             if collector === plain {
                 #expect(response.status == 200, "\(response.body)")

@@ -20,7 +20,7 @@ struct NodeRegistrationTests {
         #expect(created.header("content-type") == "application/x-pem-file")
         let signer = try OpenSSLSigner(privateKeyPEM: created.body, directory: directory.path)
         let timestamp = String(Int64(Date().timeIntervalSince1970))
-        let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
+        let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
         let body = #"{"provider":"AWS","region":"eu-central-1","ip":"203.0.113.10","status":"running","version":"0.0.28","timestamp":\#(timestamp),"signature":"\#(signature)","id_org":"org-7"}"#
         let registered = try await first.get("/register", headers: [("Content-Type", "application/json")], method: "POST", body: body)
         #expect(registered.status == 200, "\(registered.body)")

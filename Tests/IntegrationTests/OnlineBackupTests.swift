@@ -15,8 +15,8 @@ struct OnlineBackupTests {
     let loaded = "org-load"
     static let seriesPerBody = 100
 
-    func run(_ arguments: [String]) throws -> CommandResult {
-        try runCommand(CollectorProcess.executableURL.path, arguments)
+    func run(_ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(CollectorProcess.executableURL.path, arguments)
     }
 
     /// One body of the load: minute `index` of every load series.
@@ -50,7 +50,7 @@ struct OnlineBackupTests {
         #expect(key.status == 200, "\(key.body)")
         let keyFile = directory.appending("org.pem")
         try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let simulated = try run(ClusterStatsTests.simulateArguments(organization: fleet, keyFile: keyFile, seed: 21, duration: 5) + ["--target", source.baseURL])
+        let simulated = try await run(ClusterStatsTests.simulateArguments(organization: fleet, keyFile: keyFile, seed: 21, duration: 5) + ["--target", source.baseURL])
         #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
 
         // The load: another organization's line protocol, one minute of 100 series per request,
@@ -76,15 +76,15 @@ struct OnlineBackupTests {
         let folder = directory.appending("backups")
         let backup = ["backup", "--server", source.baseURL, "--admin-token-file", tokenFile, "--to", folder]
         #expect(try await loadReached(20))
-        let first = try run(backup)
+        let first = try await run(backup)
         #expect(first.status == 0 && first.standardOutput.contains(" complete: "), "\(first.standardOutput)\(first.standardError)")
         // The offline form refuses a running collector's directory and names the online one.
-        let offline = try run(["backup", "--data-dir", source.dataDirectory, "--to", directory.appending("offline")])
+        let offline = try await run(["backup", "--data-dir", source.dataDirectory, "--to", directory.appending("offline")])
         #expect(offline.status != 0 && offline.standardError.contains("--server URL --admin-token-file"), "\(offline.standardError)")
         #expect(try await loadReached(state.acknowledged.load(ordering: .relaxed) + 20))
         // Every request acknowledged before the second backup began is in it.
         let backedUp = state.acknowledged.load(ordering: .relaxed)
-        let second = try run(backup)
+        let second = try await run(backup)
         #expect(second.status == 0, "\(second.standardOutput)\(second.standardError)")
         let backups = try Backup.list(folder).complete
         #expect(backups.count == 2)
@@ -109,7 +109,7 @@ struct OnlineBackupTests {
         // have been printed yet): then the folder holds three complete backups.
         let finished = try Backup.list(folder).complete.count == 3
         if !finished {
-            let refused = try run(["restore", "--from", folder, "--data-dir", directory.appending("never")])
+            let refused = try await run(["restore", "--from", folder, "--data-dir", directory.appending("never")])
             #expect(refused.status != 0 && refused.standardError.contains("incomplete"), "\(refused.standardOutput)\(refused.standardError)")
             #expect(!FileManager.default.fileExists(atPath: directory.appending("never")))
             #expect(try Backup.list(folder).incomplete.count == 1)
@@ -120,10 +120,10 @@ struct OnlineBackupTests {
         #expect(written > backedUp)
 
         // The second backup, verified and restored, serves the same answers.
-        let verified = try run(["restore", "--from", folder, "--backup", backups[1].id, "--verify"])
+        let verified = try await run(["restore", "--from", folder, "--backup", backups[1].id, "--verify"])
         #expect(verified.status == 0 && verified.standardOutput.contains("is intact"), "\(verified.standardOutput)\(verified.standardError)")
         let restoredData = directory.appending("restored")
-        let restored = try run(["restore", "--from", folder, "--backup", backups[1].id, "--data-dir", restoredData])
+        let restored = try await run(["restore", "--from", folder, "--backup", backups[1].id, "--data-dir", restoredData])
         #expect(restored.status == 0, "\(restored.standardOutput)\(restored.standardError)")
         let copy = try CollectorProcess(dataDirectory: restoredData, logDirectory: directory.path, arguments: ["--flush-interval-ms", "200"])
         defer { copy.send(SIGKILL) }

@@ -17,18 +17,10 @@ struct PrometheusExportTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// `promtool …`: exit status and everything it printed.
-    static func promtool(_ arguments: [String], stdin file: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        if let file { process.standardInput = FileHandle(forReadingAtPath: file) }
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+    static func promtool(_ arguments: [String], stdin file: String? = nil) async throws -> (status: Int32, output: String) {
+        let result = try await runCommand("/bin/sh", ["-c", "/usr/bin/promtool \"$@\" < \"$INPUT\" 2>&1", "promtool"] + arguments,
+                                          environment: ["INPUT": file ?? "/dev/null", "PATH": "/usr/bin:/bin"])
+        return (result.status, result.standardOutput)
     }
 
     /// An instant query through Prometheus' HTTP API: the result vector (empty on error), and
@@ -71,7 +63,7 @@ struct PrometheusExportTests {
         return out
     }
 
-    @Test func dashboardsAreProvisionableAsTheyAre() throws {
+    @Test func dashboardsAreProvisionableAsTheyAre() async throws {
         func files(_ folder: String) throws -> [URL] {
             let url = Self.repository.appendingPathComponent(folder)
             return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { $0.hasSuffix(".json") }.sorted()
@@ -100,7 +92,7 @@ struct PrometheusExportTests {
         for provider in ["flashback.yaml", "flashback-cluster.yaml"] {
             #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent("grafana/provisioning/dashboards/\(provider)").path))
         }
-        let rules = try Self.promtool(["check", "rules", Self.repository.appendingPathComponent("grafana/alerts.yaml").path])
+        let rules = try await Self.promtool(["check", "rules", Self.repository.appendingPathComponent("grafana/alerts.yaml").path])
         #expect(rules.status == 0, "\(rules.output)")
         #expect(rules.output.contains("SUCCESS: 8 rules found"), "\(rules.output)")
     }
@@ -119,7 +111,7 @@ struct PrometheusExportTests {
         let key = try await collector.get("/organization/org-prom/key", headers: auth + [("Accept", "application/x-pem-file")], method: "POST")
         let keyFile = directory.appending("org.pem")
         try key.body.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let simulated = try runCommand(CollectorProcess.executableURL.path, [
+        let simulated = try await runCommand(CollectorProcess.executableURL.path, [
             "simulate", "--org", "org-prom", "--key", keyFile, "--nodes", "3", "--buckets-per-node", "2", "--interval", "1s",
             "--duration", "3", "--offline-share", "0", "--seed", "11", "--target", collector.baseURL])
         #expect(simulated.status == 0, "\(simulated.standardError)")
@@ -129,7 +121,7 @@ struct PrometheusExportTests {
         #expect(scrape.status == 200)
         let scrapeFile = directory.appending("scrape.txt")
         try scrape.body.write(toFile: scrapeFile, atomically: true, encoding: .utf8)
-        let lint = try Self.promtool(["check", "metrics"], stdin: scrapeFile)
+        let lint = try await Self.promtool(["check", "metrics"], stdin: scrapeFile)
         #expect(lint.status == 0 && lint.output.isEmpty, "\(lint.output)")
         #expect(scrape.body.contains("flashback_node_bucket_up{"))
 

@@ -31,10 +31,10 @@ struct SecretsAtRestTests {
         // Both on disk after a clean shutdown (memtables flushed or in the WAL: both are searched).
         collector.send(SIGTERM)
         #expect(await collector.waitForExit() == 0)
-        let grep = try runCommand("/usr/bin/env", ["grep", "-r", "-l", "-a", "-F", "-e", moto.secretAccessKey, "-e", keySecret, dataDirectory])
+        let grep = try await runCommand("/usr/bin/env", ["grep", "-r", "-l", "-a", "-F", "-e", moto.secretAccessKey, "-e", keySecret, dataDirectory])
         #expect(grep.status == 1, "grep found a plaintext secret in: \(grep.standardOutput)")
         // The same search finds what is stored in clear (the access key id), so it can see the records.
-        let control = try runCommand("/usr/bin/env", ["grep", "-r", "-l", "-a", "-F", "-e", moto.accessKeyID, dataDirectory])
+        let control = try await runCommand("/usr/bin/env", ["grep", "-r", "-l", "-a", "-F", "-e", moto.accessKeyID, dataDirectory])
         #expect(control.status == 0, "the control search found nothing: the records are not where the test looks")
         #expect(!collector.standardOutput.contains(moto.secretAccessKey) && !collector.standardOutput.contains(keySecret), "a secret reached the log")
         // …while the sealed records are there and still open after a restart.

@@ -134,8 +134,8 @@ struct ServeLifecycleTests {
         #expect(await third.waitForExit() == 0)
     }
 
-    @Test func helpShowsEveryDefaultAndEnvironmentVariable() throws {
-        let result = try runCommand(CollectorProcess.executableURL.path, ["serve", "--help"])
+    @Test func helpShowsEveryDefaultAndEnvironmentVariable() async throws {
+        let result = try await runCommand(CollectorProcess.executableURL.path, ["serve", "--help"])
         #expect(result.status == 0)
         // Help text wraps at the terminal width; compare with whitespace runs folded to one space.
         let help = result.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")

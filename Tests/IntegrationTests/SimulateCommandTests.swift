@@ -27,7 +27,7 @@ struct SimulateCommandTests {
 
         let common = ["simulate", "--org", "org-sim", "--key", keyFile, "--nodes", "3", "--buckets-per-node", "2",
                       "--interval", "1s", "--duration", "2.5", "--report-every", "1", "--seed", "7", "--target", collector.baseURL]
-        let overHTTP = try runCommand(CollectorProcess.executableURL.path, common)
+        let overHTTP = try await runCommand(CollectorProcess.executableURL.path, common)
         #expect(overHTTP.status == 0, "\(overHTTP.standardError)")
         #expect(overHTTP.standardOutput.contains("registered 3 nodes"))
         #expect(overHTTP.standardOutput.contains("errors 0"), "\(overHTTP.standardOutput)")
@@ -40,7 +40,7 @@ struct SimulateCommandTests {
 
         // Over UDP to a socket of this test: every datagram is there once the command has exited.
         let socket = try BoundUDPSocket()
-        let overUDP = try runCommand(CollectorProcess.executableURL.path, common + ["--udp", "127.0.0.1:\(socket.port)", "--ip-prefix", "10.78"])
+        let overUDP = try await runCommand(CollectorProcess.executableURL.path, common + ["--udp", "127.0.0.1:\(socket.port)", "--ip-prefix", "10.78"])
         #expect(overUDP.status == 0, "\(overUDP.standardError)")
         #expect(overUDP.standardOutput.contains("over UDP"))
         let datagrams = socket.drain()

@@ -11,10 +11,10 @@ struct TokenCommandTests {
     let directory = TemporaryDirectory(prefix: "token")
     var dataDirectory: String { directory.appending("data") }
 
-    func runToken(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    func runToken(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String, error: String) {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLASHBACK_") }
         env.merge(environment) { _, new in new }
-        let result = try runCommand(CollectorProcess.executableURL.path, ["token", "--data-dir", dataDirectory] + arguments, environment: env)
+        let result = try await runCommand(CollectorProcess.executableURL.path, ["token", "--data-dir", dataDirectory] + arguments, environment: env)
         return (result.status, result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), result.standardError)
     }
 
@@ -23,7 +23,7 @@ struct TokenCommandTests {
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         defer { collector.send(SIGTERM) }
 
-        let minted = try runToken(["--org", "org-7", "--user", "ops", "--role", "admin", "--workspace", "w1", "--workspace", "w2", "--ttl", "10m"])
+        let minted = try await runToken(["--org", "org-7", "--user", "ops", "--role", "admin", "--workspace", "w1", "--workspace", "w2", "--ttl", "10m"])
         #expect(minted.status == 0, "stderr: \(minted.error)")
         let token = minted.output
         let ok = try await collector.get("/whoami", headers: [("Authorization", "Bearer \(token)")])
@@ -52,7 +52,7 @@ struct TokenCommandTests {
         #expect(late.body.contains("expired"))
 
         // Signed with another secret.
-        let foreign = try runToken(["--org", "org-7", "--user", "ops", "--role", "owner", "--jwt-secret", "a-different-secret-0123456789-abcdef"])
+        let foreign = try await runToken(["--org", "org-7", "--user", "ops", "--role", "owner", "--jwt-secret", "a-different-secret-0123456789-abcdef"])
         #expect(foreign.status == 0)
         let wrong = try await collector.get("/whoami", headers: [("Authorization", "Bearer \(foreign.output)")])
         #expect(wrong.status == 401)
@@ -75,20 +75,20 @@ struct TokenCommandTests {
         #expect(await collector.waitFor(path: "/-/ready", status: 200))
         defer { collector.send(SIGTERM) }
 
-        let fromEnv = try runToken(["--org", "o", "--user", "u", "--role", "user"], environment: ["FLASHBACK_JWT_SECRET": envSecret])
-        let fromFile = try runToken(["--org", "o", "--user", "u", "--role", "user", "--config", configPath])
-        let fromFlag = try runToken(["--org", "o", "--user", "u", "--role", "user", "--config", configPath, "--jwt-secret", envSecret],
+        let fromEnv = try await runToken(["--org", "o", "--user", "u", "--role", "user"], environment: ["FLASHBACK_JWT_SECRET": envSecret])
+        let fromFile = try await runToken(["--org", "o", "--user", "u", "--role", "user", "--config", configPath])
+        let fromFlag = try await runToken(["--org", "o", "--user", "u", "--role", "user", "--config", configPath, "--jwt-secret", envSecret],
                                     environment: ["FLASHBACK_JWT_SECRET": fileSecret])
         #expect(try await collector.get("/whoami", headers: [("Authorization", "Bearer \(fromEnv.output)")]).status == 200)
         #expect(try await collector.get("/whoami", headers: [("Authorization", "Bearer \(fromFile.output)")]).status == 401)
         #expect(try await collector.get("/whoami", headers: [("Authorization", "Bearer \(fromFlag.output)")]).status == 200)
     }
 
-    @Test func badArgumentsAreRefused() throws {
-        let badRole = try runToken(["--org", "o", "--user", "u", "--role", "root"])
+    @Test func badArgumentsAreRefused() async throws {
+        let badRole = try await runToken(["--org", "o", "--user", "u", "--role", "root"])
         #expect(badRole.status != 0)
         #expect(badRole.error.contains("role"))
-        let badTTL = try runToken(["--org", "o", "--user", "u", "--role", "user", "--ttl", "soon"])
+        let badTTL = try await runToken(["--org", "o", "--user", "u", "--role", "user", "--ttl", "soon"])
         #expect(badTTL.status != 0)
         #expect(badTTL.error.contains("ttl"))
     }

@@ -33,9 +33,9 @@ final class NodeRegistryTests {
     var timestamp: String { String(Int64(clock.now.timeIntervalSince1970)) }
 
     func registration(_ signer: OpenSSLSigner, ip: String = "203.0.113.10", region: String = "eu-central-1", org: String? = "org-a",
-                      timestamp: String? = nil, signedRegion: String? = nil) throws -> NodeRegistration {
+                      timestamp: String? = nil, signedRegion: String? = nil) async throws -> NodeRegistration {
         let stamp = timestamp ?? self.timestamp
-        let signature = try signer.signNodeMessage(ip: ip, region: signedRegion ?? region, timestamp: stamp)
+        let signature = try await signer.signNodeMessage(ip: ip, region: signedRegion ?? region, timestamp: stamp)
         let message = SignedNodeMessage(ip: ip, region: region, timestamp: try #require(NodeTimestamp(string: stamp)), signature: signature, organization: org)
         return NodeRegistration(message: message, provider: "AWS", version: "0.0.28", status: "running", nodeServices: nil, url: nil)
     }
@@ -50,10 +50,10 @@ final class NodeRegistryTests {
         #expect(pem.hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
         #expect(key.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----"))
         let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
-        let signature = try signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
+        let signature = try await signer.signNodeMessage(ip: "203.0.113.10", region: "eu-central-1", timestamp: timestamp)
         #expect(signature.count == 344)
 
-        let (node, token) = try await registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try await registration(signer))
         #expect(node.ip == "203.0.113.10")
         #expect(node.organization == "org-a")
         #expect(node.keyID == key.id)
@@ -67,17 +67,17 @@ final class NodeRegistryTests {
 
     @Test func rejectedSignaturesChangeNothing() async throws {
         let signer = try await orgSigner()
-        let stranger = try OpenSSLSigner.generate(directory: directory.path)
+        let stranger = try await OpenSSLSigner.generate(directory: directory.path)
         let otherOrg = try await orgSigner("org-b")
 
         let cases: [(String, NodeRegistration, String)] = [
-            ("wrong key", try registration(stranger), "does not verify"),
-            ("another organization's key", try registration(otherOrg), "does not verify"),
-            ("tampered region", try registration(signer, region: "us-east-1", signedRegion: "eu-central-1"), "does not verify"),
-            ("stale timestamp", try registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) - 301)), "old"),
-            ("future timestamp", try registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) + 301)), "future"),
-            ("unknown organization", try registration(signer, org: "org-unknown"), "has no keys"),
-            ("public node without platform key", try registration(signer, org: nil), "id_org is required"),
+            ("wrong key", try await registration(stranger), "does not verify"),
+            ("another organization's key", try await registration(otherOrg), "does not verify"),
+            ("tampered region", try await registration(signer, region: "us-east-1", signedRegion: "eu-central-1"), "does not verify"),
+            ("stale timestamp", try await registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) - 301)), "old"),
+            ("future timestamp", try await registration(signer, timestamp: String(Int64(clock.now.timeIntervalSince1970) + 301)), "future"),
+            ("unknown organization", try await registration(signer, org: "org-unknown"), "has no keys"),
+            ("public node without platform key", try await registration(signer, org: nil), "id_org is required"),
         ]
         for (name, request, text) in cases {
             do {
@@ -95,7 +95,7 @@ final class NodeRegistryTests {
 
     @Test func aReplayedSignatureIsRejectedEvenAfterARestart() async throws {
         let signer = try await orgSigner()
-        let request = try registration(signer)
+        let request = try await registration(signer)
         _ = try await registry.register(request)
         await #expect(throws: RegistryError.invalid("signature was already used (replay); sign a new message with a fresh timestamp")) {
             try await self.registry.register(request)
@@ -104,14 +104,14 @@ final class NodeRegistryTests {
         await #expect(throws: RegistryError.self) { try await self.registry.register(request) }
         // A new message one second later is fine.
         clock.advance(by: 1)
-        _ = try await registry.register(try registration(signer))
+        _ = try await registry.register(try await registration(signer))
     }
 
     /// The installer signs `/secrets` and `/register` with the same text; in one second that is
     /// the same signature, refused twice per purpose only, across a restart too.
     @Test func theReplayGuardKeepsOneRecordPerPurpose() async throws {
         let signer = try await orgSigner()
-        let request = try registration(signer)
+        let request = try await registration(signer)
         let keyID = try await registry.verify(request.message, purpose: .secrets)
         #expect(registry.verifyingKeyPEM(keyID: keyID)?.hasPrefix("-----BEGIN PUBLIC KEY-----") == true)
         await #expect(throws: RegistryError.self) { try await self.registry.verify(request.message, purpose: .secrets) }
@@ -124,15 +124,15 @@ final class NodeRegistryTests {
     @Test func isoTimestampsAreSignedVerbatim() async throws {
         let signer = try await orgSigner()
         let iso = clock.now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let (node, _) = try await registry.register(try registration(signer, timestamp: iso))
+        let (node, _) = try await registry.register(try await registration(signer, timestamp: iso))
         #expect(node.ip == "203.0.113.10")
     }
 
     @Test func reRegistrationUpsertsAndRotatesTheCredential() async throws {
         let signer = try await orgSigner()
-        let (first, oldToken) = try await registry.register(try registration(signer))
+        let (first, oldToken) = try await registry.register(try await registration(signer))
         clock.advance(by: 5)
-        let (second, newToken) = try await registry.register(try registration(signer, region: "eu-west-1"))
+        let (second, newToken) = try await registry.register(try await registration(signer, region: "eu-west-1"))
         #expect(first.id == second.id)
         #expect(second.region == "eu-west-1")
         #expect(oldToken != newToken)
@@ -142,13 +142,13 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: "garbage") == nil)
         // The same IP in another organization is another node.
         let other = try await orgSigner("org-b")
-        let (third, _) = try await registry.register(try registration(other, org: "org-b"))
+        let (third, _) = try await registry.register(try await registration(other, org: "org-b"))
         #expect(third.id != first.id)
     }
 
     @Test func keysNodesLinksAndCredentialsSurviveARestart() async throws {
         let signer = try await orgSigner()
-        let (node, token) = try await registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try await registration(signer))
         let keys = registry.keys(organization: "org-a")
         try restart()
         #expect(registry.keys(organization: "org-a") == keys)
@@ -156,7 +156,7 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: token)?.id == node.id)
         // The restored key still verifies new signatures.
         clock.advance(by: 1)
-        _ = try await registry.register(try registration(signer))
+        _ = try await registry.register(try await registration(signer))
     }
 
     @Test func atMostFiveKeysPerOrganization() async throws {
@@ -172,7 +172,7 @@ final class NodeRegistryTests {
 
     @Test func deletingKeysCascadesToNodeLinksAndCredentials() async throws {
         let signer = try await orgSigner()
-        let (node, token) = try await registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try await registration(signer))
         let keyID = try #require(registry.keys(organization: "org-a").first?.key.id)
         await #expect(throws: RegistryError.self) { try await self.registry.deleteKey(organization: "org-b", id: keyID) }
         try await registry.deleteKey(organization: "org-a", id: keyID)
@@ -181,7 +181,7 @@ final class NodeRegistryTests {
         #expect(registry.authenticate(nodeToken: token) == nil)
         // The node must register again with a new key; the old key no longer verifies.
         clock.advance(by: 1)
-        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try await self.registration(signer)) }
         _ = try await registry.createKey(organization: "org-a")
         _ = try await registry.createKey(organization: "org-a")
         #expect(try await registry.deleteAllKeys(organization: "org-a") == 2)
@@ -190,9 +190,9 @@ final class NodeRegistryTests {
 
     @Test func unregisterRemovesTheNode() async throws {
         let signer = try await orgSigner()
-        let (node, token) = try await registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try await registration(signer))
         clock.advance(by: 1)
-        let signature = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        let signature = try await signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         // Without a region, the stored one completes the signed message.
         try await registry.unregister(ip: node.ip, region: nil, timestamp: try #require(NodeTimestamp(string: timestamp)), signature: signature, organization: "org-a")
         #expect(registry.nodes(organization: "org-a").isEmpty)
@@ -200,7 +200,7 @@ final class NodeRegistryTests {
         #expect(registry.keys(organization: "org-a").first?.nodeIPs == [])
         clock.advance(by: 1)
         // A correctly signed message with its region learns that the address is gone…
-        let again = try signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
+        let again = try await signer.signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         await #expect(throws: RegistryError.notFound("Node 203.0.113.10 is not registered")) {
             try await self.registry.unregister(ip: node.ip, region: node.region, timestamp: try #require(NodeTimestamp(string: self.timestamp)), signature: again, organization: "org-a")
         }
@@ -210,7 +210,7 @@ final class NodeRegistryTests {
     /// whether an IP is registered without a valid signature (issue 12, item 8).
     @Test func unregisterChecksTheSignatureBeforeRevealingAnAddress() async throws {
         let signer = try await orgSigner()
-        let (node, _) = try await registry.register(try registration(signer))
+        let (node, _) = try await registry.register(try await registration(signer))
         clock.advance(by: 1)
         let forged = try await orgSigner("org-z").signNodeMessage(ip: node.ip, region: node.region, timestamp: timestamp)
         var refusals: [String] = []
@@ -229,7 +229,7 @@ final class NodeRegistryTests {
 
     @Test func softDeleteByIdOrIPRevokesAndHides() async throws {
         let signer = try await orgSigner()
-        let (node, token) = try await registry.register(try registration(signer))
+        let (node, token) = try await registry.register(try await registration(signer))
         await #expect(throws: RegistryError.self) { try await self.registry.deleteNode(organization: "org-b", idOrIP: node.id) }
         try await registry.deleteNode(organization: "org-a", idOrIP: node.ip)
         #expect(registry.nodes(organization: "org-a").isEmpty)
@@ -238,15 +238,15 @@ final class NodeRegistryTests {
         await #expect(throws: RegistryError.notFound("Node not found in this organization")) { try await self.registry.deleteNode(organization: "org-a", idOrIP: "198.51.100.1") }
         // Registering again does not undo the delete, not even after a restart; restoring does.
         clock.advance(by: 1)
-        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try await self.registration(signer)) }
         try restart()
         clock.advance(by: 1)
-        await #expect(throws: RegistryError.self) { try await self.registry.register(try self.registration(signer)) }
+        await #expect(throws: RegistryError.self) { try await self.registry.register(try await self.registration(signer)) }
         await #expect(throws: RegistryError.self) { try await self.registry.restoreNode(organization: "org-b", idOrIP: node.id) }
         #expect(try await registry.restoreNode(organization: "org-a", idOrIP: node.id).id == node.id)
         await #expect(throws: RegistryError(.conflict, "Node is not deleted")) { try await self.registry.restoreNode(organization: "org-a", idOrIP: node.id) }
         clock.advance(by: 1)
-        let (again, newToken) = try await registry.register(try registration(signer))
+        let (again, newToken) = try await registry.register(try await registration(signer))
         #expect(again.id == node.id && registry.authenticate(nodeToken: newToken)?.id == node.id)
     }
 
@@ -266,20 +266,20 @@ final class NodeRegistryTests {
         settings.nodeURLs = template
         try restart(settings: settings)
         let signer = try await orgSigner()
-        let (named, _) = try await registry.register(try registration(signer))
+        let (named, _) = try await registry.register(try await registration(signer))
         #expect(named.url == "https://s3-eu-central-1-aws.nodes.example.com")
         clock.advance(by: 1)
-        var own = try registration(signer, ip: "203.0.113.11")
+        var own = try await registration(signer, ip: "203.0.113.11")
         own.url = "https://my-node.example.org"
         #expect(try await registry.register(own).node.url == "https://my-node.example.org")
         clock.advance(by: 1)
-        let (odd, _) = try await registry.register(try registration(signer, ip: "203.0.113.12", region: "eu_central"))
+        let (odd, _) = try await registry.register(try await registration(signer, ip: "203.0.113.12", region: "eu_central"))
         #expect(odd.url == "https://203.0.113.12", "a region that is no DNS label never reaches a URL")
     }
 
     @Test func livenessFollowsSilence() async throws {
         let signer = try await orgSigner()
-        let (node, _) = try await registry.register(try registration(signer))
+        let (node, _) = try await registry.register(try await registration(signer))
         #expect(registry.liveness(of: node) == .online)
         clock.advance(by: 179)
         #expect(registry.liveness(of: node) == .online)
@@ -292,16 +292,16 @@ final class NodeRegistryTests {
     }
 
     @Test func publicNodesUseThePlatformKeyAndServiceFilters() async throws {
-        let platform = try OpenSSLSigner.generate(directory: directory.path)
+        let platform = try await OpenSSLSigner.generate(directory: directory.path)
         var settings = RegistrySettings()
-        settings.platformPublicKeyPEM = try platform.publicKeyPEM()
+        settings.platformPublicKeyPEM = try await platform.publicKeyPEM()
         try restart(settings: settings)
-        var request = try registration(platform, ip: "198.51.100.7", org: nil)
+        var request = try await registration(platform, ip: "198.51.100.7", org: nil)
         request.nodeServices = 3
         let (publicNode, _) = try await registry.register(request)
         #expect(publicNode.organization == nil)
         let signer = try await orgSigner()
-        var privateRequest = try registration(signer)
+        var privateRequest = try await registration(signer)
         privateRequest.nodeServices = 4
         let (privateNode, _) = try await registry.register(privateRequest)
 
