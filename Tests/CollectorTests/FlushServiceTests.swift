@@ -96,9 +96,9 @@ struct FlushServiceTests {
         #expect(store.settleCount == 1)
     }
 
-    /// The service flushes on a thread of its own: with every thread of NIO's shared blocking pool
-    /// held (organization keys are generated there, checkpoints taken), the next flush still
-    /// happens. (With the flushes on that pool, this test waits until its time limit.)
+    /// The service never waits on NIO's shared blocking pool: with every thread of it held
+    /// (organization keys are generated there, checkpoints taken), the next flush still happens.
+    /// (With the flushes on that pool, this test waits until its time limit.)
     @Test(.timeLimit(.minutes(1))) func flushesGoOnWhileTheSharedBlockingPoolIsHeld() async throws {
         let directory = TemporaryDirectory(prefix: "flush-own-thread")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
