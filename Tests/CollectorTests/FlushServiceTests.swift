@@ -14,7 +14,7 @@ import TimeSeries
 
 @Suite("Flush service")
 struct FlushServiceTests {
-    @Test(.timeLimit(.minutes(1))) func pendingSamplesReachTheirBlocksAndShutdownFlushesTheRest() async throws {
+    @Test(.timeLimit(.minutes(3))) func pendingSamplesReachTheirBlocksAndShutdownFlushesTheRest() async throws {
         let directory = TemporaryDirectory(prefix: "flush-service")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         var settings = TimeSeriesSettings()
@@ -62,7 +62,7 @@ struct FlushServiceTests {
     /// A quiet fleet's sparse reports leave little in the memtables: after each quiet period the
     /// service asks, and the store does not settle below the threshold (a settle flushes every
     /// memtable and compacts, too much work for a few reports a minute).
-    @Test(.timeLimit(.minutes(1))) func sparseReportsDoNotSettle() async throws {
+    @Test(.timeLimit(.minutes(3))) func sparseReportsDoNotSettle() async throws {
         let directory = TemporaryDirectory(prefix: "flush-sparse")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         defer { db.close() }
@@ -98,8 +98,9 @@ struct FlushServiceTests {
 
     /// The service never waits on NIO's shared blocking pool: with every thread of it held
     /// (organization keys are generated there, checkpoints taken), the next flush still happens.
-    /// (With the flushes on that pool, this test waits until its time limit.)
-    @Test(.timeLimit(.minutes(1))) func flushesGoOnWhileTheSharedBlockingPoolIsHeld() async throws {
+    /// (With the flushes on that pool, this test waits until its time limit: checked with one
+    /// minute.)
+    @Test(.timeLimit(.minutes(3))) func flushesGoOnWhileTheSharedBlockingPoolIsHeld() async throws {
         let directory = TemporaryDirectory(prefix: "flush-own-thread")
         let db = try Database.open(path: directory.appending("db"), columnFamilies: TimeSeriesStore.columnFamilies())
         defer { db.close() }

@@ -33,7 +33,7 @@ struct TestSupportTests {
     /// Blocking work runs on threads of its own: more blocked waits at once than the cooperative
     /// pool has threads, each released only when all have started, all finish. (On the pool,
     /// the waits would hold every thread and none would start the rest.)
-    @Test(.timeLimit(.minutes(1))) func blockingWorkRunsOffTheCooperativePool() async throws {
+    @Test(.timeLimit(.minutes(3))) func blockingWorkRunsOffTheCooperativePool() async throws {
         let waits = ProcessInfo.processInfo.activeProcessorCount * 4
         let started = StartedCount()
         let allStarted = DispatchSemaphore(value: 0)

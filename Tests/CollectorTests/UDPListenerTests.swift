@@ -77,7 +77,7 @@ struct UDPListenerTests {
     /// Datagrams near the UDP maximum arrive whole: every line is stored. Sent back to back, so
     /// the listener reads several with one vectored call (a buffer slot smaller than a datagram
     /// would truncate it and lose its last lines).
-    @Test(.timeLimit(.minutes(1))) func largeDatagramsAreNotTruncated() async throws {
+    @Test(.timeLimit(.minutes(3))) func largeDatagramsAreNotTruncated() async throws {
         try await withListener(mode: .none, unsignedOrganization: "org-d") { port, sink, store, _ in
             let seconds = Int64(Date().timeIntervalSince1970)
             var expected = 0
@@ -97,7 +97,7 @@ struct UDPListenerTests {
 
     /// `--udp-auth hmac`: a datagram signed with the node's token is stored for its organization;
     /// unsigned and tampered ones store nothing and are counted.
-    @Test(.timeLimit(.minutes(1))) func signedDatagramsAreStoredAndOthersCounted() async throws {
+    @Test(.timeLimit(.minutes(3))) func signedDatagramsAreStoredAndOthersCounted() async throws {
         try await withListener(mode: .hmac) { port, sink, store, registry in
             let (_, pem) = try await registry.createKey(organization: "org-d")
             let signer = try OpenSSLSigner(privateKeyPEM: pem, directory: directory.path)
