@@ -33,7 +33,7 @@ public final class AzureBlobEndpoint: @unchecked Sendable {
         server.arguments = ["python3", Self.script, "serve", String(port), account, accountKey, container, decisionLog]
         server.standardOutput = FileHandle(forWritingAtPath: output)
         server.standardError = FileHandle(forWritingAtPath: output)
-        try server.run()
+        try launch(server)
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while ContinuousClock.now < deadline, server.isRunning {
             if (try? await HTTPClient.shared.execute(HTTPClientRequest(url: "\(url)/ready"), timeout: .seconds(2))) != nil {

@@ -67,7 +67,7 @@ public final class CollectorProcess: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
     }
 
     /// Everything the process wrote to stdout so far.

@@ -46,7 +46,7 @@ public final class GCSEmulator: @unchecked Sendable {
             process.arguments = arguments
             process.standardOutput = FileHandle(forWritingAtPath: output)
             process.standardError = FileHandle(forWritingAtPath: output)
-            try process.run()
+            try launch(process)
         }
         // Ready when the bucket is created (the emulator needs no credentials) and the token
         // server answers; the two may come up in either order (a bucket created while the token

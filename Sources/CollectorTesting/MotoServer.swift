@@ -32,7 +32,7 @@ public final class MotoServer: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)
-        try process.run()
+        try launch(process)
 
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         var up = false

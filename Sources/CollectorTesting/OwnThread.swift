@@ -15,3 +15,18 @@ public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T)
         thread.start()
     }
 }
+
+/// Serializes every child-process start of the test process.
+private let launchLock = NSLock()
+
+/// Starts `process`, one start at a time in the whole test process.
+///
+/// Foundation learns that a child exited when the child's end of a socket pair closes; while one
+/// thread starts a child, that end is open in this process, and a child another thread starts at
+/// the same moment inherits it. A long-lived child (a collector, a database) then holds it, and
+/// the first child's exit goes unnoticed until the long-lived one exits: a full CI run hung with
+/// thirty `runCommand` waits once starts came from many threads at once. One start at a time,
+/// no start sees another's descriptors.
+public func launch(_ process: Process) throws {
+    try launchLock.withLock { try process.run() }
+}

@@ -54,7 +54,7 @@ public final class PostgresServer: @unchecked Sendable {
         output?.seekToEndOfFile()
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        try launch(process)
         lock.withLock { server = process }
         // Ready when the server says so in its log (no process is started to ask: a child
         // started while another test starts one can hold descriptors Foundation waits on).
@@ -74,9 +74,7 @@ public final class PostgresServer: @unchecked Sendable {
     /// ``stop()`` on the calling thread (for `deinit`).
     private func stopBlocking() {
         guard let process = lock.withLock({ server.take() }) else { return }
-        let owner = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
-        let pgCtl = ["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"]
-        let command = owner + pgCtl
+        let command = Self.asOwner("\(Self.binaries)/pg_ctl", ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
         if let stopping = try? BackgroundCommand(command[0], Array(command.dropFirst())) { stopping.process.waitUntilExit() }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
@@ -97,10 +95,14 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     private func asOwner(_ executable: String, _ arguments: [String]) async throws -> String {
-        if getuid() == 0 {
-            return try await Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
-        }
-        return try await Self.run(executable, arguments)
+        let command = Self.asOwner(executable, arguments)
+        return try await Self.run(command[0], Array(command.dropFirst()))
+    }
+
+    /// `executable arguments` run as the cluster's owner: through `runuser` when the tests run as
+    /// root (`initdb` refuses root).
+    private static func asOwner(_ executable: String, _ arguments: [String]) -> [String] {
+        (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [executable] + arguments
     }
 
     @discardableResult

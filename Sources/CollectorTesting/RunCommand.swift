@@ -47,7 +47,7 @@ public final class BackgroundCommand: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
     }
 
     deinit {

@@ -44,7 +44,7 @@ public final class VictoriaMetricsServer: @unchecked Sendable {
         log?.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try launch(process)
         self.process = process
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline, process.isRunning {

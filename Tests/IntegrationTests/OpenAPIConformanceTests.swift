@@ -28,7 +28,7 @@ struct OpenAPIConformanceTests {
             process.standardOutput = output
             process.standardError = output
             process.standardInput = FileHandle.nullDevice
-            try process.run()
+            try launch(process)
             process.waitUntilExit()
             return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
         }

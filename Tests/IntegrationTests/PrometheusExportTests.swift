@@ -150,7 +150,7 @@ struct PrometheusExportTests {
         FileManager.default.createFile(atPath: log, contents: nil)
         prometheus.standardOutput = FileHandle(forWritingAtPath: log)
         prometheus.standardError = FileHandle(forWritingAtPath: log)
-        try prometheus.run()
+        try launch(prometheus)
         defer { prometheus.terminate() }
 
         // Wait until Prometheus has scraped a few times (rates need two samples).

@@ -44,7 +44,7 @@ struct RemoteWriteIntegrationTests {
         FileManager.default.createFile(atPath: promLog, contents: nil)
         prometheus.standardOutput = FileHandle(forWritingAtPath: promLog)
         prometheus.standardError = FileHandle(forWritingAtPath: promLog)
-        try prometheus.run()
+        try launch(prometheus)
         defer { prometheus.terminate() }
         let promUp = try await eventually {
             let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(promPort)/-/ready"), timeout: .seconds(2))
