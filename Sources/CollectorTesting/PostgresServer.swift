@@ -68,7 +68,7 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Stops the server at once (`immediate`: as a crash would), leaving the data for ``start()``.
     public func stop() async throws {
-        try await onOwnThread { self.stopBlocking() }
+        stopBlocking()
     }
 
     /// ``stop()`` on the calling thread (for `deinit`).

@@ -7,14 +7,23 @@ public struct CommandResult: Sendable {
     public let standardError: String
 }
 
-/// Runs a command to completion, capturing its output in temporary files. The wait happens on a
-/// thread of its own (``onOwnThread(_:)``), not on one of the cooperative pool's.
+/// Runs a command to completion, capturing its output in temporary files. Started on the
+/// calling thread and awaited by polling (``BackgroundCommand/finish(timeout:)``), so that no
+/// thread blocks: not one of the cooperative pool's (two here), nor a thread of its own
+/// (Foundation's wait for a child started on a fresh thread hung the suite twice in seventeen
+/// runs).
 public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
-    try await onOwnThread {
-        let command = try BackgroundCommand(executable, arguments, environment: environment)
-        command.process.waitUntilExit()
-        return command.result()
+    let command = try BackgroundCommand(executable, arguments, environment: environment)
+    guard let result = await command.finish(timeout: .seconds(900)) else {
+        throw CommandTimeout(command: ([executable] + arguments).joined(separator: " "))
     }
+    return result
+}
+
+/// A command ``runCommand(_:_:environment:)`` waited for did not exit in time.
+public struct CommandTimeout: Error, CustomStringConvertible {
+    public let command: String
+    public var description: String { "`\(command.prefix(300))` did not exit within 15 minutes" }
 }
 
 /// A command started in the background, its output captured in temporary files that can be read

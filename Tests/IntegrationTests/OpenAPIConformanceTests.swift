@@ -12,25 +12,28 @@ struct OpenAPIConformanceTests {
     static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("docs/openapi.json").path
 
-    /// Runs `command` through `env` in the test's folder, on a thread of its own (schemathesis
-    /// takes a minute or two): its exit status and everything it printed.
+    /// Runs `command` through `env` off the cooperative pool (schemathesis takes a minute or two).
     func run(_ command: [String]) async throws -> (status: Int32, output: String) {
         let directory = self.directory.path
-        return try await onOwnThread {
-            let outputPath = directory + "/\(UUID().uuidString).log"
-            FileManager.default.createFile(atPath: outputPath, contents: nil)
-            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-            defer { try? output.close() }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = command
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            try launch(process)
-            process.waitUntilExit()
-            return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let outputPath = directory + "/\(UUID().uuidString).log"
+                    FileManager.default.createFile(atPath: outputPath, contents: nil)
+                    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+                    defer { try? output.close() }
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                    process.arguments = command
+                    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+                    process.standardOutput = output
+                    process.standardError = output
+                    process.standardInput = FileHandle.nullDevice
+                    try launch(process)
+                    process.waitUntilExit()
+                    return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+                })
+            }
         }
     }
 
