@@ -187,6 +187,17 @@ public final class PrometheusRollupSource: RollupSource {
         return out
     }
 
+    /// See ``RollupSource/totals(series:fields:now:)``: the day rollups of the retention, summed.
+    public func totals(series ids: [UInt64], fields: [UInt16], now: Date) async throws -> [[FieldTotal]] {
+        let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
+        let perSeries = try await rollups(series: ids, fields: fields, start: 0, end: end, perDay: true, statistics: [.count, .sum])
+        return perSeries.map { perField in
+            perField.map { rows in
+                rows.reduce(into: FieldTotal()) { $0.add($1.rollup) }
+            }
+        }
+    }
+
     public func latest(series ids: [UInt64], fields: [UInt16], now: Date) async throws -> [LatestSample?] {
         var out = [LatestSample?](repeating: nil, count: ids.count * fields.count)
         guard !ids.isEmpty, !fields.isEmpty else { return out }

@@ -14,8 +14,10 @@ import RocksDB
 public final class CollectorStorage: Sendable {
     /// The highest on-disk format this binary reads and writes (docs/format.md).
     /// Format 3 keeps sample blocks day-major in `blocks`; a format 2 database is upgraded at
-    /// open (the time-series store moves its blocks).
-    public static let formatVersion: UInt32 = 3
+    /// open (the time-series store moves its blocks). Format 4 gives every day record the running
+    /// totals of its series (record version 3); the store adds them to older records at open, and
+    /// a binary that knows only format 3 refuses the directory instead of skipping the records.
+    public static let formatVersion: UInt32 = 4
     /// The oldest format this binary opens; format 1 was a pre-release layout with per-minute
     /// sample records and is not migrated.
     public static let oldestReadableFormatVersion: UInt32 = 2

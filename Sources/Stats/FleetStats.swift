@@ -527,28 +527,24 @@ public final class FleetStats: Sendable {
         }
     }
 
-    /// All-time (retained) totals per bucket, or per repository with `byRepository`, for every
-    /// id in `ids` (zeros where nothing was reported).
+    /// All-time totals per bucket, or per repository with `byRepository`, for every id in `ids`
+    /// (zeros where nothing was reported): the days not older than the day retention at `now`.
     public func totals(_ series: [StatsSeries], ids: [String], byRepository: Bool, now: Date) async throws -> [TrafficTotals] {
         let fieldIDs = Self.trafficFields.map { store.fieldID($0) }
         var totals = Dictionary(ids.map { ($0, TrafficTotals(id: $0)) }, uniquingKeysWith: { first, _ in first })
         let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
-        let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
         let counted = series.filter { one in (byRepository ? one.repo : one.bucket).map { totals[$0] != nil } ?? false }
         guard !present.isEmpty else { return ids.compactMap { totals[$0] } }
         for start in stride(from: 0, to: counted.count, by: Self.chunk) {
             let chunk = counted[start..<min(counted.count, start + Self.chunk)]
-            let perSeries = try await store.rollups(series: chunk.map(\.id), fields: present.compactMap { fieldIDs[$0] }, start: 0, end: end,
-                                                    perDay: true, statistics: [.count, .sum])
+            let perSeries = try await store.totals(series: chunk.map(\.id), fields: present.compactMap { fieldIDs[$0] }, now: now)
             for (one, perField) in zip(chunk, perSeries) {
                 guard let id = byRepository ? one.repo : one.bucket else { continue }
                 var sums = [Double](repeating: 0, count: Self.trafficFields.count)
                 var counts = [UInt64](repeating: 0, count: Self.trafficFields.count)
                 for (slot, fieldIndex) in present.enumerated() {
-                    for row in perField[slot] {
-                        sums[fieldIndex] += row.rollup.sum
-                        counts[fieldIndex] &+= row.rollup.count
-                    }
+                    sums[fieldIndex] += perField[slot].sum
+                    counts[fieldIndex] &+= perField[slot].count
                 }
                 totals[id]?.uploadBytes += sums[0]
                 totals[id]?.downloadBytes += sums[1]

@@ -45,6 +45,10 @@ public protocol RollupSource: Sendable {
     /// samples are absent. Only `statistics` of each rollup need to be right.
     func rollups(series: [UInt64], fields: [UInt16], start: Int64, end: Int64, perDay: Bool,
                  statistics: RollupStatistics) async throws -> [[[TimeSeriesStore.RollupRow]]]
+    /// Per series of `series`, per field of `fields`: the count and sum of every retained
+    /// sample (all-time totals: the days not older than the day retention at `now`, today
+    /// included). The local store reads two day records a series whatever the history.
+    func totals(series: [UInt64], fields: [UInt16], now: Date) async throws -> [[FieldTotal]]
     /// The newest sample at or before `now` of each (series, field), series-major:
     /// `result[seriesIndex * fields.count + fieldIndex]`, `nil` where there is none.
     func latest(series: [UInt64], fields: [UInt16], now: Date) async throws -> [LatestSample?]

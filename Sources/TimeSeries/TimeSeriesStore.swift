@@ -83,6 +83,9 @@ public struct TimeSeriesSettings: Sendable {
     /// Bytes one destination may have queued before writes are refused
     /// (`--remote-write-max-backlog`, 1 GiB).
     public var remoteWriteMaxBacklogBytes = 1 << 30
+    /// How long day records are kept (`--retention-day`, 800 days): all-time totals count the
+    /// days not older than this at the time of the query.
+    public var dayRetention: TimeInterval = TimeSeriesStore.defaultDayRetention
 
     /// The defaults, as documented on each property.
     public init() {}
@@ -107,8 +110,10 @@ public final class TimeSeriesStore: Sendable {
     /// Column families the store uses, with their options. Blocks older than `minuteRetention`
     /// (`--retention-minute`, 35 days) and day records older than `dayRetention`
     /// (`--retention-day`, 800 days) are dropped as compactions reach them.
+    /// `clock`: the time the retention filters measure age from (tests move it).
     public static func columnFamilies(minuteRetention: TimeInterval = defaultMinuteRetention,
-                                      dayRetention: TimeInterval = defaultDayRetention) -> [ColumnFamilyDescriptor] {
+                                      dayRetention: TimeInterval = defaultDayRetention,
+                                      clock: @escaping @Sendable () -> Date = { Date() }) -> [ColumnFamilyDescriptor] {
         var log = ColumnFamilyDescriptor(name: Family.log)
         log.bloomBitsPerKey = nil
         log.compression = .none
@@ -129,11 +134,12 @@ public final class TimeSeriesStore: Sendable {
                 // Format 2's series-major blocks: opened (RocksDB opens every family a database
                 // has), emptied into `blocks` at the first open of this version.
                 ColumnFamilyDescriptor(name: Family.samples, mergeOperator: SampleBlockMergeOperator(),
-                                       compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention)),
+                                       compactionFilter: RetentionFilter(minutesPerInterval: 60, retention: minuteRetention, clock: clock)),
                 ColumnFamilyDescriptor(name: Family.blocks, mergeOperator: SampleBlockMergeOperator(),
                                        compactionFilter: RetentionFilter(name: "flashback.retention.blocks.v1", layout: .dayMajorHours,
-                                                                         minutesPerInterval: 60, retention: minuteRetention)),
-                ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440, retention: dayRetention))]
+                                                                         minutesPerInterval: 60, retention: minuteRetention, clock: clock)),
+                ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440,
+                                                                                          retention: dayRetention, clock: clock))]
     }
 
     /// How long blocks (samples, minute rollups) are kept by default: 35 days.
@@ -175,11 +181,11 @@ public final class TimeSeriesStore: Sendable {
     public let settings: TimeSeriesSettings
     /// Writes queued for the remote-write destinations (`nil` when none is configured).
     public let outbox: RemoteOutbox?
-    private let database: Database
+    let database: Database
     private let log: ColumnFamily
-    private let blocks: ColumnFamily
-    private let days: ColumnFamily
-    private let seriesFamily: ColumnFamily
+    let blocks: ColumnFamily
+    let days: ColumnFamily
+    let seriesFamily: ColumnFamily
     private let state: Mutex<State>
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
@@ -269,6 +275,7 @@ public final class TimeSeriesStore: Sendable {
             return true
         }
         try Self.migrateSeriesMajorBlocks(database, from: try database.columnFamily(Family.samples), into: blocks)
+        try Self.addRunningTotals(database, days: days, series: seriesFamily)
         initial.storedDays = try Self.storedDays(database, blocks)
         outbox = try RemoteOutbox.open(database: database, destinations: settings.remoteWriteDestinations,
                                        maxBacklogBytes: settings.remoteWriteMaxBacklogBytes, discarded: discardedOutboxEntries)
@@ -641,12 +648,16 @@ public final class TimeSeriesStore: Sendable {
         let firstDay = previous.map { $0 + 1 } ?? 0
         var written = 0
         var writer = ChunkedWriter(database: database)
-        // One scan: keys come day by day, series by series within a day.
+        // One scan: keys come day by day, series by series within a day. Each day is committed
+        // before the next is read, so that a record's running totals continue the series'
+        // record of its previous sealed day, read back from the `day` family.
         var current: (day: UInt32, series: UInt64)?
         var fields: [UInt16: FieldRollup] = [:]
+        var previousRecords = try PreviousDayRecords(database: database, days: days)
         func emit() throws {
             guard let current, !fields.isEmpty else { return }
-            let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) })
+            let previous = try previousRecords.record(series: current.series, before: current.day)
+            let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) }, after: previous)
             writer.batch.put(RollupKey(series: current.series, interval: current.day).bytes, record.encoded(), in: days)
             written += 1
             try writer.added()
@@ -657,6 +668,11 @@ public final class TimeSeriesStore: Sendable {
             if let current, current != here {
                 try emit()
                 fields = [:]
+                if current.day != here.day {
+                    try writer.finish()
+                    writer = ChunkedWriter(database: database)
+                    previousRecords = try PreviousDayRecords(database: database, days: days)
+                }
             }
             current = here
             for field in block.fields {

@@ -305,6 +305,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (remoteDestinations, remoteSettings, maxBacklog) = try remoteWrite(source)
         timeSeries.remoteWriteDestinations = remoteDestinations.map(\.name)
         timeSeries.remoteWriteMaxBacklogBytes = maxBacklog
+        timeSeries.dayRetention = TimeInterval(dayRetentionSeconds)
         var stats = StatsSettings()
         stats.maxMinuteRange = TimeInterval(try source.value(Settings.statsMaxMinuteRange, flag: statsMaxMinuteRange))
         stats.maxDayRange = TimeInterval(try source.value(Settings.statsMaxDayRange, flag: statsMaxDayRange))
