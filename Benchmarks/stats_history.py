@@ -41,7 +41,7 @@ class Collector:
         self.log = open(os.path.join(data, "collector.log"), "ab")
         self.process = subprocess.Popen(
             [binary, "serve", "--data-dir", data, "--http-address", f"127.0.0.1:{self.port}",
-             "--udp-address", f"127.0.0.1:{self.udp}", "--log-level", "warning", *args],
+             "--udp-address", f"127.0.0.1:{self.udp}", *(args if "--log-level" in args else [*args, "--log-level", "warning"])],
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -161,12 +161,21 @@ def main():
         backfill(collector, auth, args.buckets, days, now)
         loaded = time.time() - started
         collector.stop()
-        # The default sample-age window: past days are sealed at start.
-        collector = Collector(binary, data, wide)
+        # The default sample-age window: past days are sealed at start. A forced retention
+        # compaction a minute later moves the records to the bottommost level, where a
+        # collector that has run that long keeps them, and drops blocks past 35 days.
+        # Blocks keep the default 35 days from then on (a year-old collector has no more).
+        collector = Collector(binary, data, ["--retention-day", str(max(800, days + 4) * DAY), "--retention-interval", "60", "--log-level", "info"])
         expected = args.buckets * max(0, days - 3)
         deadline = time.time() + 600
         while sealed_records(collector) < expected and time.time() < deadline:
             time.sleep(0.2)
+        log_path = os.path.join(data, "collector.log")
+        while time.time() < deadline:
+            with open(log_path, "rb") as f:
+                if b"retention compaction done" in f.read():
+                    break
+            time.sleep(0.5)
         print(f"<!-- {days} days: backfilled {args.buckets * days} lines in {loaded:.1f} s, sealed {sealed_records(collector):.0f} day records -->",
               file=sys.stderr)
         start_date = time.strftime("%Y-%m-%d", time.gmtime(now - (days - 1) * DAY))

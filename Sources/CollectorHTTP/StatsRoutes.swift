@@ -28,11 +28,11 @@ struct StatsRoutes {
         router.get("/stats/minute") { request, context -> Response in
             try await traffic(request, context: context, perDay: false)
         }
-        router.get("/repo/stats") { request, context -> JSONResponse<RepoTotalsResponse> in
+        router.get("/repo/stats") { request, context -> Response in
             try await repoTotals(request, context: context)
         }
         for prefix in ["/bucket", "/unit"] {
-            router.get(RouterPath("\(prefix)/stats")) { request, context -> JSONResponse<BucketTotalsResponse> in
+            router.get(RouterPath("\(prefix)/stats")) { request, context -> Response in
                 try await bucketTotals(request, context: context, legacy: prefix == "/unit")
             }
             router.get(RouterPath("\(prefix)/{bucketId}/status")) { _, context -> JSONResponse<BucketStatusResponse> in
@@ -334,54 +334,66 @@ struct StatsRoutes {
 
     // MARK: Totals
 
-    struct BucketTotals: Encodable, Sendable {
-        var bucketId: String
-        var unitId: String?
-        var totalCount: String
-        var totalUploadBytes: String
-        var totalDownloadBytes: String
-        var totalSizeChange: String
-    }
-
-    struct BucketTotalsResponse: Encodable, Sendable {
-        var success = true
-        var stats: [BucketTotals]
-    }
-
-    func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) async throws -> JSONResponse<BucketTotalsResponse> {
+    /// `{stats: [{bucketId, totalCount, totalDownloadBytes, totalSizeChange, totalUploadBytes,
+    /// unitId?}], success: true}`, keys sorted, totals as decimal strings.
+    func bucketTotals(_ request: Request, context: CollectorRequestContext, legacy: Bool) async throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "bucketId", "unitId")
         let series = try await stats.trafficSeries(scope, buckets: requested)
         let ids = requested ?? stats.visibleBuckets(scope, series: series)
         let totals = try await stats.totals(series, ids: ids, byRepository: false, now: now())
-        return JSONResponse(body: BucketTotalsResponse(stats: totals.map { total in
-            BucketTotals(bucketId: total.id, unitId: legacy ? total.id : nil, totalCount: Self.decimal(total.count),
-                         totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
-                         totalSizeChange: Self.decimal(total.sizeChange))
-        }))
+        return Self.totalsResponse(totals, capacity: 160) { json, total in
+            json.key("bucketId")
+            json.string(total.id)
+            json.key("totalCount")
+            json.string(Self.decimal(total.count))
+            json.key("totalDownloadBytes")
+            json.string(Self.decimal(total.downloadBytes))
+            json.key("totalSizeChange")
+            json.string(Self.decimal(total.sizeChange))
+            json.key("totalUploadBytes")
+            json.string(Self.decimal(total.uploadBytes))
+            if legacy {
+                json.key("unitId")
+                json.string(total.id)
+            }
+        }
     }
 
-    struct RepoTotals: Encodable, Sendable {
-        var repoId: String
-        var totalUploadBytes: String
-        var totalDownloadBytes: String
-        var totalSizeChange: String
-    }
-
-    struct RepoTotalsResponse: Encodable, Sendable {
-        var success = true
-        var stats: [RepoTotals]
-    }
-
-    func repoTotals(_ request: Request, context: CollectorRequestContext) async throws -> JSONResponse<RepoTotalsResponse> {
+    /// `{stats: [{repoId, totalDownloadBytes, totalSizeChange, totalUploadBytes}], success: true}`.
+    func repoTotals(_ request: Request, context: CollectorRequestContext) async throws -> Response {
         let scope = try CatalogRoutes.scope(context)
         let requested = Self.list(request, "repoId")
         let series = try await stats.trafficSeries(scope, repos: requested)
         let ids = requested ?? stats.visibleRepositories(scope, series: series)
         let totals = try await stats.totals(series, ids: ids, byRepository: true, now: now())
-        return JSONResponse(body: RepoTotalsResponse(stats: totals.map { total in
-            RepoTotals(repoId: total.id, totalUploadBytes: Self.decimal(total.uploadBytes), totalDownloadBytes: Self.decimal(total.downloadBytes),
-                       totalSizeChange: Self.decimal(total.sizeChange))
-        }))
+        return Self.totalsResponse(totals, capacity: 120) { json, total in
+            json.key("repoId")
+            json.string(total.id)
+            json.key("totalDownloadBytes")
+            json.string(Self.decimal(total.downloadBytes))
+            json.key("totalSizeChange")
+            json.string(Self.decimal(total.sizeChange))
+            json.key("totalUploadBytes")
+            json.string(Self.decimal(total.uploadBytes))
+        }
+    }
+
+    /// `{stats: [...], success: true}` around one object per total written by `row`.
+    static func totalsResponse(_ totals: [TrafficTotals], capacity: Int, _ row: (inout JSONWriter, TrafficTotals) -> Void) -> Response {
+        var json = JSONWriter(capacity: 64 + totals.count * capacity)
+        json.beginObject()
+        json.key("stats")
+        json.beginArray()
+        for total in totals {
+            json.beginObject()
+            row(&json, total)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("success")
+        json.bool(true)
+        json.endObject()
+        return json.response()
     }
 }

@@ -34,8 +34,13 @@ public struct DayRecord: Equatable, Sendable {
     /// This day's record after `previous`, the series' record of its last sealed day before
     /// (`nil` when there is none): its running totals are the previous ones plus this day's.
     public init(fields: [(field: UInt16, rollup: FieldRollup)], after previous: DayRecord?) {
+        self.init(fields: fields, continuing: previous?.running)
+    }
+
+    /// This day's record after the running totals `previous` of the series' last sealed day.
+    init(fields: [(field: UInt16, rollup: FieldRollup)], continuing previous: [(field: UInt16, total: FieldTotal)]?) {
         var totals: [UInt16: FieldTotal] = [:]
-        for (field, total) in previous?.running ?? [] { totals[field] = total }
+        for (field, total) in previous ?? [] { totals[field] = total }
         for (field, rollup) in fields { totals[field, default: FieldTotal()].add(rollup) }
         self.init(fields: fields, running: totals.map { (field: $0.key, total: $0.value) })
     }

@@ -1,10 +1,12 @@
 import CollectorModel
 import Foundation
 import RocksDB
+import Synchronization
 
-/// All-time totals from the running totals of day records (``DayRecord/running``): the sealed
-/// part of a series' retained history costs two reads whatever its length; the open days (at
-/// most `--max-sample-age` and a day) come from their blocks and the pending samples.
+/// All-time totals from running totals (``DayRecord/running`` and each series' ``RunningTotalsHead``):
+/// the sealed part of a series' retained history costs one read whatever its length (two for a
+/// series older than the retention); the open days (at most `--max-sample-age` and a day) come
+/// from their blocks, one iterator a day for all series, and the pending samples.
 extension TimeSeriesStore {
     /// The oldest day kept at `now`: the day records of older days are past `--retention-day`
     /// (the retention filter drops them at its next compaction; totals never count them).
@@ -17,94 +19,248 @@ extension TimeSeriesStore {
     /// Per series of `ids`, per field of `fields`: the count and sum of every retained sample
     /// (days from ``firstRetainedDay(now:)`` on, today and the future-skew window included).
     ///
-    /// Sealed days: the running totals of the series' last sealed record minus those of its
-    /// first retained record before that record's own day, so the cost does not grow with the
-    /// history. Open days: their blocks and pending samples, as day rollups.
+    /// Sealed days: the running totals of the series' head (its newest sealed day), less, when the
+    /// head's totals began before the retained days, those of its first retained record before
+    /// that record's own day. Open days: their blocks and pending samples.
     public func totals(series ids: [UInt64], fields: [UInt16], now: Date) throws -> [[FieldTotal]] {
         var out = [[FieldTotal]](repeating: [FieldTotal](repeating: FieldTotal(), count: fields.count), count: ids.count)
         guard !ids.isEmpty, !fields.isEmpty else { return out }
         let firstDay = firstRetainedDay(now: now)
-        var openFrom = Int64(firstDay)
+        var openFrom = firstDay
         if let sealed = sealedThroughDay, sealed >= firstDay {
-            openFrom = Int64(sealed) + 1
-            let iterator = try database.makeIterator(days)
-            var key = [UInt8](repeating: 0, count: 12)
-            /// The day of the record the iterator is on when it belongs to `id`.
-            func day(of id: UInt64) -> UInt32? {
-                guard iterator.isValid else { return nil }
-                return iterator.withKey { key in
-                    key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
-                }
-            }
-            for (offset, id) in ids.enumerated() {
-                RollupKey(series: id, interval: firstDay).write(into: &key)
-                iterator.seek(to: key)
-                guard let first = day(of: id), first <= sealed, let firstRecord = iterator.withValue({ DayRecord(decoding: $0) }) else { continue }
-                RollupKey(series: id, interval: sealed).write(into: &key)
-                iterator.seek(forPrevious: key)
-                guard let last = day(of: id), last >= first, let lastRecord = iterator.withValue({ DayRecord(decoding: $0) }) else { continue }
-                for (index, field) in fields.enumerated() {
-                    var total = lastRecord.runningTotal(field: field)
-                    total.subtract(firstRecord.runningTotal(before: field))
-                    out[offset][index] = total
-                }
-            }
-            try iterator.checkError()
+            openFrom = sealed &+ 1
+            try sealedTotals(ids, fields: fields, firstDay: firstDay, sealed: sealed, into: &out)
         }
-        let start = openFrom * 86_400
         let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
-        guard end > start else { return out }
-        for (offset, id) in ids.enumerated() {
-            let rows = try rollups(series: id, fields: fields, start: start, end: end, perDay: true)
+        guard openFrom > firstDay || sealedThroughDay.map({ $0 < firstDay }) ?? true, end > Int64(openFrom) * 86_400 else { return out }
+        try openTotals(ids, fields: fields, from: openFrom, through: UInt32(clamping: (end - 1) / 86_400), end: end, into: &out)
+        return out
+    }
+
+    /// Adds the totals of the sealed days `firstDay...sealed` from the heads and, for series whose
+    /// totals began before `firstDay`, their first retained record. Series in ascending order,
+    /// so that one cursor walks the `totals` family forward.
+    private func sealedTotals(_ ids: [UInt64], fields: [UInt16], firstDay: UInt32, sealed: UInt32, into out: inout [[FieldTotal]]) throws {
+        var heads = AscendingSeriesCursor(try database.makeIterator(totalsFamily), seriesOffset: 0, keySize: 8)
+        var dayIterator: Iterator?
+        var key = [UInt8](repeating: 0, count: 12)
+        for offset in ids.indices.sorted(by: { ids[$0] < ids[$1] }) {
+            let id = ids[offset]
+            guard heads.move(to: id, seekKey: RunningTotalsHead.key(series: id)),
+                  let head = heads.iterator.withValue({ RunningTotalsHead(decoding: $0) }), head.lastDay >= firstDay else { continue }
+            var base: DayRecord?
+            if head.chainStart < firstDay {
+                // Retention cut into the totals: take away what came before the first retained record.
+                let cursor = try dayIterator ?? database.makeIterator(days)
+                dayIterator = cursor
+                RollupKey(series: id, interval: firstDay).write(into: &key)
+                cursor.seek(to: key)
+                let first = cursor.isValid ? cursor.withKey { key in
+                    key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
+                } : nil
+                try cursor.checkError()
+                guard let first, first <= head.lastDay, let record = cursor.withValue({ DayRecord(decoding: $0) }) else { continue }
+                base = record
+            }
+            for (index, field) in fields.enumerated() {
+                var total = head.runningTotal(field: field)
+                if let base { total.subtract(base.runningTotal(before: field)) }
+                out[offset][index].add(total)
+            }
+        }
+        try heads.iterator.checkError()
+    }
+
+    /// Adds the totals of the open days `firstDay...lastDay` (samples before `end`, Unix
+    /// seconds): series with pending samples through ``rollups(series:fields:start:end:perDay:)``
+    /// (which unions them with the blocks), the others from one forward pass over each day's
+    /// blocks in series order.
+    private func openTotals(_ ids: [UInt64], fields: [UInt16], from firstDay: UInt32, through lastDay: UInt32, end: Int64,
+                            into out: inout [[FieldTotal]]) throws {
+        guard firstDay <= lastDay else { return }
+        let (pending, stored) = state.withLock { state -> ([Bool], ClosedRange<UInt32>?) in
+            let flags = ids.map { id in
+                state.active.contains(series: id) || (state.flushing.map { var flushing = $0; return flushing.contains(series: id) } ?? false)
+            }
+            return (flags, state.storedDays)
+        }
+        for offset in ids.indices where pending[offset] {
+            let rows = try rollups(series: ids[offset], fields: fields, start: Int64(firstDay) * 86_400, end: end, perDay: true)
             for (index, perField) in rows.enumerated() {
                 for row in perField { out[offset][index].add(row.rollup) }
             }
         }
-        return out
+        guard let stored, stored.lowerBound <= lastDay, stored.upperBound >= firstDay else { return }
+        let endNanos = end.multipliedReportingOverflow(by: 1_000_000_000)
+        let limit = endNanos.overflow ? Int64.max : endNanos.partialValue
+        let order = ids.indices.filter { !pending[$0] }.sorted { ids[$0] < ids[$1] }
+        guard !order.isEmpty else { return }
+        for day in max(firstDay, stored.lowerBound)...min(lastDay, stored.upperBound) {
+            var cursor = AscendingSeriesCursor(try database.makeIterator(blocks, lowerBound: BlockKey.start(ofDay: day), upperBound: BlockKey.start(ofDay: day &+ 1)),
+                                               seriesOffset: 4, keySize: BlockKey.size)
+            for offset in order {
+                let id = ids[offset]
+                guard cursor.move(to: id, seekKey: BlockKey.bound(day: day, series: id, span: 0)) else { continue }
+                // The series' blocks of the day (up to six spans), then on to the next series.
+                while cursor.series == id {
+                    if let block = cursor.iterator.withValue({ SampleBlock(decoding: $0) }) {
+                        for sample in block.samples where sample.timestamp < limit {
+                            guard let index = fields.firstIndex(of: sample.field) else { continue }
+                            out[offset][index].count &+= 1
+                            out[offset][index].sum += sample.value
+                        }
+                    }
+                    cursor.iterator.next()
+                }
+            }
+            try cursor.iterator.checkError()
+        }
     }
 
-    /// `series` column family key set once every day record carries running totals.
+    /// `series` column family key set once every day record carries running totals and every
+    /// series with day records has a head.
     static let runningTotalsKey = Array("s/day_running_totals".utf8)
 
-    /// Gives every day record running totals, once per database (format 3 → 4): one pass over
-    /// the `day` family in key order (series by series, days ascending), each record rewritten
-    /// with the running totals of its series so far. Idempotent: a crash midway recomputes the
-    /// same records at the next open. Returns the records rewritten.
+    /// Gives every day record running totals and every series a ``RunningTotalsHead``, once per
+    /// database (format 3 → 4): one pass over the `day` family in key order (series by series,
+    /// days ascending), each record rewritten with the running totals of its series so far.
+    /// Idempotent: a crash midway recomputes the same records at the next open. Returns the
+    /// records rewritten.
     @discardableResult
-    static func addRunningTotals(_ database: Database, days: ColumnFamily, series seriesFamily: ColumnFamily) throws -> Int {
+    static func addRunningTotals(_ database: Database, days: ColumnFamily, heads: ColumnFamily, series seriesFamily: ColumnFamily) throws -> Int {
         guard try database.get(runningTotalsKey, in: seriesFamily) == nil else { return 0 }
         var rewritten = 0
         var writer = ChunkedWriter(database: database)
-        var previous: (series: UInt64, record: DayRecord)?
+        var chain: (series: UInt64, start: UInt32, day: UInt32, record: DayRecord)?
+        func putHead() throws {
+            guard let chain else { return }
+            writer.batch.put(RunningTotalsHead.key(series: chain.series),
+                             RunningTotalsHead(chainStart: chain.start, lastDay: chain.day, running: chain.record.running ?? []).encoded(), in: heads)
+            try writer.added()
+        }
         try database.scan(days) { key, value in
-            guard key.count == 12, let record = DayRecord(decoding: value) else { return true }
+            guard key.count == 12 else { return true }
             let series = readBigEndian(UInt64.self, key, at: 0)
-            let updated = DayRecord(fields: record.fields, after: previous?.series == series ? previous?.record : nil)
+            let day = readBigEndian(UInt32.self, key, at: 8)
+            guard let record = DayRecord(decoding: value) else { return true }
+            let previous = chain?.series == series ? chain : nil
+            if previous == nil { try putHead() }
+            let updated = DayRecord(fields: record.fields, after: previous?.record)
             writer.batch.put(Array(key), updated.encoded(), in: days)
-            previous = (series, updated)
+            chain = (series, previous?.start ?? day, day, updated)
             rewritten += 1
             try writer.added()
             return true
         }
+        try putHead()
         writer.batch.put(runningTotalsKey, [1], in: seriesFamily)
         try writer.finish()
         return rewritten
     }
 }
 
-/// The record of each series' last sealed day before a given day, read from the `day` family
-/// through one iterator (a snapshot of what was committed when it was made).
+/// The newest running totals of a series: the running totals of its last sealed day, the day
+/// they began (`chainStart`: its first day record, or the first after retention had dropped all
+/// before) and that last day. The value of the `totals` column family under the series id
+/// (u64 BE), rewritten with each sealed day of the series; the retention filter drops it once
+/// its last day is past `--retention-day`. Kept apart from the day records, so that the heads of
+/// every series are a few contiguous blocks that stay in the block cache.
+///
+/// Encoding: `0x81 ‖ chainStart u32 BE ‖ lastDay u32 BE ‖ count u16 BE ‖ count × (field u16 BE ‖
+/// count u64 ‖ sum f64)`, fields ascending.
+struct RunningTotalsHead: Equatable {
+    static let version: UInt8 = 0x81
+    static let headerSize = 11
+
+    var chainStart: UInt32
+    var lastDay: UInt32
+    var running: [(field: UInt16, total: FieldTotal)]
+
+    static func key(series: UInt64) -> [UInt8] { withUnsafeBytes(of: series.bigEndian) { Array($0) } }
+
+    static func == (lhs: RunningTotalsHead, rhs: RunningTotalsHead) -> Bool {
+        lhs.chainStart == rhs.chainStart && lhs.lastDay == rhs.lastDay && lhs.running.count == rhs.running.count
+            && zip(lhs.running, rhs.running).allSatisfy { $0.field == $1.field && $0.total == $1.total }
+    }
+
+    func runningTotal(field: UInt16) -> FieldTotal {
+        running.first { $0.field == field }?.total ?? FieldTotal()
+    }
+
+    func encoded() -> [UInt8] {
+        let entries = running.prefix(Int(UInt16.max))
+        var bytes: [UInt8] = [Self.version]
+        bytes.reserveCapacity(Self.headerSize + entries.count * DayRecord.runningEntrySize)
+        appendBigEndian(chainStart, to: &bytes)
+        appendBigEndian(lastDay, to: &bytes)
+        appendBigEndian(UInt16(entries.count), to: &bytes)
+        for (field, total) in entries {
+            appendBigEndian(field, to: &bytes)
+            appendBigEndian(total.count, to: &bytes)
+            appendBigEndian(total.sum.bitPattern, to: &bytes)
+        }
+        return bytes
+    }
+
+    init(chainStart: UInt32, lastDay: UInt32, running: [(field: UInt16, total: FieldTotal)]) {
+        self.chainStart = chainStart
+        self.lastDay = lastDay
+        self.running = running
+    }
+
+    /// The last day of a head's bytes (for the retention filter), or `nil`.
+    static func lastDay(of bytes: UnsafeRawBufferPointer) -> UInt32? {
+        guard bytes.count >= headerSize, bytes[0] == version else { return nil }
+        return readBigEndian(UInt32.self, bytes, at: 5)
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        guard let head = bytes.withUnsafeBytes({ RunningTotalsHead(decoding: $0) }) else { return nil }
+        self = head
+    }
+
+    init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.headerSize, bytes[0] == Self.version else { return nil }
+        let count = Int(readBigEndian(UInt16.self, bytes, at: 9))
+        guard bytes.count == Self.headerSize + count * DayRecord.runningEntrySize else { return nil }
+        chainStart = readBigEndian(UInt32.self, bytes, at: 1)
+        lastDay = readBigEndian(UInt32.self, bytes, at: 5)
+        var running: [(field: UInt16, total: FieldTotal)] = []
+        running.reserveCapacity(count)
+        var offset = Self.headerSize
+        for _ in 0..<count {
+            running.append((readBigEndian(UInt16.self, bytes, at: offset),
+                            FieldTotal(count: readBigEndian(UInt64.self, bytes, at: offset + 2),
+                                       sum: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 10)))))
+            offset += DayRecord.runningEntrySize
+        }
+        self.running = running
+    }
+}
+
+/// What sealing a series' day continues: the running totals of its last sealed day before, and
+/// the day they began. Read from the series' head when that is older than the day being sealed
+/// (one point read), else (sealing again after a crash) from its latest record before the day.
 struct PreviousDayRecords {
+    private let database: Database
+    private let heads: ColumnFamily
     private let iterator: Iterator
     private var key = [UInt8](repeating: 0, count: 12)
 
-    init(database: Database, days: ColumnFamily) throws {
+    /// Reads what was committed when it was made (a day's records are committed before the next
+    /// day is sealed).
+    init(database: Database, days: ColumnFamily, heads: ColumnFamily) throws {
+        self.database = database
+        self.heads = heads
         iterator = try database.makeIterator(days)
     }
 
-    /// The record of `series` with the latest day before `day`, or `nil`.
-    mutating func record(series: UInt64, before day: UInt32) throws -> DayRecord? {
+    /// The running totals of `series` through its latest sealed day before `day` and the day
+    /// they began; `nil` when it has no record before `day`.
+    mutating func previous(series: UInt64, before day: UInt32) throws -> (running: [(field: UInt16, total: FieldTotal)], chainStart: UInt32)? {
         guard day > 0 else { return nil }
+        let head = try database.get(RunningTotalsHead.key(series: series), in: heads).flatMap { RunningTotalsHead(decoding: $0) }
+        if let head, head.lastDay < day { return (head.running, head.chainStart) }
         RollupKey(series: series, interval: day - 1).write(into: &key)
         iterator.seek(forPrevious: key)
         guard iterator.isValid else {
@@ -112,6 +268,54 @@ struct PreviousDayRecords {
             return nil
         }
         let same = iterator.withKey { $0.count == 12 && readBigEndian(UInt64.self, $0, at: 0) == series }
-        return same ? iterator.withValue { DayRecord(decoding: $0) } : nil
+        guard same, let record = iterator.withValue({ DayRecord(decoding: $0) }) else { return nil }
+        let recordDay = iterator.withKey { readBigEndian(UInt32.self, $0, at: 8) }
+        // A head of the same chain began no later; without one, the chain's start is unknown and
+        // taken as the record's own day only when nothing older is there (never too late: an
+        // early start makes totals read the first retained record, which is always right).
+        return (record.running ?? [], min(head?.chainStart ?? 0, recordDay))
+    }
+}
+
+/// A cursor over keys that hold a series id at a fixed offset, visited for ascending ids: it steps
+/// forward over short gaps (a request for most series reads a key range in one pass) and seeks
+/// over long ones.
+struct AscendingSeriesCursor {
+    let iterator: Iterator
+    private let seriesOffset: Int
+    private let keySize: Int
+    private var positioned = false
+    /// Steps tried before a seek.
+    private static let maxSteps = 8
+
+    init(_ iterator: Iterator, seriesOffset: Int, keySize: Int) {
+        self.iterator = iterator
+        self.seriesOffset = seriesOffset
+        self.keySize = keySize
+    }
+
+    /// The series of the current entry, or `nil` when there is none (or its key is not one of
+    /// this family's).
+    var series: UInt64? {
+        guard iterator.isValid else { return nil }
+        return iterator.withKey { $0.count == keySize ? readBigEndian(UInt64.self, $0, at: seriesOffset) : nil }
+    }
+
+    /// Moves to the first entry whose series is `id` or later (`seekKey`: the first possible key
+    /// of `id`); returns whether it is `id`'s. Calls must come with ascending ids.
+    mutating func move(to id: UInt64, seekKey: [UInt8]) -> Bool {
+        if !positioned {
+            iterator.seek(to: seekKey)
+            positioned = true
+        } else if iterator.isValid {
+            var steps = 0
+            while let current = series, current < id, steps < Self.maxSteps {
+                iterator.next()
+                steps += 1
+            }
+            // Still before `id`, or on a key of another shape: seek.
+            if iterator.isValid, series.map({ $0 < id }) ?? true { iterator.seek(to: seekKey) }
+        }
+        return series == id
     }
 }

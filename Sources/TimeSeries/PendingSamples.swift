@@ -128,6 +128,12 @@ struct PendingSamples {
         }
     }
 
+    /// Whether series `id` has a pending sample.
+    mutating func contains(series id: UInt64) -> Bool {
+        updateIndex()
+        return index[id] != nil
+    }
+
     /// The pending samples of `series` in hours `[fromHour, toHour)`, by hour.
     mutating func samples(series id: UInt64, fromHour: UInt32, toHour: UInt32) -> [UInt32: [FieldSample]] {
         var out: [UInt32: [FieldSample]] = [:]

@@ -10,6 +10,8 @@ public struct RetentionFilter: CompactionFilter {
         case seriesInterval
         /// ``BlockKey``: `day u32 ‖ series u64 ‖ span u8`; the interval is the span's last hour.
         case dayMajorHours
+        /// `series u64` keys of ``RunningTotalsHead`` values: the interval is the head's last day.
+        case runningTotalsHead
     }
 
     public let name: String
@@ -36,6 +38,10 @@ public struct RetentionFilter: CompactionFilter {
         case .seriesInterval:
             guard key.count == 12 else { return false }
             interval = Double(UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        case .runningTotalsHead:
+            // Ages with the last day it holds.
+            guard key.count == 8, let day = RunningTotalsHead.lastDay(of: value) else { return false }
+            interval = Double(day)
         case .dayMajorHours:
             guard key.count == BlockKey.size else { return false }
             let span = Double(key[12]) * Double(BlockKey.hoursPerBlock)

@@ -139,7 +139,9 @@ public final class TimeSeriesStore: Sendable {
                                        compactionFilter: RetentionFilter(name: "flashback.retention.blocks.v1", layout: .dayMajorHours,
                                                                          minutesPerInterval: 60, retention: minuteRetention, clock: clock)),
                 ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440,
-                                                                                          retention: dayRetention, clock: clock))]
+                                                                                          retention: dayRetention, clock: clock)),
+                ColumnFamilyDescriptor(name: Family.totals, compactionFilter: RetentionFilter(name: "flashback.retention.totals.v1", layout: .runningTotalsHead,
+                                                                                             minutesPerInterval: 1440, retention: dayRetention, clock: clock))]
     }
 
     /// How long blocks (samples, minute rollups) are kept by default: 35 days.
@@ -154,6 +156,8 @@ public final class TimeSeriesStore: Sendable {
         static let samples = "samples"
         static let blocks = "blocks"
         static let day = "day"
+        /// Each series' ``RunningTotalsHead``.
+        static let totals = "totals"
     }
 
     /// Bounds the blocks a flush writes as merges bound them.
@@ -162,7 +166,7 @@ public final class TimeSeriesStore: Sendable {
     /// `series` column family key of the last sealed day (u32 BE days since the epoch).
     static let sealedThroughKey = Array("s/days_sealed_through".utf8)
 
-    private struct State {
+    struct State {
         var active = PendingSamples()
         /// Samples being written by a flush: still visible to reads until the batch committed.
         var flushing: PendingSamples?
@@ -185,8 +189,9 @@ public final class TimeSeriesStore: Sendable {
     private let log: ColumnFamily
     let blocks: ColumnFamily
     let days: ColumnFamily
+    let totalsFamily: ColumnFamily
     let seriesFamily: ColumnFamily
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let flushing = Mutex<Void>(())
     private let nextSequence: Atomic<UInt64>
     private let flushCounter = Atomic<Int>(0)
@@ -253,6 +258,7 @@ public final class TimeSeriesStore: Sendable {
         log = try database.columnFamily(Family.log)
         blocks = try database.columnFamily(Family.blocks)
         days = try database.columnFamily(Family.day)
+        totalsFamily = try database.columnFamily(Family.totals)
         seriesFamily = try database.columnFamily(Family.series)
         index = try SeriesIndex(database: database, family: seriesFamily, maxSeriesPerOrganization: settings.maxSeriesPerOrganization,
                                 maxFieldsPerOrganization: settings.maxFieldsPerOrganization)
@@ -275,7 +281,7 @@ public final class TimeSeriesStore: Sendable {
             return true
         }
         try Self.migrateSeriesMajorBlocks(database, from: try database.columnFamily(Family.samples), into: blocks)
-        try Self.addRunningTotals(database, days: days, series: seriesFamily)
+        try Self.addRunningTotals(database, days: days, heads: totalsFamily, series: seriesFamily)
         initial.storedDays = try Self.storedDays(database, blocks)
         outbox = try RemoteOutbox.open(database: database, destinations: settings.remoteWriteDestinations,
                                        maxBacklogBytes: settings.remoteWriteMaxBacklogBytes, discarded: discardedOutboxEntries)
@@ -314,10 +320,12 @@ public final class TimeSeriesStore: Sendable {
     /// Samples accepted and not yet flushed into blocks.
     public var pendingSamples: Int { state.withLock { $0.active.sampleCount + ($0.flushing?.sampleCount ?? 0) } }
 
-    /// Forces a compaction of blocks and day records, which applies the retention filters.
+    /// Forces a compaction of blocks, day records and running-totals heads, which applies the
+    /// retention filters.
     public func enforceRetention() throws {
         try database.compact(blocks)
         try database.compact(days)
+        try database.compact(totalsFamily)
         // Under the flush lock: no flush widens the range between the read and the store.
         try flushing.withLock { _ in
             let stored = try Self.storedDays(database, blocks)
@@ -653,12 +661,14 @@ public final class TimeSeriesStore: Sendable {
         // record of its previous sealed day, read back from the `day` family.
         var current: (day: UInt32, series: UInt64)?
         var fields: [UInt16: FieldRollup] = [:]
-        var previousRecords = try PreviousDayRecords(database: database, days: days)
+        var previousRecords = try PreviousDayRecords(database: database, days: days, heads: totalsFamily)
         func emit() throws {
             guard let current, !fields.isEmpty else { return }
-            let previous = try previousRecords.record(series: current.series, before: current.day)
-            let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) }, after: previous)
+            let previous = try previousRecords.previous(series: current.series, before: current.day)
+            let record = DayRecord(fields: fields.map { (field: $0.key, rollup: $0.value) }, continuing: previous?.running)
             writer.batch.put(RollupKey(series: current.series, interval: current.day).bytes, record.encoded(), in: days)
+            let head = RunningTotalsHead(chainStart: previous?.chainStart ?? current.day, lastDay: current.day, running: record.running ?? [])
+            writer.batch.put(RunningTotalsHead.key(series: current.series), head.encoded(), in: totalsFamily)
             written += 1
             try writer.added()
         }
@@ -671,7 +681,7 @@ public final class TimeSeriesStore: Sendable {
                 if current.day != here.day {
                     try writer.finish()
                     writer = ChunkedWriter(database: database)
-                    previousRecords = try PreviousDayRecords(database: database, days: days)
+                    previousRecords = try PreviousDayRecords(database: database, days: days, heads: totalsFamily)
                 }
             }
             current = here

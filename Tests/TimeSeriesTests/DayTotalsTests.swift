@@ -114,6 +114,11 @@ struct DayTotalsTests {
         let clock = Mutex(Self.now)
         (db, store) = try Self.open(directory, maxSampleAge: 48 * 3600, dayRetention: 20 * 86_400, clock: { clock.withLock { $0 } })
         defer { db.close() }
+        // A series that reports once, yesterday (it is sealed later, then leaves the retention).
+        let silent = SeriesPoint(organization: "org", measurement: "bucket_traffic", tags: [(key: "bucket", value: "silent")],
+                                 fields: [(name: "upl_bytes", value: 9)], timestamp: (Int64(Self.now.timeIntervalSince1970) - 86_400) * 1_000_000_000)
+        #expect(try store.write([silent], now: Self.now, sync: false).stored == 1)
+        try store.flush()
         #expect(try store.sealDays(now: Self.now) > 0)
         let firstDay = store.firstRetainedDay(now: Self.now)
         #expect(firstDay == UInt32(Self.now.timeIntervalSince1970 / 86_400) - 20)
@@ -134,6 +139,18 @@ struct DayTotalsTests {
         #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: later) == fiveLess)
         try store.enforceRetention()
         #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: later) == fiveLess)
+        // A series silent for longer than the retention: totals zero, and its head is dropped
+        // with its records.
+        let silentID = try #require(store.index.series(organization: "org", measurement: "bucket_traffic").first { $0.key.tags.first?.value == "silent" }?.id)
+        let upload = try #require(store.index.existingFieldID("upl_bytes"))
+        #expect(try store.totals(series: [silentID], fields: [upload], now: later) == [[FieldTotal(count: 1, sum: 9)]])
+        let muchLater = later.addingTimeInterval(25 * 86_400)
+        _ = try store.sealDays(now: muchLater)
+        #expect(try db.get(RunningTotalsHead.key(series: silentID), in: db.columnFamily("totals")) != nil)
+        clock.withLock { $0 = muchLater }
+        try store.enforceRetention()
+        #expect(try store.totals(series: [silentID], fields: [upload], now: muchLater) == [[FieldTotal()]])
+        #expect(try db.get(RunningTotalsHead.key(series: silentID), in: db.columnFamily("totals")) == nil)
     }
 
     @Test func dayRecordsWithoutRunningTotalsAreUpgradedAtOpen() throws {
@@ -152,7 +169,9 @@ struct DayTotalsTests {
             records.append((Array(key), Array(value)))
             return true
         }
-        #expect(records.count > 7 * 30)
+        #expect(records.count > 7 * 25)
+        // A format 3 directory has no heads.
+        for key in try Self.dayFamily(db, "totals").keys { try db.delete(key, in: db.columnFamily("totals")) }
         for (key, value) in records {
             let record = try #require(DayRecord(decoding: value))
             var version2 = Array(DayRecord(fields: record.fields).encoded().dropLast(2))
@@ -169,6 +188,46 @@ struct DayTotalsTests {
             #expect(DayRecord(decoding: value)?.running != nil)
             return true
         }
+        let heads = try Self.dayFamily(db, "totals").values.compactMap { RunningTotalsHead(decoding: $0) }
+        #expect(heads.count == 7)
+        #expect(heads.allSatisfy { $0.chainStart == UInt32(TimeSeriesStoreTests.dayStart / 86_400) || $0.chainStart == UInt32(TimeSeriesStoreTests.dayStart / 86_400) + 1 })
+    }
+
+    /// Every key and value of a column family (`day` by default).
+    static func dayFamily(_ db: Database, _ name: String = "day") throws -> [[UInt8]: [UInt8]] {
+        var out: [[UInt8]: [UInt8]] = [:]
+        try db.scan(db.columnFamily(name)) { key, value in
+            out[Array(key)] = Array(value)
+            return true
+        }
+        return out
+    }
+
+    @Test func sealingAgainAfterACrashWritesTheSameRecordsAndHeads() throws {
+        let directory = TemporaryDirectory(prefix: "ts-totals-reseal")
+        var (db, store) = try Self.open(directory, maxSampleAge: 50 * 86_400)
+        try Self.backfill(store, series: 8)
+        db.close()
+        (db, store) = try Self.open(directory, maxSampleAge: 48 * 3600)
+        #expect(try store.sealDays(now: Self.now) > 0)
+        let sealed = try #require(store.sealedThroughDay)
+        let records = try Self.dayFamily(db)
+        let heads = try Self.dayFamily(db, "totals")
+        #expect(heads.count == 8)
+        // Each series skips one day in five: its last sealed day is one of the last two.
+        #expect(heads.values.allSatisfy { RunningTotalsHead(decoding: $0).map { $0.lastDay == sealed || $0.lastDay == sealed - 1 } ?? false })
+        let totals = try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now)
+        // A crash after the records of ten more days were written, before the sealed-through key:
+        // the next start seals those days again, over their records and the newer heads.
+        try db.put(Array("s/days_sealed_through".utf8), withUnsafeBytes(of: (sealed - 10).bigEndian) { Array($0) }, in: db.columnFamily("series"))
+        db.close()
+        (db, store) = try Self.open(directory, maxSampleAge: 48 * 3600)
+        defer { db.close() }
+        #expect(store.sealedThroughDay == sealed - 10)
+        #expect(try store.sealDays(now: Self.now) > 0)
+        #expect(try Self.dayFamily(db) == records)
+        #expect(try Self.dayFamily(db, "totals") == heads)
+        #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now) == totals)
     }
 
     @Test func runningTotalsRoundTripAndDamagedRecordsAreRefused() throws {
