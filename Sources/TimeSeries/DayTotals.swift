@@ -73,11 +73,14 @@ extension TimeSeriesStore {
 
     /// Adds the totals of the open days `firstDay...lastDay` (samples before `end`, Unix
     /// seconds): series with pending samples through ``rollups(series:fields:start:end:perDay:)``
-    /// (which unions them with the blocks), the others from one forward pass over each day's
-    /// blocks in series order.
+    /// (which unions them with the blocks); the others from the open-day cache or one forward
+    /// pass over each day's blocks in series order, whose whole days then go into the cache.
     private func openTotals(_ ids: [UInt64], fields: [UInt16], from firstDay: UInt32, through lastDay: UInt32, end: Int64,
                             into out: inout [[FieldTotal]]) throws {
         guard firstDay <= lastDay else { return }
+        // Before the buffer is looked at: a flush after this point keeps what is read from
+        // going into the cache.
+        let generation = openDayTotals.generation
         let (pending, stored) = state.withLock { state -> ([Bool], ClosedRange<UInt32>?) in
             let flags = ids.map { id in
                 state.active.contains(series: id) || (state.flushing.map { var flushing = $0; return flushing.contains(series: id) } ?? false)
@@ -96,24 +99,47 @@ extension TimeSeriesStore {
         let order = ids.indices.filter { !pending[$0] }.sorted { ids[$0] < ids[$1] }
         guard !order.isEmpty else { return }
         for day in max(firstDay, stored.lowerBound)...min(lastDay, stored.upperBound) {
-            var cursor = AscendingSeriesCursor(try database.makeIterator(blocks, lowerBound: BlockKey.start(ofDay: day), upperBound: BlockKey.start(ofDay: day &+ 1)),
-                                               seriesOffset: 4, keySize: BlockKey.size)
+            // A whole day before `end`'s day is cached; the last may be cut by `end`.
+            let cacheable = day < lastDay
+            let cached = cacheable ? openDayTotals.lookup(order.map { ids[$0] }, day: day) : [:]
+            var computed: [(UInt64, [(field: UInt16, total: FieldTotal)])] = []
+            var cursor: AscendingSeriesCursor?
             for offset in order {
                 let id = ids[offset]
-                guard cursor.move(to: id, seekKey: BlockKey.bound(day: day, series: id, span: 0)) else { continue }
-                // The series' blocks of the day (up to six spans), then on to the next series.
-                while cursor.series == id {
-                    if let block = cursor.iterator.withValue({ SampleBlock(decoding: $0) }) {
-                        for sample in block.samples where sample.timestamp < limit {
-                            guard let index = fields.firstIndex(of: sample.field) else { continue }
-                            out[offset][index].count &+= 1
-                            out[offset][index].sum += sample.value
-                        }
+                if let hit = cached[id] {
+                    for (field, total) in hit {
+                        if let index = fields.firstIndex(of: field) { out[offset][index].add(total) }
                     }
-                    cursor.iterator.next()
+                    continue
                 }
+                if cursor == nil {
+                    cursor = AscendingSeriesCursor(try database.makeIterator(blocks, lowerBound: BlockKey.start(ofDay: day), upperBound: BlockKey.start(ofDay: day &+ 1)),
+                                                   seriesOffset: 4, keySize: BlockKey.size)
+                }
+                var all: [(field: UInt16, total: FieldTotal)] = []
+                if cursor!.move(to: id, seekKey: BlockKey.bound(day: day, series: id, span: 0)) {
+                    // The series' blocks of the day (up to six spans), then on to the next series.
+                    while cursor!.series == id {
+                        if let block = cursor!.iterator.withValue({ SampleBlock(decoding: $0) }) {
+                            for sample in block.samples where sample.timestamp < limit {
+                                if let slot = all.firstIndex(where: { $0.field == sample.field }) {
+                                    all[slot].total.count &+= 1
+                                    all[slot].total.sum += sample.value
+                                } else {
+                                    all.append((sample.field, FieldTotal(count: 1, sum: sample.value)))
+                                }
+                            }
+                        }
+                        cursor!.iterator.next()
+                    }
+                }
+                for (field, total) in all {
+                    if let index = fields.firstIndex(of: field) { out[offset][index].add(total) }
+                }
+                if cacheable { computed.append((id, all)) }
             }
-            try cursor.iterator.checkError()
+            try cursor?.iterator.checkError()
+            if !computed.isEmpty { openDayTotals.store(computed, day: day, ifGeneration: generation) }
         }
     }
 
@@ -317,5 +343,67 @@ struct AscendingSeriesCursor {
             if iterator.isValid, series.map({ $0 < id }) ?? true { iterator.seek(to: seekKey) }
         }
         return series == id
+    }
+}
+
+/// Totals per field of the blocks of open days, per (series, day), for the series some totals
+/// query asked about: a steady dashboard's `/bucket/stats` reads no open-day block twice. A flush
+/// forgets the (series, day) pairs it writes (``forget(_:)``) and moves the generation on, so a
+/// query that read blocks before a flush never stores what it read after it; sealing forgets the
+/// days it sealed. Bounded: past ``limit`` entries it starts over.
+final class OpenDayTotalsCache: Sendable {
+    struct Key: Hashable {
+        var series: UInt64
+        var day: UInt32
+    }
+
+    private struct State {
+        var entries: [Key: [(field: UInt16, total: FieldTotal)]] = [:]
+        var generation: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// Most (series, day) entries kept.
+    static let limit = 1 << 20
+
+    /// Moves on with every flush.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// The cached totals of `ids` on `day`, by series.
+    func lookup(_ ids: [UInt64], day: UInt32) -> [UInt64: [(field: UInt16, total: FieldTotal)]] {
+        state.withLock { state in
+            guard !state.entries.isEmpty else { return [:] }
+            var out: [UInt64: [(field: UInt16, total: FieldTotal)]] = [:]
+            for id in ids {
+                if let hit = state.entries[Key(series: id, day: day)] { out[id] = hit }
+            }
+            return out
+        }
+    }
+
+    /// Keeps `computed` for `day` unless a flush came after `generation` was read.
+    func store(_ computed: [(UInt64, [(field: UInt16, total: FieldTotal)])], day: UInt32, ifGeneration generation: UInt64) {
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            if state.entries.count + computed.count > Self.limit { state.entries.removeAll() }
+            for (id, totals) in computed { state.entries[Key(series: id, day: day)] = totals }
+        }
+    }
+
+    /// Forgets the pairs a flush wrote.
+    func forget(_ written: [Key]) {
+        state.withLock { state in
+            state.generation &+= 1
+            guard !state.entries.isEmpty else { return }
+            for key in written { state.entries.removeValue(forKey: key) }
+        }
+    }
+
+    /// Forgets the days up to `day` (sealed: their totals come from the heads now).
+    func forget(throughDay day: UInt32) {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries = state.entries.filter { $0.key.day > day }
+        }
     }
 }

@@ -210,6 +210,9 @@ public final class TimeSeriesStore: Sendable {
     private let countedSeries = Mutex<[UInt64: Bool]>([:])
     /// Sums of the counted fields per series since start (see `countedFields`).
     private let totals = Mutex<[UInt64: [UInt16: Double]]>([:])
+    /// Totals of the open days' blocks per (series, day) that some totals query read; a flush
+    /// forgets the (series, day) pairs it writes.
+    let openDayTotals = OpenDayTotalsCache()
 
     /// Flushes that wrote something, since open (for the flush metric).
     public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
@@ -554,6 +557,7 @@ public final class TimeSeriesStore: Sendable {
                 let counted = settings.countedFields.compactMap { index.existingFieldID($0) }
                 var sums: [UInt64: [UInt16: Double]] = [:]
                 let order = pending.groupedBySeriesInTimeOrder()
+                var written: [OpenDayTotalsCache.Key] = []
                 var samples: [FieldSample] = []
                 var countsSeries = (series: UInt64.max, counts: false)
                 var position = 0
@@ -570,6 +574,7 @@ public final class TimeSeriesStore: Sendable {
                     if countsSeries.series != series { countsSeries = (series, !counted.isEmpty && isCounted(series)) }
                     BlockKey(series: series, hour: hour).write(into: &key)
                     let day = hour / 24
+                    if written.last != OpenDayTotalsCache.Key(series: series, day: day) { written.append(.init(series: series, day: day)) }
                     touched = touched.map { min($0.lowerBound, day)...max($0.upperBound, day) } ?? day...day
                     // The block unions repeated (field, time) pairs, so a retry within one
                     // flush interval counts once in the totals too.
@@ -599,6 +604,9 @@ public final class TimeSeriesStore: Sendable {
                 // entries it deletes are still there and are replayed.
                 try database.write(batch)
                 flushedSinceSettle.add(blockBytes, ordering: .relaxed)
+                // Before the samples leave `flushing`: until then totals read these series
+                // from the buffer and the blocks, not from the cache.
+                openDayTotals.forget(written)
                 // Before the samples leave `flushing`, so a reader always finds them somewhere.
                 updateLatest(with: pending, order: order)
                 if !sums.isEmpty {
@@ -694,6 +702,7 @@ public final class TimeSeriesStore: Sendable {
         try emit()
         writer.batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
         try writer.finish()
+        openDayTotals.forget(throughDay: closed)
         return written
     }
 
