@@ -140,6 +140,31 @@ def timed(collector, auth, path, calls):
     return statistics.median(times), times[-1], size
 
 
+def slow_client(collector, auth, path, chunk=256 << 10, pause=0.02, drop_after=None):
+    """Reads the answer `chunk` bytes every `pause` seconds (or closes after `drop_after` bytes);
+    returns (bytes read, seconds, peak collector RSS in MiB while reading)."""
+    sock = socket.create_connection(("127.0.0.1", collector.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n".encode())
+    started, read, peak = time.time(), 0, collector.rss_mib()
+    while True:
+        data = sock.recv(chunk)
+        if not data:
+            break
+        read += len(data)
+        peak = max(peak, collector.rss_mib())
+        if drop_after is not None and read >= drop_after:
+            break
+        time.sleep(pause)
+    sock.close()
+    if drop_after is not None:
+        # The server notices the closed connection and stops producing.
+        for _ in range(20):
+            time.sleep(0.1)
+            peak = max(peak, collector.rss_mib())
+    return read, time.time() - started, peak
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=".build/release/flashback-collector")
@@ -147,6 +172,8 @@ def main():
     parser.add_argument("--days", default="1,400", help="history lengths, comma-separated")
     parser.add_argument("--calls", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument("--slow-client", action="store_true",
+                        help="also read the /stats/daily answer slowly, and drop it after 1 MiB, watching the collector's RSS")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     print("| history | request | p50 ms | p99 ms | answer bytes | collector RSS MiB |")
@@ -186,9 +213,19 @@ def main():
             ("GET /bucket/stats?bucketId=b1", "/bucket/stats?bucketId=b1"),
             (f"GET /stats/daily?startDate=<{days - 1} days ago> (all)", f"/stats/daily?startDate={start_date}"),
         ]
+        if args.buckets * days > 1_000_000:
+            requests.pop()  # over the default --stats-max-rows: answered 400
         for name, path in requests:
             p50, p99, size = timed(collector, auth, path, args.calls)
             print(f"| {days} d x {args.buckets} buckets | `{name}` | {p50:.1f} | {p99:.1f} | {size:,} | {collector.rss_mib():.0f} |", flush=True)
+        if args.slow_client:
+            path = f"/stats/daily?startDate={start_date}"
+            before = collector.rss_mib()
+            read, seconds, peak = slow_client(collector, auth, path)
+            print(f"<!-- slow reader: {read:,} bytes in {seconds:.1f} s, collector RSS {before:.0f} -> peak {peak:.0f} MiB (+{peak - before:.0f}) -->")
+            before = collector.rss_mib()
+            read, seconds, peak = slow_client(collector, auth, path, drop_after=1 << 20)
+            print(f"<!-- dropped after {read:,} bytes: collector RSS {before:.0f} -> peak {peak:.0f} MiB (+{peak - before:.0f}) -->")
         collector.stop()
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)

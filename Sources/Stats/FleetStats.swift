@@ -488,6 +488,9 @@ public final class FleetStats: Sendable {
             .sorted { $0.0 < $1.0 }
         try checkRows(groups.count, times: (to - first + period - 1) / period)
         guard !fields.isEmpty else { return RowStream(units: 0) { _ in [] } }
+        // One slot a period of the range (at most 400 days or the minute range): a group's rows
+        // are summed in place, without a dictionary, in a buffer reused across groups.
+        let periods = Int(clamping: (to - first + period - 1) / period)
         // Groups a chunk at a time: one batched question for all their series.
         return RowStream.chunked(groups.count, by: Self.chunk) { [store] range in
             let chunk = groups[range]
@@ -495,32 +498,20 @@ public final class FleetStats: Sendable {
             let perSeries = try await store.rollups(series: ids, fields: fields, start: from, end: to, perDay: perDay, statistics: [.count, .sum])
             var offset = 0
             var out: [TrafficRow] = []
+            var sums = PeriodSums(periods: periods)
             for (group, members) in chunk {
-                var rows: [Int64: (upload: Double, download: Double, size: Double, latencySum: Double, latencyCount: UInt64)] = [:]
                 for perField in perSeries[offset..<offset + members.count] {
                     for (slot, fieldIndex) in present.enumerated() {
                         for row in perField[slot] where row.start >= first && row.start < to {
-                            var value = rows[row.start] ?? (0, 0, 0, 0, 0)
-                            switch fieldIndex {
-                            case 0: value.upload += row.rollup.sum
-                            case 1: value.download += row.rollup.sum
-                            case 2: value.size += row.rollup.sum
-                            case 3:
-                                value.latencySum += row.rollup.sum
-                                value.latencyCount += row.rollup.count
-                            default: break
-                            }
-                            rows[row.start] = value
+                            sums.add(period: Int((row.start - first) / period), field: fieldIndex, row.rollup)
                         }
                     }
                 }
                 offset += members.count
-                out += rows.keys.sorted().compactMap { start in
-                    rows[start].map { value in
-                        TrafficRow(start: start, repo: group.repo, bucket: group.bucket, host: group.host, uploadBytes: value.upload,
-                                   downloadBytes: value.download, sizeChange: value.size,
-                                   latencyMs: value.latencyCount == 0 ? nil : Self.mean(value.latencySum, value.latencyCount))
-                    }
+                sums.drain { index, value in
+                    out.append(TrafficRow(start: first + Int64(index) * period, repo: group.repo, bucket: group.bucket, host: group.host,
+                                          uploadBytes: value.upload, downloadBytes: value.download, sizeChange: value.size,
+                                          latencyMs: value.latencyCount == 0 ? nil : Self.mean(value.latencySum, value.latencyCount)))
                 }
             }
             return out
@@ -634,5 +625,71 @@ public final class FleetStats: Sendable {
     /// Unix seconds of a sample time, to the millisecond (what every answer shows).
     static func seconds(nanos: Int64) -> TimeInterval {
         TimeInterval(nanos / 1_000_000) / 1000
+    }
+}
+
+/// A traffic group's sums per period of a range: a dense buffer when the range has few enough
+/// periods (always, within the default limits), a dictionary otherwise; periods come out in time
+/// order and the buffer is cleared for the next group.
+struct PeriodSums {
+    struct Sums {
+        var upload = 0.0
+        var download = 0.0
+        var size = 0.0
+        var latencySum = 0.0
+        var latencyCount: UInt64 = 0
+        var used = false
+    }
+
+    /// Most periods kept in a dense buffer (a week of minutes is 10,080).
+    static let denseLimit = 1 << 16
+    private var dense: [Sums]
+    private var sparse: [Int: Sums] = [:]
+    private var touched: [Int] = []
+
+    init(periods: Int) {
+        dense = periods <= Self.denseLimit ? [Sums](repeating: Sums(), count: max(0, periods)) : []
+    }
+
+    /// Adds `rollup` of the traffic field `field` (the order of ``FleetStats``' traffic fields)
+    /// to period `index`.
+    mutating func add(period index: Int, field: Int, _ rollup: FieldRollup) {
+        if index < dense.count {
+            if !dense[index].used {
+                dense[index].used = true
+                touched.append(index)
+            }
+            Self.add(field, rollup, to: &dense[index])
+        } else {
+            Self.add(field, rollup, to: &sparse[index, default: Sums()])
+        }
+    }
+
+    private static func add(_ field: Int, _ rollup: FieldRollup, to sums: inout Sums) {
+        switch field {
+        case 0: sums.upload += rollup.sum
+        case 1: sums.download += rollup.sum
+        case 2: sums.size += rollup.sum
+        case 3:
+            sums.latencySum += rollup.sum
+            sums.latencyCount += rollup.count
+        default: break
+        }
+    }
+
+    /// Calls `body` with each period that has sums, in order, and clears them.
+    mutating func drain(_ body: (Int, Sums) -> Void) {
+        if !touched.isEmpty {
+            touched.sort()
+            for index in touched {
+                body(index, dense[index])
+                dense[index] = Sums()
+            }
+            touched.removeAll(keepingCapacity: true)
+        }
+        if !sparse.isEmpty {
+            for (index, sums) in sparse.sorted(by: { $0.key < $1.key }) { body(index, sums) }
+            sparse.removeAll(keepingCapacity: true)
+        }
     }
 }

@@ -71,6 +71,33 @@ public struct DayRecord: Equatable, Sendable {
         return total
     }
 
+    /// The rollup of `field` in the encoded record `bytes` without decoding the rest (a range
+    /// read touches every record once): `nil` when the field is absent or the bytes are not a
+    /// record.
+    public static func rollup(field: UInt16, in bytes: UnsafeRawBufferPointer) -> FieldRollup? {
+        guard bytes.count >= 3, (1...formatVersion).contains(bytes[0]) else { return nil }
+        let version = bytes[0]
+        let entrySize = version == 1 ? version1EntrySize : Self.entrySize
+        let count = Int(readBigEndian(UInt16.self, bytes, at: 1))
+        guard bytes.count >= 3 + count * entrySize else { return nil }
+        var offset = 3
+        for _ in 0..<count {
+            let here = readBigEndian(UInt16.self, bytes, at: offset)
+            if here == field {
+                func word(_ index: Int) -> UInt64 { readBigEndian(UInt64.self, bytes, at: offset + 2 + index * 8) }
+                return FieldRollup(
+                    count: word(0), sum: Double(bitPattern: word(1)), min: Double(bitPattern: word(2)), max: Double(bitPattern: word(3)),
+                    first: Double(bitPattern: word(4)), firstTime: Int64(bitPattern: word(5)),
+                    last: Double(bitPattern: word(6)), lastTime: Int64(bitPattern: word(7)), onlineCount: word(8),
+                    onlineMinutes: version == 1 ? min(word(8), 1440) : word(9))
+            }
+            // Fields ascend: past it, it is not there.
+            if here > field { return nil }
+            offset += entrySize
+        }
+        return nil
+    }
+
     /// The record's bytes (format version first), as stored in the `day` column family. A record
     /// without running totals is written with none.
     public func encoded() -> [UInt8] {

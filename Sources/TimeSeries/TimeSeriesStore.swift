@@ -742,10 +742,11 @@ public final class TimeSeriesStore: Sendable {
             let sealedEnd = min(toSeconds, (Int64(sealed) + 1) * 86_400)
             try database.scan(days, lowerBound: RollupKey(series: series, interval: UInt32(clamping: fromSeconds / 86_400)).bytes,
                               upperBound: RollupKey(series: series, interval: UInt32(clamping: sealedEnd / 86_400)).bytes) { key, value in
-                guard key.count == 12, let record = DayRecord(decoding: value) else { return true }
+                guard key.count == 12 else { return true }
+                let start = Int64(readBigEndian(UInt32.self, key, at: 8)) * 86_400
                 for (index, field) in fields.enumerated() {
-                    if let rollup = record.rollup(field: field) {
-                        rows[index].append(RollupRow(start: Int64(readBigEndian(UInt32.self, key, at: 8)) * 86_400, rollup: rollup))
+                    if let rollup = DayRecord.rollup(field: field, in: value) {
+                        rows[index].append(RollupRow(start: start, rollup: rollup))
                     }
                 }
                 return true

@@ -245,5 +245,17 @@ struct DayTotalsTests {
         var future = bytes
         future[0] = DayRecord.formatVersion + 1
         #expect(DayRecord(decoding: future) == nil)
+        // One field read in place equals the decoded record's; absent fields and damaged bytes
+        // give none, and never trap.
+        let both = DayRecord(fields: [(field: 1, rollup: FieldRollup(sample: FieldSample(field: 1, timestamp: 9, value: 4))),
+                                      (field: 3, rollup: rollup)], after: second)
+        let encoded = both.encoded()
+        for field: UInt16 in [0, 1, 2, 3, 4] {
+            #expect(encoded.withUnsafeBytes { DayRecord.rollup(field: field, in: $0) } == both.rollup(field: field))
+        }
+        for cut in 0..<encoded.count {
+            _ = encoded[..<cut].withUnsafeBytes { DayRecord.rollup(field: 3, in: $0) }
+        }
+        #expect(encoded[..<20].withUnsafeBytes { DayRecord.rollup(field: 3, in: $0) } == nil)
     }
 }
