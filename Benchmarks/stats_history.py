@@ -121,6 +121,22 @@ def sealed_records(collector):
     return 0.0
 
 
+def timed_curl(collector, auth, path, calls):
+    """As the issue reads a large answer: `curl -o /dev/null`, one process a call (the Python
+    client would take a core from the collector on this two-core machine)."""
+    times = []
+    for attempt in range(calls + 2):
+        out = subprocess.check_output(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{size_download}",
+                                       "-H", f"Authorization: {auth}", f"http://127.0.0.1:{collector.port}{path}"], text=True)
+        status, seconds, size = out.split()
+        if status != "200":
+            sys.exit(f"{path} answered {status}")
+        if attempt >= 2:
+            times.append(float(seconds) * 1000)
+    times.sort()
+    return statistics.median(times), times[-1], int(size)
+
+
 def timed(collector, auth, path, calls):
     c = collector.connection()
     times, size = [], 0
@@ -216,7 +232,8 @@ def main():
         if args.buckets * days > 1_000_000:
             requests.pop()  # over the default --stats-max-rows: answered 400
         for name, path in requests:
-            p50, p99, size = timed(collector, auth, path, args.calls)
+            measure = timed_curl if path.startswith("/stats/daily") else timed
+            p50, p99, size = measure(collector, auth, path, args.calls)
             print(f"| {days} d x {args.buckets} buckets | `{name}` | {p50:.1f} | {p99:.1f} | {size:,} | {collector.rss_mib():.0f} |", flush=True)
         if args.slow_client:
             path = f"/stats/daily?startDate={start_date}"

@@ -111,6 +111,13 @@ struct JSONWriter {
 
     /// The bytes written so far, leaving the writer empty but in the same place of the
     /// document (for answers sent in chunks).
+    /// The written bytes in a buffer (one copy); the writer starts again, keeping its capacity.
+    mutating func takeBuffer() -> ByteBuffer {
+        let buffer = ByteBuffer(bytes: bytes)
+        bytes.removeAll(keepingCapacity: true)
+        return buffer
+    }
+
     mutating func take() -> [UInt8] {
         let taken = bytes
         bytes.removeAll(keepingCapacity: true)

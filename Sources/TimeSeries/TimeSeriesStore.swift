@@ -128,6 +128,13 @@ public final class TimeSeriesStore: Sendable {
         outbox.compression = .none
         outbox.bottommostCompression = .none
         outbox.writeBufferBytes = 16 << 20
+        // Day records are read in ranges (a year of a fleet's traffic per `/stats/daily`), more
+        // than the block cache holds: LZ4 decompresses several times faster than zstd, and
+        // 16 KiB blocks mean a quarter of the cache lookups and inserts.
+        var day = ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440,
+                                                                                            retention: dayRetention, clock: clock))
+        day.bottommostCompression = .lz4
+        day.blockBytes = 16 << 10
         return [ColumnFamilyDescriptor(name: Family.series),
                 log,
                 outbox,
@@ -138,8 +145,7 @@ public final class TimeSeriesStore: Sendable {
                 ColumnFamilyDescriptor(name: Family.blocks, mergeOperator: SampleBlockMergeOperator(),
                                        compactionFilter: RetentionFilter(name: "flashback.retention.blocks.v1", layout: .dayMajorHours,
                                                                          minutesPerInterval: 60, retention: minuteRetention, clock: clock)),
-                ColumnFamilyDescriptor(name: Family.day, compactionFilter: RetentionFilter(name: "flashback.retention.day.v1", minutesPerInterval: 1440,
-                                                                                          retention: dayRetention, clock: clock)),
+                day,
                 ColumnFamilyDescriptor(name: Family.totals, compactionFilter: RetentionFilter(name: "flashback.retention.totals.v1", layout: .runningTotalsHead,
                                                                                              minutesPerInterval: 1440, retention: dayRetention, clock: clock))]
     }

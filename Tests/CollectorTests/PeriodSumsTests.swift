@@ -1,3 +1,4 @@
+import Exposition
 import Foundation
 @testable import Stats
 import Testing
@@ -46,5 +47,21 @@ struct PeriodSumsTests {
         // Drained: nothing left for the next group.
         #expect(Self.drained(&dense).isEmpty)
         #expect(Self.drained(&sparse).isEmpty)
+    }
+}
+
+/// Integers as the JSON answers and the Prometheus export write them: the same digits as Swift's
+/// own description, at the edges and at random.
+@Suite("Exposition: integer digits")
+struct IntegerDigitsTests {
+    @Test func digitsMatchTheStandardLibrary() {
+        var values: [Int64] = [0, 1, 9, 10, 11, 99, 100, -1, -9, -10, 1_000_000_007, .max, .min, .max - 1, .min + 1]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(Int64.random(in: .min ... .max, using: &generator) >> Int64.random(in: 0...62, using: &generator)) }
+        for value in values {
+            var out: [UInt8] = [UInt8(ascii: "x")]
+            Exposition.appendInteger(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "x\(value)")
+        }
     }
 }
