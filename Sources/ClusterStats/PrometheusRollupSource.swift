@@ -31,12 +31,28 @@ import TimeSeries
 /// `/api/v1/series` over the retention. The receiver must deduplicate identical samples
 /// (docs/cluster.md), or a write forwarded by two replicas would count twice.
 public final class PrometheusRollupSource: RollupSource {
+    /// One query API: its base URL (the part before `/api/v1/…`, credentials removed) and the
+    /// headers of every request to it (`Authorization`, a tenant header).
+    public struct Endpoint: Sendable {
+        public var url: String
+        public var headers: [(name: String, value: String)]
+
+        public init(url: String, headers: [(name: String, value: String)] = []) {
+            self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+            self.headers = headers
+        }
+    }
+
     /// Where and how to ask.
     public struct Settings: Sendable {
         /// The query API's base URL (the part before `/api/v1/…`), credentials removed.
         public var baseURL: String
         /// Headers of every request (`Authorization`, a tenant header).
         public var headers: [(name: String, value: String)] = []
+        /// Query APIs that answer for the same data when the first cannot (an HA pair of
+        /// vmselects, two Prometheus servers fed the same samples), in order: a connection error,
+        /// a timeout or a 5xx moves the request, and the ones after it, to the next.
+        public var fallbacks: [Endpoint] = []
         public var timeout: Duration = .seconds(30)
         /// How far back series and day rollups are looked for (the retention of day rows).
         public var retention: TimeInterval = TimeSeriesStore.defaultDayRetention
@@ -47,6 +63,9 @@ public final class PrometheusRollupSource: RollupSource {
         public init(baseURL: String) {
             self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         }
+
+        /// Every query API, the preferred first.
+        var endpoints: [Endpoint] { [Endpoint(url: baseURL, headers: headers)] + fallbacks }
     }
 
     /// A series as the TSDB names it.
@@ -71,6 +90,8 @@ public final class PrometheusRollupSource: RollupSource {
     private let client: HTTPClient
     private let clock: @Sendable () -> Date
     private let table = Mutex(Table())
+    /// The endpoint that answered last: requests start there.
+    private let preferred = Atomic<Int>(0)
 
     public init(settings: Settings, client: HTTPClient, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
@@ -312,35 +333,71 @@ public final class PrometheusRollupSource: RollupSource {
 
     private func get(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
         let query = parameters.isEmpty ? "" : "?" + Self.form(parameters)
-        var request = HTTPClientRequest(url: settings.baseURL + path + query)
-        for header in settings.headers { request.headers.add(name: header.name, value: header.value) }
-        return try await execute(request, path)
+        return try await execute(path) { endpoint in
+            var request = HTTPClientRequest(url: endpoint.url + path + query)
+            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            return request
+        }
     }
 
     private func post(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: settings.baseURL + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        for header in settings.headers { request.headers.add(name: header.name, value: header.value) }
-        request.body = .bytes(ByteBuffer(string: Self.form(parameters)))
-        return try await execute(request, path)
+        let body = Self.form(parameters)
+        return try await execute(path) { endpoint in
+            var request = HTTPClientRequest(url: endpoint.url + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            request.body = .bytes(ByteBuffer(string: body))
+            return request
+        }
     }
 
-    private func execute(_ request: HTTPClientRequest, _ path: String) async throws -> [String: Any] {
+    /// Asks the preferred endpoint, and on a connection error, a timeout or a 5xx (429 too) the
+    /// next, within one request's timeout: each try may take half of what is left, the last all
+    /// of it. The endpoint that answers becomes the preferred one.
+    private func execute(_ path: String, _ make: (Endpoint) -> HTTPClientRequest) async throws -> [String: Any] {
+        let endpoints = settings.endpoints
+        let first = min(max(0, preferred.load(ordering: .relaxed)), endpoints.count - 1)
+        let deadline = NIODeadline.now() + TimeAmount(settings.timeout)
+        var failures: [String] = []
+        for step in 0..<endpoints.count {
+            let index = (first + step) % endpoints.count
+            let left = deadline - .now()
+            let timeout = step == endpoints.count - 1 ? left : .nanoseconds(left.nanoseconds / 2)
+            switch try await attempt(make(endpoints[index]), path, timeout: timeout) {
+            case .answer(let object):
+                if index != first { preferred.store(index, ordering: .relaxed) }
+                return object
+            case .failed(let reason):
+                failures.append(endpoints.count > 1 ? "\(endpoints[index].url): \(reason)" : reason)
+            }
+        }
+        throw StatsSourceError.unavailable("\(path): " + failures.joined(separator: "; "))
+    }
+
+    private enum Attempt {
+        case answer([String: Any])
+        /// Worth asking another endpoint.
+        case failed(String)
+    }
+
+    private func attempt(_ request: HTTPClientRequest, _ path: String, timeout: TimeAmount) async throws -> Attempt {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await client.execute(request, timeout: TimeAmount(settings.timeout))
+            response = try await client.execute(request, timeout: max(timeout, .milliseconds(1)))
             body = try await response.body.collect(upTo: 256 << 20)
         } catch {
-            throw StatsSourceError.unavailable("\(path): \(error)")
+            return .failed("\(error)")
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
         guard response.status == .ok, let object, object["status"] as? String == "success" else {
             let reason = (object?["error"] as? String) ?? String(buffer: body).prefix(200).description
-            throw StatsSourceError.unavailable("\(path) answered HTTP \(response.status.code): \(reason.prefix(300))")
+            let failure = "answered HTTP \(response.status.code): \(reason.prefix(300))"
+            if response.status.code >= 500 || response.status == .tooManyRequests { return .failed(failure) }
+            throw StatsSourceError.unavailable("\(path) \(failure)")
         }
-        return object
+        return .answer(object)
     }
 
     // MARK: Names

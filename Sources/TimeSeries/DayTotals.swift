@@ -41,13 +41,25 @@ extension TimeSeriesStore {
     /// totals began before `firstDay`, their first retained record. Series in ascending order,
     /// so that one cursor walks the `totals` family forward.
     private func sealedTotals(_ ids: [UInt64], fields: [UInt16], firstDay: UInt32, sealed: UInt32, into out: inout [[FieldTotal]]) throws {
-        var heads = AscendingSeriesCursor(try database.makeIterator(totalsFamily), seriesOffset: 0, keySize: 8)
+        // Heads change only when days are sealed: kept in memory between seals.
+        let generation = headCache.generation
+        let cached = headCache.lookup(ids)
+        var heads: AscendingSeriesCursor?
+        var read: [(UInt64, RunningTotalsHead?)] = []
         var dayIterator: Iterator?
         var key = [UInt8](repeating: 0, count: 12)
         for offset in ids.indices.sorted(by: { ids[$0] < ids[$1] }) {
             let id = ids[offset]
-            guard heads.move(to: id, seekKey: RunningTotalsHead.key(series: id)),
-                  let head = heads.iterator.withValue({ RunningTotalsHead(decoding: $0) }), head.lastDay >= firstDay else { continue }
+            let found: RunningTotalsHead?
+            if let hit = cached[id] {
+                found = hit
+            } else {
+                let cursor = try heads ?? AscendingSeriesCursor(database.makeIterator(totalsFamily), seriesOffset: 0, keySize: 8)
+                heads = cursor
+                found = cursor.move(to: id, seekKey: RunningTotalsHead.key(series: id)) ? cursor.iterator.withValue { RunningTotalsHead(decoding: $0) } : nil
+                read.append((id, found))
+            }
+            guard let head = found, head.lastDay >= firstDay else { continue }
             var base: DayRecord?
             if head.chainStart < firstDay {
                 // Retention cut into the totals: take away what came before the first retained record.
@@ -68,7 +80,8 @@ extension TimeSeriesStore {
                 out[offset][index].add(total)
             }
         }
-        try heads.iterator.checkError()
+        try heads?.iterator.checkError()
+        if !read.isEmpty { headCache.store(read, ifGeneration: generation) }
     }
 
     /// Adds the totals of the open days `firstDay...lastDay` (samples before `end`, Unix
@@ -112,15 +125,15 @@ extension TimeSeriesStore {
                     }
                     continue
                 }
-                if cursor == nil {
-                    cursor = AscendingSeriesCursor(try database.makeIterator(blocks, lowerBound: BlockKey.start(ofDay: day), upperBound: BlockKey.start(ofDay: day &+ 1)),
-                                                   seriesOffset: 4, keySize: BlockKey.size)
-                }
+                let active = try cursor ?? AscendingSeriesCursor(database.makeIterator(blocks, lowerBound: BlockKey.start(ofDay: day),
+                                                                                       upperBound: BlockKey.start(ofDay: day &+ 1)),
+                                                                  seriesOffset: 4, keySize: BlockKey.size)
+                cursor = active
                 var all: [(field: UInt16, total: FieldTotal)] = []
-                if cursor!.move(to: id, seekKey: BlockKey.bound(day: day, series: id, span: 0)) {
+                if active.move(to: id, seekKey: BlockKey.bound(day: day, series: id, span: 0)) {
                     // The series' blocks of the day (up to six spans), then on to the next series.
-                    while cursor!.series == id {
-                        if let block = cursor!.iterator.withValue({ SampleBlock(decoding: $0) }) {
+                    while active.series == id {
+                        if let block = active.iterator.withValue({ SampleBlock(decoding: $0) }) {
                             for sample in block.samples where sample.timestamp < limit {
                                 if let slot = all.firstIndex(where: { $0.field == sample.field }) {
                                     all[slot].total.count &+= 1
@@ -130,7 +143,7 @@ extension TimeSeriesStore {
                                 }
                             }
                         }
-                        cursor!.iterator.next()
+                        active.iterator.next()
                     }
                 }
                 for (field, total) in all {
@@ -306,7 +319,7 @@ struct PreviousDayRecords {
 /// A cursor over keys that hold a series id at a fixed offset, visited for ascending ids: it steps
 /// forward over short gaps (a request for most series reads a key range in one pass) and seeks
 /// over long ones.
-struct AscendingSeriesCursor {
+final class AscendingSeriesCursor {
     let iterator: Iterator
     private let seriesOffset: Int
     private let keySize: Int
@@ -329,7 +342,7 @@ struct AscendingSeriesCursor {
 
     /// Moves to the first entry whose series is `id` or later (`seekKey`: the first possible key
     /// of `id`); returns whether it is `id`'s. Calls must come with ascending ids.
-    mutating func move(to id: UInt64, seekKey: [UInt8]) -> Bool {
+    func move(to id: UInt64, seekKey: [UInt8]) -> Bool {
         if !positioned {
             iterator.seek(to: seekKey)
             positioned = true
@@ -404,6 +417,51 @@ final class OpenDayTotalsCache: Sendable {
         state.withLock { state in
             state.generation &+= 1
             state.entries = state.entries.filter { $0.key.day > day }
+        }
+    }
+}
+
+/// Each asked series' ``RunningTotalsHead`` (or that it has none), between two changes of the
+/// `totals` family: sealing and retention compactions clear it and move the generation on, so a
+/// query that read heads before never stores them after. Bounded: past ``limit`` entries it starts
+/// over.
+final class HeadCache: Sendable {
+    private struct State {
+        /// `.some(nil)`: the series has no head.
+        var entries: [UInt64: RunningTotalsHead?] = [:]
+        var generation: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    static let limit = 1 << 20
+
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// The cached heads of `ids` (a present key with a `nil` value: no head).
+    func lookup(_ ids: [UInt64]) -> [UInt64: RunningTotalsHead?] {
+        state.withLock { state in
+            guard !state.entries.isEmpty else { return [:] }
+            var out: [UInt64: RunningTotalsHead?] = [:]
+            for id in ids {
+                if let hit = state.entries[id] { out[id] = hit }
+            }
+            return out
+        }
+    }
+
+    func store(_ read: [(UInt64, RunningTotalsHead?)], ifGeneration generation: UInt64) {
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            if state.entries.count + read.count > Self.limit { state.entries.removeAll() }
+            for (id, head) in read { state.entries[id] = .some(head) }
+        }
+    }
+
+    /// Forgets every head (the family changed).
+    func clear() {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeAll()
         }
     }
 }

@@ -219,6 +219,8 @@ public final class TimeSeriesStore: Sendable {
     /// Totals of the open days' blocks per (series, day) that some totals query read; a flush
     /// forgets the (series, day) pairs it writes.
     let openDayTotals = OpenDayTotalsCache()
+    /// The running-totals heads totals queries read, until the next seal or retention compaction.
+    let headCache = HeadCache()
 
     /// Flushes that wrote something, since open (for the flush metric).
     public var flushCount: Int { flushCounter.load(ordering: .relaxed) }
@@ -335,6 +337,7 @@ public final class TimeSeriesStore: Sendable {
         try database.compact(blocks)
         try database.compact(days)
         try database.compact(totalsFamily)
+        headCache.clear()
         // Under the flush lock: no flush widens the range between the read and the store.
         try flushing.withLock { _ in
             let stored = try Self.storedDays(database, blocks)
@@ -708,6 +711,7 @@ public final class TimeSeriesStore: Sendable {
         try emit()
         writer.batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
         try writer.finish()
+        headCache.clear()
         openDayTotals.forget(throughDay: closed)
         return written
     }

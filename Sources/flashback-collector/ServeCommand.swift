@@ -358,14 +358,19 @@ struct ServeCommand: AsyncParsableCommand {
     private func statsSourceSettings(_ source: SettingsSource, timeSeries: TimeSeriesSettings, dayRetention: TimeInterval) throws -> PrometheusRollupSource.Settings? {
         guard let text = source.value(Settings.statsSource, flag: statsSource) else { return nil }
         let token = try Self.bearerToken(source, Settings.statsSourceBearerTokenFile, flag: statsSourceBearerTokenFile)
-        let endpoint: RemoteWriteDestination
-        do {
-            endpoint = try RemoteWriteDestination(parsing: text, bearerToken: token, extraHeaders: source.values(Settings.statsSourceHeader, flags: statsSourceHeader))
-        } catch {
-            throw ValidationError(error.description.replacingOccurrences(of: "remote-write", with: "stats-source"))
+        // Several URLs, comma-separated: an HA pair answering for the same data, the first preferred.
+        var endpoints: [RemoteWriteDestination] = []
+        for url in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !url.isEmpty {
+            do {
+                endpoints.append(try RemoteWriteDestination(parsing: url, bearerToken: token, extraHeaders: source.values(Settings.statsSourceHeader, flags: statsSourceHeader)))
+            } catch {
+                throw ValidationError(error.description.replacingOccurrences(of: "remote-write", with: "stats-source"))
+            }
         }
+        guard let endpoint = endpoints.first else { throw ValidationError("stats-source names no URL") }
         var settings = PrometheusRollupSource.Settings(baseURL: endpoint.url)
         settings.headers = endpoint.headers
+        settings.fallbacks = endpoints.dropFirst().map { PrometheusRollupSource.Endpoint(url: $0.url, headers: $0.headers) }
         settings.retention = dayRetention
         settings.latestLookback = timeSeries.maxSampleAge + 2 * 3600
         return settings

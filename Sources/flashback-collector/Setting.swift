@@ -168,7 +168,7 @@ enum Settings {
 
     static let statsSource = Setting<String?>(
         "stats-source",
-        "Prometheus query API the stats are read from in cluster mode (the TSDB remote write fills: VictoriaMetrics http://host:8428, vmselect …/select/0/prometheus, Mimir …/prometheus, Thanos Query, Prometheus); basic auth as http(s)://user:password@host/…",
+        "Prometheus query API the stats are read from in cluster mode (the TSDB remote write fills: VictoriaMetrics http://host:8428, vmselect …/select/0/prometheus, Mimir …/prometheus, Thanos Query, Prometheus); basic auth as http(s)://user:password@host/…; several comma-separated URLs for an HA pair answering for the same data (the first preferred; a connection error, timeout or 5xx moves to the next)",
         shown: "none, the local store")
     static let statsSourceBearerTokenFile = Setting<String?>("stats-source-bearer-token-file", "File holding a bearer token sent to the stats source")
     static let statsSourceHeader = Setting<[String]>(

@@ -197,4 +197,34 @@ struct ClusterStatsTests {
               let range = line.range(of: "retries ") else { return 0 }
         return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
+
+    /// `--stats-source` naming an HA pair (two VictoriaMetrics fed the same samples): with the
+    /// first stopped, the replica answers every stats endpoint from the second, as before.
+    @Test func statsFailOverToTheSecondSourceWhenTheFirstStops() async throws {
+        let database = try await PostgresServer()
+        let first = try await VictoriaMetricsServer(directory: directory.path)
+        defer { first.kill() }
+        let second = try await VictoriaMetricsServer(directory: directory.path)
+        defer { second.kill() }
+        let a = try replica("a", database, ["--remote-write-url", first.writeURL, "--remote-write-url", second.writeURL])
+        defer { a.send(SIGKILL) }
+        let b = try replica("b", database, ["--stats-source", "\(first.baseURL),\(second.baseURL)"])
+        defer { b.send(SIGKILL) }
+        #expect(await a.waitFor(path: "/-/ready", status: 200))
+        #expect(await b.waitFor(path: "/-/ready", status: 200))
+        let auth = try await a.authorization(organization: organization)
+        let keyFile = try await organizationKeyFile(from: a, auth: auth)
+        let simulated = try await runCommand(CollectorProcess.executableURL.path, simulateArguments(keyFile: keyFile, seed: 13, duration: 4) + [
+            "--target", a.baseURL,
+        ])
+        #expect(simulated.status == 0 && simulated.standardOutput.contains("errors 0"), "\(simulated.standardOutput)\(simulated.standardError)")
+        try await expectDrained(a, to: first, auth: auth)
+        try await expectDrained(a, to: second, auth: auth)
+        try await first.flush()
+        try await second.flush()
+        try await Self.expectSameStats(auth: auth, reference: a, answering: [b])
+        // The preferred source goes away: every answer comes from the other, unchanged.
+        first.kill()
+        try await Self.expectSameStats(auth: auth, reference: a, answering: [b])
+    }
 }
