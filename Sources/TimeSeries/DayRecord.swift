@@ -120,11 +120,7 @@ public struct DayRecord: Equatable, Sendable {
             appendBigEndian(rollup.onlineMinutes, to: &bytes)
         }
         appendBigEndian(UInt16(running.count), to: &bytes)
-        for (field, total) in running {
-            appendBigEndian(field, to: &bytes)
-            appendBigEndian(total.count, to: &bytes)
-            appendBigEndian(total.sum.bitPattern, to: &bytes)
-        }
+        FieldTotal.append(running, to: &bytes)
         return bytes
     }
 
@@ -161,16 +157,7 @@ public struct DayRecord: Equatable, Sendable {
             return
         }
         let runningCount = Int(readBigEndian(UInt16.self, bytes, at: offset))
-        offset += 2
-        var running: [(field: UInt16, total: FieldTotal)] = []
-        running.reserveCapacity(runningCount)
-        for _ in 0..<runningCount {
-            running.append((readBigEndian(UInt16.self, bytes, at: offset),
-                            FieldTotal(count: readBigEndian(UInt64.self, bytes, at: offset + 2),
-                                       sum: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 10)))))
-            offset += Self.runningEntrySize
-        }
-        self.running = running
+        running = FieldTotal.decode(runningCount, from: bytes, at: offset + 2)
     }
 
     /// A `DayRecord` from its parts.
@@ -189,6 +176,30 @@ public struct FieldTotal: Equatable, Sendable {
     public init(count: UInt64 = 0, sum: Double = 0) {
         self.count = count
         self.sum = sum
+    }
+
+    /// Appends `entries` as `field u16 BE ‖ count u64 BE ‖ sum f64 BE` each (``DayRecord/runningEntrySize``
+    /// bytes), the running totals of day records and heads.
+    static func append(_ entries: some Sequence<(field: UInt16, total: FieldTotal)>, to bytes: inout [UInt8]) {
+        for (field, total) in entries {
+            appendBigEndian(field, to: &bytes)
+            appendBigEndian(total.count, to: &bytes)
+            appendBigEndian(total.sum.bitPattern, to: &bytes)
+        }
+    }
+
+    /// `count` entries written by ``append(_:to:)`` from `offset` on; the caller checked the length.
+    static func decode(_ count: Int, from bytes: UnsafeRawBufferPointer, at offset: Int) -> [(field: UInt16, total: FieldTotal)] {
+        var entries: [(field: UInt16, total: FieldTotal)] = []
+        entries.reserveCapacity(count)
+        var offset = offset
+        for _ in 0..<count {
+            entries.append((readBigEndian(UInt16.self, bytes, at: offset),
+                            FieldTotal(count: readBigEndian(UInt64.self, bytes, at: offset + 2),
+                                       sum: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 10)))))
+            offset += DayRecord.runningEntrySize
+        }
+        return entries
     }
 
     /// The count and sum of `rollup`.

@@ -233,11 +233,7 @@ struct RunningTotalsHead: Equatable {
         appendBigEndian(chainStart, to: &bytes)
         appendBigEndian(lastDay, to: &bytes)
         appendBigEndian(UInt16(entries.count), to: &bytes)
-        for (field, total) in entries {
-            appendBigEndian(field, to: &bytes)
-            appendBigEndian(total.count, to: &bytes)
-            appendBigEndian(total.sum.bitPattern, to: &bytes)
-        }
+        FieldTotal.append(entries, to: &bytes)
         return bytes
     }
 
@@ -264,16 +260,7 @@ struct RunningTotalsHead: Equatable {
         guard bytes.count == Self.headerSize + count * DayRecord.runningEntrySize else { return nil }
         chainStart = readBigEndian(UInt32.self, bytes, at: 1)
         lastDay = readBigEndian(UInt32.self, bytes, at: 5)
-        var running: [(field: UInt16, total: FieldTotal)] = []
-        running.reserveCapacity(count)
-        var offset = Self.headerSize
-        for _ in 0..<count {
-            running.append((readBigEndian(UInt16.self, bytes, at: offset),
-                            FieldTotal(count: readBigEndian(UInt64.self, bytes, at: offset + 2),
-                                       sum: Double(bitPattern: readBigEndian(UInt64.self, bytes, at: offset + 10)))))
-            offset += DayRecord.runningEntrySize
-        }
-        self.running = running
+        running = FieldTotal.decode(count, from: bytes, at: Self.headerSize)
     }
 }
 
