@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CollectorModel
 import Foundation
+import Metrics
 import NIOCore
 import NIOHTTP1
 import RemoteWrite
@@ -92,11 +93,31 @@ public final class PrometheusRollupSource: RollupSource {
     private let table = Mutex(Table())
     /// The endpoint that answered last: requests start there.
     private let preferred = Atomic<Int>(0)
+    /// Where `flashback_stats_source_requests_total{route}` is counted (`nil`: not counted).
+    private let metrics: (any MetricsFactory)?
+    private let requestCounters = Mutex<[String: Counter]>([:])
+    public static let requestsMetric = "flashback_stats_source_requests_total"
 
-    public init(settings: Settings, client: HTTPClient, clock: @escaping @Sendable () -> Date = { Date() }) {
+    /// `metrics`: where every HTTP request to the query API is counted by the stats route it
+    /// answers (``StatsRoute/current``).
+    public init(settings: Settings, client: HTTPClient, clock: @escaping @Sendable () -> Date = { Date() }, metrics: (any MetricsFactory)? = nil) {
         self.settings = settings
         self.client = client
         self.clock = clock
+        self.metrics = metrics
+    }
+
+    /// Counts one HTTP request to the query API for the current stats route.
+    private func countRequest() {
+        guard let metrics else { return }
+        let route = StatsRoute.current
+        let counter = requestCounters.withLock { counters in
+            if let known = counters[route] { return known }
+            let made = Counter(label: Self.requestsMetric, dimensions: [("route", route)], factory: metrics)
+            counters[route] = made
+            return made
+        }
+        counter.increment()
     }
 
     // MARK: RollupSource
@@ -384,6 +405,7 @@ public final class PrometheusRollupSource: RollupSource {
     private func attempt(_ request: HTTPClientRequest, _ path: String, timeout: TimeAmount) async throws -> Attempt {
         let response: HTTPClientResponse
         let body: ByteBuffer
+        countRequest()
         do {
             response = try await client.execute(request, timeout: max(timeout, .milliseconds(1)))
             body = try await response.body.collect(upTo: 256 << 20)

@@ -17,29 +17,29 @@ struct StatsRoutes {
 
     func register(on router: some RouterMethods<CollectorRequestContext>) {
         router.get("/stats/nodes/minute") { request, context -> Response in
-            try await nodesMinute(request, context: context)
+            try await StatsRoute.$current.withValue("/stats/nodes/minute") { try await nodesMinute(request, context: context) }
         }
         router.get("/stats/nodes/daily") { request, context -> Response in
-            try await nodesDaily(request, context: context)
+            try await StatsRoute.$current.withValue("/stats/nodes/daily") { try await nodesDaily(request, context: context) }
         }
         router.get("/stats/daily") { request, context -> Response in
-            try await traffic(request, context: context, perDay: true)
+            try await StatsRoute.$current.withValue("/stats/daily") { try await traffic(request, context: context, perDay: true) }
         }
         router.get("/stats/minute") { request, context -> Response in
-            try await traffic(request, context: context, perDay: false)
+            try await StatsRoute.$current.withValue("/stats/minute") { try await traffic(request, context: context, perDay: false) }
         }
         router.get("/repo/stats") { request, context -> Response in
-            try await repoTotals(request, context: context)
+            try await StatsRoute.$current.withValue("/repo/stats") { try await repoTotals(request, context: context) }
         }
         for prefix in ["/bucket", "/unit"] {
             router.get(RouterPath("\(prefix)/stats")) { request, context -> Response in
-                try await bucketTotals(request, context: context, legacy: prefix == "/unit")
+                try await StatsRoute.$current.withValue("\(prefix)/stats") { try await bucketTotals(request, context: context, legacy: prefix == "/unit") }
             }
             router.get(RouterPath("\(prefix)/{bucketId}/status")) { _, context -> JSONResponse<BucketStatusResponse> in
-                try await bucketStatus(context: context, legacy: prefix == "/unit")
+                try await StatsRoute.$current.withValue("\(prefix)/{bucketId}/status") { try await bucketStatus(context: context, legacy: prefix == "/unit") }
             }
             router.post(RouterPath("\(prefix)/{bucketId}/stats")) { request, context -> JSONResponse<BucketNodeStatsResponse> in
-                try await bucketNodeStats(request, context: context)
+                try await StatsRoute.$current.withValue("\(prefix)/{bucketId}/stats") { try await bucketNodeStats(request, context: context) }
             }
         }
     }
@@ -91,32 +91,39 @@ struct StatsRoutes {
     /// next unit is read while this one is written (reading and JSON each take about half the
     /// time, on two cores), and no further than that: a slow reader holds the producer back.
     static func streamRows<Row: Sendable>(_ stream: RowStream<Row>, _ row: @escaping @Sendable (inout JSONWriter, Row) -> Void) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody { writer in
-            var json = JSONWriter(capacity: 300 << 10)
-            json.beginObject()
-            json.key("data")
-            json.beginArray()
-            var next: Task<[Row], any Error>? = stream.units > 0 ? Task { try await stream.produce(0) } : nil
-            defer { next?.cancel() }
-            for unit in 0..<stream.units {
-                guard let current = next else { break }
-                let rows = try await current.value
-                next = unit + 1 < stream.units ? Task { try await stream.produce(unit + 1) } : nil
-                for item in rows {
-                    json.beginObject()
-                    row(&json, item)
-                    json.endObject()
-                    // Out in pieces of about 256 KiB: the buffer never holds a unit's answer.
-                    if json.bytes.count >= 256 << 10 { try await writer.write(json.takeBuffer()) }
-                }
-            }
-            json.endArray()
-            json.key("success")
-            json.bool(true)
-            json.endObject()
-            try await writer.write(json.takeBuffer())
-            try await writer.finish(nil)
+        // The body is written after the handler returned: it counts for the same route.
+        let route = StatsRoute.current
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody { writer in
+            try await StatsRoute.$current.withValue(route) { try await writeRows(stream, row, to: &writer) }
         })
+    }
+
+    private static func writeRows<Row: Sendable>(_ stream: RowStream<Row>, _ row: @escaping @Sendable (inout JSONWriter, Row) -> Void,
+                                                 to writer: inout any ResponseBodyWriter) async throws {
+        var json = JSONWriter(capacity: 300 << 10)
+        json.beginObject()
+        json.key("data")
+        json.beginArray()
+        var next: Task<[Row], any Error>? = stream.units > 0 ? Task { try await stream.produce(0) } : nil
+        defer { next?.cancel() }
+        for unit in 0..<stream.units {
+            guard let current = next else { break }
+            let rows = try await current.value
+            next = unit + 1 < stream.units ? Task { try await stream.produce(unit + 1) } : nil
+            for item in rows {
+                json.beginObject()
+                row(&json, item)
+                json.endObject()
+                // Out in pieces of about 256 KiB: the buffer never holds a unit's answer.
+                if json.bytes.count >= 256 << 10 { try await writer.write(json.takeBuffer()) }
+            }
+        }
+        json.endArray()
+        json.key("success")
+        json.bool(true)
+        json.endObject()
+        try await writer.write(json.takeBuffer())
+        try await writer.finish(nil)
     }
 
     /// Rows: `{bucketId, lastUpdated, latency_ms?, minute?, nodeId, nodeStatus, unitId}`.

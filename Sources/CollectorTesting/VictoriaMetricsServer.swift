@@ -105,6 +105,19 @@ public final class VictoriaMetricsServer: @unchecked Sendable {
         return String(buffer: body)
     }
 
+    /// Read requests the server has answered on its query API (`vm_http_requests_total` of the
+    /// `/api/v1/…` paths but writes and imports): what a stats source asked of it.
+    public func queryRequests() async throws -> Double {
+        var total = 0.0
+        for line in try await get("/metrics").split(separator: "\n") where line.hasPrefix("vm_http_requests_total{") {
+            guard let close = line.lastIndex(of: "}"), line[..<close].contains("/api/v1/"),
+                  !line[..<close].contains("write"), !line[..<close].contains("import"),
+                  let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else { continue }
+            total += value
+        }
+        return total
+    }
+
     public static func encode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
     }

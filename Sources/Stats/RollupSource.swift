@@ -84,6 +84,13 @@ extension TimeSeriesStore: RollupSource {
     }
 }
 
+/// The stats route being answered, for the task that answers it: a remote source counts its
+/// requests by it (`flashback_stats_source_requests_total{route}`). A route template, never a
+/// client string; `other` outside the stats routes.
+public enum StatsRoute {
+    @TaskLocal public static var current = "other"
+}
+
 /// The stats source could not answer: the request fails with 503 (it may succeed later).
 public enum StatsSourceError: Error, CustomStringConvertible, Sendable {
     /// No answer, or an error answer.

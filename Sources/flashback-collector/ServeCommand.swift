@@ -547,7 +547,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
             nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health,
-            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient) }, admin: admin)
+            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient, metrics: metricsRegistry) }, admin: admin)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

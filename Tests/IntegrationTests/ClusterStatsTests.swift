@@ -70,6 +70,24 @@ struct ClusterStatsTests {
 
         try await Self.expectSameStats(auth: auth, reference: a, answering: [b])
 
+        // Every request to the TSDB is counted by the stats route it answers: B's counters add up
+        // to VictoriaMetrics' own count of query requests (B is the only one asking; its
+        // `/metrics` is refreshed about once a second, so it is polled).
+        let counter = #"flashback_stats_source_requests_total{route="/bucket/stats"}"#
+        let countedBefore = try await RemoteWriteIntegrationTests.metric(b, counter, auth: auth) ?? 0
+        #expect(try await b.get("/bucket/stats", headers: auth).status == 200)
+        #expect(try await RemoteWriteIntegrationTests.metric(b, counter, auth: auth) ?? 0 > countedBefore)
+        var counted = 0.0
+        var asked = 0.0
+        let agreed = try await eventually {
+            counted = try await b.get("/metrics", headers: auth).body.split(separator: "\n")
+                .filter { $0.hasPrefix("flashback_stats_source_requests_total{") }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+            asked = try await vm.queryRequests()
+            return counted == asked
+        }
+        #expect(agreed && counted > 0, "counted \(counted), VictoriaMetrics answered \(asked)")
+
         // The cluster dashboard reads the fleet from the TSDB: every panel's query evaluates
         // there and returns a series.
         let queries = try PrometheusExportTests.dashboardQueries(in: "grafana/dashboards-cluster")
