@@ -27,12 +27,13 @@ extension TimeSeriesStore {
         guard !ids.isEmpty, !fields.isEmpty else { return out }
         let firstDay = firstRetainedDay(now: now)
         var openFrom = firstDay
-        if let sealed = sealedThroughDay, sealed >= firstDay {
-            openFrom = sealed &+ 1
+        if let sealed = readableThroughDay, sealed >= firstDay {
+            guard sealed < UInt32.max else { return out }
+            openFrom = sealed + 1
             try sealedTotals(ids, fields: fields, firstDay: firstDay, sealed: sealed, into: &out)
         }
         let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
-        guard openFrom > firstDay || sealedThroughDay.map({ $0 < firstDay }) ?? true, end > Int64(openFrom) * 86_400 else { return out }
+        guard end > Int64(openFrom) * 86_400 else { return out }
         try openTotals(ids, fields: fields, from: openFrom, through: UInt32(clamping: (end - 1) / 86_400), end: end, into: &out)
         return out
     }
@@ -59,7 +60,22 @@ extension TimeSeriesStore {
                 found = cursor.move(to: id, seekKey: RunningTotalsHead.key(series: id)) ? cursor.iterator.withValue { RunningTotalsHead(decoding: $0) } : nil
                 read.append((id, found))
             }
-            guard let head = found, head.lastDay >= firstDay else { continue }
+            guard var head = found, head.lastDay >= firstDay else { continue }
+            if head.lastDay > sealed {
+                // A seal is being written: the head is ahead of the days reads take from records
+                // (the newer ones come from their blocks). Its totals as of `sealed`: the series'
+                // latest record up to then.
+                let cursor = try dayIterator ?? database.makeIterator(days)
+                dayIterator = cursor
+                RollupKey(series: id, interval: sealed).write(into: &key)
+                cursor.seek(forPrevious: key)
+                let last = cursor.isValid ? cursor.withKey { key in
+                    key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
+                } : nil
+                try cursor.checkError()
+                guard let last, last >= firstDay, let record = cursor.withValue({ DayRecord(decoding: $0) }) else { continue }
+                head = RunningTotalsHead(chainStart: head.chainStart, lastDay: last, running: record.running ?? [])
+            }
             var base: DayRecord?
             if head.chainStart < firstDay {
                 // Retention cut into the totals: take away what came before the first retained record.

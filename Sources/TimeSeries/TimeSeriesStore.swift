@@ -178,8 +178,13 @@ public final class TimeSeriesStore: Sendable {
         var flushing: PendingSamples?
         /// The last flushed buffer, emptied: the next flush makes it `active` again.
         var spare: PendingSamples?
-        /// Days up to and including this one are sealed (`nil`: none yet).
+        /// Days up to and including this one are sealed (`nil`: none yet): writes into them are
+        /// refused from the moment ``sealDays(now:)`` starts.
         var sealedThroughDay: UInt32?
+        /// Days up to and including this one have their day records and heads written: reads
+        /// take them from there, the days after from their blocks. Behind `sealedThroughDay`
+        /// while a seal is being written.
+        var readableThroughDay: UInt32?
         /// Days flushes wrote blocks into since the last ``settle()``.
         var touchedDays: ClosedRange<UInt32>?
         /// The days of the `blocks` family (from its first and last key at open or after a
@@ -276,6 +281,7 @@ public final class TimeSeriesStore: Sendable {
         var initial = State()
         if let sealed = try database.get(Self.sealedThroughKey, in: seriesFamily), sealed.count == 4 {
             initial.sealedThroughDay = sealed.reduce(0) { $0 << 8 | UInt32($1) }
+            initial.readableThroughDay = initial.sealedThroughDay
         }
         // Replay what a crash left in the log: those writes were acknowledged.
         var last: UInt64 = 0
@@ -659,6 +665,9 @@ public final class TimeSeriesStore: Sendable {
     /// Days sealed so far (inclusive), or `nil`.
     public var sealedThroughDay: UInt32? { state.withLock { $0.sealedThroughDay } }
 
+    /// Days whose records reads may use (inclusive), or `nil`: see `State.readableThroughDay`.
+    var readableThroughDay: UInt32? { state.withLock { $0.readableThroughDay } }
+
     /// Seals every closed day not sealed yet: computes each series' rollups for the day from
     /// its blocks and writes them to the `day` column family. Returns the number of records
     /// written. Idempotent: a crash midway recomputes the same records.
@@ -711,6 +720,9 @@ public final class TimeSeriesStore: Sendable {
         try emit()
         writer.batch.put(Self.sealedThroughKey, withUnsafeBytes(of: closed.bigEndian) { Array($0) }, in: seriesFamily)
         try writer.finish()
+        // Reads move to the records only now: until here they took these days from their
+        // blocks (and heads already past the watermark through the day records, see totals).
+        state.withLock { $0.readableThroughDay = closed }
         headCache.clear()
         openDayTotals.forget(throughDay: closed)
         return written
@@ -748,7 +760,7 @@ public final class TimeSeriesStore: Sendable {
         let endSeconds = UnixTime(clamping: end).seconds
         var fromSeconds = perDay ? startSeconds / 86_400 * 86_400 : startSeconds / 60 * 60
         let toSeconds = perDay ? (endSeconds + 86_399) / 86_400 * 86_400 : (endSeconds + 59) / 60 * 60
-        if perDay, let sealed = sealedThroughDay, fromSeconds < (Int64(sealed) + 1) * 86_400 {
+        if perDay, let sealed = readableThroughDay, fromSeconds < (Int64(sealed) + 1) * 86_400 {
             let sealedEnd = min(toSeconds, (Int64(sealed) + 1) * 86_400)
             try database.scan(days, lowerBound: RollupKey(series: series, interval: UInt32(clamping: fromSeconds / 86_400)).bytes,
                               upperBound: RollupKey(series: series, interval: UInt32(clamping: sealedEnd / 86_400)).bytes) { key, value in

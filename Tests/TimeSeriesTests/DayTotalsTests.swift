@@ -230,6 +230,30 @@ struct DayTotalsTests {
         #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now) == totals)
     }
 
+    /// While a seal is being written, heads run ahead of the days reads take from records: the
+    /// totals (and day rows) stay the same, the newer days read from their blocks.
+    @Test func totalsStayTheSameWhileASealIsBeingWritten() throws {
+        let directory = TemporaryDirectory(prefix: "ts-totals-sealing")
+        var (db, store) = try Self.open(directory, maxSampleAge: 50 * 86_400)
+        try Self.backfill(store, series: 6)
+        db.close()
+        (db, store) = try Self.open(directory, maxSampleAge: 48 * 3600)
+        defer { db.close() }
+        #expect(try store.sealDays(now: Self.now) > 0)
+        let sealed = try #require(store.sealedThroughDay)
+        let totals = try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now)
+        let rows = try Self.expected(store, firstDay: 0)
+        #expect(totals == rows)
+        // As in the middle of the seal of the last ten days: records and heads written, reads
+        // not yet moved on.
+        store.state.withLock { $0.readableThroughDay = sealed - 10 }
+        #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now) == totals)
+        #expect(try Self.expected(store, firstDay: 0) == rows)
+        // Before any day was readable from records.
+        store.state.withLock { $0.readableThroughDay = nil }
+        #expect(try store.totals(series: Self.ids(store), fields: Self.fields(store), now: Self.now) == totals)
+    }
+
     @Test func runningTotalsRoundTripAndDamagedRecordsAreRefused() throws {
         let rollup = FieldRollup(sample: FieldSample(field: 3, timestamp: 5, value: 2))
         let first = DayRecord(fields: [(field: 3, rollup: rollup)], after: nil)
