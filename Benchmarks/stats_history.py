@@ -231,6 +231,8 @@ def main():
             ("GET /repo/stats (all)", "/repo/stats"),
             ("GET /unit/stats (all)", "/unit/stats"),
             ("GET /bucket/stats?bucketId=b1", "/bucket/stats?bucketId=b1"),
+            ("GET /stats/minute?startDate=<2 hours ago> (all)",
+             "/stats/minute?startDate=" + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 7200))),
             (f"GET /stats/daily?startDate=<{days - 1} days ago> (all)", f"/stats/daily?startDate={start_date}"),
         ]
         if args.buckets * days > 1_000_000:

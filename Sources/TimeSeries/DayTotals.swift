@@ -49,6 +49,19 @@ extension TimeSeriesStore {
         var read: [(UInt64, RunningTotalsHead?)] = []
         var dayIterator: Iterator?
         var key = [UInt8](repeating: 0, count: 12)
+        /// The day record of `id` at or before (`before`), or at or after, `day`, with its day.
+        func dayRecord(of id: UInt64, nearest day: UInt32, before: Bool) throws -> (UInt32, DayRecord)? {
+            let cursor = try dayIterator ?? database.makeIterator(days)
+            dayIterator = cursor
+            RollupKey(series: id, interval: day).write(into: &key)
+            if before { cursor.seek(forPrevious: key) } else { cursor.seek(to: key) }
+            let found = cursor.isValid ? cursor.withKey { key in
+                key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
+            } : nil
+            try cursor.checkError()
+            guard let found, let record = cursor.withValue({ DayRecord(decoding: $0) }) else { return nil }
+            return (found, record)
+        }
         for offset in ids.indices.sorted(by: { ids[$0] < ids[$1] }) {
             let id = ids[offset]
             let found: RunningTotalsHead?
@@ -65,29 +78,13 @@ extension TimeSeriesStore {
                 // A seal is being written: the head is ahead of the days reads take from records
                 // (the newer ones come from their blocks). Its totals as of `sealed`: the series'
                 // latest record up to then.
-                let cursor = try dayIterator ?? database.makeIterator(days)
-                dayIterator = cursor
-                RollupKey(series: id, interval: sealed).write(into: &key)
-                cursor.seek(forPrevious: key)
-                let last = cursor.isValid ? cursor.withKey { key in
-                    key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
-                } : nil
-                try cursor.checkError()
-                guard let last, last >= firstDay, let record = cursor.withValue({ DayRecord(decoding: $0) }) else { continue }
+                guard let (last, record) = try dayRecord(of: id, nearest: sealed, before: true), last >= firstDay else { continue }
                 head = RunningTotalsHead(chainStart: head.chainStart, lastDay: last, running: record.running ?? [])
             }
             var base: DayRecord?
             if head.chainStart < firstDay {
                 // Retention cut into the totals: take away what came before the first retained record.
-                let cursor = try dayIterator ?? database.makeIterator(days)
-                dayIterator = cursor
-                RollupKey(series: id, interval: firstDay).write(into: &key)
-                cursor.seek(to: key)
-                let first = cursor.isValid ? cursor.withKey { key in
-                    key.count == 12 && readBigEndian(UInt64.self, key, at: 0) == id ? readBigEndian(UInt32.self, key, at: 8) : nil
-                } : nil
-                try cursor.checkError()
-                guard let first, first <= head.lastDay, let record = cursor.withValue({ DayRecord(decoding: $0) }) else { continue }
+                guard let (first, record) = try dayRecord(of: id, nearest: firstDay, before: false), first <= head.lastDay else { continue }
                 base = record
             }
             for (index, field) in fields.enumerated() {
@@ -111,9 +108,9 @@ extension TimeSeriesStore {
         // going into the cache.
         let generation = openDayTotals.generation
         let (pending, stored) = state.withLock { state -> ([Bool], ClosedRange<UInt32>?) in
-            let flags = ids.map { id in
-                state.active.contains(series: id) || (state.flushing.map { var flushing = $0; return flushing.contains(series: id) } ?? false)
-            }
+            // In place (optional chaining mutates the stored buffer): a copy of a buffer being
+            // flushed would copy its columns for every id.
+            let flags = ids.map { id in state.active.contains(series: id) || state.flushing?.contains(series: id) == true }
             return (flags, state.storedDays)
         }
         for offset in ids.indices where pending[offset] {
