@@ -60,6 +60,15 @@ public final class PrometheusRollupSource: RollupSource {
         /// How far back the newest sample of a series is looked for (the local store's
         /// `--max-sample-age` + 2 h).
         public var latestLookback: TimeInterval = 50 * 3600
+        /// The longest PromQL text of one request: the parts of a combined query beyond it go in
+        /// another request, and a batch's bucket matcher is left out when it would not fit
+        /// (VictoriaMetrics refuses queries over `-search.maxQueryLen`, 16 KiB by default).
+        public var maxQueryLength = 12_000
+        /// Series asked about in one batched question (``RollupSource/batchSize``).
+        public var batchSeries = 10_000
+        /// How often a known (organization, measurement)'s series list is refreshed (in the
+        /// background; a request never waits for a refresh, only for the first lookup).
+        public var seriesRefresh: TimeInterval = 30
 
         public init(baseURL: String) {
             self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -78,7 +87,7 @@ public final class PrometheusRollupSource: RollupSource {
         var labels: [String: String]
     }
 
-    private struct Table {
+    struct Table {
         var ids: [String: UInt64] = [:]
         var series: [UInt64: RemoteSeries] = [:]
         var byMeasurement: [String: [UInt64]] = [:]
@@ -87,12 +96,14 @@ public final class PrometheusRollupSource: RollupSource {
         var fieldNames: [UInt16: String] = [:]
     }
 
-    private let settings: Settings
-    private let client: HTTPClient
-    private let clock: @Sendable () -> Date
-    private let table = Mutex(Table())
+    let settings: Settings
+    let client: HTTPClient
+    let clock: @Sendable () -> Date
+    let table = Mutex(Table())
     /// The endpoint that answered last: requests start there.
-    private let preferred = Atomic<Int>(0)
+    let preferred = Atomic<Int>(0)
+    /// When each (organization, measurement)'s series were last looked up (``SeriesLookup``).
+    let lookups = Mutex<[String: LookupState]>([:])
     /// Where `flashback_stats_source_requests_total{route}` is counted (`nil`: not counted).
     private let metrics: (any MetricsFactory)?
     private let requestCounters = Mutex<[String: Counter]>([:])
@@ -108,7 +119,7 @@ public final class PrometheusRollupSource: RollupSource {
     }
 
     /// Counts one HTTP request to the query API for the current stats route.
-    private func countRequest() {
+    func countRequest() {
         guard let metrics else { return }
         let route = StatsRoute.current
         let counter = requestCounters.withLock { counters in
@@ -128,41 +139,6 @@ public final class PrometheusRollupSource: RollupSource {
         return values
     }
 
-    public func series(organization: String, measurement: String, from offset: Int) async throws -> (total: Int, new: [(id: UInt64, key: SeriesKey)]) {
-        let now = clock().timeIntervalSince1970
-        let names = Self.metricNames(measurement: measurement)
-        let selector = "{__name__=~\"\(names)\",\(PrometheusNames.organizationLabel)=\"\(Self.escape(organization))\"}"
-        let body = try await get("/api/v1/series", ["match[]": selector, "start": Self.seconds(now - settings.retention), "end": Self.seconds(now + 3600)])
-        guard let found = body["data"] as? [[String: String]] else { throw StatsSourceError.malformed("series") }
-        // One stored series carries several metrics (one per field): its labels without the name.
-        var labelSets: [String: [String: String]] = [:]
-        for var labels in found {
-            labels.removeValue(forKey: "__name__")
-            // A public node's series has no organization label; others must match exactly.
-            guard (labels[PrometheusNames.organizationLabel] ?? "") == organization else { continue }
-            labelSets[Self.canonical(labels)] = labels
-        }
-        return table.withLock { table in
-            let listKey = organization + "\u{0}" + measurement
-            for (canonical, labels) in labelSets.sorted(by: { $0.key < $1.key }) {
-                let idKey = measurement + "\u{0}" + canonical
-                guard table.ids[idKey] == nil else { continue }
-                var tags = labels
-                tags.removeValue(forKey: PrometheusNames.organizationLabel)
-                let key = SeriesKey(organization: organization, measurement: measurement,
-                                    tags: tags.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
-                let id = table.nextID
-                table.nextID += 1
-                table.ids[idKey] = id
-                table.series[id] = RemoteSeries(key: key, organization: organization, measurement: measurement, labels: labels)
-                table.byMeasurement[listKey, default: []].append(id)
-            }
-            let ids = table.byMeasurement[listKey] ?? []
-            guard offset < ids.count else { return (ids.count, []) }
-            return (ids.count, ids[max(0, offset)...].compactMap { id in table.series[id].map { (id, $0.key) } })
-        }
-    }
-
     public func fieldID(_ name: String) -> UInt16? {
         table.withLock { table in
             if let known = table.fieldIDs[name] { return known }
@@ -173,6 +149,10 @@ public final class PrometheusRollupSource: RollupSource {
             return id
         }
     }
+
+    /// See ``RollupSource/batchSize``: every statistic of a batch is one request, so the
+    /// fewer batches the fewer requests.
+    public var batchSize: Int { settings.batchSeries }
 
     public func rollups(series ids: [UInt64], fields: [UInt16], start: Int64, end: Int64, perDay: Bool,
                         statistics: RollupStatistics) async throws -> [[[TimeSeriesStore.RollupRow]]] {
@@ -185,48 +165,61 @@ public final class PrometheusRollupSource: RollupSource {
         // Nothing older than the retention exists; asking for it would cost points.
         first = max(first, (now - Int64(settings.retention)) / period * period)
         guard last >= first else { return out }
-        let range = (first: first, last: last)
         let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
-        // One query per (organization and measurement) batch, field and statistic.
-        for (sample, byLabels, matchers) in batches(ids) {
-            for (fieldIndex, name) in names.enumerated() {
-                guard let name else { continue }
-                let metric = PrometheusNames.metricName(measurement: sample.measurement, field: name)
-                var queries: [(Stat, String)] = []
-                if statistics.contains(.count) { queries.append((.count, "count_over_time(\(metric)\(matchers)[\(period)s])")) }
-                if statistics.contains(.sum) { queries.append((.sum, "sum_over_time(\(metric)\(matchers)[\(period)s])")) }
-                if statistics.contains(.last) { queries.append((.last, "last_over_time(\(metric)\(matchers)[\(period)s])")) }
-                if statistics.contains(.lastTime), DerivedSeries.applies(measurement: sample.measurement, field: name) {
-                    queries.append((.lastTime, "max_over_time(\(metric)\(DerivedSeries.timestampSuffix)\(matchers)[\(period)s])"))
+        // One combined query per (organization and measurement) batch: every field and statistic.
+        for batch in batches(ids) {
+            let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
+            let matchers = batch.matchers(parts.count, settings.maxQueryLength)
+            var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
+            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: first, last: last, period: period)
+            for (part, labels, points) in answers {
+                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+                let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
+                for (periodStart, value) in points {
+                    stat.apply(value, to: &rollups[index, default: [:]][fieldIndex, default: [:]][periodStart, default: Self.emptyRollup])
                 }
-                if statistics.contains(.onlineMinutes), DerivedSeries.applies(measurement: sample.measurement, field: name) {
-                    queries.append((.onlineMinutes, "count_over_time(\(metric)\(DerivedSeries.onlineMinuteSuffix)\(matchers)[\(period)s])"))
-                }
-                var rollups: [Int: [Int64: FieldRollup]] = [:]
-                try await withThrowingTaskGroup(of: (Stat, [(labels: [String: String], points: [(Int64, Double)])]).self) { group in
-                    for (stat, query) in queries {
-                        group.addTask {
-                            (stat, try await self.queryRange(query, first: range.first, last: range.last, period: period))
-                        }
-                    }
-                    for try await (stat, result) in group {
-                        for (labels, points) in result {
-                            guard let index = byLabels[Self.canonical(labels)] else { continue }
-                            for (periodStart, value) in points {
-                                var rollup = rollups[index, default: [:]][periodStart]
-                                    ?? FieldRollup(count: 0, sum: 0, min: 0, max: 0, first: 0, firstTime: 0, last: 0, lastTime: 0, onlineCount: 0, onlineMinutes: 0)
-                                stat.apply(value, to: &rollup)
-                                rollups[index, default: [:]][periodStart] = rollup
-                            }
-                        }
-                    }
-                }
-                for (index, periods) in rollups {
+            }
+            for (index, perField) in rollups {
+                for (fieldIndex, periods) in perField {
                     out[index][fieldIndex] = periods.sorted { $0.key < $1.key }.map { TimeSeriesStore.RollupRow(start: $0.key, rollup: $0.value) }
                 }
             }
         }
         return out
+    }
+
+    static let emptyRollup = FieldRollup(count: 0, sum: 0, min: 0, max: 0, first: 0, firstTime: 0, last: 0, lastTime: 0, onlineCount: 0, onlineMinutes: 0)
+
+    /// One statistic of one field over a window, as a PromQL expression of the batch's matchers.
+    struct Part {
+        /// The field's position in the caller's `fields`.
+        var field: Int
+        var stat: Stat
+        /// The metric (or derived series) and the range function.
+        var metric: String
+        var function: String
+        var window: String
+
+        func expression(_ matchers: String) -> String { "\(function)(\(metric)\(matchers)[\(window)])" }
+    }
+
+    /// The parts that compute `statistics` of each named field of `measurement` over `window`.
+    static func parts(measurement: String, fields names: [String?], statistics: RollupStatistics, window: String) -> [Part] {
+        var parts: [Part] = []
+        for (fieldIndex, name) in names.enumerated() {
+            guard let name else { continue }
+            let metric = PrometheusNames.metricName(measurement: measurement, field: name)
+            let derived = DerivedSeries.applies(measurement: measurement, field: name)
+            func add(_ stat: Stat, _ function: String, _ series: String = metric) {
+                parts.append(Part(field: fieldIndex, stat: stat, metric: series, function: function, window: window))
+            }
+            if statistics.contains(.count) { add(.count, "count_over_time") }
+            if statistics.contains(.sum) { add(.sum, "sum_over_time") }
+            if statistics.contains(.last) { add(.last, "last_over_time") }
+            if statistics.contains(.lastTime), derived { add(.lastTime, "max_over_time", metric + DerivedSeries.timestampSuffix) }
+            if statistics.contains(.onlineMinutes), derived { add(.onlineMinutes, "count_over_time", metric + DerivedSeries.onlineMinuteSuffix) }
+        }
+        return parts
     }
 
     /// See ``RollupSource/totals(series:fields:now:)``: the day rollups of the retention, summed.
@@ -244,35 +237,46 @@ public final class PrometheusRollupSource: RollupSource {
         var out = [LatestSample?](repeating: nil, count: ids.count * fields.count)
         guard !ids.isEmpty, !fields.isEmpty else { return out }
         let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
-        let window = Int64(settings.latestLookback)
         let time = Self.seconds(now.timeIntervalSince1970)
-        for (sample, byLabels, matchers) in batches(ids) {
-            for (fieldIndex, name) in names.enumerated() {
-                guard let name else { continue }
-                let metric = PrometheusNames.metricName(measurement: sample.measurement, field: name)
-                let values = try await query("last_over_time(\(metric)\(matchers)[\(window)s])", time: time)
-                // The sample's own time where the remote-write naming keeps it; otherwise the
-                // newest time is not known here and 0 stands for it (the stats read only the
-                // status field's time).
-                var times: [[String: String]: Double] = [:]
-                if DerivedSeries.applies(measurement: sample.measurement, field: name) {
-                    for (labels, value) in try await query("max_over_time(\(metric)\(DerivedSeries.timestampSuffix)\(matchers)[\(window)s])", time: time) {
-                        times[labels] = value
-                    }
-                }
-                for (labels, value) in values {
-                    guard let index = byLabels[Self.canonical(labels)] else { continue }
-                    let nanos = times[labels].map { Self.nanoseconds(ofSeconds: $0) } ?? 0
-                    out[index * fields.count + fieldIndex] = LatestSample(time: nanos, value: value)
-                }
+        for batch in batches(ids) {
+            let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: [.last, .lastTime],
+                                   window: "\(Int64(settings.latestLookback))s")
+            let matchers = batch.matchers(parts.count, settings.maxQueryLength)
+            var newest: [Int: FieldRollup] = [:]
+            var timed: Set<Int> = []
+            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: time) {
+                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+                let slot = index * fields.count + parts[part].field
+                parts[part].stat.apply(value, to: &newest[slot, default: Self.emptyRollup])
+                if parts[part].stat == .last { timed.insert(slot) }
+            }
+            // The sample's own time where the remote-write naming keeps it; otherwise the newest
+            // time is not known here and 0 stands for it (the stats read only the status
+            // field's time).
+            for slot in timed {
+                guard let rollup = newest[slot] else { continue }
+                out[slot] = LatestSample(time: rollup.lastTime, value: rollup.last)
             }
         }
         return out
     }
 
-    /// The series of `ids` by (organization, measurement): one of them (for the names), each
-    /// one's position in `ids` by its canonical labels, and the label matchers that select them.
-    private func batches(_ ids: [UInt64]) -> [(sample: RemoteSeries, positions: [String: Int], matchers: String)] {
+    /// The series of a batch of one (organization, measurement).
+    struct Batch {
+        /// One of them (for the names).
+        var sample: RemoteSeries
+        /// Each one's position in the caller's `ids` by its canonical labels.
+        var positions: [String: Int]
+        var series: [RemoteSeries]
+
+        /// The label matchers of `parts` parts of a query within `budget` characters.
+        func matchers(_ parts: Int, _ budget: Int) -> String {
+            PrometheusRollupSource.matchers(organization: sample.organization, series: series, budget: budget / max(1, parts) - 80)
+        }
+    }
+
+    /// The series of `ids` by (organization, measurement).
+    func batches(_ ids: [UInt64]) -> [Batch] {
         let known = table.withLock { table in ids.map { table.series[$0] } }
         var groups: [String: [Int]] = [:]
         for (index, series) in known.enumerated() {
@@ -283,216 +287,10 @@ public final class PrometheusRollupSource: RollupSource {
             guard let sample = known[members[0]] else { return nil }
             let positions = Dictionary(members.compactMap { index in known[index].map { (Self.canonical($0.labels), index) } },
                                        uniquingKeysWith: { first, _ in first })
-            return (sample, positions, Self.matchers(organization: sample.organization, series: members.compactMap { known[$0] }))
+            return Batch(sample: sample, positions: positions, series: members.compactMap { known[$0] })
         }
     }
 
     /// None: the traffic counters since start are the replica's own, not the fleet's.
     public func countedTotals() -> [UInt64: [UInt16: Double]] { [:] }
-
-    // MARK: Queries
-
-    enum Stat: Sendable {
-        case count, sum, last, lastTime, onlineMinutes
-
-        func apply(_ value: Double, to rollup: inout FieldRollup) {
-            switch self {
-            case .count: rollup.count = UInt64(clamping: Int64(saturating: value.rounded()))
-            case .sum: rollup.sum = value
-            case .last: rollup.last = value
-            case .lastTime: rollup.lastTime = PrometheusRollupSource.nanoseconds(ofSeconds: value)
-            case .onlineMinutes: rollup.onlineMinutes = UInt64(clamping: Int64(saturating: value.rounded()))
-            }
-        }
-    }
-
-    /// `query` evaluated at the last millisecond of each period from `first` to `last` (period
-    /// starts, Unix seconds): each result series' labels (without `__name__`) and (period start,
-    /// value) points.
-    func queryRange(_ query: String, first: Int64, last: Int64, period: Int64) async throws -> [(labels: [String: String], points: [(Int64, Double)])] {
-        let body = try await post("/api/v1/query_range", [
-            "query": query,
-            "start": Self.seconds(Double(first + period) - 0.001),
-            "end": Self.seconds(Double(last + period) - 0.001),
-            "step": "\(period)s",
-            // VictoriaMetrics aligns start and end to the step for its cache unless told not to.
-            "nocache": "1",
-        ])
-        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
-            throw StatsSourceError.malformed("query_range")
-        }
-        return try result.map { series in
-            var labels = series["metric"] as? [String: String] ?? [:]
-            labels.removeValue(forKey: "__name__")
-            guard let values = series["values"] as? [[Any]] else { throw StatsSourceError.malformed("query_range values") }
-            let points = try values.map { pair -> (Int64, Double) in
-                guard pair.count == 2, let time = (pair[0] as? NSNumber)?.doubleValue, let text = pair[1] as? String, let value = Double(text) else {
-                    throw StatsSourceError.malformed("query_range point")
-                }
-                // The evaluation time is the period's last millisecond.
-                return (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value)
-            }
-            return (labels, points)
-        }
-    }
-
-    /// `query` at `time`: each result series' labels (without `__name__`) and value.
-    func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
-        let body = try await post("/api/v1/query", ["query": query, "time": time, "nocache": "1"])
-        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
-            throw StatsSourceError.malformed("query")
-        }
-        return try result.map { series in
-            var labels = series["metric"] as? [String: String] ?? [:]
-            labels.removeValue(forKey: "__name__")
-            guard let pair = series["value"] as? [Any], pair.count == 2, let text = pair[1] as? String, let value = Double(text) else {
-                throw StatsSourceError.malformed("query value")
-            }
-            return (labels, value)
-        }
-    }
-
-    private func get(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
-        let query = parameters.isEmpty ? "" : "?" + Self.form(parameters)
-        return try await execute(path) { endpoint in
-            var request = HTTPClientRequest(url: endpoint.url + path + query)
-            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-            return request
-        }
-    }
-
-    private func post(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
-        let body = Self.form(parameters)
-        return try await execute(path) { endpoint in
-            var request = HTTPClientRequest(url: endpoint.url + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-            request.body = .bytes(ByteBuffer(string: body))
-            return request
-        }
-    }
-
-    /// Asks the preferred endpoint, and on a connection error, a timeout or a 5xx (429 too) the
-    /// next, within one request's timeout: each try may take half of what is left, the last all
-    /// of it. The endpoint that answers becomes the preferred one.
-    private func execute(_ path: String, _ make: (Endpoint) -> HTTPClientRequest) async throws -> [String: Any] {
-        let endpoints = settings.endpoints
-        let first = min(max(0, preferred.load(ordering: .relaxed)), endpoints.count - 1)
-        let deadline = NIODeadline.now() + TimeAmount(settings.timeout)
-        var failures: [String] = []
-        for step in 0..<endpoints.count {
-            let index = (first + step) % endpoints.count
-            let left = deadline - .now()
-            let timeout = step == endpoints.count - 1 ? left : .nanoseconds(left.nanoseconds / 2)
-            switch try await attempt(make(endpoints[index]), path, timeout: timeout) {
-            case .answer(let object):
-                if index != first { preferred.store(index, ordering: .relaxed) }
-                return object
-            case .failed(let reason):
-                failures.append(endpoints.count > 1 ? "\(endpoints[index].url): \(reason)" : reason)
-            }
-        }
-        throw StatsSourceError.unavailable("\(path): " + failures.joined(separator: "; "))
-    }
-
-    private enum Attempt {
-        case answer([String: Any])
-        /// Worth asking another endpoint.
-        case failed(String)
-    }
-
-    private func attempt(_ request: HTTPClientRequest, _ path: String, timeout: TimeAmount) async throws -> Attempt {
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        countRequest()
-        do {
-            response = try await client.execute(request, timeout: max(timeout, .milliseconds(1)))
-            body = try await response.body.collect(upTo: 256 << 20)
-        } catch {
-            return .failed("\(error)")
-        }
-        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
-        guard response.status == .ok, let object, object["status"] as? String == "success" else {
-            let reason = (object?["error"] as? String) ?? String(buffer: body).prefix(200).description
-            let failure = "answered HTTP \(response.status.code): \(reason.prefix(300))"
-            if response.status.code >= 500 || response.status == .tooManyRequests { return .failed(failure) }
-            throw StatsSourceError.unavailable("\(path) \(failure)")
-        }
-        return .answer(object)
-    }
-
-    // MARK: Names
-
-    /// The metric names of a measurement's fields: the fleet's known fields, else any name with
-    /// the measurement's prefix (derived series, which have a colon, excluded).
-    static func metricNames(measurement: String) -> String {
-        let fields: [String]
-        switch measurement {
-        case FleetSchema.NodeStatus.measurement: fields = [FleetSchema.NodeStatus.status, FleetSchema.NodeStatus.latency]
-        case FleetSchema.BucketTraffic.measurement: fields = FleetSchema.BucketTraffic.fields
-        default: return regexEscape(PrometheusNames.metricName(measurement: measurement, field: "")) + "[a-zA-Z0-9_]+"
-        }
-        return fields.map { regexEscape(PrometheusNames.metricName(measurement: measurement, field: $0)) }.joined(separator: "|")
-    }
-
-    /// `{organization="…"}` plus, for a batch of few buckets, `bucket=~"b1|b2"` (the query then
-    /// returns only the batch's series).
-    static func matchers(organization: String, series: [RemoteSeries]) -> String {
-        var matchers = ["\(PrometheusNames.organizationLabel)=\"\(escape(organization))\""]
-        let buckets = Set(series.compactMap { $0.labels[FleetSchema.Tag.bucket] })
-        if !buckets.isEmpty, buckets.count <= 64, series.allSatisfy({ $0.labels[FleetSchema.Tag.bucket] != nil }) {
-            matchers.append("\(FleetSchema.Tag.bucket)=~\"\(escape(buckets.sorted().map(regexEscape).joined(separator: "|")))\"")
-        }
-        return "{" + matchers.joined(separator: ",") + "}"
-    }
-
-    /// A label set as one comparable string (sorted `name=value` pairs).
-    static func canonical(_ labels: [String: String]) -> String {
-        labels.sorted { $0.key < $1.key }.map { $0.key + "\u{1}" + $0.value }.joined(separator: "\u{2}")
-    }
-
-    /// A string inside a PromQL double-quoted literal.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
-
-    /// A literal inside a (RE2) regular expression.
-    static func regexEscape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            if "\\.+*?()|[]{}^$".contains(character) { out.append("\\") }
-            out.append(character)
-        }
-        return out
-    }
-
-    /// Nanoseconds of a time the TSDB gave in seconds (to the millisecond), saturating: an answer
-    /// with an absurd or non-finite number must not trap.
-    static func nanoseconds(ofSeconds value: Double) -> Int64 {
-        let millis = Int64(saturating: (value * 1000).rounded())
-        let (nanos, overflow) = millis.multipliedReportingOverflow(by: 1_000_000)
-        return overflow ? (millis > 0 ? .max : .min) : nanos
-    }
-
-    static func seconds(_ value: Double) -> String {
-        String(format: "%.3f", value)
-    }
-
-    static func form(_ parameters: [String: String]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return parameters.sorted { $0.key < $1.key }.map { key, value in
-            (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key) + "=" + (value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)
-        }.joined(separator: "&")
-    }
 }

@@ -161,7 +161,7 @@ struct StatsRoutes {
         // The extension: every minute of the range (default: the hour up to now).
         let to = end ?? now()
         let from = start ?? to.addingTimeInterval(-3600)
-        let minutes = try await stats.minuteStream(pairs, start: from, end: to)
+        let minutes = try stats.minuteStream(pairs, start: from, end: to)
         return Self.streamRows(minutes) { json, row in
             write(&json, pair: row.pair, minute: row.minute, status: row.status, updated: row.lastUpdated, latency: row.latencyMs)
         }
@@ -186,7 +186,7 @@ struct StatsRoutes {
         let last = try Self.day(request, "endDate") ?? today
         let first = try Self.day(request, "startDate") ?? max(0, last - 6)
         let pairs = try await stats.statusPairs(scope, buckets: Self.list(request, "bucketId", "unitId"))
-        let days = try await stats.dayStream(pairs, firstDay: first, lastDay: last, now: current)
+        let days = try stats.dayStream(pairs, firstDay: first, lastDay: last, now: current)
         let latest = try await stats.latest(pairs, now: current)
         var statusBySeries: [UInt64: String] = [:]
         for row in latest { statusBySeries[row.pair.series] = row.status.rawValue }
@@ -315,7 +315,7 @@ struct StatsRoutes {
         guard start <= end else { throw APIError(.badRequest, "startDate must not be after endDate") }
         let series = try await stats.trafficSeries(scope, repos: Self.list(request, "repoId"), buckets: Self.list(request, "bucketId", "unitId"),
                                              hosts: Self.list(request, "hosts", "host"))
-        let rows = try await stats.trafficStream(series, start: start, end: end, perDay: perDay)
+        let rows = try stats.trafficStream(series, start: start, end: end, perDay: perDay)
         return Self.streamRows(rows) { json, row in
             json.key("bucketId")
             json.string(row.bucket)

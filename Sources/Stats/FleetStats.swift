@@ -215,9 +215,6 @@ public final class FleetStats: Sendable {
 
     // MARK: Series and scope
 
-    /// Pairs or traffic series read from the source per batched question.
-    static let chunk = 256
-
     /// The series of `measurement` the scope may see, before any filter, optionally only
     /// those of `buckets`.
     func series(_ measurement: String, _ scope: CatalogScope, buckets: [String]? = nil) async throws -> (own: [StatsSeries], public: [StatsSeries]) {
@@ -375,7 +372,7 @@ public final class FleetStats: Sendable {
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
         let fields = [statusField] + (latencyField.map { [$0] } ?? [])
-        return RowStream.chunked(pairs.count, by: Self.chunk) { [store] range in
+        return RowStream.chunked(pairs.count, by: store.batchSize) { [store] range in
             let chunk = pairs[range]
             let perPair = try await store.rollups(series: chunk.map(\.series), fields: fields, start: from, end: to, perDay: false,
                                                   statistics: [.last, .lastTime])
@@ -406,21 +403,19 @@ public final class FleetStats: Sendable {
         try checkRows(pairs.count, times: lastDay - firstDay + 1)
         let (statusField, latencyField) = statusFields()
         guard let statusField else { return RowStream(units: 0) { _ in [] } }
-        return RowStream.chunked(pairs.count, by: Self.chunk) { [store] range in
+        return RowStream.chunked(pairs.count, by: store.batchSize) { [store] range in
             let chunk = pairs[range]
             let ids = chunk.map(\.series)
             let (start, end) = (firstDay * 86_400, (lastDay + 1) * 86_400)
-            let status = try await store.rollups(series: ids, fields: [statusField], start: start, end: end, perDay: true,
-                                                 statistics: [.count, .onlineMinutes])
-            var latencies: [[[TimeSeriesStore.RollupRow]]]?
-            if let latencyField {
-                latencies = try await store.rollups(series: ids, fields: [latencyField], start: start, end: end, perDay: true, statistics: [.count, .sum])
-            }
+            // Status and latency in one question (for a remote source, one request).
+            let perPair = try await store.rollups(series: ids, fields: [statusField] + (latencyField.map { [$0] } ?? []), start: start, end: end,
+                                                  perDay: true, statistics: [.count, .sum, .onlineMinutes])
             return chunk.indices.flatMap { index in
                 let pair = chunk[index]
+                let rows = perPair[index - chunk.startIndex]
                 var latency: [Int64: FieldRollup] = [:]
-                for row in latencies?[index - chunk.startIndex][0] ?? [] { latency[row.start] = row.rollup }
-                return status[index - chunk.startIndex][0].map { row in
+                for row in rows.count > 1 ? rows[1] : [] { latency[row.start] = row.rollup }
+                return rows[0].map { row in
                     PairDay(pair: pair, day: row.start, onlinePercent: Self.onlinePercent(row.rollup, day: row.start, node: pair.node, now: now),
                             averageLatencyMs: latency[row.start].map { Self.mean($0.sum, $0.count) })
                 }
@@ -492,7 +487,7 @@ public final class FleetStats: Sendable {
         // are summed in place, without a dictionary, in a buffer reused across groups.
         let periods = Int(clamping: (to - first + period - 1) / period)
         // Groups a chunk at a time: one batched question for all their series.
-        return RowStream.chunked(groups.count, by: Self.chunk) { [store] range in
+        return RowStream.chunked(groups.count, by: store.batchSize) { [store] range in
             let chunk = groups[range]
             let ids = chunk.flatMap { $0.1.map(\.id) }
             let perSeries = try await store.rollups(series: ids, fields: fields, start: from, end: to, perDay: perDay, statistics: [.count, .sum])
@@ -526,8 +521,8 @@ public final class FleetStats: Sendable {
         let present = fieldIDs.indices.filter { fieldIDs[$0] != nil }
         let counted = series.filter { one in (byRepository ? one.repo : one.bucket).map { totals[$0] != nil } ?? false }
         guard !present.isEmpty else { return ids.compactMap { totals[$0] } }
-        for start in stride(from: 0, to: counted.count, by: Self.chunk) {
-            let chunk = counted[start..<min(counted.count, start + Self.chunk)]
+        for start in stride(from: 0, to: counted.count, by: store.batchSize) {
+            let chunk = counted[start..<min(counted.count, start + store.batchSize)]
             let perSeries = try await store.totals(series: chunk.map(\.id), fields: present.compactMap { fieldIDs[$0] }, now: now)
             for (one, perField) in zip(chunk, perSeries) {
                 guard let id = byRepository ? one.repo : one.bucket else { continue }

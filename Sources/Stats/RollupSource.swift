@@ -55,6 +55,14 @@ public protocol RollupSource: Sendable {
     /// The counted fields (`TimeSeriesSettings.countedFields`) summed per series since start;
     /// empty for a source that keeps no such sums.
     func countedTotals() -> [UInt64: [UInt16: Double]]
+    /// Series per batched question: the stats ask about this many series at a time (which
+    /// bounds the rows held at once). A source that answers a question with one request
+    /// prefers large batches.
+    var batchSize: Int { get }
+}
+
+extension RollupSource {
+    public var batchSize: Int { 256 }
 }
 
 extension TimeSeriesStore: RollupSource {
@@ -97,11 +105,15 @@ public enum StatsSourceError: Error, CustomStringConvertible, Sendable {
     case unavailable(String)
     /// An answer that is not the Prometheus API's shape.
     case malformed(String)
+    /// A 4xx answer: the query itself was refused (a limit of the TSDB, a bad query), the same
+    /// from any endpoint.
+    case refused(status: Int, String)
 
     public var description: String {
         switch self {
         case .unavailable(let detail): return "the stats source is unavailable: \(detail)"
         case .malformed(let what): return "the stats source answered \(what) in an unexpected shape"
+        case .refused(let status, let detail): return "the stats source refused a query with HTTP \(status): \(detail)"
         }
     }
 }

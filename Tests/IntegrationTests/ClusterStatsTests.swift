@@ -53,7 +53,10 @@ struct ClusterStatsTests {
         // none and answers from VictoriaMetrics.
         let a = try replica("a", database, ["--remote-write-url", vm.writeURL])
         defer { a.send(SIGKILL) }
-        let b = try replica("b", database, ["--remote-write-url", vm.writeURL, "--stats-source", vm.baseURL])
+        // B reads through a proxy that counts its requests.
+        let proxy = try await CountingProxy(target: vm.baseURL)
+        defer { proxy.stop() }
+        let b = try replica("b", database, ["--remote-write-url", vm.writeURL, "--stats-source", proxy.baseURL])
         defer { b.send(SIGKILL) }
         #expect(await a.waitFor(path: "/-/ready", status: 200))
         #expect(await b.waitFor(path: "/-/ready", status: 200))
@@ -88,6 +91,17 @@ struct ClusterStatsTests {
         }
         #expect(agreed && counted > 0, "counted \(counted), VictoriaMetrics answered \(asked)")
 
+        // Once the series lists are known (a lookup is refreshed in the background at most every
+        // 30 s), each stats request costs at most 3 TSDB requests for these 12 pairs (a budget
+        // of 3 per 1,000 series), counted by the proxy as they pass.
+        for (path, method, body) in Self.routedRequests(bucket: try await Self.someBucket(a, auth: auth)) {
+            let before = try await proxy.total()
+            let answer = try await b.get(path, headers: auth + [("Content-Type", "application/json")], method: method, body: body)
+            #expect(answer.status == 200, "\(path): \(answer.body)")
+            let asked = try await proxy.total() - before
+            #expect(asked >= 1 && asked <= 3, "\(method) \(path) made \(asked) requests to the TSDB")
+        }
+
         // The cluster dashboard reads the fleet from the TSDB: every panel's query evaluates
         // there and returns a series.
         let queries = try PrometheusExportTests.dashboardQueries(in: "grafana/dashboards-cluster")
@@ -101,6 +115,29 @@ struct ClusterStatsTests {
         let status = try #require(queries.first { $0.panel == "Node × bucket status" })
         let pairs = try await PrometheusExportTests.query(vm.port, "count(\(status.expression))")
         #expect(PrometheusExportTests.value(pairs.series) == 12, "\(pairs)")
+    }
+
+    /// A bucket the fleet reported.
+    static func someBucket(_ replica: CollectorProcess, auth: [(String, String)]) async throws -> String {
+        let latest = try await replica.get("/stats/nodes/minute", headers: auth)
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(latest.body.utf8)) as? [String: Any])?["data"] as? [[String: Any]])
+        return try #require(rows.compactMap { $0["bucketId"] as? String }.min())
+    }
+
+    /// A request to each stats route.
+    static func routedRequests(bucket: String) -> [(path: String, method: String, body: String?)] {
+        let today = Self.iso(Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400))
+        return [
+            ("/stats/nodes/minute", "GET", nil),
+            ("/stats/nodes/daily", "GET", nil),
+            ("/stats/minute", "GET", nil),
+            ("/stats/daily", "GET", nil),
+            ("/bucket/stats", "GET", nil),
+            ("/bucket/stats?bucketId=\(bucket)", "GET", nil),
+            ("/repo/stats", "GET", nil),
+            ("/bucket/\(bucket)/status", "GET", nil),
+            ("/bucket/\(bucket)/stats", "POST", #"{"day":"\#(today)"}"#),
+        ]
     }
 
     /// Every stats endpoint answered by each of `replicas` is the JSON `reference` gives.

@@ -1,0 +1,201 @@
+import AsyncHTTPClient
+import CollectorModel
+import Foundation
+import Metrics
+import NIOCore
+import NIOHTTP1
+import Stats
+import Synchronization
+import TimeSeries
+
+/// The Prometheus query API as the source asks it: combined queries, `query_range` and `query`,
+/// and every request through the endpoints in order of preference (HA failover), counted by the
+/// stats route it answers.
+extension PrometheusRollupSource {
+    enum Stat: Sendable {
+        case count, sum, last, lastTime, onlineMinutes
+
+        func apply(_ value: Double, to rollup: inout FieldRollup) {
+            switch self {
+            case .count: rollup.count = UInt64(clamping: Int64(saturating: value.rounded()))
+            case .sum: rollup.sum = value
+            case .last: rollup.last = value
+            case .lastTime: rollup.lastTime = PrometheusRollupSource.nanoseconds(ofSeconds: value)
+            case .onlineMinutes: rollup.onlineMinutes = UInt64(clamping: Int64(saturating: value.rounded()))
+            }
+        }
+    }
+
+    /// The label that tells the parts of a combined query apart (``combine(_:budget:)``).
+    static let partLabel = "__fb_part"
+
+    /// `expressions` as few queries as the length budget allows: each part wrapped in
+    /// `label_replace(…, "__fb_part", "<index>", "", "")` and the parts joined with `or`, so that
+    /// one request answers every statistic of every field of a batch and each result series says
+    /// which part it answers. A part longer than the budget is a request of its own.
+    static func combine(_ expressions: [String], budget: Int) -> [(parts: Range<Int>, query: String)] {
+        var out: [(parts: Range<Int>, query: String)] = []
+        var start = 0
+        var query = ""
+        for (index, expression) in expressions.enumerated() {
+            let part = "label_replace(\(expression), \"\(partLabel)\", \"\(index)\", \"\", \"\")"
+            if !query.isEmpty, query.count + 4 + part.count > budget {
+                out.append((start..<index, query))
+                start = index
+                query = ""
+            }
+            query += query.isEmpty ? part : " or " + part
+        }
+        if !query.isEmpty { out.append((start..<expressions.count, query)) }
+        return out
+    }
+
+    /// The part a result series of a combined query answers, with that label removed.
+    static func part(of labels: inout [String: String], in parts: Range<Int>) -> Int? {
+        guard let text = labels.removeValue(forKey: partLabel), let index = Int(text), parts.contains(index) else { return nil }
+        return index
+    }
+
+    /// Each of `expressions` evaluated at the last millisecond of each period from `first` to
+    /// `last`, in as few requests as ``combine(_:budget:)`` makes: (part, labels, points).
+    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64) async throws -> [(part: Int, labels: [String: String], points: [(Int64, Double)])] {
+        var out: [(part: Int, labels: [String: String], points: [(Int64, Double)])] = []
+        for request in Self.combine(expressions, budget: settings.maxQueryLength) {
+            for (labels, points) in try await queryRange(request.query, first: first, last: last, period: period) {
+                var labels = labels
+                guard let part = Self.part(of: &labels, in: request.parts) else { continue }
+                out.append((part, labels, points))
+            }
+        }
+        return out
+    }
+
+    /// Each of `expressions` at `time`, combined like ``rangeParts(_:first:last:period:)``.
+    func instantParts(_ expressions: [String], time: String) async throws -> [(part: Int, labels: [String: String], value: Double)] {
+        var out: [(part: Int, labels: [String: String], value: Double)] = []
+        for request in Self.combine(expressions, budget: settings.maxQueryLength) {
+            for (labels, value) in try await query(request.query, time: time) {
+                var labels = labels
+                guard let part = Self.part(of: &labels, in: request.parts) else { continue }
+                out.append((part, labels, value))
+            }
+        }
+        return out
+    }
+
+    /// `query` evaluated at the last millisecond of each period from `first` to `last` (period
+    /// starts, Unix seconds): each result series' labels (without `__name__`) and (period start,
+    /// value) points.
+    func queryRange(_ query: String, first: Int64, last: Int64, period: Int64) async throws -> [(labels: [String: String], points: [(Int64, Double)])] {
+        let body = try await post("/api/v1/query_range", [
+            "query": query,
+            "start": Self.seconds(Double(first + period) - 0.001),
+            "end": Self.seconds(Double(last + period) - 0.001),
+            "step": "\(period)s",
+            // VictoriaMetrics aligns start and end to the step for its cache unless told not to.
+            "nocache": "1",
+        ])
+        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
+            throw StatsSourceError.malformed("query_range")
+        }
+        return try result.map { series in
+            var labels = series["metric"] as? [String: String] ?? [:]
+            labels.removeValue(forKey: "__name__")
+            guard let values = series["values"] as? [[Any]] else { throw StatsSourceError.malformed("query_range values") }
+            let points = try values.map { pair -> (Int64, Double) in
+                guard pair.count == 2, let time = (pair[0] as? NSNumber)?.doubleValue, let text = pair[1] as? String, let value = Double(text) else {
+                    throw StatsSourceError.malformed("query_range point")
+                }
+                // The evaluation time is the period's last millisecond.
+                return (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value)
+            }
+            return (labels, points)
+        }
+    }
+
+    /// `query` at `time`: each result series' labels (without `__name__`) and value.
+    func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
+        let body = try await post("/api/v1/query", ["query": query, "time": time, "nocache": "1"])
+        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
+            throw StatsSourceError.malformed("query")
+        }
+        return try result.map { series in
+            var labels = series["metric"] as? [String: String] ?? [:]
+            labels.removeValue(forKey: "__name__")
+            guard let pair = series["value"] as? [Any], pair.count == 2, let text = pair[1] as? String, let value = Double(text) else {
+                throw StatsSourceError.malformed("query value")
+            }
+            return (labels, value)
+        }
+    }
+
+    func get(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
+        let query = parameters.isEmpty ? "" : "?" + Self.form(parameters)
+        return try await execute(path) { endpoint in
+            var request = HTTPClientRequest(url: endpoint.url + path + query)
+            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            return request
+        }
+    }
+
+    func post(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
+        let body = Self.form(parameters)
+        return try await execute(path) { endpoint in
+            var request = HTTPClientRequest(url: endpoint.url + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            request.body = .bytes(ByteBuffer(string: body))
+            return request
+        }
+    }
+
+    /// Asks the preferred endpoint, and on a connection error, a timeout or a 5xx (429 too) the
+    /// next, within one request's timeout: each try may take half of what is left, the last all
+    /// of it. The endpoint that answers becomes the preferred one.
+    func execute(_ path: String, _ make: (Endpoint) -> HTTPClientRequest) async throws -> [String: Any] {
+        let endpoints = settings.endpoints
+        let first = min(max(0, preferred.load(ordering: .relaxed)), endpoints.count - 1)
+        let deadline = NIODeadline.now() + TimeAmount(settings.timeout)
+        var failures: [String] = []
+        for step in 0..<endpoints.count {
+            let index = (first + step) % endpoints.count
+            let left = deadline - .now()
+            let timeout = step == endpoints.count - 1 ? left : .nanoseconds(left.nanoseconds / 2)
+            switch try await attempt(make(endpoints[index]), path, timeout: timeout) {
+            case .answer(let object):
+                if index != first { preferred.store(index, ordering: .relaxed) }
+                return object
+            case .failed(let reason):
+                failures.append(endpoints.count > 1 ? "\(endpoints[index].url): \(reason)" : reason)
+            }
+        }
+        throw StatsSourceError.unavailable("\(path): " + failures.joined(separator: "; "))
+    }
+
+    enum Attempt {
+        case answer([String: Any])
+        /// Worth asking another endpoint.
+        case failed(String)
+    }
+
+    func attempt(_ request: HTTPClientRequest, _ path: String, timeout: TimeAmount) async throws -> Attempt {
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        countRequest()
+        do {
+            response = try await client.execute(request, timeout: max(timeout, .milliseconds(1)))
+            body = try await response.body.collect(upTo: 256 << 20)
+        } catch {
+            return .failed("\(error)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+        guard response.status == .ok, let object, object["status"] as? String == "success" else {
+            let reason = (object?["error"] as? String) ?? String(buffer: body).prefix(200).description
+            let failure = "answered HTTP \(response.status.code): \(reason.prefix(300))"
+            if response.status.code >= 500 || response.status == .tooManyRequests { return .failed(failure) }
+            throw StatsSourceError.refused(status: Int(response.status.code), "\(path) \(failure)")
+        }
+        return .answer(object)
+    }
+}
