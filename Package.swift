@@ -185,6 +185,7 @@ let package = Package(
             dependencies: [
                 "CollectorModel",
                 "RemoteWrite",
+                "RocksDB",
                 "Stats",
                 "TimeSeries",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

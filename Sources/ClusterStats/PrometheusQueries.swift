@@ -129,11 +129,16 @@ extension PrometheusRollupSource {
         }
     }
 
+    /// Names the stats route a request answers (what `flashback_stats_source_requests_total`
+    /// counts it under), for the TSDB's or a proxy's logs.
+    public static let routeHeader = "X-Flashback-Stats-Route"
+
     func get(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
         let query = parameters.isEmpty ? "" : "?" + Self.form(parameters)
         return try await execute(path) { endpoint in
             var request = HTTPClientRequest(url: endpoint.url + path + query)
             for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
             return request
         }
     }
@@ -145,6 +150,7 @@ extension PrometheusRollupSource {
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
             request.body = .bytes(ByteBuffer(string: body))
             return request
         }

@@ -66,6 +66,11 @@ public final class PrometheusRollupSource: RollupSource {
         public var maxQueryLength = 12_000
         /// Series asked about in one batched question (``RollupSource/batchSize``).
         public var batchSeries = 10_000
+        /// How long after its end a day is sealed: no replica accepts a sample of it any more
+        /// (`--max-sample-age`, the longest of any replica, plus an allowance for a delivery
+        /// backlog). Sealed days are read from the replica's cache; a later delivery for one
+        /// marks it (``LateDays``) and it is read again.
+        public var sealAfter: TimeInterval = 49 * 3600
         /// How often a known (organization, measurement)'s series list is refreshed (in the
         /// background; a request never waits for a refresh, only for the first lookup).
         public var seriesRefresh: TimeInterval = 30
@@ -85,6 +90,8 @@ public final class PrometheusRollupSource: RollupSource {
         var measurement: String
         /// Label matchers that select it with its metric name (everything but `__name__`).
         var labels: [String: String]
+        /// The labels as one comparable string (``canonical(_:)``).
+        var canonical: String
     }
 
     struct Table {
@@ -105,17 +112,32 @@ public final class PrometheusRollupSource: RollupSource {
     /// When each (organization, measurement)'s series were last looked up (``SeriesLookup``).
     let lookups = Mutex<[String: LookupState]>([:])
     /// Where `flashback_stats_source_requests_total{route}` is counted (`nil`: not counted).
-    private let metrics: (any MetricsFactory)?
+    let metrics: (any MetricsFactory)?
     private let requestCounters = Mutex<[String: Counter]>([:])
     public static let requestsMetric = "flashback_stats_source_requests_total"
 
+    /// Where sealed days are kept (`nil`: every day is asked of the TSDB).
+    let cache: SealedDayCache?
+    /// One fill of a group's sealed days at a time.
+    let fills = GroupGate()
+    /// Late deliveries seen.
+    let lateDays = LateDays()
+    /// The newest sealed day any group's cache holds (days since the epoch): what has been read
+    /// into the cache, for operators and tests.
+    public static let sealedThroughMetric = "flashback_stats_cache_sealed_through_day"
+    /// Days forgotten because a late delivery marked them, counted per mark.
+    public static let invalidationsMetric = "flashback_stats_cache_invalidations_total"
+    let sealedThrough = Mutex<Int64>(-1)
+
     /// `metrics`: where every HTTP request to the query API is counted by the stats route it
-    /// answers (``StatsRoute/current``).
-    public init(settings: Settings, client: HTTPClient, clock: @escaping @Sendable () -> Date = { Date() }, metrics: (any MetricsFactory)? = nil) {
+    /// answers (``StatsRoute/current``). `cache`: where the rollups of sealed days are kept.
+    public init(settings: Settings, client: HTTPClient, clock: @escaping @Sendable () -> Date = { Date() }, metrics: (any MetricsFactory)? = nil,
+                cache: SealedDayCache? = nil) {
         self.settings = settings
         self.client = client
         self.clock = clock
         self.metrics = metrics
+        self.cache = cache
     }
 
     /// Counts one HTTP request to the query API for the current stats route.
@@ -159,19 +181,33 @@ public final class PrometheusRollupSource: RollupSource {
         var out = [[[TimeSeriesStore.RollupRow]]](repeating: [[TimeSeriesStore.RollupRow]](repeating: [], count: fields.count), count: ids.count)
         guard !ids.isEmpty, end > start else { return out }
         let period: Int64 = perDay ? 86_400 : 60
-        let now = Int64(clock().timeIntervalSince1970)
+        let now = clock()
         var first = UnixTime(clamping: start).seconds / period * period
         let last = (UnixTime(clamping: end).seconds + period - 1) / period * period - period
         // Nothing older than the retention exists; asking for it would cost points.
-        first = max(first, (now - Int64(settings.retention)) / period * period)
+        first = max(first, (Int64(now.timeIntervalSince1970) - Int64(settings.retention)) / period * period)
         guard last >= first else { return out }
         let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
-        // One combined query per (organization and measurement) batch: every field and statistic.
         for batch in batches(ids) {
+            var liveFirst = first
+            // Sealed days from the cache when it keeps every asked statistic of every field.
+            if perDay, statistics.isSubset(of: Self.cachedStatistics), let sealed = try await sealedDays(batch, now: now),
+               let cached = sealed.fieldIDs(names), Int64(sealed.coverage.through) * 86_400 >= first {
+                let from = UInt32(clamping: first / 86_400)
+                let through = min(sealed.coverage.through, UInt32(clamping: last / 86_400))
+                for series in batch.series {
+                    guard let index = batch.positions[series.canonical], let id = cache?.existingSeriesID(group: sealed.group, canonical: series.canonical) else { continue }
+                    let rows = try cache?.rows(series: id, fields: cached, from: from, through: through) ?? []
+                    for (fieldIndex, fieldRows) in rows.enumerated() where names[fieldIndex] != nil { out[index][fieldIndex] = fieldRows }
+                }
+                liveFirst = (Int64(sealed.coverage.through) + 1) * 86_400
+            }
+            guard last >= liveFirst else { continue }
+            // The rest: one combined query, every field and statistic.
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
-            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: first, last: last, period: period)
+            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period)
             for (part, labels, points) in answers {
                 guard let index = batch.positions[Self.canonical(labels)] else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
@@ -181,7 +217,7 @@ public final class PrometheusRollupSource: RollupSource {
             }
             for (index, perField) in rollups {
                 for (fieldIndex, periods) in perField {
-                    out[index][fieldIndex] = periods.sorted { $0.key < $1.key }.map { TimeSeriesStore.RollupRow(start: $0.key, rollup: $0.value) }
+                    out[index][fieldIndex] += periods.sorted { $0.key < $1.key }.map { TimeSeriesStore.RollupRow(start: $0.key, rollup: $0.value) }
                 }
             }
         }
@@ -222,15 +258,40 @@ public final class PrometheusRollupSource: RollupSource {
         return parts
     }
 
-    /// See ``RollupSource/totals(series:fields:now:)``: the day rollups of the retention, summed.
+    /// See ``RollupSource/totals(series:fields:now:)``: the sealed days' totals from the cache
+    /// (two records a series), the open days' counts and sums in one instant query a batch.
     public func totals(series ids: [UInt64], fields: [UInt16], now: Date) async throws -> [[FieldTotal]] {
-        let end = UnixTime(clamping: now).adding(seconds: 86_400).seconds
-        let perSeries = try await rollups(series: ids, fields: fields, start: 0, end: end, perDay: true, statistics: [.count, .sum])
-        return perSeries.map { perField in
-            perField.map { rows in
-                rows.reduce(into: FieldTotal()) { $0.add($1.rollup) }
+        var out = [[FieldTotal]](repeating: [FieldTotal](repeating: FieldTotal(), count: fields.count), count: ids.count)
+        guard !ids.isEmpty, !fields.isEmpty else { return out }
+        let today = UnixTime(clamping: now).day
+        let firstDay = max(0, Int64((now.timeIntervalSince1970 - settings.retention) / 86_400))
+        guard today >= firstDay else { return out }
+        let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
+        for batch in batches(ids) {
+            var liveFrom = firstDay
+            if let sealed = try await sealedDays(batch, now: now), let cached = sealed.fieldIDs(names), Int64(sealed.coverage.through) >= firstDay {
+                for series in batch.series {
+                    guard let index = batch.positions[series.canonical], let id = cache?.existingSeriesID(group: sealed.group, canonical: series.canonical) else { continue }
+                    let totals = try cache?.totals(series: id, fields: cached, from: UInt32(firstDay), through: sealed.coverage.through) ?? []
+                    for (fieldIndex, total) in totals.enumerated() where names[fieldIndex] != nil { out[index][fieldIndex] = total }
+                }
+                liveFrom = Int64(sealed.coverage.through) + 1
+            }
+            guard today >= liveFrom else { continue }
+            // The open days as one window ending at today's last millisecond.
+            let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: [.count, .sum],
+                                   window: "\((today + 1 - liveFrom) * 86_400)s")
+            let matchers = batch.matchers(parts.count, settings.maxQueryLength)
+            var live: [Int: [Int: FieldRollup]] = [:]
+            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001)) {
+                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+                parts[part].stat.apply(value, to: &live[index, default: [:]][parts[part].field, default: Self.emptyRollup])
+            }
+            for (index, perField) in live {
+                for (fieldIndex, rollup) in perField { out[index][fieldIndex].add(rollup) }
             }
         }
+        return out
     }
 
     public func latest(series ids: [UInt64], fields: [UInt16], now: Date) async throws -> [LatestSample?] {

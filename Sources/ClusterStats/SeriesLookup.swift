@@ -83,7 +83,7 @@ extension PrometheusRollupSource {
                 let id = table.nextID
                 table.nextID += 1
                 table.ids[idKey] = id
-                table.series[id] = RemoteSeries(key: seriesKey, organization: organization, measurement: measurement, labels: labels)
+                table.series[id] = RemoteSeries(key: seriesKey, organization: organization, measurement: measurement, labels: labels, canonical: canonical)
                 table.byMeasurement[key, default: []].append(id)
             }
         }

@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 
 /// An HTTP proxy in front of a server (a TSDB's query API) that counts the requests it forwards
-/// by path: a test reads the count from `GET /-/count` at once, without waiting for anyone's
+/// by their `X-Flashback-Stats-Route` header (else by path): a test reads the count from `GET /-/count` at once, without waiting for anyone's
 /// metrics to refresh. A small Python `http.server`, stopped with the object.
 public final class CountingProxy: @unchecked Sendable {
     public let port: Int
@@ -34,7 +34,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         elif int(self.headers.get("Content-Length") or 0) > 0:
             data = self.rfile.read(int(self.headers["Content-Length"]))
-        with lock: counts[self.path.split("?")[0]] = counts.get(self.path.split("?")[0], 0) + 1
+        key = self.headers.get("X-Flashback-Stats-Route") or self.path.split("?")[0]
+        with lock: counts[key] = counts.get(key, 0) + 1
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection", "transfer-encoding")}
         try:
             with urllib.request.urlopen(urllib.request.Request(target + self.path, data=data, method=method, headers=headers), timeout=60) as r:
@@ -65,7 +66,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
     deinit { stop() }
 
-    /// Requests forwarded so far, by path.
+    /// Requests forwarded so far, by route header (else path).
     public func counts() async throws -> [String: Int] {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + "/-/count"), timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 1 << 20)

@@ -82,6 +82,17 @@ public final class VictoriaMetricsServer: @unchecked Sendable {
         _ = try await get("/internal/force_flush")
     }
 
+    /// Stores samples in Prometheus' text format (`/api/v1/import/prometheus`, timestamps in
+    /// milliseconds) directly, as a writer other than the collector would: the status code.
+    public func importPrometheus(_ lines: String) async throws -> Int {
+        var request = HTTPClientRequest(url: baseURL + "/api/v1/import/prometheus")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: lines))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return Int(response.status.code)
+    }
+
     /// Every raw sample of the series matching `selector` (`/api/v1/export`): labels, then
     /// (millisecond time, value) pairs in time order.
     public func export(_ selector: String) async throws -> [(labels: [String: String], samples: [(Int64, Double)])] {

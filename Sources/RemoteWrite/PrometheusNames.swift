@@ -57,3 +57,14 @@ public enum DerivedSeries {
         measurement == FleetSchema.NodeStatus.measurement && field == FleetSchema.NodeStatus.status
     }
 }
+
+/// The mark of a late delivery: a replica that forwards samples of a day that readers may
+/// already have sealed (its end more than the seal delay ago) adds, in the same request, one
+/// sample of `flashback:late_samples_day{day="<days since the epoch>"}` valued at the delivery
+/// time (Unix seconds). Readers look for new marks before they use their sealed-day caches and
+/// read that day and the ones after it from the TSDB again (docs/cluster.md). Only the oldest
+/// day of a request is marked: a reader forgets every day from the marked one on.
+public enum LateDayMark {
+    public static let metric = "flashback:late_samples_day"
+    public static let dayLabel = "day"
+}

@@ -58,6 +58,10 @@ public struct RemoteWriteEncoder {
         public var series: Int
         /// Bytes of the `WriteRequest` before compression.
         public var uncompressedBytes: Int
+        /// The oldest sample's time (milliseconds), `nil` without samples.
+        public var oldestMillis: Int64? = nil
+        /// The day it marks as delivered late (``LateDayMark``), if any.
+        public var markedDay: Int64? = nil
     }
 
     /// The outgoing series of a request, each with its samples.
@@ -71,11 +75,26 @@ public struct RemoteWriteEncoder {
     }
 
     /// The request for `entries`, serialized and compressed.
-    public mutating func encode(_ entries: [RemoteOutbox.Entry]) throws -> Encoded {
-        let collected = collect(entries)
+    /// With `lateDay`, the request also carries the mark of that day delivered late at
+    /// `lateDay.atMillis` (``LateDayMark``).
+    public mutating func encode(_ entries: [RemoteOutbox.Entry], lateDay: (day: Int64, atMillis: Int64)? = nil) throws -> Encoded {
+        var collected = collect(entries)
+        let oldest = collected.samples.lazy.map(\.timestamp).min()
+        if let lateDay { mark(lateDay, in: &collected) }
         let bytes = serialize(collected)
         return Encoded(body: Snappy.compress(bytes), samples: entries.reduce(0) { $0 + $1.samples },
-                       series: collected.slots.count, uncompressedBytes: bytes.count)
+                       series: collected.slots.count, uncompressedBytes: bytes.count, oldestMillis: oldest, markedDay: lateDay?.day)
+    }
+
+    /// Adds the late-delivery mark of `lateDay` to `collected`.
+    private mutating func mark(_ lateDay: (day: Int64, atMillis: Int64), in collected: inout Collected) {
+        var day = Prometheus_Label()
+        day.name = LateDayMark.dayLabel
+        day.value = String(lateDay.day)
+        slots.append(Slot(labels: Self.encodedLabels([day], name: LateDayMark.metric)))
+        collected.slots.append(Int32(slots.count - 1))
+        collected.ranges.append(collected.samples.count..<collected.samples.count + 1)
+        collected.samples.append((lateDay.atMillis, Double(lateDay.atMillis) / 1000))
     }
 
     /// The `WriteRequest` for `entries` as a receiver reads it (for tests).

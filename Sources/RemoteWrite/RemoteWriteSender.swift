@@ -92,6 +92,9 @@ public struct RemoteWriteSettings: Sendable {
     /// First wait after a retryable failure; doubled each time up to `maxBackoff`.
     public var minBackoff: Duration = .milliseconds(100)
     public var maxBackoff: Duration = .seconds(10)
+    /// How long after its end a day is sealed by the readers of the TSDB (`--stats-seal-after`):
+    /// a request with samples of a day older than that carries its ``LateDayMark``. `nil`: none.
+    public var lateAfter: TimeInterval? = nil
 
     /// The defaults, as documented on each property.
     public init() {}
@@ -164,7 +167,7 @@ public final class RemoteWriteSender: Service, Sendable {
                 if !woken { break }
                 continue
             }
-            let encoded: RemoteWriteEncoder.Encoded
+            var encoded: RemoteWriteEncoder.Encoded
             do {
                 encoded = try encoder.encode(entries)
             } catch {
@@ -177,6 +180,10 @@ public final class RemoteWriteSender: Service, Sendable {
             }
             // The same batch until the destination takes it or refuses it for good.
             while true {
+                // Samples of a day readers may have sealed go with the mark of that day.
+                if let late = lateDay(of: encoded), encoded.markedDay != late.day {
+                    encoded = (try? encoder.encode(entries, lateDay: late)) ?? encoded
+                }
                 let (outcome, detail, retryAfter) = await send(encoded)
                 metrics.samples[outcome]?.increment(by: encoded.samples)
                 if outcome == .retried {
@@ -210,6 +217,16 @@ public final class RemoteWriteSender: Service, Sendable {
                 break
             }
         }
+    }
+
+    /// The oldest day of `encoded` when it ended at least `settings.lateAfter` ago (readers
+    /// may have sealed it), with the time now in milliseconds.
+    func lateDay(of encoded: RemoteWriteEncoder.Encoded) -> (day: Int64, atMillis: Int64)? {
+        guard let lateAfter = settings.lateAfter, let oldest = encoded.oldestMillis else { return nil }
+        let day = oldest >= 0 ? oldest / 86_400_000 : (oldest - 86_399_999) / 86_400_000
+        let now = clock().timeIntervalSince1970
+        guard Double(day + 1) * 86_400 + lateAfter <= now else { return nil }
+        return (day, Int64((now * 1000).rounded(.down)))
     }
 
     /// Sends one request: the outcome, a short reason for logs, and the receiver's `Retry-After`.

@@ -189,6 +189,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.statsSource.help)
     var statsSource: String?
 
+    @Option(name: .long, help: Settings.statsSealAfter.help)
+    var statsSealAfter: Int?
+
     @Option(name: .long, help: Settings.statsSourceBearerTokenFile.help)
     var statsSourceBearerTokenFile: String?
 
@@ -302,7 +305,9 @@ struct ServeCommand: AsyncParsableCommand {
               bodyLimit >= 1024 else {
             throw ValidationError("max-sample-age and max-series-per-org must be positive, max-fields-per-org from 1 to 65535 and max-body-size at least 1024")
         }
-        let (remoteDestinations, remoteSettings, maxBacklog) = try remoteWrite(source)
+        var (remoteDestinations, remoteSettings, maxBacklog) = try remoteWrite(source)
+        // Samples of a day readers may have sealed go with its late-delivery mark.
+        remoteSettings.lateAfter = try sealAfter(source, timeSeries: timeSeries)
         timeSeries.remoteWriteDestinations = remoteDestinations.map(\.name)
         timeSeries.remoteWriteMaxBacklogBytes = maxBacklog
         timeSeries.dayRetention = TimeInterval(dayRetentionSeconds)
@@ -373,7 +378,19 @@ struct ServeCommand: AsyncParsableCommand {
         settings.fallbacks = endpoints.dropFirst().map { PrometheusRollupSource.Endpoint(url: $0.url, headers: $0.headers) }
         settings.retention = dayRetention
         settings.latestLookback = timeSeries.maxSampleAge + 2 * 3600
+        settings.sealAfter = try sealAfter(source, timeSeries: timeSeries)
         return settings
+    }
+
+    /// `--stats-seal-after` (0: `--max-sample-age` + 1 h). Shorter than some replica's
+    /// `--max-sample-age` is allowed: samples it accepts for sealed days carry their mark.
+    private func sealAfter(_ source: SettingsSource, timeSeries: TimeSeriesSettings) throws -> TimeInterval {
+        let configured = try source.value(Settings.statsSealAfter, flag: statsSealAfter)
+        let seconds = configured == 0 ? Int(timeSeries.maxSampleAge) + 3600 : configured
+        guard (3600...400 * 86_400).contains(seconds) else {
+            throw ValidationError("stats-seal-after must be from 3600 seconds to 400 days")
+        }
+        return TimeInterval(seconds)
     }
 
     /// The contents of the token file `setting` names, if any.
@@ -547,7 +564,10 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, lineLimits: settings.lineLimits, statsSettings: settings.stats, metricsRegistry: metricsRegistry,
             metricsToken: settings.metricsToken, nodeEnvironment: settings.nodeEnvironment,
             nodeEnvironmentPlaintext: settings.nodeEnvironmentPlaintext, controlPlane: controlPlane.health,
-            statsSource: settings.statsSource.map { PrometheusRollupSource(settings: $0, client: remoteClient, metrics: metricsRegistry) }, admin: admin)
+            statsSource: try settings.statsSource.map {
+                PrometheusRollupSource(settings: $0, client: remoteClient, metrics: metricsRegistry,
+                                       cache: try SealedDayCache(path: (settings.dataDirectory as NSString).appendingPathComponent("stats-cache")))
+            }, admin: admin)
         let http = HTTPListenerService(
             CollectorApplication.make(dependencies, address: settings.httpAddress, logger: logger),
             address: settings.httpAddress)

@@ -170,6 +170,10 @@ enum Settings {
         "stats-source",
         "Prometheus query API the stats are read from in cluster mode (the TSDB remote write fills: VictoriaMetrics http://host:8428, vmselect …/select/0/prometheus, Mimir …/prometheus, Thanos Query, Prometheus); basic auth as http(s)://user:password@host/…; several comma-separated URLs for an HA pair answering for the same data (the first preferred; a connection error, timeout or 5xx moves to the next)",
         shown: "none, the local store")
+    static let statsSealAfter = Setting(
+        "stats-seal-after", default: 0,
+        "Seconds after its end a day is sealed in cluster mode: stats read its rollups from the replica's cache (data-dir/stats-cache), and a replica that forwards samples of an older day marks it so readers read it again; give every replica the same value; shorter than a replica's --max-sample-age costs re-reads of the days it marks",
+        shown: "0 = max-sample-age + 3600")
     static let statsSourceBearerTokenFile = Setting<String?>("stats-source-bearer-token-file", "File holding a bearer token sent to the stats source")
     static let statsSourceHeader = Setting<[String]>(
         "stats-source-header", default: [], "Extra 'Name: value' header sent to the stats source, e.g. 'X-Scope-OrgID: fleet' (repeatable)", shown: "none")
