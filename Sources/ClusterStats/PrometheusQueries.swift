@@ -95,37 +95,20 @@ extension PrometheusRollupSource {
             // VictoriaMetrics aligns start and end to the step for its cache unless told not to.
             "nocache": "1",
         ])
-        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
-            throw StatsSourceError.malformed("query_range")
-        }
-        return try result.map { series in
-            var labels = series["metric"] as? [String: String] ?? [:]
-            labels.removeValue(forKey: "__name__")
-            guard let values = series["values"] as? [[Any]] else { throw StatsSourceError.malformed("query_range values") }
-            let points = try values.map { pair -> (Int64, Double) in
-                guard pair.count == 2, let time = (pair[0] as? NSNumber)?.doubleValue, let text = pair[1] as? String, let value = Double(text) else {
-                    throw StatsSourceError.malformed("query_range point")
-                }
-                // The evaluation time is the period's last millisecond.
-                return (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value)
-            }
-            return (labels, points)
+        let answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: "query_range") }
+        return answer.series.map { series in
+            // The evaluation time is the period's last millisecond.
+            (series.labels, series.points.map { time, value in (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value) })
         }
     }
 
     /// `query` at `time`: each result series' labels (without `__name__`) and value.
     func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
         let body = try await post("/api/v1/query", ["query": query, "time": time, "nocache": "1"])
-        guard let data = body["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else {
-            throw StatsSourceError.malformed("query")
-        }
-        return try result.map { series in
-            var labels = series["metric"] as? [String: String] ?? [:]
-            labels.removeValue(forKey: "__name__")
-            guard let pair = series["value"] as? [Any], pair.count == 2, let text = pair[1] as? String, let value = Double(text) else {
-                throw StatsSourceError.malformed("query value")
-            }
-            return (labels, value)
+        let answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: "query") }
+        return try answer.series.map { series in
+            guard let point = series.points.first else { throw StatsSourceError.malformed("query value") }
+            return (series.labels, point.1)
         }
     }
 
@@ -133,17 +116,24 @@ extension PrometheusRollupSource {
     /// counts it under), for the TSDB's or a proxy's logs.
     public static let routeHeader = "X-Flashback-Stats-Route"
 
+    /// `GET path` answered as a JSON object whose `status` is `success`.
     func get(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
         let query = parameters.isEmpty ? "" : "?" + Self.form(parameters)
-        return try await execute(path) { endpoint in
+        let body = try await execute(path) { endpoint in
             var request = HTTPClientRequest(url: endpoint.url + path + query)
             for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
             request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
             return request
         }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
+              object["status"] as? String == "success" else {
+            throw StatsSourceError.malformed(path)
+        }
+        return object
     }
 
-    func post(_ path: String, _ parameters: [String: String]) async throws -> [String: Any] {
+    /// `POST path` with a form body: the answer's bytes (an HTTP 200).
+    func post(_ path: String, _ parameters: [String: String]) async throws -> ByteBuffer {
         let body = Self.form(parameters)
         return try await execute(path) { endpoint in
             var request = HTTPClientRequest(url: endpoint.url + path)
@@ -159,7 +149,7 @@ extension PrometheusRollupSource {
     /// Asks the preferred endpoint, and on a connection error, a timeout or a 5xx (429 too) the
     /// next, within one request's timeout: each try may take half of what is left, the last all
     /// of it. The endpoint that answers becomes the preferred one.
-    func execute(_ path: String, _ make: (Endpoint) -> HTTPClientRequest) async throws -> [String: Any] {
+    func execute(_ path: String, _ make: (Endpoint) -> HTTPClientRequest) async throws -> ByteBuffer {
         let endpoints = settings.endpoints
         let first = min(max(0, preferred.load(ordering: .relaxed)), endpoints.count - 1)
         let deadline = NIODeadline.now() + TimeAmount(settings.timeout)
@@ -180,7 +170,7 @@ extension PrometheusRollupSource {
     }
 
     enum Attempt {
-        case answer([String: Any])
+        case answer(ByteBuffer)
         /// Worth asking another endpoint.
         case failed(String)
     }
@@ -195,13 +185,15 @@ extension PrometheusRollupSource {
         } catch {
             return .failed("\(error)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
-        guard response.status == .ok, let object, object["status"] as? String == "success" else {
+        // A 200 is read by the caller (the query answers in one pass); an error answer's reason
+        // goes into the message.
+        guard response.status == .ok else {
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
             let reason = (object?["error"] as? String) ?? String(buffer: body).prefix(200).description
             let failure = "answered HTTP \(response.status.code): \(reason.prefix(300))"
             if response.status.code >= 500 || response.status == .tooManyRequests { return .failed(failure) }
             throw StatsSourceError.refused(status: Int(response.status.code), "\(path) \(failure)")
         }
-        return .answer(object)
+        return .answer(body)
     }
 }

@@ -2,6 +2,7 @@ import CollectorTesting
 import Testing
 import TimeSeries
 @testable import ClusterStats
+import Stats
 
 /// The replica's cache of sealed days: totals over any day range are the difference of two
 /// running totals, ranges read back what was stored, invalidation forgets from a day on, and
@@ -79,5 +80,45 @@ struct SealedDayCacheTests {
         #expect(PrometheusRollupSource.part(of: &labels, in: 0..<5) == 3 && labels == ["bucket": "b"])
         var foreign = ["__fb_part": "7"]
         #expect(PrometheusRollupSource.part(of: &foreign, in: 0..<5) == nil)
+    }
+}
+
+/// The one-pass reader of query answers: the shapes of `query` and `query_range`, escapes, and
+/// hostile bytes refused without a trap.
+@Suite("Cluster stats: query answers read in one pass")
+struct QueryAnswerTests {
+    static let matrix = #"""
+    {"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"m","bucket":"b\"1\\ é\u00e9\ud83d\ude00","__fb_part":"2"},"values":[[1796601599.999,"5"],[1796687999.999,"+Inf"],[1.5e3,"-2.5e-3"]]},{"metric":{},"values":[]}]},"stats":{"seriesFetched":"3","executionTimeMsec":0}}
+    """#
+
+    func read(_ text: String) throws -> QueryAnswer {
+        try Array(text.utf8).withUnsafeBytes { try QueryAnswer($0, what: "test") }
+    }
+
+    @Test func matricesAndVectorsReadAsTheyAre() throws {
+        let answer = try read(Self.matrix)
+        #expect(answer.series.count == 2)
+        #expect(answer.series[0].labels == ["bucket": "b\"1\\ éé😀", "__fb_part": "2"])
+        #expect(answer.series[0].points.map(\.0) == [1796601599.999, 1796687999.999, 1500])
+        #expect(answer.series[0].points.map(\.1) == [5, .infinity, -0.0025])
+        #expect(answer.series[1].labels.isEmpty && answer.series[1].points.isEmpty)
+        let vector = try read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},"value":[17,"NaN"]}]}}"#)
+        #expect(vector.series.count == 1 && vector.series[0].points.count == 1 && vector.series[0].points[0].1.isNaN)
+    }
+
+    @Test func damagedAnswersAreRefusedNotTrapped() throws {
+        #expect(throws: StatsSourceError.self) { try read(#"{"status":"error","error":"x"}"#) }
+        #expect(throws: StatsSourceError.self) { try read("<html>bad gateway</html>") }
+        #expect(throws: StatsSourceError.self) { try read(String(repeating: "[", count: 10_000)) }
+        // Every truncation of a valid answer, and every single-byte change, reads or throws.
+        let bytes = Array(Self.matrix.utf8)
+        for end in 0..<bytes.count {
+            _ = try? Array(bytes[..<end]).withUnsafeBytes { try QueryAnswer($0, what: "test") }
+        }
+        for index in stride(from: 0, to: bytes.count, by: 3) {
+            var changed = bytes
+            changed[index] = [0x22, 0x5C, 0x7B, 0x5D, 0x2C, 0x00, 0xFF][index % 7]
+            _ = try? changed.withUnsafeBytes { try QueryAnswer($0, what: "test") }
+        }
     }
 }
