@@ -58,10 +58,10 @@ extension PrometheusRollupSource {
 
     /// Each of `expressions` evaluated at the last millisecond of each period from `first` to
     /// `last`, in as few requests as ``combine(_:budget:)`` makes: (part, labels, points).
-    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64) async throws -> [(part: Int, labels: [String: String], points: [(Int64, Double)])] {
+    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [(part: Int, labels: [String: String], points: [(Int64, Double)])] {
         var out: [(part: Int, labels: [String: String], points: [(Int64, Double)])] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            for (labels, points) in try await queryRange(request.query, first: first, last: last, period: period) {
+            for (labels, points) in try await queryRange(request.query, first: first, last: last, period: period, memo: memo) {
                 var labels = labels
                 guard let part = Self.part(of: &labels, in: request.parts) else { continue }
                 out.append((part, labels, points))
@@ -71,10 +71,10 @@ extension PrometheusRollupSource {
     }
 
     /// Each of `expressions` at `time`, combined like ``rangeParts(_:first:last:period:)``.
-    func instantParts(_ expressions: [String], time: String) async throws -> [(part: Int, labels: [String: String], value: Double)] {
+    func instantParts(_ expressions: [String], time: String, memo: Bool = false) async throws -> [(part: Int, labels: [String: String], value: Double)] {
         var out: [(part: Int, labels: [String: String], value: Double)] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            for (labels, value) in try await query(request.query, time: time) {
+            for (labels, value) in try await query(request.query, time: time, memo: memo) {
                 var labels = labels
                 guard let part = Self.part(of: &labels, in: request.parts) else { continue }
                 out.append((part, labels, value))
@@ -86,8 +86,8 @@ extension PrometheusRollupSource {
     /// `query` evaluated at the last millisecond of each period from `first` to `last` (period
     /// starts, Unix seconds): each result series' labels (without `__name__`) and (period start,
     /// value) points.
-    func queryRange(_ query: String, first: Int64, last: Int64, period: Int64) async throws -> [(labels: [String: String], points: [(Int64, Double)])] {
-        let body = try await post("/api/v1/query_range", [
+    func queryRange(_ query: String, first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [(labels: [String: String], points: [(Int64, Double)])] {
+        let body = try await post("/api/v1/query_range", memo: memo, [
             "query": query,
             "start": Self.seconds(Double(first + period) - 0.001),
             "end": Self.seconds(Double(last + period) - 0.001),
@@ -103,8 +103,8 @@ extension PrometheusRollupSource {
     }
 
     /// `query` at `time`: each result series' labels (without `__name__`) and value.
-    func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
-        let body = try await post("/api/v1/query", ["query": query, "time": time, "nocache": "1"])
+    func query(_ query: String, time: String, memo: Bool = false) async throws -> [([String: String], Double)] {
+        let body = try await post("/api/v1/query", memo: memo, ["query": query, "time": time, "nocache": "1"])
         let answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: "query") }
         return try answer.series.map { series in
             guard let point = series.points.first else { throw StatsSourceError.malformed("query value") }
@@ -132,17 +132,41 @@ extension PrometheusRollupSource {
         return object
     }
 
-    /// `POST path` with a form body: the answer's bytes (an HTTP 200).
-    func post(_ path: String, _ parameters: [String: String]) async throws -> ByteBuffer {
+    /// `POST path` with a form body: the answer's bytes (an HTTP 200). With `memo`, an answer
+    /// of the same request kept in ``AnswerMemo`` is used while it is young enough.
+    func post(_ path: String, memo: Bool = false, _ parameters: [String: String]) async throws -> ByteBuffer {
         let body = Self.form(parameters)
-        return try await execute(path) { endpoint in
-            var request = HTTPClientRequest(url: endpoint.url + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-            request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
-            request.body = .bytes(ByteBuffer(string: body))
-            return request
+        let fetch = { [self] () async throws -> ByteBuffer in
+            try await execute(path) { endpoint in
+                var request = HTTPClientRequest(url: endpoint.url + path)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+                request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
+                request.body = .bytes(ByteBuffer(string: body))
+                return request
+            }
+        }
+        guard memo else { return try await fetch() }
+        let key = path + "?" + body
+        switch answers.lookup(key) {
+        case .fresh(let kept):
+            return kept
+        case .stale(let kept, let refresh):
+            if refresh {
+                Task {
+                    do {
+                        answers.store(key, try await fetch())
+                    } catch {
+                        answers.refreshFailed(key)
+                    }
+                }
+            }
+            return kept
+        case .missing:
+            let fetched = try await fetch()
+            answers.store(key, fetched)
+            return fetched
         }
     }
 

@@ -71,6 +71,9 @@ public final class PrometheusRollupSource: RollupSource {
         /// backlog). Sealed days are read from the replica's cache; a later delivery for one
         /// marks it (``LateDays``) and it is read again.
         public var sealAfter: TimeInterval = 49 * 3600
+        /// How long an answer of the open days (totals, day rows) is used again: a dashboard
+        /// polling every few seconds costs the TSDB one query per this long (0: never kept).
+        public var answerTTL: TimeInterval = 10
         /// How often a known (organization, measurement)'s series list is refreshed (in the
         /// background; a request never waits for a refresh, only for the first lookup).
         public var seriesRefresh: TimeInterval = 30
@@ -122,6 +125,8 @@ public final class PrometheusRollupSource: RollupSource {
     let fills = GroupGate()
     /// Late deliveries seen.
     let lateDays = LateDays()
+    /// Day-aligned answers kept for ``Settings/answerTTL``.
+    let answers: AnswerMemo
     /// The newest sealed day any group's cache holds (days since the epoch): what has been read
     /// into the cache, for operators and tests.
     public static let sealedThroughMetric = "flashback_stats_cache_sealed_through_day"
@@ -138,6 +143,7 @@ public final class PrometheusRollupSource: RollupSource {
         self.clock = clock
         self.metrics = metrics
         self.cache = cache
+        self.answers = AnswerMemo(ttl: .milliseconds(Int64(settings.answerTTL * 1000)))
     }
 
     /// Counts one HTTP request to the query API for the current stats route.
@@ -207,7 +213,7 @@ public final class PrometheusRollupSource: RollupSource {
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
-            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period)
+            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: perDay)
             for (part, labels, points) in answers {
                 guard let index = batch.positions[Self.canonical(labels)] else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
@@ -283,7 +289,8 @@ public final class PrometheusRollupSource: RollupSource {
                                    window: "\((today + 1 - liveFrom) * 86_400)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var live: [Int: [Int: FieldRollup]] = [:]
-            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001)) {
+            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001),
+                                                                memo: true) {
                 guard let index = batch.positions[Self.canonical(labels)] else { continue }
                 parts[part].stat.apply(value, to: &live[index, default: [:]][parts[part].field, default: Self.emptyRollup])
             }
@@ -346,7 +353,7 @@ public final class PrometheusRollupSource: RollupSource {
         }
         return groups.values.compactMap { members in
             guard let sample = known[members[0]] else { return nil }
-            let positions = Dictionary(members.compactMap { index in known[index].map { (Self.canonical($0.labels), index) } },
+            let positions = Dictionary(members.compactMap { index in known[index].map { ($0.canonical, index) } },
                                        uniquingKeysWith: { first, _ in first })
             return Batch(sample: sample, positions: positions, series: members.compactMap { known[$0] })
         }

@@ -76,9 +76,9 @@ struct ClusterStatsTests {
         // Every request to the TSDB is counted by the stats route it answers: B's counters add up
         // to VictoriaMetrics' own count of query requests (B is the only one asking; its
         // `/metrics` is refreshed about once a second, so it is polled).
-        let counter = #"flashback_stats_source_requests_total{route="/bucket/stats"}"#
+        let counter = #"flashback_stats_source_requests_total{route="/stats/nodes/minute"}"#
         let countedBefore = try await RemoteWriteIntegrationTests.metric(b, counter, auth: auth) ?? 0
-        #expect(try await b.get("/bucket/stats", headers: auth).status == 200)
+        #expect(try await b.get("/stats/nodes/minute", headers: auth).status == 200)
         #expect(try await RemoteWriteIntegrationTests.metric(b, counter, auth: auth) ?? 0 > countedBefore)
         var counted = 0.0
         var asked = 0.0
@@ -99,7 +99,9 @@ struct ClusterStatsTests {
             let answer = try await b.get(path, headers: auth + [("Content-Type", "application/json")], method: method, body: body)
             #expect(answer.status == 200, "\(path): \(answer.body)")
             let asked = (try await proxy.counts()[route] ?? 0) - before
-            #expect(asked >= 1 && asked <= 3, "\(method) \(path) made \(asked) requests to the TSDB")
+            // Day-aligned answers (totals, day rows) asked within 10 s come from the answer memo.
+            let dayAligned = route.hasSuffix("daily") || route.hasSuffix("/stats") && !route.hasPrefix("/stats/")
+            #expect(asked <= 3 && (dayAligned || asked >= 1), "\(method) \(path) made \(asked) requests to the TSDB")
         }
 
         // The cluster dashboard reads the fleet from the TSDB: every panel's query evaluates
@@ -309,10 +311,11 @@ struct ClusterStatsTests {
         #expect(cached)
         #expect(try await RemoteWriteIntegrationTests.metric(b, "flashback_stats_cache_invalidations_total", auth: auth) ?? 0 >= 1)
         #expect(try await answers(b) == reference)
-        // Sealed days are not asked again: a day range costs one request, for the open days.
+        // Sealed days are not asked again: a day range costs at most one request, for the open
+        // days (none while the answer memo holds it).
         let before = try await proxy.counts()["/stats/daily"] ?? 0
         #expect(try await b.get("/stats/daily?startDate=\(start)", headers: auth).body == reference[3])
-        #expect((try await proxy.counts()["/stats/daily"] ?? 0) - before == 1)
+        #expect((try await proxy.counts()["/stats/daily"] ?? 0) - before <= 1)
 
         // Behind the replicas' backs, a sample for day -6 (sealed): B answers from its cache.
         let today = Int64((now / 86_400).rounded(.down))

@@ -2,6 +2,7 @@ import CollectorTesting
 import Testing
 import TimeSeries
 @testable import ClusterStats
+import NIOCore
 import Stats
 
 /// The replica's cache of sealed days: totals over any day range are the difference of two
@@ -120,5 +121,38 @@ struct QueryAnswerTests {
             changed[index] = [0x22, 0x5C, 0x7B, 0x5D, 0x2C, 0x00, 0xFF][index % 7]
             _ = try? changed.withUnsafeBytes { try QueryAnswer($0, what: "test") }
         }
+    }
+}
+
+/// Day-aligned answers kept a few seconds: fresh, then stale with one refresher, then gone;
+/// the byte budget evicts the oldest.
+@Suite("Cluster stats: the answer memo")
+struct AnswerMemoTests {
+    @Test func freshThenStaleWithOneRefresherThenGone() {
+        let memo = AnswerMemo(ttl: .seconds(10), maxAge: .seconds(60), maxBytes: 1 << 20)
+        let start = ContinuousClock.now
+        if case .missing = memo.lookup("q", now: start) {} else { Issue.record("an empty memo answered") }
+        memo.store("q", ByteBuffer(string: "one"), now: start)
+        if case .fresh(let body) = memo.lookup("q", now: start + .seconds(9)) { #expect(String(buffer: body) == "one") } else { Issue.record("not fresh") }
+        guard case .stale(_, let first) = memo.lookup("q", now: start + .seconds(11)),
+              case .stale(_, let second) = memo.lookup("q", now: start + .seconds(12)) else {
+            Issue.record("not stale")
+            return
+        }
+        #expect(first && !second)
+        memo.refreshFailed("q")
+        if case .stale(_, let again) = memo.lookup("q", now: start + .seconds(13)) { #expect(again) } else { Issue.record("not stale") }
+        if case .missing = memo.lookup("q", now: start + .seconds(61)) {} else { Issue.record("kept past its age") }
+        let none = AnswerMemo(ttl: .zero)
+        none.store("q", ByteBuffer(string: "x"))
+        if case .missing = none.lookup("q") {} else { Issue.record("a zero TTL kept an answer") }
+    }
+
+    @Test func theByteBudgetEvictsTheOldest() {
+        let memo = AnswerMemo(ttl: .seconds(10), maxAge: .seconds(60), maxBytes: 400)
+        let start = ContinuousClock.now
+        for index in 0..<5 { memo.store("q\(index)", ByteBuffer(repeating: 1, count: 100), now: start + .milliseconds(Int64(index))) }
+        if case .missing = memo.lookup("q0", now: start + .seconds(1)) {} else { Issue.record("the oldest was kept") }
+        if case .fresh = memo.lookup("q4", now: start + .seconds(1)) {} else { Issue.record("the newest was evicted") }
     }
 }

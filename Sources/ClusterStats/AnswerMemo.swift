@@ -1,0 +1,77 @@
+import NIOCore
+import Synchronization
+
+/// Answers of day-aligned queries kept for a few seconds: the open days' totals and day rows of a
+/// group are the same query, with the same times, for every stats request of a day, so a
+/// dashboard polling `/bucket/stats` or `/stats/daily` asks the TSDB at most once per
+/// ``ttl``. A stale answer (up to ``maxAge``) is given while one refresh runs in the background;
+/// older ones are not used. Answers of the open days are therefore at most ``ttl`` plus one
+/// refresh behind the TSDB (docs/cluster.md); minute queries, whose times move with the clock,
+/// are never kept.
+final class AnswerMemo: Sendable {
+    struct Entry {
+        var body: ByteBuffer
+        var fetched: ContinuousClock.Instant
+        var refreshing = false
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var bytes = 0
+    }
+
+    let ttl: Duration
+    let maxAge: Duration
+    let maxBytes: Int
+    private let state = Mutex(State())
+
+    init(ttl: Duration = .seconds(10), maxAge: Duration = .seconds(60), maxBytes: Int = 256 << 20) {
+        self.ttl = ttl
+        self.maxAge = maxAge
+        self.maxBytes = maxBytes
+    }
+
+    enum Lookup {
+        case fresh(ByteBuffer)
+        /// Stale: answer with it; `refresh` is true for the one caller that should refresh it.
+        case stale(ByteBuffer, refresh: Bool)
+        case missing
+    }
+
+    func lookup(_ key: String, now: ContinuousClock.Instant = .now) -> Lookup {
+        guard ttl > .zero else { return .missing }
+        return state.withLock { state in
+            guard var entry = state.entries[key] else { return .missing }
+            let age = now - entry.fetched
+            if age < ttl { return .fresh(entry.body) }
+            guard age < maxAge else { return .missing }
+            let refresh = !entry.refreshing
+            entry.refreshing = true
+            state.entries[key] = entry
+            return .stale(entry.body, refresh: refresh)
+        }
+    }
+
+    func store(_ key: String, _ body: ByteBuffer, now: ContinuousClock.Instant = .now) {
+        guard ttl > .zero, body.readableBytes <= maxBytes / 4 else { return }
+        state.withLock { state in
+            if let old = state.entries[key] { state.bytes -= old.body.readableBytes }
+            // Entries past their age first, then any, until the new one fits.
+            if state.bytes + body.readableBytes > maxBytes {
+                state.entries = state.entries.filter { now - $0.value.fetched < maxAge }
+                state.bytes = state.entries.values.reduce(0) { $0 + $1.body.readableBytes }
+                while state.bytes + body.readableBytes > maxBytes, let oldest = state.entries.min(by: { $0.value.fetched < $1.value.fetched }) {
+                    state.bytes -= oldest.value.body.readableBytes
+                    state.entries.removeValue(forKey: oldest.key)
+                }
+            }
+            state.entries[key] = Entry(body: body, fetched: now)
+            state.bytes += body.readableBytes
+        }
+    }
+
+    /// A refresh that failed: the next caller tries again.
+    func refreshFailed(_ key: String) {
+        state.withLock { $0.entries[key]?.refreshing = false }
+    }
+}
