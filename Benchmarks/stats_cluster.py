@@ -276,6 +276,9 @@ def main():
             shown = path if "bucketId=" not in path and bucket not in path else path.replace(bucket, "<one>")
             print(f"| {days} d | `{method} {shown.split('?startDate')[0]}` | {e50:.1f} / {e99:.1f} | {q50:.1f} / {q99:.1f} | "
                   f"{q50 / e50:.2f} / {q99 / e99:.2f} | {asked:.1f} | {same} |", flush=True)
+        if os.environ.get("STATS_CLUSTER_PAUSE"):
+            print(f"<!-- paused: reader on port {reader.port}, pid {reader.process.pid}; auth {auth} -->", flush=True)
+            input()
         for process in (embedded, writer, reader):
             process.stop()
         vm.terminate()

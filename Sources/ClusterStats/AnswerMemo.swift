@@ -1,4 +1,3 @@
-import NIOCore
 import Synchronization
 
 /// Answers of day-aligned queries kept for a few seconds: the open days' totals and day rows of a
@@ -10,7 +9,9 @@ import Synchronization
 /// are never kept.
 final class AnswerMemo: Sendable {
     struct Entry {
-        var body: ByteBuffer
+        var answer: QueryAnswer
+        /// About what it takes in memory.
+        var bytes: Int
         var fetched: ContinuousClock.Instant
         var refreshing = false
     }
@@ -32,9 +33,9 @@ final class AnswerMemo: Sendable {
     }
 
     enum Lookup {
-        case fresh(ByteBuffer)
+        case fresh(QueryAnswer)
         /// Stale: answer with it; `refresh` is true for the one caller that should refresh it.
-        case stale(ByteBuffer, refresh: Bool)
+        case stale(QueryAnswer, refresh: Bool)
         case missing
     }
 
@@ -43,30 +44,31 @@ final class AnswerMemo: Sendable {
         return state.withLock { state in
             guard var entry = state.entries[key] else { return .missing }
             let age = now - entry.fetched
-            if age < ttl { return .fresh(entry.body) }
+            if age < ttl { return .fresh(entry.answer) }
             guard age < maxAge else { return .missing }
             let refresh = !entry.refreshing
             entry.refreshing = true
             state.entries[key] = entry
-            return .stale(entry.body, refresh: refresh)
+            return .stale(entry.answer, refresh: refresh)
         }
     }
 
-    func store(_ key: String, _ body: ByteBuffer, now: ContinuousClock.Instant = .now) {
-        guard ttl > .zero, body.readableBytes <= maxBytes / 4 else { return }
+    func store(_ key: String, _ answer: QueryAnswer, now: ContinuousClock.Instant = .now) {
+        let size = answer.estimatedBytes
+        guard ttl > .zero, size <= maxBytes / 4 else { return }
         state.withLock { state in
-            if let old = state.entries[key] { state.bytes -= old.body.readableBytes }
-            // Entries past their age first, then any, until the new one fits.
-            if state.bytes + body.readableBytes > maxBytes {
+            if let old = state.entries[key] { state.bytes -= old.bytes }
+            // Entries past their age first, then the oldest, until the new one fits.
+            if state.bytes + size > maxBytes {
                 state.entries = state.entries.filter { now - $0.value.fetched < maxAge }
-                state.bytes = state.entries.values.reduce(0) { $0 + $1.body.readableBytes }
-                while state.bytes + body.readableBytes > maxBytes, let oldest = state.entries.min(by: { $0.value.fetched < $1.value.fetched }) {
-                    state.bytes -= oldest.value.body.readableBytes
+                state.bytes = state.entries.values.reduce(0) { $0 + $1.bytes }
+                while state.bytes + size > maxBytes, let oldest = state.entries.min(by: { $0.value.fetched < $1.value.fetched }) {
+                    state.bytes -= oldest.value.bytes
                     state.entries.removeValue(forKey: oldest.key)
                 }
             }
-            state.entries[key] = Entry(body: body, fetched: now)
-            state.bytes += body.readableBytes
+            state.entries[key] = Entry(answer: answer, bytes: size, fetched: now)
+            state.bytes += size
         }
     }
 

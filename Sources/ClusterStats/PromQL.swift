@@ -11,6 +11,8 @@ extension PrometheusRollupSource {
         let organizationOnly = "{\(PrometheusNames.organizationLabel)=\"\(escape(organization))\"}"
         let buckets = Set(series.compactMap { $0.labels[FleetSchema.Tag.bucket] })
         guard !buckets.isEmpty, series.allSatisfy({ $0.labels[FleetSchema.Tag.bucket] != nil }) else { return organizationOnly }
+        // Too long even before escaping: not built.
+        guard buckets.reduce(organizationOnly.count + 16, { $0 + $1.utf8.count + 1 }) <= budget else { return organizationOnly }
         let narrowed = organizationOnly.dropLast()
             + ",\(FleetSchema.Tag.bucket)=~\"\(escape(buckets.sorted().map(regexEscape).joined(separator: "|")))\"}"
         return narrowed.count <= budget ? String(narrowed) : organizationOnly

@@ -57,58 +57,79 @@ extension PrometheusRollupSource {
     }
 
     /// Each of `expressions` evaluated at the last millisecond of each period from `first` to
-    /// `last`, in as few requests as ``combine(_:budget:)`` makes: (part, labels, points).
-    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [(part: Int, labels: [String: String], points: [(Int64, Double)])] {
-        var out: [(part: Int, labels: [String: String], points: [(Int64, Double)])] = []
+    /// `last`, in as few requests as ``combine(_:budget:)`` makes: each result series with its
+    /// part, and points as (period start, value).
+    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [QueryAnswer.Series] {
+        var out: [QueryAnswer.Series] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            for (labels, points) in try await queryRange(request.query, first: first, last: last, period: period, memo: memo) {
-                var labels = labels
-                guard let part = Self.part(of: &labels, in: request.parts) else { continue }
-                out.append((part, labels, points))
+            let answer = try await answer("/api/v1/query_range", memo: memo, what: "query_range", [
+                "query": request.query,
+                "start": Self.seconds(Double(first + period) - 0.001),
+                "end": Self.seconds(Double(last + period) - 0.001),
+                "step": "\(period)s",
+                // VictoriaMetrics aligns start and end to the step for its cache unless told not to.
+                "nocache": "1",
+            ])
+            for var series in answer.series {
+                guard let part = series.part, request.parts.contains(part) else { continue }
+                // The evaluation time is the period's last millisecond.
+                series.points = series.points.map { time, value in (Double(Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period)), value) }
+                out.append(series)
             }
         }
         return out
     }
 
-    /// Each of `expressions` at `time`, combined like ``rangeParts(_:first:last:period:)``.
-    func instantParts(_ expressions: [String], time: String, memo: Bool = false) async throws -> [(part: Int, labels: [String: String], value: Double)] {
-        var out: [(part: Int, labels: [String: String], value: Double)] = []
+    /// Each of `expressions` at `time`, combined like ``rangeParts(_:first:last:period:memo:)``:
+    /// each result series with its part and one point.
+    func instantParts(_ expressions: [String], time: String, memo: Bool = false) async throws -> [QueryAnswer.Series] {
+        var out: [QueryAnswer.Series] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            for (labels, value) in try await query(request.query, time: time, memo: memo) {
-                var labels = labels
-                guard let part = Self.part(of: &labels, in: request.parts) else { continue }
-                out.append((part, labels, value))
+            let answer = try await answer("/api/v1/query", memo: memo, what: "query", ["query": request.query, "time": time, "nocache": "1"])
+            for series in answer.series {
+                guard let part = series.part, request.parts.contains(part), !series.points.isEmpty else { continue }
+                out.append(series)
             }
         }
         return out
-    }
-
-    /// `query` evaluated at the last millisecond of each period from `first` to `last` (period
-    /// starts, Unix seconds): each result series' labels (without `__name__`) and (period start,
-    /// value) points.
-    func queryRange(_ query: String, first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [(labels: [String: String], points: [(Int64, Double)])] {
-        let body = try await post("/api/v1/query_range", memo: memo, [
-            "query": query,
-            "start": Self.seconds(Double(first + period) - 0.001),
-            "end": Self.seconds(Double(last + period) - 0.001),
-            "step": "\(period)s",
-            // VictoriaMetrics aligns start and end to the step for its cache unless told not to.
-            "nocache": "1",
-        ])
-        let answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: "query_range") }
-        return answer.series.map { series in
-            // The evaluation time is the period's last millisecond.
-            (series.labels, series.points.map { time, value in (Int64(saturating: (time + 0.001).rounded()).subtractingSaturated(period), value) })
-        }
     }
 
     /// `query` at `time`: each result series' labels (without `__name__`) and value.
-    func query(_ query: String, time: String, memo: Bool = false) async throws -> [([String: String], Double)] {
-        let body = try await post("/api/v1/query", memo: memo, ["query": query, "time": time, "nocache": "1"])
-        let answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: "query") }
+    func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
+        let answer = try await answer("/api/v1/query", memo: false, what: "query", ["query": query, "time": time, "nocache": "1"])
         return try answer.series.map { series in
             guard let point = series.points.first else { throw StatsSourceError.malformed("query value") }
             return (series.labels, point.1)
+        }
+    }
+
+    /// `POST path` with a form body, its answer read; with `memo`, an answer of the same request
+    /// kept in ``AnswerMemo`` is used while it is young enough.
+    func answer(_ path: String, memo: Bool, what: String, _ parameters: [String: String]) async throws -> QueryAnswer {
+        let fetch = { [self] () async throws -> QueryAnswer in
+            let body = try await post(path, parameters)
+            return try body.withUnsafeReadableBytes { try QueryAnswer($0, what: what) }
+        }
+        guard memo else { return try await fetch() }
+        let key = path + "?" + Self.form(parameters)
+        switch answers.lookup(key) {
+        case .fresh(let kept):
+            return kept
+        case .stale(let kept, let refresh):
+            if refresh {
+                Task {
+                    do {
+                        answers.store(key, try await fetch())
+                    } catch {
+                        answers.refreshFailed(key)
+                    }
+                }
+            }
+            return kept
+        case .missing:
+            let fetched = try await fetch()
+            answers.store(key, fetched)
+            return fetched
         }
     }
 
@@ -132,41 +153,17 @@ extension PrometheusRollupSource {
         return object
     }
 
-    /// `POST path` with a form body: the answer's bytes (an HTTP 200). With `memo`, an answer
-    /// of the same request kept in ``AnswerMemo`` is used while it is young enough.
-    func post(_ path: String, memo: Bool = false, _ parameters: [String: String]) async throws -> ByteBuffer {
+    /// `POST path` with a form body: the answer's bytes (an HTTP 200).
+    func post(_ path: String, _ parameters: [String: String]) async throws -> ByteBuffer {
         let body = Self.form(parameters)
-        let fetch = { [self] () async throws -> ByteBuffer in
-            try await execute(path) { endpoint in
-                var request = HTTPClientRequest(url: endpoint.url + path)
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-                request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
-                request.body = .bytes(ByteBuffer(string: body))
-                return request
-            }
-        }
-        guard memo else { return try await fetch() }
-        let key = path + "?" + body
-        switch answers.lookup(key) {
-        case .fresh(let kept):
-            return kept
-        case .stale(let kept, let refresh):
-            if refresh {
-                Task {
-                    do {
-                        answers.store(key, try await fetch())
-                    } catch {
-                        answers.refreshFailed(key)
-                    }
-                }
-            }
-            return kept
-        case .missing:
-            let fetched = try await fetch()
-            answers.store(key, fetched)
-            return fetched
+        return try await execute(path) { endpoint in
+            var request = HTTPClientRequest(url: endpoint.url + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+            request.headers.add(name: Self.routeHeader, value: StatsRoute.current)
+            request.body = .bytes(ByteBuffer(string: body))
+            return request
         }
     }
 

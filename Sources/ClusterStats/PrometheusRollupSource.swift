@@ -214,11 +214,11 @@ public final class PrometheusRollupSource: RollupSource {
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
             let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: perDay)
-            for (part, labels, points) in answers {
-                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+            for series in answers {
+                guard let part = series.part, let index = batch.positions[series.canonical] else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
-                for (periodStart, value) in points {
-                    stat.apply(value, to: &rollups[index, default: [:]][fieldIndex, default: [:]][periodStart, default: Self.emptyRollup])
+                for (periodStart, value) in series.points {
+                    stat.apply(value, to: &rollups[index, default: [:]][fieldIndex, default: [:]][Int64(periodStart), default: Self.emptyRollup])
                 }
             }
             for (index, perField) in rollups {
@@ -289,9 +289,9 @@ public final class PrometheusRollupSource: RollupSource {
                                    window: "\((today + 1 - liveFrom) * 86_400)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var live: [Int: [Int: FieldRollup]] = [:]
-            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001),
+            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001),
                                                                 memo: true) {
-                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+                guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
                 parts[part].stat.apply(value, to: &live[index, default: [:]][parts[part].field, default: Self.emptyRollup])
             }
             for (index, perField) in live {
@@ -312,8 +312,8 @@ public final class PrometheusRollupSource: RollupSource {
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var newest: [Int: FieldRollup] = [:]
             var timed: Set<Int> = []
-            for (part, labels, value) in try await instantParts(parts.map { $0.expression(matchers) }, time: time) {
-                guard let index = batch.positions[Self.canonical(labels)] else { continue }
+            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: time) {
+                guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
                 let slot = index * fields.count + parts[part].field
                 parts[part].stat.apply(value, to: &newest[slot, default: Self.emptyRollup])
                 if parts[part].stat == .last { timed.insert(slot) }

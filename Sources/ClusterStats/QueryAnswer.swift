@@ -8,12 +8,26 @@ import Stats
 /// Hostile bytes (a proxy's error page, a truncated body) throw ``StatsSourceError/malformed(_:)``.
 struct QueryAnswer {
     struct Series {
+        /// Without `__name__` and the part label.
         var labels: [String: String]
         /// (time in seconds, value) pairs: one for an instant query, one per step for a range.
         var points: [(Double, Double)]
+        /// The part of a combined query it answers (``PrometheusRollupSource/partLabel``).
+        var part: Int?
+        /// The labels as one comparable string (``PrometheusRollupSource/canonical(_:)``).
+        var canonical = ""
     }
 
     var series: [Series] = []
+
+    /// About the memory it takes: what ``AnswerMemo`` budgets by.
+    var estimatedBytes: Int {
+        series.reduce(64) { total, one in total + 96 + one.canonical.utf8.count * 3 + one.points.count * 16 }
+    }
+
+    init(series: [Series]) {
+        self.series = series
+    }
 
     /// Reads `bytes`; `what` names the request in errors.
     init(_ bytes: UnsafeRawBufferPointer, what: String) throws {
@@ -34,7 +48,7 @@ struct QueryAnswer {
     }
 
     private static func series(_ reader: inout Reader) throws -> Series {
-        var out = Series(labels: [:], points: [])
+        var out = Series(labels: [:], points: [], part: nil)
         try reader.object { key, reader in
             switch key {
             case "metric":
@@ -47,6 +61,8 @@ struct QueryAnswer {
             default: try reader.skip()
             }
         }
+        out.part = out.labels.removeValue(forKey: PrometheusRollupSource.partLabel).flatMap { Int($0) }
+        out.canonical = PrometheusRollupSource.canonical(out.labels)
         return out
     }
 
@@ -181,7 +197,15 @@ struct QueryAnswer {
         mutating func number() throws -> Double {
             skipSpace()
             let start = position
-            while position < bytes.count, "+-0123456789.eE".utf8.contains(bytes[position]) { position += 1 }
+            while position < bytes.count {
+                switch bytes[position] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+                    position += 1
+                    continue
+                default: break
+                }
+                break
+            }
             guard position > start, position - start < 64,
                   let value = Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)) else {
                 throw malformed("number")

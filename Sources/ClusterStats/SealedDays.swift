@@ -102,7 +102,7 @@ extension PrometheusRollupSource {
         var window = UInt32(clamping: max(1, 2_000_000 / max(1, known * parts.count)))
         while from <= through {
             let to = min(through, from + min(window, through - from + 1) - 1)
-            let answers: [(part: Int, labels: [String: String], points: [(Int64, Double)])]
+            let answers: [QueryAnswer.Series]
             do {
                 answers = try await rangeParts(expressions, first: Int64(from) * 86_400, last: Int64(to) * 86_400, period: 86_400)
             } catch StatsSourceError.refused(let status, _) where status == 422 && window > 1 {
@@ -110,13 +110,13 @@ extension PrometheusRollupSource {
                 continue
             }
             var perSeries: [UInt64: [UInt32: [UInt16: FieldRollup]]] = [:]
-            for (part, labels, points) in answers {
+            for answer in answers {
                 // A public node's series has no organization label; others must match exactly.
-                guard (labels[PrometheusNames.organizationLabel] ?? "") == batch.sample.organization,
+                guard let part = answer.part, (answer.labels[PrometheusNames.organizationLabel] ?? "") == batch.sample.organization,
                       let field = fields[names[parts[part].field]] else { continue }
-                let series = try cache.seriesID(group: group, canonical: Self.canonical(labels))
-                for (start, value) in points where start >= 0 {
-                    parts[part].stat.apply(value, to: &perSeries[series, default: [:]][UInt32(clamping: start / 86_400), default: [:]][field, default: Self.emptyRollup])
+                let series = try cache.seriesID(group: group, canonical: answer.canonical)
+                for (start, value) in answer.points where start >= 0 {
+                    parts[part].stat.apply(value, to: &perSeries[series, default: [:]][UInt32(clamping: Int64(start) / 86_400), default: [:]][field, default: Self.emptyRollup])
                 }
             }
             let rollups = perSeries.mapValues { days in

@@ -99,7 +99,8 @@ struct QueryAnswerTests {
     @Test func matricesAndVectorsReadAsTheyAre() throws {
         let answer = try read(Self.matrix)
         #expect(answer.series.count == 2)
-        #expect(answer.series[0].labels == ["bucket": "b\"1\\ éé😀", "__fb_part": "2"])
+        #expect(answer.series[0].labels == ["bucket": "b\"1\\ éé😀"] && answer.series[0].part == 2)
+        #expect(answer.series[0].canonical == PrometheusRollupSource.canonical(["bucket": "b\"1\\ éé😀"]))
         #expect(answer.series[0].points.map(\.0) == [1796601599.999, 1796687999.999, 1500])
         #expect(answer.series[0].points.map(\.1) == [5, .infinity, -0.0025])
         #expect(answer.series[1].labels.isEmpty && answer.series[1].points.isEmpty)
@@ -128,12 +129,16 @@ struct QueryAnswerTests {
 /// the byte budget evicts the oldest.
 @Suite("Cluster stats: the answer memo")
 struct AnswerMemoTests {
+    static func answer(_ canonical: String) -> QueryAnswer {
+        QueryAnswer(series: [QueryAnswer.Series(labels: [:], points: [], part: 0, canonical: canonical)])
+    }
+
     @Test func freshThenStaleWithOneRefresherThenGone() {
         let memo = AnswerMemo(ttl: .seconds(10), maxAge: .seconds(60), maxBytes: 1 << 20)
         let start = ContinuousClock.now
         if case .missing = memo.lookup("q", now: start) {} else { Issue.record("an empty memo answered") }
-        memo.store("q", ByteBuffer(string: "one"), now: start)
-        if case .fresh(let body) = memo.lookup("q", now: start + .seconds(9)) { #expect(String(buffer: body) == "one") } else { Issue.record("not fresh") }
+        memo.store("q", Self.answer("one"), now: start)
+        if case .fresh(let kept) = memo.lookup("q", now: start + .seconds(9)) { #expect(kept.series.first?.canonical == "one") } else { Issue.record("not fresh") }
         guard case .stale(_, let first) = memo.lookup("q", now: start + .seconds(11)),
               case .stale(_, let second) = memo.lookup("q", now: start + .seconds(12)) else {
             Issue.record("not stale")
@@ -144,15 +149,17 @@ struct AnswerMemoTests {
         if case .stale(_, let again) = memo.lookup("q", now: start + .seconds(13)) { #expect(again) } else { Issue.record("not stale") }
         if case .missing = memo.lookup("q", now: start + .seconds(61)) {} else { Issue.record("kept past its age") }
         let none = AnswerMemo(ttl: .zero)
-        none.store("q", ByteBuffer(string: "x"))
+        none.store("q", Self.answer("x"))
         if case .missing = none.lookup("q") {} else { Issue.record("a zero TTL kept an answer") }
     }
 
     @Test func theByteBudgetEvictsTheOldest() {
-        let memo = AnswerMemo(ttl: .seconds(10), maxAge: .seconds(60), maxBytes: 400)
+        // Each answer counts 64 + 96 bytes: four fit in 640.
+        let memo = AnswerMemo(ttl: .seconds(10), maxAge: .seconds(60), maxBytes: 640)
         let start = ContinuousClock.now
-        for index in 0..<5 { memo.store("q\(index)", ByteBuffer(repeating: 1, count: 100), now: start + .milliseconds(Int64(index))) }
+        for index in 0..<5 { memo.store("q\(index)", Self.answer(""), now: start + .milliseconds(Int64(index))) }
         if case .missing = memo.lookup("q0", now: start + .seconds(1)) {} else { Issue.record("the oldest was kept") }
         if case .fresh = memo.lookup("q4", now: start + .seconds(1)) {} else { Issue.record("the newest was evicted") }
+        if case .fresh = memo.lookup("q1", now: start + .seconds(1)) {} else { Issue.record("more than the oldest was evicted") }
     }
 }
