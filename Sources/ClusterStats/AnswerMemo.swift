@@ -1,12 +1,11 @@
 import Synchronization
 
-/// Answers of day-aligned queries kept for a few seconds: the open days' totals and day rows of a
-/// group are the same query, with the same times, for every stats request of a day, so a
-/// dashboard polling `/bucket/stats` or `/stats/daily` asks the TSDB at most once per
-/// ``ttl``. A stale answer (up to ``maxAge``) is given while one refresh runs in the background;
-/// older ones are not used. Answers of the open days are therefore at most ``ttl`` plus one
-/// refresh behind the TSDB (docs/cluster.md); minute queries, whose times move with the clock,
-/// are never kept.
+/// Query answers kept for a few seconds: the open days' totals and rows of a group, its minute
+/// rows and its newest samples are asked with period-aligned (or rounded) times, so the same
+/// stats request within ``ttl`` is the same query, and a dashboard polling every few seconds asks
+/// the TSDB at most once per ``ttl``. A stale answer (up to ``maxAge``) is given while one
+/// refresh runs in the background; older ones are not used. Answers are therefore at most
+/// ``ttl`` plus one refresh behind the TSDB (docs/cluster.md, `--stats-answer-ttl`).
 final class AnswerMemo: Sendable {
     struct Entry {
         var answer: QueryAnswer

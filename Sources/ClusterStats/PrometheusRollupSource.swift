@@ -71,8 +71,11 @@ public final class PrometheusRollupSource: RollupSource {
         /// backlog). Sealed days are read from the replica's cache; a later delivery for one
         /// marks it (``LateDays``) and it is read again.
         public var sealAfter: TimeInterval = 49 * 3600
-        /// How long an answer of the open days (totals, day rows) is used again: a dashboard
-        /// polling every few seconds costs the TSDB one query per this long (0: never kept).
+        /// How long an answer is used again (`--stats-answer-ttl`): open days' totals and day
+        /// rows, minute rows and newest samples, whose query times are aligned to their period
+        /// (or, for the newest samples, rounded up to this), so a dashboard polling every few
+        /// seconds costs the TSDB one query per this long; answers are at most this old plus
+        /// one background refresh. 0: every request asks.
         public var answerTTL: TimeInterval = 10
         /// How often a known (organization, measurement)'s series list is refreshed (in the
         /// background; a request never waits for a refresh, only for the first lookup).
@@ -213,7 +216,8 @@ public final class PrometheusRollupSource: RollupSource {
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
-            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: perDay)
+            // Period-aligned times: the same question within a period is one key of the memo.
+            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: true)
             for series in answers {
                 guard let part = series.part, let index = batch.positions[series.canonical] else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
@@ -305,14 +309,18 @@ public final class PrometheusRollupSource: RollupSource {
         var out = [LatestSample?](repeating: nil, count: ids.count * fields.count)
         guard !ids.isEmpty, !fields.isEmpty else { return out }
         let names = table.withLock { table in fields.map { table.fieldNames[$0] } }
-        let time = Self.seconds(now.timeIntervalSince1970)
+        // Evaluated at `now` rounded up to the memo's lifetime, so that the questions of that
+        // long are one (no sample is newer than now: the answer is the newest as of the query).
+        let ttl = settings.answerTTL
+        let evaluated = ttl > 0 ? (now.timeIntervalSince1970 / ttl).rounded(.up) * ttl : now.timeIntervalSince1970
+        let time = Self.seconds(evaluated)
         for batch in batches(ids) {
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: [.last, .lastTime],
                                    window: "\(Int64(settings.latestLookback))s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var newest: [Int: FieldRollup] = [:]
             var timed: Set<Int> = []
-            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: time) {
+            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: time, memo: true) {
                 guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
                 let slot = index * fields.count + parts[part].field
                 parts[part].stat.apply(value, to: &newest[slot, default: Self.emptyRollup])

@@ -189,6 +189,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: Settings.statsSource.help)
     var statsSource: String?
 
+    @Option(name: .long, help: Settings.statsAnswerTTL.help)
+    var statsAnswerTtl: Int?
+
     @Option(name: .long, help: Settings.statsSealAfter.help)
     var statsSealAfter: Int?
 
@@ -379,6 +382,9 @@ struct ServeCommand: AsyncParsableCommand {
         settings.retention = dayRetention
         settings.latestLookback = timeSeries.maxSampleAge + 2 * 3600
         settings.sealAfter = try sealAfter(source, timeSeries: timeSeries)
+        let ttl = try source.value(Settings.statsAnswerTTL, flag: statsAnswerTtl)
+        guard (0...3600).contains(ttl) else { throw ValidationError("stats-answer-ttl must be from 0 to 3600 seconds") }
+        settings.answerTTL = TimeInterval(ttl)
         return settings
     }
 

@@ -174,6 +174,9 @@ enum Settings {
         "stats-seal-after", default: 0,
         "Seconds after its end a day is sealed in cluster mode: stats read its rollups from the replica's cache (data-dir/stats-cache), and a replica that forwards samples of an older day marks it so readers read it again; give every replica the same value; shorter than a replica's --max-sample-age costs re-reads of the days it marks",
         shown: "0 = max-sample-age + 3600")
+    static let statsAnswerTTL = Setting(
+        "stats-answer-ttl", default: 10,
+        "Seconds a cluster-mode stats answer from the TSDB is used again (open days, minute rows, newest samples; refreshed in the background when stale); 0 asks the TSDB on every request")
     static let statsSourceBearerTokenFile = Setting<String?>("stats-source-bearer-token-file", "File holding a bearer token sent to the stats source")
     static let statsSourceHeader = Setting<[String]>(
         "stats-source-header", default: [], "Extra 'Name: value' header sent to the stats source, e.g. 'X-Scope-OrgID: fleet' (repeatable)", shown: "none")
