@@ -111,6 +111,12 @@ extension PrometheusRollupSource {
             return try body.withUnsafeReadableBytes { try QueryAnswer($0, what: what) }
         }
         guard memo else { return try await fetch() }
+        // What is kept is read by canonical labels only: the label maps are dropped.
+        let fetchKept = { () async throws -> QueryAnswer in
+            var answer = try await fetch()
+            for index in answer.series.indices { answer.series[index].labels = [:] }
+            return answer
+        }
         let key = path + "?" + Self.form(parameters)
         switch answers.lookup(key) {
         case .fresh(let kept):
@@ -119,7 +125,7 @@ extension PrometheusRollupSource {
             if refresh {
                 Task {
                     do {
-                        answers.store(key, try await fetch())
+                        answers.store(key, try await fetchKept())
                     } catch {
                         answers.refreshFailed(key)
                     }
@@ -127,7 +133,7 @@ extension PrometheusRollupSource {
             }
             return kept
         case .missing:
-            let fetched = try await fetch()
+            let fetched = try await fetchKept()
             answers.store(key, fetched)
             return fetched
         }

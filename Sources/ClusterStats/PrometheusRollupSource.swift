@@ -215,20 +215,29 @@ public final class PrometheusRollupSource: RollupSource {
             // The rest: one combined query, every field and statistic.
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
-            var rollups: [Int: [Int: [Int64: FieldRollup]]] = [:]
             // Period-aligned times: the same question within a period is one key of the memo.
             let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: true)
+            // Rows per (series, field) cell; the parts of one cell answer periods in time order,
+            // so a row is found by a cursor, not a dictionary.
+            var cells: [Int: [TimeSeriesStore.RollupRow]] = [:]
             for series in answers {
                 guard let part = series.part, let index = batch.positions[series.canonical] else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
+                let cell = index * fields.count + fieldIndex
+                var rows = cells.removeValue(forKey: cell) ?? []
+                var cursor = 0
                 for (periodStart, value) in series.points {
-                    stat.apply(value, to: &rollups[index, default: [:]][fieldIndex, default: [:]][Int64(periodStart), default: Self.emptyRollup])
+                    let start = Int64(periodStart)
+                    while cursor < rows.count, rows[cursor].start < start { cursor += 1 }
+                    if cursor == rows.count || rows[cursor].start != start {
+                        rows.insert(TimeSeriesStore.RollupRow(start: start, rollup: Self.emptyRollup), at: cursor)
+                    }
+                    stat.apply(value, to: &rows[cursor].rollup)
                 }
+                cells[cell] = rows
             }
-            for (index, perField) in rollups {
-                for (fieldIndex, periods) in perField {
-                    out[index][fieldIndex] += periods.sorted { $0.key < $1.key }.map { TimeSeriesStore.RollupRow(start: $0.key, rollup: $0.value) }
-                }
+            for (cell, rows) in cells {
+                out[cell / fields.count][cell % fields.count] += rows
             }
         }
         return out
@@ -280,10 +289,11 @@ public final class PrometheusRollupSource: RollupSource {
         for batch in batches(ids) {
             var liveFrom = firstDay
             if let sealed = try await sealedDays(batch, now: now), let cached = sealed.fieldIDs(names), Int64(sealed.coverage.through) >= firstDay {
-                for series in batch.series {
-                    guard let index = batch.positions[series.canonical], let id = cache?.existingSeriesID(group: sealed.group, canonical: series.canonical) else { continue }
-                    let totals = try cache?.totals(series: id, fields: cached, from: UInt32(firstDay), through: sealed.coverage.through) ?? []
-                    for (fieldIndex, total) in totals.enumerated() where names[fieldIndex] != nil { out[index][fieldIndex] = total }
+                let members = batch.series.compactMap { series in batch.positions[series.canonical].map { (series, $0) } }
+                let cachedIDs = members.map { cache?.existingSeriesID(group: sealed.group, canonical: $0.0.canonical) }
+                let totals = try cache?.totals(series: cachedIDs, fields: cached, from: UInt32(firstDay), through: sealed.coverage.through) ?? []
+                for ((_, index), perField) in zip(members, totals) {
+                    for (fieldIndex, total) in perField.enumerated() where names[fieldIndex] != nil { out[index][fieldIndex] = total }
                 }
                 liveFrom = Int64(sealed.coverage.through) + 1
             }
@@ -292,14 +302,13 @@ public final class PrometheusRollupSource: RollupSource {
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: [.count, .sum],
                                    window: "\((today + 1 - liveFrom) * 86_400)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
-            var live: [Int: [Int: FieldRollup]] = [:]
+            // Each (series, field, statistic) answers once: added where it belongs.
             for series in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001),
-                                                                memo: true) {
+                                                 memo: true) {
                 guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
-                parts[part].stat.apply(value, to: &live[index, default: [:]][parts[part].field, default: Self.emptyRollup])
-            }
-            for (index, perField) in live {
-                for (fieldIndex, rollup) in perField { out[index][fieldIndex].add(rollup) }
+                var rollup = Self.emptyRollup
+                parts[part].stat.apply(value, to: &rollup)
+                out[index][parts[part].field].add(rollup)
             }
         }
         return out

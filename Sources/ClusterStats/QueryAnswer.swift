@@ -22,7 +22,7 @@ struct QueryAnswer {
 
     /// About the memory it takes: what ``AnswerMemo`` budgets by.
     var estimatedBytes: Int {
-        series.reduce(64) { total, one in total + 96 + one.canonical.utf8.count * 3 + one.points.count * 16 }
+        series.reduce(64) { total, one in total + 96 + one.canonical.utf8.count + one.labels.count * 64 + one.points.count * 16 }
     }
 
     init(series: [Series]) {

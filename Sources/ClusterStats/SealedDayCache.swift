@@ -184,14 +184,21 @@ public final class SealedDayCache: @unchecked Sendable {
 
     /// The series' newest record on or before `day`, with its day.
     func record(series: UInt64, atOrBefore day: UInt32) throws -> (day: UInt32, record: DayRecord)? {
-        let prefix = bigEndian(series)
-        let iterator = try database.makeIterator(days, lowerBound: prefix, upperBound: prefix.prefixUpperBound)
+        try record(series: series, atOrBefore: day, using: database.makeIterator(days))
+    }
+
+    /// ``record(series:atOrBefore:)`` with an iterator over the whole `days` family, reused
+    /// across series (one iterator for a batch instead of one a read).
+    private func record(series: UInt64, atOrBefore day: UInt32, using iterator: Iterator) throws -> (day: UInt32, record: DayRecord)? {
         iterator.seek(forPrevious: Self.key(series, day))
         guard iterator.isValid else {
             try iterator.checkError()
             return nil
         }
-        let found = iterator.withKey { $0.count == 12 ? readUInt32($0, at: 8) : nil }
+        let found = iterator.withKey { key -> UInt32? in
+            guard key.count == 12, readUInt64(key) == series else { return nil }
+            return readUInt32(key, at: 8)
+        }
         guard let found, let record = iterator.withValue({ DayRecord(decoding: $0) }) else { return nil }
         return (found, record)
     }
@@ -199,14 +206,23 @@ public final class SealedDayCache: @unchecked Sendable {
     /// Count and sum of each of `fields` over the days `from...through` of `series`: the
     /// difference of two running totals.
     public func totals(series: UInt64, fields: [UInt16], from: UInt32, through: UInt32) throws -> [FieldTotal] {
-        guard through >= from, let last = try record(series: series, atOrBefore: through) else {
-            return Array(repeating: FieldTotal(), count: fields.count)
-        }
-        let before = from == 0 ? nil : try record(series: series, atOrBefore: from - 1)
-        return fields.map { field in
-            var total = last.record.runningTotal(field: field)
-            if let before { total.subtract(before.record.runningTotal(field: field)) }
-            return total
+        try totals(series: [series], fields: fields, from: from, through: through)[0]
+    }
+
+    /// ``totals(series:fields:from:through:)`` of each of `series` (`nil`: none, zeros), with
+    /// one iterator.
+    public func totals(series: [UInt64?], fields: [UInt16], from: UInt32, through: UInt32) throws -> [[FieldTotal]] {
+        let zeros = [FieldTotal](repeating: FieldTotal(), count: fields.count)
+        guard through >= from else { return Array(repeating: zeros, count: series.count) }
+        let iterator = try database.makeIterator(days)
+        return try series.map { id in
+            guard let id, let last = try record(series: id, atOrBefore: through, using: iterator) else { return zeros }
+            let before = from == 0 ? nil : try record(series: id, atOrBefore: from - 1, using: iterator)
+            return fields.map { field in
+                var total = last.record.runningTotal(field: field)
+                if let before { total.subtract(before.record.runningTotal(field: field)) }
+                return total
+            }
         }
     }
 
