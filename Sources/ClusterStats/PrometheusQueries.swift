@@ -59,10 +59,11 @@ extension PrometheusRollupSource {
     /// Each of `expressions` evaluated at the last millisecond of each period from `first` to
     /// `last`, in as few requests as ``combine(_:budget:)`` makes: each result series with its
     /// part, and points as (period start, value).
-    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64, memo: Bool = false) async throws -> [QueryAnswer.Series] {
+    func rangeParts(_ expressions: [String], first: Int64, last: Int64, period: Int64, memo: Bool = false,
+                    resolve: (@Sendable ([QueryAnswer.Series]) -> [UInt64?])? = nil) async throws -> [QueryAnswer.Series] {
         var out: [QueryAnswer.Series] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            let answer = try await answer("/api/v1/query_range", memo: memo, what: "query_range", [
+            let answer = try await answer("/api/v1/query_range", memo: memo, what: "query_range", resolve: resolve, [
                 "query": request.query,
                 "start": Self.seconds(Double(first + period) - 0.001),
                 "end": Self.seconds(Double(last + period) - 0.001),
@@ -82,10 +83,11 @@ extension PrometheusRollupSource {
 
     /// Each of `expressions` at `time`, combined like ``rangeParts(_:first:last:period:memo:)``:
     /// each result series with its part and one point.
-    func instantParts(_ expressions: [String], time: String, memo: Bool = false) async throws -> [QueryAnswer.Series] {
+    func instantParts(_ expressions: [String], time: String, memo: Bool = false,
+                      resolve: (@Sendable ([QueryAnswer.Series]) -> [UInt64?])? = nil) async throws -> [QueryAnswer.Series] {
         var out: [QueryAnswer.Series] = []
         for request in Self.combine(expressions, budget: settings.maxQueryLength) {
-            let answer = try await answer("/api/v1/query", memo: memo, what: "query", ["query": request.query, "time": time, "nocache": "1"])
+            let answer = try await answer("/api/v1/query", memo: memo, what: "query", resolve: resolve, ["query": request.query, "time": time, "nocache": "1"])
             for series in answer.series {
                 guard let part = series.part, request.parts.contains(part), !series.points.isEmpty else { continue }
                 out.append(series)
@@ -96,7 +98,7 @@ extension PrometheusRollupSource {
 
     /// `query` at `time`: each result series' labels (without `__name__`) and value.
     func query(_ query: String, time: String) async throws -> [([String: String], Double)] {
-        let answer = try await answer("/api/v1/query", memo: false, what: "query", ["query": query, "time": time, "nocache": "1"])
+        let answer = try await answer("/api/v1/query", memo: false, what: "query", resolve: nil, ["query": query, "time": time, "nocache": "1"])
         return try answer.series.map { series in
             guard let point = series.points.first else { throw StatsSourceError.malformed("query value") }
             return (series.labels, point.1)
@@ -105,10 +107,16 @@ extension PrometheusRollupSource {
 
     /// `POST path` with a form body, its answer read; with `memo`, an answer of the same request
     /// kept in ``AnswerMemo`` is used while it is young enough.
-    func answer(_ path: String, memo: Bool, what: String, _ parameters: [String: String]) async throws -> QueryAnswer {
+    /// `resolve` gives each series its id (once, before an answer is kept).
+    func answer(_ path: String, memo: Bool, what: String, resolve: (@Sendable ([QueryAnswer.Series]) -> [UInt64?])?,
+                _ parameters: [String: String]) async throws -> QueryAnswer {
         let fetch = { [self] () async throws -> QueryAnswer in
             let body = try await post(path, parameters)
-            return try body.withUnsafeReadableBytes { try QueryAnswer($0, what: what) }
+            var answer = try body.withUnsafeReadableBytes { try QueryAnswer($0, what: what) }
+            if let resolve {
+                for (index, id) in resolve(answer.series).enumerated() { answer.series[index].id = id }
+            }
+            return answer
         }
         guard memo else { return try await fetch() }
         // What is kept is read by canonical labels only: the label maps are dropped.

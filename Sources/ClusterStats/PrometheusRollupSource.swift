@@ -216,12 +216,13 @@ public final class PrometheusRollupSource: RollupSource {
             let parts = Self.parts(measurement: batch.sample.measurement, fields: names, statistics: statistics, window: "\(period)s")
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             // Period-aligned times: the same question within a period is one key of the memo.
-            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: true)
+            let answers = try await rangeParts(parts.map { $0.expression(matchers) }, first: liveFirst, last: last, period: period, memo: true,
+                                               resolve: resolver(batch.sample.measurement))
             // Rows per (series, field) cell; the parts of one cell answer periods in time order,
             // so a row is found by a cursor, not a dictionary.
             var cells: [Int: [TimeSeriesStore.RollupRow]] = [:]
             for series in answers {
-                guard let part = series.part, let index = batch.positions[series.canonical] else { continue }
+                guard let part = series.part, let index = batch.position(of: series) else { continue }
                 let (fieldIndex, stat) = (parts[part].field, parts[part].stat)
                 let cell = index * fields.count + fieldIndex
                 var rows = cells.removeValue(forKey: cell) ?? []
@@ -304,8 +305,8 @@ public final class PrometheusRollupSource: RollupSource {
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             // Each (series, field, statistic) answers once: added where it belongs.
             for series in try await instantParts(parts.map { $0.expression(matchers) }, time: Self.seconds(Double((today + 1) * 86_400) - 0.001),
-                                                 memo: true) {
-                guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
+                                                 memo: true, resolve: resolver(batch.sample.measurement)) {
+                guard let part = series.part, let index = batch.position(of: series), let value = series.points.first?.1 else { continue }
                 var rollup = Self.emptyRollup
                 parts[part].stat.apply(value, to: &rollup)
                 out[index][parts[part].field].add(rollup)
@@ -329,8 +330,8 @@ public final class PrometheusRollupSource: RollupSource {
             let matchers = batch.matchers(parts.count, settings.maxQueryLength)
             var newest: [Int: FieldRollup] = [:]
             var timed: Set<Int> = []
-            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: time, memo: true) {
-                guard let part = series.part, let index = batch.positions[series.canonical], let value = series.points.first?.1 else { continue }
+            for series in try await instantParts(parts.map { $0.expression(matchers) }, time: time, memo: true, resolve: resolver(batch.sample.measurement)) {
+                guard let part = series.part, let index = batch.position(of: series), let value = series.points.first?.1 else { continue }
                 let slot = index * fields.count + parts[part].field
                 parts[part].stat.apply(value, to: &newest[slot, default: Self.emptyRollup])
                 if parts[part].stat == .last { timed.insert(slot) }
@@ -352,11 +353,26 @@ public final class PrometheusRollupSource: RollupSource {
         var sample: RemoteSeries
         /// Each one's position in the caller's `ids` by its canonical labels.
         var positions: [String: Int]
+        /// Each one's position by its id (what kept answers are resolved to).
+        var byID: [UInt64: Int]
         var series: [RemoteSeries]
+
+        /// The position of an answer's series: by the id it was resolved to, else by labels.
+        func position(of answer: QueryAnswer.Series) -> Int? {
+            if let id = answer.id, let index = byID[id] { return index }
+            return positions[answer.canonical]
+        }
 
         /// The label matchers of `parts` parts of a query within `budget` characters.
         func matchers(_ parts: Int, _ budget: Int) -> String {
             PrometheusRollupSource.matchers(organization: sample.organization, series: series, budget: budget / max(1, parts) - 80)
+        }
+    }
+
+    /// Resolves an answer's series of `measurement` to the table's ids, under one lock.
+    func resolver(_ measurement: String) -> @Sendable ([QueryAnswer.Series]) -> [UInt64?] {
+        { [self] series in
+            table.withLock { table in series.map { table.ids[measurement + "\u{0}" + $0.canonical] } }
         }
     }
 
@@ -372,7 +388,8 @@ public final class PrometheusRollupSource: RollupSource {
             guard let sample = known[members[0]] else { return nil }
             let positions = Dictionary(members.compactMap { index in known[index].map { ($0.canonical, index) } },
                                        uniquingKeysWith: { first, _ in first })
-            return Batch(sample: sample, positions: positions, series: members.compactMap { known[$0] })
+            let byID = Dictionary(members.map { (ids[$0], $0) }, uniquingKeysWith: { first, _ in first })
+            return Batch(sample: sample, positions: positions, byID: byID, series: members.compactMap { known[$0] })
         }
     }
 

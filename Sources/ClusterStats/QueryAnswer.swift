@@ -16,6 +16,8 @@ struct QueryAnswer {
         var part: Int?
         /// The labels as one comparable string (``PrometheusRollupSource/canonical(_:)``).
         var canonical = ""
+        /// The source's id of the series, where it was resolved (answers kept for reuse are).
+        var id: UInt64? = nil
     }
 
     var series: [Series] = []

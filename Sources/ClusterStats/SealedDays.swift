@@ -83,8 +83,8 @@ extension PrometheusRollupSource {
     }
 
     /// Reads the group's days after its coverage through `through` into the cache, in windows
-    /// of days whose answers stay near two million points (halved when the TSDB refuses one as
-    /// too large).
+    /// of days whose answers stay near two million points (doubled after a window of few points,
+    /// halved when the TSDB refuses one as too large).
     private func fill(group: String, batch: Batch, names: [String], fields: [String: UInt16], firstDay: UInt32, through: UInt32) async throws {
         guard let cache else { return }
         var coverage = cache.coverage(group)
@@ -126,6 +126,9 @@ extension PrometheusRollupSource {
             }
             try cache.append(group: group, begin: firstDay, through: to, rollups: rollups)
             from = to + 1
+            // Days without samples (the start of a long retention) cost nothing: wider windows.
+            let points = answers.reduce(0) { $0 + $1.points.count }
+            if points < 500_000 { window = min(window * 2, 4_096) }
         }
     }
 }
