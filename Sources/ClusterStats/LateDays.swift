@@ -1,3 +1,4 @@
+import CollectorModel
 import Foundation
 import Metrics
 import RemoteWrite
@@ -26,7 +27,8 @@ actor LateDays {
         if let cache = source.cache, time - (checkedAt ?? -.infinity) >= Self.checkInterval {
             let since = checkedAt ?? cache.lateCheck() ?? time
             // A margin for clocks and for marks delivered while the last look was on its way.
-            let window = max(60, Int64((time - since).rounded(.up)) + 120)
+            // `since` may come from disk: saturated, never trapping.
+            let window = max(60, Int64(saturating: (time - since).rounded(.up)).addingSaturated(120))
             let expression = "max_over_time(\(LateDayMark.metric)[\(min(window, Int64(source.settings.retention)))s])"
             let marks = try await StatsRoute.$current.withValue(PrometheusRollupSource.lateCheckRoute) {
                 try await source.query(expression, time: PrometheusRollupSource.seconds(time))

@@ -228,7 +228,7 @@ public final class PrometheusRollupSource: RollupSource {
                 var rows = cells.removeValue(forKey: cell) ?? []
                 var cursor = 0
                 for (periodStart, value) in series.points {
-                    let start = Int64(periodStart)
+                    let start = Int64(saturating: periodStart)
                     while cursor < rows.count, rows[cursor].start < start { cursor += 1 }
                     if cursor == rows.count || rows[cursor].start != start {
                         rows.insert(TimeSeriesStore.RollupRow(start: start, rollup: Self.emptyRollup), at: cursor)

@@ -116,7 +116,7 @@ extension PrometheusRollupSource {
                       let field = fields[names[parts[part].field]] else { continue }
                 let series = try cache.seriesID(group: group, canonical: answer.canonical)
                 for (start, value) in answer.points where start >= 0 {
-                    parts[part].stat.apply(value, to: &perSeries[series, default: [:]][UInt32(clamping: Int64(start) / 86_400), default: [:]][field, default: Self.emptyRollup])
+                    parts[part].stat.apply(value, to: &perSeries[series, default: [:]][UInt32(clamping: Int64(saturating: start) / 86_400), default: [:]][field, default: Self.emptyRollup])
                 }
             }
             let rollups = perSeries.mapValues { days in
